@@ -1,0 +1,155 @@
+//! The rules of `POST /communications/calls`: which kind of call a body asks for.
+
+use graph_model::CreateCallBody;
+
+use crate::{DomainError, Party, PartyKind};
+
+/// At most this many targets when creating a call.
+pub const MAX_TARGETS: usize = 5;
+/// `ringingTimeoutInSeconds` bounds.
+pub const RING_TIMEOUT_RANGE: std::ops::RangeInclusive<i64> = 1..=115;
+
+/// How a meeting is named in `meetingInfo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MeetingLocator {
+    /// `organizerMeetingInfo` (or a bare meetingInfo) with `chatInfo.threadId`.
+    ThreadId(String),
+    /// `joinMeetingIdMeetingInfo`.
+    JoinMeetingId(String),
+    /// `tokenMeetingInfo`: Switchboard's tokens are the meeting id.
+    Token(String),
+}
+
+/// The kind of call a create-call body asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallPlan {
+    PeerToPeer { target: Party },
+    AdHocGroup { targets: Vec<Party> },
+    ChatGroup { thread_id: String, targets: Vec<Party> },
+    Meeting { locator: MeetingLocator },
+}
+
+/// Checks a callback URI against the callback policy: https anywhere, or http to loopback
+/// (local bots and tests). Switchboard never posts outside this policy.
+pub fn check_callback_uri(raw: &str) -> Result<(), DomainError> {
+    let invalid = |why: &str| DomainError::invalid(format!("callbackUri '{raw}' {why}"));
+    let url = url::Url::parse(raw).map_err(|_| invalid("is not an absolute URL"))?;
+    match url.scheme() {
+        "https" => Ok(()),
+        "http" => match url.host() {
+            Some(url::Host::Ipv4(ip)) if ip.is_loopback() => Ok(()),
+            Some(url::Host::Ipv6(ip)) if ip.is_loopback() => Ok(()),
+            Some(url::Host::Domain("localhost")) => Ok(()),
+            _ => Err(invalid("must use https (plain http is allowed to loopback only)")),
+        },
+        _ => Err(invalid("must use https")),
+    }
+}
+
+pub fn plan_call(body: &CreateCallBody) -> Result<CallPlan, DomainError> {
+    match body.callback_uri.as_deref() {
+        None | Some("") => return Err(DomainError::invalid("callbackUri is required")),
+        Some(uri) => check_callback_uri(uri)?,
+    }
+    if let Some(t) = body.ringing_timeout_in_seconds {
+        if !RING_TIMEOUT_RANGE.contains(&t) {
+            return Err(DomainError::invalid("ringingTimeoutInSeconds must be between 1 and 115"));
+        }
+    }
+    let raw_targets = body.targets.clone().unwrap_or_default();
+    if raw_targets.len() > MAX_TARGETS {
+        return Err(DomainError::invalid(format!("at most {MAX_TARGETS} targets are supported")));
+    }
+    let mut targets = Vec::with_capacity(raw_targets.len());
+    for (i, t) in raw_targets.iter().enumerate() {
+        let identity = t
+            .identity
+            .as_ref()
+            .ok_or_else(|| DomainError::invalid(format!("targets[{i}].identity is required")))?;
+        let party = Party::from_identity_set(identity)
+            .map_err(|e| DomainError::invalid(format!("targets[{i}]: {}", e.message)))?;
+        if targets.iter().any(|p: &Party| p.same_identity(&party)) {
+            return Err(DomainError::invalid(format!("targets[{i}] repeats an earlier target")));
+        }
+        targets.push(party);
+    }
+    let thread_id = body.chat_info.as_ref().and_then(|c| c.thread_id.clone()).filter(|t| !t.is_empty());
+    if let Some(meeting) = &body.meeting_info {
+        if !targets.is_empty() {
+            return Err(DomainError::invalid("targets cannot be combined with meetingInfo"));
+        }
+        let kind = meeting.odata_type.as_deref().unwrap_or("").trim_start_matches('#').to_ascii_lowercase();
+        let locator = if let Some(id) = meeting.join_meeting_id.clone().filter(|_| !kind.ends_with("tokenmeetinginfo")) {
+            MeetingLocator::JoinMeetingId(id)
+        } else if let Some(token) = meeting.token.clone() {
+            MeetingLocator::Token(token)
+        } else if let Some(thread) = thread_id {
+            MeetingLocator::ThreadId(thread)
+        } else {
+            return Err(DomainError::invalid(
+                "meetingInfo needs chatInfo.threadId (organizerMeetingInfo), a joinMeetingId or a token",
+            ));
+        };
+        return Ok(CallPlan::Meeting { locator });
+    }
+    if targets.iter().any(|p| p.kind == PartyKind::Application) {
+        if targets.len() == 1 && thread_id.is_none() {
+            return Err(DomainError::not_implemented(
+                "calling another application is not implemented yet",
+            ));
+        }
+        return Err(DomainError::invalid("an application cannot be a target of a group call"));
+    }
+    if let Some(thread_id) = thread_id {
+        return Ok(CallPlan::ChatGroup { thread_id, targets });
+    }
+    match targets.len() {
+        0 => Err(DomainError::invalid("a call needs targets, chatInfo or meetingInfo")),
+        1 => Ok(CallPlan::PeerToPeer { target: targets.remove(0) }),
+        _ => Ok(CallPlan::AdHocGroup { targets }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn plan(v: serde_json::Value) -> Result<CallPlan, DomainError> {
+        plan_call(&serde_json::from_value(v).unwrap())
+    }
+
+    fn user(id: &str) -> serde_json::Value {
+        json!({"identity": {"user": {"id": id}}})
+    }
+
+    #[test]
+    fn classifies_every_kind() {
+        let cb = "https://bot.example/cb";
+        assert!(matches!(plan(json!({"callbackUri": cb, "targets": [user("a")]})), Ok(CallPlan::PeerToPeer { .. })));
+        assert!(matches!(
+            plan(json!({"callbackUri": cb, "targets": [user("a"), user("b")]})),
+            Ok(CallPlan::AdHocGroup { .. })
+        ));
+        assert!(matches!(
+            plan(json!({"callbackUri": cb, "chatInfo": {"threadId": "19:x"}, "targets": [user("a")]})),
+            Ok(CallPlan::ChatGroup { .. })
+        ));
+        assert!(matches!(
+            plan(json!({"callbackUri": cb, "chatInfo": {"threadId": "19:x"}, "meetingInfo": {"@odata.type": "#microsoft.graph.organizerMeetingInfo"}})),
+            Ok(CallPlan::Meeting { locator: MeetingLocator::ThreadId(_) })
+        ));
+        assert!(plan(json!({"callbackUri": cb})).is_err());
+        assert!(plan(json!({"callbackUri": cb, "targets": [user("a")], "ringingTimeoutInSeconds": 116})).is_err());
+    }
+
+    #[test]
+    fn callback_policy_allows_https_and_loopback_http_only() {
+        assert!(check_callback_uri("https://bot.example/cb").is_ok());
+        assert!(check_callback_uri("http://127.0.0.1:9000/cb").is_ok());
+        assert!(check_callback_uri("http://localhost/cb").is_ok());
+        assert!(check_callback_uri("http://10.0.0.1/cb").is_err());
+        assert!(check_callback_uri("ftp://x/cb").is_err());
+        assert!(check_callback_uri("not a url").is_err());
+    }
+}

@@ -1,0 +1,168 @@
+//! Every `resultInfo` code and subcode Switchboard emits, in one place.
+//!
+//! Failures of invitees (asynchronous, reported on the invite operation) and the reasons a call
+//! ends (reported on the terminated call). The same table is published in docs/codes.md; a test
+//! keeps the two in step.
+
+use graph_model::ResultInfo;
+use serde::{Deserialize, Serialize};
+
+use crate::Party;
+
+/// Why a ringing leg failed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RingFailure {
+    Declined,
+    Busy,
+    NoAnswer,
+    Unreachable,
+    /// No endpoint is known for the identity (not in the directory).
+    NoEndpoints,
+    /// A PSTN leg from an application without an application instance that has a number.
+    PstnWithoutInstanceNumber,
+    /// The application cancelled the invitation (DELETE of the ringing participant).
+    Cancelled,
+    /// The call the invitation was for ended before it was answered.
+    CallEnded,
+    /// An injected fault.
+    Fault { code: i32, subcode: i32, reason: Option<String> },
+}
+
+impl RingFailure {
+    /// `(code, subcode, underlying reason)`.
+    pub fn parts(&self) -> (i32, i32, String) {
+        match self {
+            RingFailure::Declined => (603, 10003, "Call declined by the callee.".into()),
+            RingFailure::Busy => (486, 10004, "Callee is busy.".into()),
+            RingFailure::NoAnswer => {
+                (408, 10057, "Call timed out due to no signaling from callee endpoints.".into())
+            }
+            RingFailure::Unreachable => (480, 10076, "Callee could not be reached.".into()),
+            RingFailure::NoEndpoints => (480, 10037, "No callee endpoints were found.".into()),
+            RingFailure::PstnWithoutInstanceNumber => (
+                403,
+                10151,
+                "Call does not contain the metadata required for making this PSTN dial out.".into(),
+            ),
+            RingFailure::Cancelled => (487, 10170, "The invitation was cancelled by the application.".into()),
+            RingFailure::CallEnded => (487, 10171, "The call ended before the invitation was answered.".into()),
+            RingFailure::Fault { code, subcode, reason } => (
+                *code,
+                *subcode,
+                reason.clone().unwrap_or_else(|| "Injected fault.".to_owned()),
+            ),
+        }
+    }
+
+    /// The `resultInfo` of a failed invitation, in the message shape users search for.
+    pub fn result_info(&self, party: &Party) -> ResultInfo {
+        let (code, subcode, reason) = self.parts();
+        ResultInfo::new(
+            code,
+            subcode,
+            format!(
+                "addParticipants failed for participant {}. Underlying reason: {reason} DiagCode: {code}#{subcode}",
+                party.mri()
+            ),
+        )
+    }
+
+    /// The `resultInfo` of a peer-to-peer call whose target did not answer.
+    pub fn call_result_info(&self) -> ResultInfo {
+        let (code, subcode, reason) = self.parts();
+        ResultInfo::new(code, subcode, format!("{reason} DiagCode: {code}#{subcode}"))
+    }
+}
+
+/// Why a call ended (call-delete's "Call end reason codes").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CallEnd {
+    /// 200/7000: the application hung up (DELETE call).
+    ByBot,
+    /// 200/7015: replaced by an escalation (`replacesCallId`).
+    Transferred,
+    /// 200/5000: removed by another participant.
+    RemovedByParticipant,
+    /// 200/4521: the other party of a peer-to-peer call ended it.
+    PeerEnded,
+    /// 200/5002: all other participants left.
+    AllOthersLeft,
+}
+
+impl CallEnd {
+    pub fn result_info(self) -> ResultInfo {
+        let (code, subcode, message) = match self {
+            CallEnd::ByBot => (200, 7000, "The conversation has ended by bot."),
+            CallEnd::Transferred => (200, 7015, "Call ended as the transfer completed successfully."),
+            CallEnd::RemovedByParticipant => (200, 5000, "Removed from the conversation by another participant."),
+            CallEnd::PeerEnded => (200, 4521, "Call ended by the other participant in peer-to-peer call."),
+            CallEnd::AllOthersLeft => {
+                (200, 5002, "The conversation has ended as all other participants have left the call.")
+            }
+        };
+        ResultInfo::new(code, subcode, message)
+    }
+}
+
+/// Every code this module can emit, for the published table and its drift test.
+pub fn all_codes() -> Vec<(i32, i32, String)> {
+    let failures = [
+        RingFailure::Declined,
+        RingFailure::Busy,
+        RingFailure::NoAnswer,
+        RingFailure::Unreachable,
+        RingFailure::NoEndpoints,
+        RingFailure::PstnWithoutInstanceNumber,
+        RingFailure::Cancelled,
+        RingFailure::CallEnded,
+    ];
+    let ends = [
+        CallEnd::ByBot,
+        CallEnd::Transferred,
+        CallEnd::RemovedByParticipant,
+        CallEnd::PeerEnded,
+        CallEnd::AllOthersLeft,
+    ];
+    failures
+        .iter()
+        .map(|f| f.parts())
+        .chain(ends.iter().map(|e| {
+            let r = e.result_info();
+            (r.code, r.subcode, r.message)
+        }))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::PartyKind;
+
+    #[test]
+    fn failure_messages_name_the_participant_and_the_diag_code() {
+        let party = Party {
+            kind: PartyKind::Phone,
+            id: "+12345678901".into(),
+            display_name: None,
+            tenant_id: None,
+            identity_provider: None,
+        };
+        let info = RingFailure::PstnWithoutInstanceNumber.result_info(&party);
+        assert_eq!((info.code, info.subcode), (403, 10151));
+        assert!(info.message.starts_with("addParticipants failed for participant 4:+12345678901."));
+        assert!(info.message.ends_with("DiagCode: 403#10151"));
+    }
+
+    #[test]
+    fn the_published_table_lists_every_code() {
+        let doc = include_str!("../../../docs/codes.md");
+        for (code, subcode, _) in all_codes() {
+            assert!(
+                doc.contains(&format!("| {code} | {subcode} |")),
+                "docs/codes.md lacks {code}/{subcode}"
+            );
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! `onlineMeeting`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ChatInfo;
+
+/// Body of `POST /communications/onlineMeetings`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateOnlineMeetingBody {
+    #[serde(default)]
+    pub start_date_time: Option<String>,
+    #[serde(default)]
+    pub end_date_time: Option<String>,
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub participants: Option<serde_json::Value>,
+}
+
+/// An `onlineMeeting` as Graph renders it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OnlineMeeting {
+    #[serde(rename = "@odata.type")]
+    pub odata_type: String,
+    pub id: String,
+    pub creation_date_time: String,
+    pub start_date_time: Option<String>,
+    pub end_date_time: Option<String>,
+    pub subject: Option<String>,
+    pub join_web_url: String,
+    pub join_url: String,
+    pub chat_info: ChatInfo,
+    pub join_meeting_id_settings: JoinMeetingIdSettings,
+    pub participants: serde_json::Value,
+    pub auto_admitted_users: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinMeetingIdSettings {
+    pub join_meeting_id: String,
+    pub passcode: Option<String>,
+    pub is_passcode_required: bool,
+}
