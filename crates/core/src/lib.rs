@@ -7,6 +7,7 @@
 
 pub mod behaviour;
 pub mod call_kind;
+pub mod directory;
 pub mod error;
 pub mod ids;
 pub mod invite;
@@ -22,3 +23,4 @@ pub use ids::*;
 pub use party::{Party, PartyKind};
 pub use records::*;
 pub use time::Timestamp;
+pub use directory::{Application, ApplicationInstance, PhoneNumber, Tenant, User};

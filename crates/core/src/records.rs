@@ -74,6 +74,9 @@ pub struct Call {
     pub result_info: Option<ResultInfo>,
     /// For a P2P call: the other party.
     pub peer: Option<Party>,
+    /// Whether this call has had its first (full) roster notification.
+    #[serde(default)]
+    pub roster_started: bool,
     pub created_at: Timestamp,
 }
 

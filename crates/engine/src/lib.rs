@@ -1,1 +1,163 @@
-//! placeholder
+//! Runs the core: every request and timer becomes one store transaction in which the core's
+//! rules decide and the resulting state and notifications are written together (transactional
+//! outbox). Background tasks fire due timers and deliver the outbox to callback URIs.
+
+mod calls;
+mod control;
+pub mod clock;
+mod delivery;
+pub mod directory;
+mod error;
+mod invite;
+pub mod keys;
+mod notify;
+pub mod participants;
+mod timers;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+pub use clock::{Clock, ClockMode};
+pub use control::{LoggedAttempt, LoggedNotification};
+pub use delivery::DeliveryConfig;
+pub use directory::{DevCredentials, Seed};
+pub use error::EngineError;
+pub use keys::SigningKeys;
+pub use participants::RosterPage;
+use switchboard_core::{AppId, CallId, TenantId};
+use switchboard_store::SqliteStore;
+
+/// Who is calling: the application and tenant of a validated token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub app_id: AppId,
+    pub tenant_id: TenantId,
+}
+
+/// Settings of the engine.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    pub clock: ClockMode,
+    pub delivery: DeliveryConfig,
+    /// `iss` of callback tokens.
+    pub callback_issuer: String,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            clock: ClockMode::System,
+            delivery: DeliveryConfig::default(),
+            callback_issuer: "https://api.botframework.com".to_owned(),
+        }
+    }
+}
+
+/// The running engine; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: SqliteStore,
+    clock: Clock,
+    keys: SigningKeys,
+    config: EngineConfig,
+    /// Calls whose notifications wait until the HTTP response that created their pending
+    /// operation (or the call) has been written.
+    holds: Mutex<HashMap<CallId, usize>>,
+    /// Calls with a delivery in flight (one at a time per call keeps them in order).
+    in_flight: Mutex<HashSet<CallId>>,
+    timer_wake: tokio::sync::Notify,
+    delivery_wake: tokio::sync::Notify,
+    /// Serialises firing of timers between the timer task and clock advances.
+    timer_lock: tokio::sync::Mutex<()>,
+    http: reqwest::Client,
+    callback_tokens: Mutex<HashMap<(String, String), (String, i64)>>,
+}
+
+impl Engine {
+    pub fn new(store: SqliteStore, keys: SigningKeys, config: EngineConfig) -> Result<Engine, EngineError> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(config.delivery.connect_timeout)
+            .timeout(config.delivery.total_timeout)
+            .build()
+            .map_err(|e| EngineError::Internal(format!("http client: {e}")))?;
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                store,
+                clock: Clock::new(config.clock),
+                keys,
+                config,
+                holds: Mutex::new(HashMap::new()),
+                in_flight: Mutex::new(HashSet::new()),
+                timer_wake: tokio::sync::Notify::new(),
+                delivery_wake: tokio::sync::Notify::new(),
+                timer_lock: tokio::sync::Mutex::new(()),
+                http,
+                callback_tokens: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// Starts the timer and delivery tasks. They stop when the returned handles are aborted.
+    pub fn start(&self) -> Vec<tokio::task::JoinHandle<()>> {
+        vec![tokio::spawn(timers::run(self.clone())), tokio::spawn(delivery::run(self.clone()))]
+    }
+
+    pub fn keys(&self) -> &SigningKeys {
+        &self.inner.keys
+    }
+
+    pub fn clock(&self) -> &Clock {
+        &self.inner.clock
+    }
+
+    pub fn store(&self) -> &SqliteStore {
+        &self.inner.store
+    }
+
+    fn hold(&self, call_id: &CallId) -> HoldGuard {
+        *self.inner.holds.lock().expect("holds lock").entry(call_id.clone()).or_insert(0) += 1;
+        HoldGuard { engine: self.clone(), call_id: Some(call_id.clone()) }
+    }
+
+    fn held_calls(&self) -> Vec<CallId> {
+        self.inner.holds.lock().expect("holds lock").keys().cloned().collect()
+    }
+
+    /// Whether the store answers (readiness).
+    pub async fn ping(&self) -> Result<(), EngineError> {
+        self.inner.store.run(|tx| Ok::<_, EngineError>(tx.ping()?)).await
+    }
+}
+
+/// Keeps a call's notifications back until dropped; the API drops it once the response body
+/// that created the call or operation has been written.
+pub struct HoldGuard {
+    engine: Engine,
+    call_id: Option<CallId>,
+}
+
+impl Drop for HoldGuard {
+    fn drop(&mut self) {
+        if let Some(call_id) = self.call_id.take() {
+            let mut holds = self.engine.inner.holds.lock().expect("holds lock");
+            if let Some(count) = holds.get_mut(&call_id) {
+                *count -= 1;
+                if *count == 0 {
+                    holds.remove(&call_id);
+                }
+            }
+            drop(holds);
+            self.engine.inner.delivery_wake.notify_one();
+        }
+    }
+}
+
+/// Mints the ids Switchboard owns: time-ordered UUIDv7.
+fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}

@@ -1,0 +1,337 @@
+//! Creating, reading and ending calls.
+
+use graph_model::{odata, CallDirection, CallState, CreateCallBody, Modality, ParticipantInfo};
+use switchboard_core::call_kind::{self, CallPlan, MeetingLocator};
+use switchboard_core::results::{CallEnd, RingFailure};
+use switchboard_core::{
+    render, Behaviour, Call, CallId, Conversation, ConversationId, ConversationKind, DomainError, EndpointKind,
+    InvitedBy, Participant, ParticipantId, ParticipantState, Party, PartyKind, RingOutcome,
+    RingPlan, TimerAction, Timestamp,
+};
+use switchboard_store::Tx;
+
+use crate::error::EngineResult;
+use crate::{new_id, notify, Caller, Engine, EngineError, HoldGuard};
+
+/// The caller's live call `id`; anything else (unknown, another application's, ended) is 404.
+pub(crate) fn owned_call(tx: &mut dyn Tx, caller: &Caller, id: &str) -> EngineResult<Call> {
+    tx.call(id)?
+        .filter(|c| c.app_id == caller.app_id && c.tenant_id == caller.tenant_id && c.state != CallState::Terminated)
+        .ok_or_else(|| DomainError::not_found(format!("call {id} was not found")).into())
+}
+
+pub(crate) fn conversation_of(tx: &mut dyn Tx, call: &Call) -> EngineResult<Conversation> {
+    tx.conversation(&call.conversation_id)?
+        .ok_or_else(|| EngineError::Internal(format!("call {} has no conversation", call.id)))
+}
+
+/// Fills in what the directory knows of a party (display name, tenant).
+pub(crate) fn enrich(tx: &mut dyn Tx, mut party: Party, default_tenant: &str) -> EngineResult<Party> {
+    match party.kind {
+        PartyKind::User => {
+            if let Some(user) = tx.user(&party.id)? {
+                party.display_name = party.display_name.or(Some(user.display_name));
+                party.tenant_id = party.tenant_id.or(Some(user.tenant_id.0));
+            }
+            party.tenant_id = party.tenant_id.or(Some(default_tenant.to_owned()));
+        }
+        PartyKind::Phone => {
+            if let Some(phone) = tx.phone(&party.id)? {
+                party.display_name = party.display_name.or(phone.display_name);
+            }
+        }
+        _ => party.tenant_id = party.tenant_id.or(Some(default_tenant.to_owned())),
+    }
+    Ok(party)
+}
+
+/// Starts ringing a simulated endpoint: one timer, due at its outcome or its ring deadline.
+pub(crate) fn schedule_ring(
+    tx: &mut dyn Tx,
+    call: &Call,
+    participant: &Participant,
+    now: Timestamp,
+) -> EngineResult<()> {
+    let fail_now = |failure| RingPlan { due_at: now, outcome: RingOutcome::Failed(failure) };
+    let timeout = call.ring_timeout_secs();
+    let party = &participant.party;
+    let plan = match party.kind {
+        PartyKind::Phone => {
+            let has_number =
+                tx.application_instances(call.app_id.as_str())?.iter().any(|i| i.phone_number.is_some());
+            if !has_number {
+                fail_now(RingFailure::PstnWithoutInstanceNumber)
+            } else {
+                let behaviour = tx.phone(&party.id)?.map(|p| p.behaviour).unwrap_or_else(Behaviour::default);
+                RingPlan::for_behaviour(&behaviour, now, timeout)
+            }
+        }
+        PartyKind::User => match tx.user(&party.id)? {
+            Some(user) => RingPlan::for_behaviour(&user.behaviour, now, timeout),
+            None => fail_now(RingFailure::NoEndpoints),
+        },
+        PartyKind::Application | PartyKind::ApplicationInstance | PartyKind::Guest => {
+            fail_now(RingFailure::NoEndpoints)
+        }
+    };
+    tx.insert_timer(plan.due_at, &TimerAction::RingOutcome { participant_id: participant.id.clone(), outcome: plan.outcome })?;
+    Ok(())
+}
+
+pub(crate) fn new_participant(
+    conversation: &Conversation,
+    party: Party,
+    state: ParticipantState,
+    endpoint: EndpointKind,
+    invited_by: Option<InvitedBy>,
+    now: Timestamp,
+) -> Participant {
+    Participant {
+        id: ParticipantId(new_id()),
+        conversation_id: conversation.id.clone(),
+        party,
+        state,
+        endpoint,
+        call_id: None,
+        invited_by,
+        is_muted: false,
+        roster_sequence: 0,
+        removed_reason: None,
+        created_at: now,
+    }
+}
+
+/// Ends `call` for `reason`: notifies it (`terminating`, `terminated`), removes its leg from the
+/// roster, and ends the conversation when no application leg remains.
+pub(crate) fn end_call(tx: &mut dyn Tx, call: &mut Call, reason: CallEnd, now: Timestamp) -> EngineResult<()> {
+    let mut conversation = conversation_of(tx, call)?;
+    call.state = CallState::Terminated;
+    call.result_info = Some(reason.result_info());
+    tx.update_call(call)?;
+    notify::call_ended(tx, call, &conversation, now)?;
+    let mut changed = Vec::new();
+    if let Some(mut me) = tx.participant(call.my_participant_id.as_str())?.filter(Participant::is_active) {
+        let was_connected = me.state == ParticipantState::Connected;
+        me.state = ParticipantState::Removed;
+        me.removed_reason = Some("left".to_owned());
+        me.roster_sequence = conversation.next_roster_sequence();
+        tx.update_participant(&me)?;
+        tx.update_conversation(&conversation)?;
+        if was_connected {
+            changed.push(me);
+        }
+    }
+    let other_legs = tx.calls_in_conversation(&conversation.id)?.into_iter().filter(|c| c.is_live()).count();
+    if other_legs == 0 || conversation.kind == ConversationKind::PeerToPeer {
+        end_conversation(tx, &mut conversation, now)
+    } else {
+        notify::roster_changed(tx, &conversation, &changed, now)
+    }
+}
+
+/// Ends a conversation: every remaining participant leaves; ringing invitations fail.
+pub(crate) fn end_conversation(tx: &mut dyn Tx, conversation: &mut Conversation, now: Timestamp) -> EngineResult<()> {
+    for mut p in tx.active_participants(&conversation.id)? {
+        let was_ringing = p.state == ParticipantState::Ringing;
+        p.state = ParticipantState::Removed;
+        p.removed_reason = Some("conversationEnded".to_owned());
+        tx.update_participant(&p)?;
+        tx.delete_participant_timers(&p.id)?;
+        if let (true, Some(InvitedBy::Invite { operation_id, index, .. })) = (was_ringing, &p.invited_by) {
+            crate::invite::record_invitee_outcome(tx, operation_id, *index, |op| {
+                op.failure(*index, &RingFailure::CallEnded, now)
+            }, now)?;
+        }
+        if let Some(other) = &p.call_id {
+            if let Some(mut leg) = tx.call(other.as_str())?.filter(Call::is_live) {
+                leg.state = CallState::Terminated;
+                leg.result_info = Some(CallEnd::AllOthersLeft.result_info());
+                tx.update_call(&leg)?;
+                notify::call_ended(tx, &leg, conversation, now)?;
+            }
+        }
+    }
+    conversation.ended = true;
+    tx.update_conversation(conversation)?;
+    Ok(())
+}
+
+impl Engine {
+    /// `POST /communications/calls`.
+    pub async fn create_call(&self, caller: Caller, body: CreateCallBody) -> EngineResult<(graph_model::Call, HoldGuard)> {
+        let plan = call_kind::plan_call(&body)?;
+        let now = self.inner.clock.now();
+        let call_id = CallId(new_id());
+        let hold = self.hold(&call_id);
+        let rendered = self
+            .inner
+            .store
+            .run(move |tx| create_call_tx(tx, caller, body, plan, call_id, now))
+            .await?;
+        self.inner.timer_wake.notify_one();
+        Ok((rendered, hold))
+    }
+
+    /// `GET /communications/calls/{id}`.
+    pub async fn get_call(&self, caller: Caller, call_id: String) -> EngineResult<graph_model::Call> {
+        self.inner
+            .store
+            .run(move |tx| {
+                let call = owned_call(tx, &caller, &call_id)?;
+                let conversation = conversation_of(tx, &call)?;
+                Ok::<_, EngineError>(render::call(&call, &conversation))
+            })
+            .await
+    }
+
+    /// `DELETE /communications/calls/{id}`: the application hangs up its leg.
+    pub async fn delete_call(&self, caller: Caller, call_id: String) -> EngineResult<()> {
+        let now = self.inner.clock.now();
+        self.inner
+            .store
+            .run(move |tx| {
+                let mut call = owned_call(tx, &caller, &call_id)?;
+                end_call(tx, &mut call, CallEnd::ByBot, now)
+            })
+            .await?;
+        self.inner.delivery_wake.notify_one();
+        Ok(())
+    }
+}
+
+fn create_call_tx(
+    tx: &mut dyn Tx,
+    caller: Caller,
+    body: CreateCallBody,
+    plan: CallPlan,
+    call_id: CallId,
+    now: Timestamp,
+) -> EngineResult<graph_model::Call> {
+    let app = tx
+        .application(caller.app_id.as_str())?
+        .ok_or_else(|| EngineError::Internal(format!("application {} vanished", caller.app_id)))?;
+    let new_conversation = |kind, chat_thread_id, meeting_id| Conversation {
+        id: ConversationId(new_id()),
+        tenant_id: caller.tenant_id.clone(),
+        kind,
+        chat_thread_id,
+        meeting_id,
+        ended: false,
+        roster_sequence: 0,
+        created_at: now,
+    };
+    let mut chat_info = body.chat_info.clone();
+    let (conversation, is_new, targets, peer) = match plan {
+        CallPlan::PeerToPeer { target } => {
+            let target = enrich(tx, target, caller.tenant_id.as_str())?;
+            (new_conversation(ConversationKind::PeerToPeer, None, None), true, vec![target.clone()], Some(target))
+        }
+        CallPlan::AdHocGroup { targets } => (new_conversation(ConversationKind::AdHocGroup, None, None), true, targets, None),
+        CallPlan::ChatGroup { thread_id, targets } => match tx.live_conversation_for_thread(&thread_id)? {
+            Some(existing) if existing.kind != ConversationKind::Meeting => (existing, false, targets, None),
+            Some(_) => {
+                return Err(DomainError::invalid("chatInfo names a meeting's thread: add meetingInfo to join it").into())
+            }
+            None => (new_conversation(ConversationKind::ChatGroup, Some(thread_id), None), true, targets, None),
+        },
+        CallPlan::Meeting { locator } => {
+            let meeting = match &locator {
+                MeetingLocator::ThreadId(t) => tx.meeting_by_thread(t)?,
+                MeetingLocator::JoinMeetingId(j) => tx.meeting_by_join_id(j)?,
+                MeetingLocator::Token(t) => tx.meeting(t)?,
+            }
+            .filter(|m| m.tenant_id == caller.tenant_id)
+            .ok_or_else(|| DomainError::invalid("meetingInfo does not name an online meeting of this tenant"))?;
+            if chat_info.as_ref().and_then(|c| c.thread_id.as_ref()).is_none() {
+                chat_info = Some(graph_model::ChatInfo {
+                    odata_type: Some(odata::CHAT_INFO.to_owned()),
+                    thread_id: Some(meeting.thread_id.clone()),
+                    message_id: Some("0".to_owned()),
+                    reply_chain_message_id: None,
+                });
+            }
+            match tx.live_conversation_for_meeting(meeting.id.as_str())? {
+                Some(existing) => (existing, false, Vec::new(), None),
+                None => (
+                    new_conversation(ConversationKind::Meeting, Some(meeting.thread_id.clone()), Some(meeting.id.clone())),
+                    true,
+                    Vec::new(),
+                    None,
+                ),
+            }
+        }
+    };
+    let is_p2p = conversation.kind == ConversationKind::PeerToPeer;
+    let bot = Party {
+        kind: PartyKind::Application,
+        id: app.client_id.0.clone(),
+        display_name: Some(app.display_name.clone()),
+        tenant_id: Some(caller.tenant_id.0.clone()),
+        identity_provider: None,
+    };
+    let mut me = new_participant(
+        &conversation,
+        bot.clone(),
+        if is_p2p { ParticipantState::Connected } else { ParticipantState::Ringing },
+        EndpointKind::Application,
+        None,
+        now,
+    );
+    me.call_id = Some(call_id.clone());
+    let source = body.source.clone().unwrap_or_else(|| ParticipantInfo {
+        odata_type: Some(odata::PARTICIPANT_INFO.to_owned()),
+        identity: Some(bot.to_identity_set()),
+        ..ParticipantInfo::default()
+    });
+    let call = Call {
+        id: call_id.clone(),
+        app_id: caller.app_id.clone(),
+        tenant_id: caller.tenant_id.clone(),
+        conversation_id: conversation.id.clone(),
+        state: CallState::Establishing,
+        direction: CallDirection::Outgoing,
+        callback_uri: body.callback_uri.clone().unwrap_or_default(),
+        my_participant_id: me.id.clone(),
+        source: Some(source),
+        targets: body.targets.clone().unwrap_or_default(),
+        requested_modalities: body.requested_modalities.clone().unwrap_or_else(|| vec![Modality::Audio]),
+        media_config: body.media_config.clone(),
+        chat_info,
+        meeting_info: body.meeting_info.clone(),
+        call_options: body.call_options.clone(),
+        subject: body.subject.clone(),
+        ringing_timeout_in_seconds: body.ringing_timeout_in_seconds,
+        result_info: None,
+        peer,
+        roster_started: false,
+        created_at: now,
+    };
+    if is_new {
+        tx.insert_conversation(&conversation)?;
+    }
+    tx.insert_call(&call)?;
+    tx.insert_participant(&me).map_err(|e| match e {
+        switchboard_store::StoreError::Conflict(_) => {
+            EngineError::from(DomainError::conflict("this application is already in that meeting or call"))
+        }
+        other => other.into(),
+    })?;
+    for target in targets {
+        let target = enrich(tx, target, caller.tenant_id.as_str())?;
+        let p = new_participant(
+            &conversation,
+            target,
+            ParticipantState::Ringing,
+            EndpointKind::Simulated,
+            Some(InvitedBy::CallCreation { call_id: call_id.clone() }),
+            now,
+        );
+        tx.insert_participant(&p)?;
+        schedule_ring(tx, &call, &p, now)?;
+    }
+    if !is_p2p {
+        tx.insert_timer(now, &TimerAction::EstablishCall { call_id: call_id.clone() })?;
+    }
+    notify::call_state(tx, &call, &conversation, now)?;
+    Ok(render::call(&call, &conversation))
+}

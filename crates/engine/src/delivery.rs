@@ -1,0 +1,211 @@
+//! Delivery of the outbox to callback URIs: in order per call (one POST in flight per call),
+//! calls in parallel, each POST signed with a bearer token, failures retried with backoff.
+
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use switchboard_core::{CallId, Timestamp};
+use switchboard_store::{AttemptResult, OutboxRow};
+
+use crate::error::EngineResult;
+use crate::{ClockMode, Engine, EngineError};
+
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    pub connect_timeout: Duration,
+    pub total_timeout: Duration,
+    /// Attempts before a notification is kept as a dead letter.
+    pub max_attempts: i64,
+    pub initial_backoff_ms: i64,
+    pub max_backoff_ms: i64,
+    /// Deliveries in flight at once (over all calls).
+    pub concurrency: usize,
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        DeliveryConfig {
+            connect_timeout: Duration::from_secs(2),
+            total_timeout: Duration::from_secs(10),
+            max_attempts: 8,
+            initial_backoff_ms: 1_000,
+            max_backoff_ms: 300_000,
+            concurrency: 64,
+        }
+    }
+}
+
+/// Safety-net poll when nothing wakes the task.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+pub(crate) async fn run(engine: Engine) {
+    loop {
+        match engine.start_due_deliveries().await {
+            Ok(n) if n > 0 => continue,
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "reading the outbox failed"),
+        }
+        let wait = match engine.inner.clock.mode() {
+            ClockMode::Virtual => IDLE_POLL,
+            ClockMode::System => match engine.next_delivery_due().await {
+                Ok(Some(due)) => {
+                    let ms = (due.0 - engine.inner.clock.now().0).clamp(0, IDLE_POLL.as_millis() as i64);
+                    Duration::from_millis(ms as u64)
+                }
+                _ => IDLE_POLL,
+            },
+        };
+        let _ = tokio::time::timeout(wait, engine.inner.delivery_wake.notified()).await;
+    }
+}
+
+impl Engine {
+    async fn next_delivery_due(&self) -> EngineResult<Option<Timestamp>> {
+        self.inner.store.run(|tx| Ok::<_, EngineError>(tx.next_delivery_due()?)).await
+    }
+
+    /// Claims the due head of each idle call's queue and starts delivering it; returns how
+    /// many deliveries started.
+    async fn start_due_deliveries(&self) -> EngineResult<usize> {
+        let claimed = self.claim_due().await?;
+        let count = claimed.len();
+        for row in claimed {
+            let engine = self.clone();
+            tokio::spawn(async move {
+                let call_id = row.call_id.clone();
+                engine.deliver(row).await;
+                engine.release(&call_id);
+                engine.inner.delivery_wake.notify_one();
+            });
+        }
+        Ok(count)
+    }
+
+    async fn claim_due(&self) -> EngineResult<Vec<OutboxRow>> {
+        let mut busy: Vec<CallId> = self.inner.in_flight.lock().expect("in-flight lock").iter().cloned().collect();
+        let free = self.inner.config.delivery.concurrency.saturating_sub(busy.len());
+        if free == 0 {
+            return Ok(Vec::new());
+        }
+        busy.extend(self.held_calls());
+        let now = self.inner.clock.now();
+        let rows = self.inner.store.run(move |tx| Ok::<_, EngineError>(tx.due_deliveries(now, free, &busy)?)).await?;
+        let mut in_flight = self.inner.in_flight.lock().expect("in-flight lock");
+        let held = self.held_calls();
+        Ok(rows
+            .into_iter()
+            .filter(|r| !held.contains(&r.call_id) && in_flight.insert(r.call_id.clone()))
+            .collect())
+    }
+
+    fn release(&self, call_id: &CallId) {
+        self.inner.in_flight.lock().expect("in-flight lock").remove(call_id);
+    }
+
+    /// Delivers every notification that is due now, once each, and returns when none is due
+    /// or in flight (what `clock/advance` and `outbox/flush` wait for).
+    pub async fn flush(&self) -> EngineResult<()> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let started = self.start_due_deliveries().await?;
+            let idle = self.inner.in_flight.lock().expect("in-flight lock").is_empty();
+            if started == 0 && idle {
+                let now = self.inner.clock.now();
+                let busy = self.held_calls();
+                let due = self.inner.store.run(move |tx| Ok::<_, EngineError>(tx.due_deliveries(now, 1, &busy)?)).await?;
+                if due.is_empty() {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(EngineError::Internal("the outbox did not drain within 30 s".to_owned()));
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+
+    /// One attempt to deliver one notification; the result is recorded in the store.
+    async fn deliver(&self, row: OutboxRow) {
+        let started = Instant::now();
+        let result = match self.callback_token(&row.app_id, &row.tenant_id) {
+            Ok(token) => {
+                let response = self
+                    .inner
+                    .http
+                    .post(&row.callback_uri)
+                    .header("Content-Type", "application/json")
+                    .header("Authorization", format!("Bearer {token}"))
+                    .header("X-Switchboard-Sequence", row.sequence.to_string())
+                    .header("X-Switchboard-Call-Id", row.call_id.as_str())
+                    .body(row.body.clone())
+                    .send()
+                    .await;
+                match response {
+                    Ok(r) if r.status().is_success() => AttemptResult::Delivered { status: i64::from(r.status().as_u16()) },
+                    Ok(r) => self.failure(&row, Some(i64::from(r.status().as_u16())), format!("HTTP {}", r.status())),
+                    Err(e) => self.failure(&row, None, transport_error(&e)),
+                }
+            }
+            Err(e) => self.failure(&row, None, e.to_string()),
+        };
+        let latency = started.elapsed().as_millis() as i64;
+        match &result {
+            AttemptResult::Delivered { status } => {
+                tracing::debug!(call_id = %row.call_id, sequence = row.sequence, status, latency, "notification delivered")
+            }
+            AttemptResult::Failed { error, retry_at, .. } => tracing::warn!(
+                call_id = %row.call_id, sequence = row.sequence, error, dead = retry_at.is_none(), "notification not delivered"
+            ),
+        }
+        let at = self.inner.clock.now();
+        let id = row.id;
+        if let Err(e) = self.inner.store.run(move |tx| Ok::<_, EngineError>(tx.record_attempt(id, at, latency, &result)?)).await {
+            tracing::error!(error = %e, "recording a delivery attempt failed");
+        }
+    }
+
+    fn failure(&self, row: &OutboxRow, status: Option<i64>, error: String) -> AttemptResult {
+        let config = &self.inner.config.delivery;
+        let attempt = row.attempts + 1;
+        let retry_at = (attempt < config.max_attempts).then(|| {
+            let base = config.initial_backoff_ms.saturating_mul(1 << (attempt - 1).min(20)).min(config.max_backoff_ms);
+            let jitter = rand::thread_rng().gen_range(0..=base / 4);
+            self.inner.clock.now().plus_millis(base + jitter)
+        });
+        AttemptResult::Failed { status, error, retry_at }
+    }
+
+    /// The bearer token of callbacks to an application, minted per (application, tenant) and
+    /// reused until shortly before it expires. Wall time: advancing the virtual clock never
+    /// expires a token.
+    fn callback_token(&self, app_id: &str, tenant_id: &str) -> EngineResult<String> {
+        let now = crate::clock::wall_millis() / 1000;
+        let key = (app_id.to_owned(), tenant_id.to_owned());
+        if let Some((token, exp)) = self.inner.callback_tokens.lock().expect("token cache").get(&key) {
+            if *exp - 300 > now {
+                return Ok(token.clone());
+            }
+        }
+        let exp = now + 3600;
+        let token = self.inner.keys.sign(&serde_json::json!({
+            "iss": self.inner.config.callback_issuer,
+            "aud": app_id,
+            "tid": tenant_id,
+            "iat": now,
+            "nbf": now - 300,
+            "exp": exp,
+        }))?;
+        self.inner.callback_tokens.lock().expect("token cache").insert(key, (token.clone(), exp));
+        Ok(token)
+    }
+}
+
+fn transport_error(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_connect() {
+        "connection failed".to_owned()
+    } else {
+        "request failed".to_owned()
+    }
+}

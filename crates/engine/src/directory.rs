@@ -1,0 +1,416 @@
+//! The directory: seeding (from a TOML file or the development defaults), client
+//! authentication, simulated behaviours, and online meetings.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use switchboard_core::{
+    AppId, Application, ApplicationInstance, Behaviour, DomainError, Meeting, MeetingId, PhoneNumber, Tenant,
+    TenantId, User,
+};
+
+use crate::error::EngineResult;
+use crate::{Caller, Engine, EngineError};
+
+/// Permissions of the development application: every calling permission and meetings.
+pub const DEV_PERMISSIONS: &[&str] = &[
+    "Calls.Initiate.All",
+    "Calls.InitiateGroupCall.All",
+    "Calls.JoinGroupCall.All",
+    "Calls.JoinGroupCallAsGuest.All",
+    "Calls.AccessMedia.All",
+    "OnlineMeetings.ReadWrite.All",
+];
+
+/// A directory seed, as read from `--config FILE` (TOML, camelCase keys).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Seed {
+    #[serde(default)]
+    pub tenants: Vec<SeedTenant>,
+    #[serde(default)]
+    pub applications: Vec<SeedApplication>,
+    #[serde(default)]
+    pub application_instances: Vec<ApplicationInstance>,
+    #[serde(default)]
+    pub users: Vec<User>,
+    #[serde(default)]
+    pub phone_numbers: Vec<PhoneNumber>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SeedTenant {
+    pub id: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SeedApplication {
+    pub client_id: String,
+    pub tenant_id: String,
+    pub display_name: String,
+    /// Client secrets; only their hashes are stored.
+    pub client_secrets: Vec<String>,
+    pub permissions: Vec<String>,
+    #[serde(default)]
+    pub calling_webhook: Option<String>,
+}
+
+/// What a newcomer needs, written to `DATA_DIR/dev-credentials.json` on a first start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DevCredentials {
+    pub tenant_id: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub application_instance: ApplicationInstance,
+    pub users: Vec<DevUser>,
+    pub phone_numbers: Vec<PhoneNumber>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DevUser {
+    pub id: String,
+    pub display_name: String,
+    pub behaviour: Behaviour,
+}
+
+pub fn hash_secret(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A random secret of 32 bytes, base64url.
+pub fn random_secret() -> String {
+    URL_SAFE_NO_PAD.encode(rand::thread_rng().gen::<[u8; 32]>())
+}
+
+impl Seed {
+    /// The development tenant: one application with every calling permission, an application
+    /// instance with a phone number, five users with different behaviours, three phone numbers.
+    pub fn development() -> (Seed, DevCredentials) {
+        let tenant_id = uuid::Uuid::new_v4().to_string();
+        let client_id = uuid::Uuid::new_v4().to_string();
+        let client_secret = random_secret();
+        let tenant = TenantId(tenant_id.clone());
+        let instance = ApplicationInstance {
+            id: uuid::Uuid::new_v4().to_string(),
+            app_id: AppId(client_id.clone()),
+            tenant_id: tenant.clone(),
+            display_name: "Switchboard Dev Bot line".to_owned(),
+            phone_number: Some("+14255550100".to_owned()),
+        };
+        let user = |name: &str, behaviour: Behaviour| User {
+            id: uuid::Uuid::new_v4().to_string(),
+            tenant_id: tenant.clone(),
+            display_name: name.to_owned(),
+            behaviour,
+        };
+        let users = vec![
+            user("Adele Vance", Behaviour::Answer { after_ms: 1000 }),
+            user("Alex Wilber", Behaviour::Answer { after_ms: 3000 }),
+            user("Megan Bowen", Behaviour::Decline { after_ms: 2000 }),
+            user("Lynne Robbins", Behaviour::Busy { after_ms: 500 }),
+            user("Diego Siciliani", Behaviour::NoAnswer),
+        ];
+        let phone = |number: &str, name: &str, behaviour: Behaviour| PhoneNumber {
+            number: number.to_owned(),
+            display_name: Some(name.to_owned()),
+            behaviour,
+        };
+        let phones = vec![
+            phone("+14255550101", "Front desk", Behaviour::Answer { after_ms: 2000 }),
+            phone("+14255550102", "Busy line", Behaviour::Busy { after_ms: 1000 }),
+            phone("+14255550103", "Nobody home", Behaviour::NoAnswer),
+        ];
+        let seed = Seed {
+            tenants: vec![SeedTenant { id: tenant_id.clone(), display_name: Some("Switchboard Dev".to_owned()) }],
+            applications: vec![SeedApplication {
+                client_id: client_id.clone(),
+                tenant_id: tenant_id.clone(),
+                display_name: "Switchboard Dev Bot".to_owned(),
+                client_secrets: vec![client_secret.clone()],
+                permissions: DEV_PERMISSIONS.iter().map(|p| p.to_string()).collect(),
+                calling_webhook: None,
+            }],
+            application_instances: vec![instance.clone()],
+            users: users.clone(),
+            phone_numbers: phones.clone(),
+        };
+        let credentials = DevCredentials {
+            tenant_id,
+            client_id,
+            client_secret,
+            application_instance: instance,
+            users: users
+                .into_iter()
+                .map(|u| DevUser { id: u.id, display_name: u.display_name, behaviour: u.behaviour })
+                .collect(),
+            phone_numbers: phones,
+        };
+        (seed, credentials)
+    }
+
+    /// Checks what the store cannot: behaviours, phone numbers, references between entries.
+    pub fn validate(&self) -> Result<(), DomainError> {
+        for u in &self.users {
+            u.behaviour.validate()?;
+        }
+        for p in &self.phone_numbers {
+            p.behaviour.validate()?;
+            switchboard_core::party::parse_e164(&p.number)?;
+        }
+        for i in &self.application_instances {
+            if let Some(n) = &i.phone_number {
+                switchboard_core::party::parse_e164(n)?;
+            }
+            if !self.applications.iter().any(|a| a.client_id == i.app_id.0) {
+                return Err(DomainError::invalid(format!("application instance {} names unknown application", i.id)));
+            }
+        }
+        for a in &self.applications {
+            if a.client_secrets.is_empty() {
+                return Err(DomainError::invalid(format!("application {} has no client secret", a.client_id)));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Engine {
+    /// Writes a seed into the directory (insert or replace, entry by entry).
+    pub async fn seed(&self, seed: Seed) -> EngineResult<()> {
+        seed.validate()?;
+        self.inner
+            .store
+            .run(move |tx| {
+                for t in &seed.tenants {
+                    tx.upsert_tenant(&Tenant {
+                        id: TenantId(t.id.clone()),
+                        display_name: t.display_name.clone().unwrap_or_else(|| t.id.clone()),
+                    })?;
+                }
+                for a in &seed.applications {
+                    tx.upsert_application(&Application {
+                        client_id: AppId(a.client_id.clone()),
+                        tenant_id: TenantId(a.tenant_id.clone()),
+                        display_name: a.display_name.clone(),
+                        secret_hashes: a.client_secrets.iter().map(|s| hash_secret(s)).collect(),
+                        permissions: a.permissions.clone(),
+                        calling_webhook: a.calling_webhook.clone(),
+                    })?;
+                }
+                for i in &seed.application_instances {
+                    tx.upsert_application_instance(i)?;
+                }
+                for u in &seed.users {
+                    tx.upsert_user(u)?;
+                }
+                for p in &seed.phone_numbers {
+                    tx.upsert_phone(p)?;
+                }
+                Ok::<_, EngineError>(())
+            })
+            .await
+    }
+
+    /// A stored setting, created with `make` on first use (e.g. the admin token).
+    pub async fn setting_or_init(&self, key: &'static str, make: fn() -> String) -> EngineResult<String> {
+        self.inner
+            .store
+            .run(move |tx| {
+                if let Some(v) = tx.setting(key)? {
+                    return Ok(v);
+                }
+                let v = make();
+                tx.set_setting(key, &v)?;
+                Ok::<_, EngineError>(v)
+            })
+            .await
+    }
+
+    pub async fn setting(&self, key: &'static str) -> EngineResult<Option<String>> {
+        self.inner.store.run(move |tx| Ok::<_, EngineError>(tx.setting(key)?)).await
+    }
+
+    pub async fn set_setting(&self, key: &'static str, value: String) -> EngineResult<()> {
+        self.inner.store.run(move |tx| Ok::<_, EngineError>(tx.set_setting(key, &value)?)).await
+    }
+
+    /// Checks client credentials for `tenant`; `None` when they are not valid.
+    pub async fn authenticate_client(
+        &self,
+        tenant: String,
+        client_id: String,
+        secret: String,
+    ) -> EngineResult<Option<Application>> {
+        self.inner
+            .store
+            .run(move |tx| {
+                let app = tx.application(&client_id)?.filter(|a| {
+                    a.tenant_id.0.eq_ignore_ascii_case(&tenant) && a.secret_hashes.contains(&hash_secret(&secret))
+                });
+                Ok::<_, EngineError>(app)
+            })
+            .await
+    }
+
+    pub async fn application(&self, client_id: String) -> EngineResult<Option<Application>> {
+        self.inner.store.run(move |tx| Ok::<_, EngineError>(tx.application(&client_id)?)).await
+    }
+
+    pub async fn set_user_behaviour(&self, user_id: String, behaviour: Behaviour) -> EngineResult<User> {
+        behaviour.validate()?;
+        self.inner
+            .store
+            .run(move |tx| {
+                let mut user = tx
+                    .user(&user_id)?
+                    .ok_or_else(|| DomainError::not_found(format!("user {user_id} is not in the directory")))?;
+                user.behaviour = behaviour;
+                tx.upsert_user(&user)?;
+                Ok::<_, EngineError>(user)
+            })
+            .await
+    }
+
+    pub async fn set_phone_behaviour(&self, number: String, behaviour: Behaviour) -> EngineResult<PhoneNumber> {
+        behaviour.validate()?;
+        let number = switchboard_core::party::parse_e164(&number)?;
+        self.inner
+            .store
+            .run(move |tx| {
+                let mut phone = tx.phone(&number)?.unwrap_or(PhoneNumber {
+                    number: number.clone(),
+                    display_name: None,
+                    behaviour: Behaviour::default(),
+                });
+                phone.behaviour = behaviour;
+                tx.upsert_phone(&phone)?;
+                Ok::<_, EngineError>(phone)
+            })
+            .await
+    }
+
+    pub async fn add_user(&self, user: User) -> EngineResult<User> {
+        user.behaviour.validate()?;
+        self.inner
+            .store
+            .run(move |tx| {
+                if tx.user(&user.id)?.is_some() {
+                    return Err(DomainError::conflict(format!("user {} already exists", user.id)).into());
+                }
+                tx.upsert_user(&user)?;
+                Ok::<_, EngineError>(user)
+            })
+            .await
+    }
+
+    /// The directory as the control API shows it (no secrets).
+    pub async fn directory(&self) -> EngineResult<serde_json::Value> {
+        self.inner
+            .store
+            .run(|tx| {
+                let apps: Vec<serde_json::Value> = tx
+                    .applications()?
+                    .into_iter()
+                    .map(|a| {
+                        serde_json::json!({
+                            "clientId": a.client_id, "tenantId": a.tenant_id, "displayName": a.display_name,
+                            "permissions": a.permissions, "callingWebhook": a.calling_webhook,
+                        })
+                    })
+                    .collect();
+                let mut instances = Vec::new();
+                for a in tx.applications()? {
+                    instances.extend(tx.application_instances(&a.client_id.0)?);
+                }
+                Ok::<_, EngineError>(serde_json::json!({
+                    "applications": apps,
+                    "applicationInstances": instances,
+                    "users": tx.users()?,
+                    "phoneNumbers": tx.phones()?,
+                }))
+            })
+            .await
+    }
+
+    /// Creates an online meeting owned by the calling application.
+    pub async fn create_online_meeting(
+        &self,
+        caller: Caller,
+        body: graph_model::CreateOnlineMeetingBody,
+        public_url: String,
+    ) -> EngineResult<graph_model::OnlineMeeting> {
+        let now = self.inner.clock.now();
+        let id = MeetingId(format!("MSo{}", URL_SAFE_NO_PAD.encode(uuid::Uuid::now_v7().as_bytes())));
+        let thread_id = format!("19:meeting_{}@thread.v2", URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes()));
+        let join_meeting_id: String = {
+            let mut rng = rand::thread_rng();
+            (0..12).map(|i| char::from(b'0' + rng.gen_range(if i == 0 { 1 } else { 0 }..10))).collect()
+        };
+        let context = format!("{{\"Tid\":\"{}\",\"Oid\":\"{}\"}}", caller.tenant_id, caller.app_id);
+        let join_web_url = format!(
+            "{}/l/meetup-join/{}/0?context={}",
+            public_url.trim_end_matches('/'),
+            url_encode(&thread_id),
+            url_encode(&context)
+        );
+        let meeting = Meeting {
+            id,
+            tenant_id: caller.tenant_id.clone(),
+            creator_app_id: Some(caller.app_id.clone()),
+            subject: body.subject.clone(),
+            thread_id,
+            join_meeting_id,
+            join_web_url,
+            start_date_time: body.start_date_time.clone(),
+            end_date_time: body.end_date_time.clone(),
+            participants: body.participants.clone().unwrap_or_else(|| serde_json::json!({})),
+            created_at: now,
+        };
+        let stored = meeting.clone();
+        self.inner.store.run(move |tx| Ok::<_, EngineError>(tx.insert_meeting(&stored)?)).await?;
+        Ok(render_meeting(&meeting))
+    }
+}
+
+pub fn render_meeting(m: &Meeting) -> graph_model::OnlineMeeting {
+    graph_model::OnlineMeeting {
+        odata_type: graph_model::odata::ONLINE_MEETING.to_owned(),
+        id: m.id.0.clone(),
+        creation_date_time: m.created_at.to_rfc3339(),
+        start_date_time: m.start_date_time.clone(),
+        end_date_time: m.end_date_time.clone(),
+        subject: m.subject.clone(),
+        join_web_url: m.join_web_url.clone(),
+        join_url: m.join_web_url.clone(),
+        chat_info: graph_model::ChatInfo {
+            odata_type: Some(graph_model::odata::CHAT_INFO.to_owned()),
+            thread_id: Some(m.thread_id.clone()),
+            message_id: Some("0".to_owned()),
+            reply_chain_message_id: None,
+        },
+        join_meeting_id_settings: graph_model::JoinMeetingIdSettings {
+            join_meeting_id: m.join_meeting_id.clone(),
+            passcode: None,
+            is_passcode_required: false,
+        },
+        participants: m.participants.clone(),
+        auto_admitted_users: "everyoneInCompany".to_owned(),
+    }
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -1,0 +1,219 @@
+//! `POST .../participants/invite`: ring, escalate or move, as decided by the core's rules.
+
+use graph_model::{InviteParticipantsBody, OperationStatus};
+use switchboard_core::invite::{self, InviteMode, InviteRequest, InviteTarget, MoveFacts};
+use switchboard_core::{
+    render, Call, Conversation, ConversationKind, DomainError, EndpointKind, Invitee, InviteeOutcome, InvitedBy,
+    Operation, OperationId, OperationKind, ParticipantState, TimerAction, Timestamp,
+};
+use switchboard_store::Tx;
+
+use crate::calls::{conversation_of, enrich, new_participant, owned_call, schedule_ring};
+use crate::error::EngineResult;
+use crate::{new_id, notify, Caller, Engine, EngineError, HoldGuard};
+
+impl Engine {
+    /// Starts an invite operation; answers with the operation in its `Running` state.
+    pub async fn invite(
+        &self,
+        caller: Caller,
+        call_id: String,
+        body: InviteParticipantsBody,
+    ) -> EngineResult<(graph_model::CommsOperation, HoldGuard)> {
+        let request = invite::parse_invite(body)?;
+        let now = self.inner.clock.now();
+        // The hold is taken before the transaction, so nothing it causes is delivered before
+        // the response; a call id that names no call of the caller gets a 404 below anyway.
+        let hold = self.hold(&switchboard_core::CallId(call_id.clone()));
+        let op = self.inner.store.run(move |tx| invite_tx(tx, &caller, &call_id, request, now)).await?;
+        self.inner.timer_wake.notify_one();
+        Ok((render::operation(&op, false), hold))
+    }
+
+    /// `GET .../operations/{id}`.
+    pub async fn get_operation(
+        &self,
+        caller: Caller,
+        call_id: String,
+        operation_id: String,
+    ) -> EngineResult<graph_model::CommsOperation> {
+        self.inner
+            .store
+            .run(move |tx| {
+                let call = owned_call(tx, &caller, &call_id)?;
+                let op = tx
+                    .operation(&operation_id)?
+                    .filter(|op| op.call_id == call.id)
+                    .ok_or_else(|| DomainError::not_found(format!("operation {operation_id} was not found")))?;
+                Ok::<_, EngineError>(render::operation(&op, false))
+            })
+            .await
+    }
+}
+
+fn invitee(target: &InviteTarget, participant_id: switchboard_core::ParticipantId) -> Invitee {
+    Invitee {
+        party: target.party.clone(),
+        participant_id,
+        replaces_call_id: None,
+        source_participant_id: None,
+        endpoint_type: target.endpoint_type,
+        outcome: InviteeOutcome::Pending,
+    }
+}
+
+fn invite_tx(
+    tx: &mut dyn Tx,
+    caller: &Caller,
+    call_id: &str,
+    request: InviteRequest,
+    now: Timestamp,
+) -> EngineResult<Operation> {
+    let call = owned_call(tx, caller, call_id)?;
+    let mut conversation = conversation_of(tx, &call)?;
+    invite::check_call_accepts_invites(&call)?;
+    let op_id = OperationId(new_id());
+    let invited_by = |index| InvitedBy::Invite { call_id: call.id.clone(), operation_id: op_id.clone(), index };
+    let tenant = caller.tenant_id.as_str();
+    let mut invitees = Vec::new();
+    match request.mode {
+        InviteMode::Ring(targets) => {
+            invite::check_ring(&conversation, &targets)?;
+            become_group(tx, &mut conversation)?;
+            for (index, target) in targets.iter().enumerate() {
+                let party = enrich(tx, target.party.clone(), tenant)?;
+                let p = new_participant(
+                    &conversation,
+                    party.clone(),
+                    ParticipantState::Ringing,
+                    EndpointKind::Simulated,
+                    Some(invited_by(index)),
+                    now,
+                );
+                tx.insert_participant(&p)?;
+                schedule_ring(tx, &call, &p, now)?;
+                invitees.push(Invitee { party, ..invitee(target, p.id.clone()) });
+            }
+        }
+        InviteMode::Escalate { target, replaces_call_id } => {
+            let replaced = foreign_is_unknown(tx, caller, &replaces_call_id)?;
+            let replaced_conversation = match &replaced {
+                Some(r) => Some(conversation_of(tx, r)?),
+                None => None,
+            };
+            invite::check_escalation(&call, &target.party, replaced.as_ref().zip(replaced_conversation.as_ref()))?;
+            become_group(tx, &mut conversation)?;
+            let party = enrich(tx, target.party.clone(), tenant)?;
+            let p = new_participant(
+                &conversation,
+                party.clone(),
+                ParticipantState::Ringing,
+                EndpointKind::Simulated,
+                Some(invited_by(0)),
+                now,
+            );
+            tx.insert_participant(&p)?;
+            tx.insert_timer(now, &TimerAction::JoinWithoutRinging { operation_id: op_id.clone(), index: 0 })?;
+            invitees.push(Invitee { party, replaces_call_id: Some(replaces_call_id), ..invitee(&target, p.id.clone()) });
+        }
+        InviteMode::Move { target, replaces_call_id, participant_id } => {
+            let source = foreign_is_unknown(tx, caller, &replaces_call_id)?;
+            let source_conversation = match &source {
+                Some(s) => Some(conversation_of(tx, s)?),
+                None => None,
+            };
+            let creator = |tx: &mut dyn Tx, c: &Conversation| -> EngineResult<_> {
+                Ok(match &c.meeting_id {
+                    Some(m) => tx.meeting(m.as_str())?.and_then(|m| m.creator_app_id),
+                    None => None,
+                })
+            };
+            let meeting_creator = creator(tx, &conversation)?;
+            let source_creator = match &source_conversation {
+                Some(c) => creator(tx, c)?,
+                None => None,
+            };
+            let moved = tx.participant(&participant_id)?;
+            invite::check_move(
+                &MoveFacts {
+                    call: &call,
+                    conversation: &conversation,
+                    meeting_creator: meeting_creator.as_ref(),
+                    source: source
+                        .as_ref()
+                        .zip(source_conversation.as_ref())
+                        .map(|(s, c)| (s, c, source_creator.as_ref())),
+                    participant: moved.as_ref(),
+                },
+                &target.party,
+            )?;
+            let party = moved.map(|m| m.party).unwrap_or(target.party.clone());
+            let p = new_participant(
+                &conversation,
+                party.clone(),
+                ParticipantState::Ringing,
+                EndpointKind::Simulated,
+                Some(invited_by(0)),
+                now,
+            );
+            tx.insert_participant(&p)?;
+            tx.insert_timer(now, &TimerAction::JoinWithoutRinging { operation_id: op_id.clone(), index: 0 })?;
+            invitees.push(Invitee {
+                party,
+                replaces_call_id: Some(replaces_call_id),
+                source_participant_id: Some(participant_id),
+                ..invitee(&target, p.id.clone())
+            });
+        }
+    }
+    let op = Operation {
+        id: op_id,
+        call_id: call.id.clone(),
+        kind: OperationKind::Invite,
+        status: OperationStatus::Running,
+        client_context: request.client_context,
+        result_info: None,
+        invitees,
+        created_at: now,
+        last_action_at: now,
+    };
+    tx.insert_operation(&op)?;
+    Ok(op)
+}
+
+/// A call named in a request body: another application's call reads as unknown.
+fn foreign_is_unknown(tx: &mut dyn Tx, caller: &Caller, id: &str) -> EngineResult<Option<Call>> {
+    Ok(tx.call(id)?.filter(|c| c.app_id == caller.app_id && c.tenant_id == caller.tenant_id && c.is_live()))
+}
+
+/// A P2P conversation becomes a group call, for good, when someone is invited into it.
+fn become_group(tx: &mut dyn Tx, conversation: &mut Conversation) -> EngineResult<()> {
+    if conversation.kind == ConversationKind::PeerToPeer {
+        conversation.kind = ConversationKind::AdHocGroup;
+        tx.update_conversation(conversation)?;
+        for mut call in tx.calls_in_conversation(&conversation.id)? {
+            call.peer = None;
+            tx.update_call(&call)?;
+        }
+    }
+    Ok(())
+}
+
+/// Records the outcome of invitee `index` of an operation; when that settles the operation,
+/// its `deleted` notification is written (before any roster notification of the same change).
+pub(crate) fn record_invitee_outcome(
+    tx: &mut dyn Tx,
+    operation_id: &OperationId,
+    index: usize,
+    outcome: impl FnOnce(&Operation) -> InviteeOutcome,
+    now: Timestamp,
+) -> EngineResult<()> {
+    let Some(mut op) = tx.operation(operation_id.as_str())? else { return Ok(()) };
+    let outcome = outcome(&op);
+    let settled = op.record_outcome(index, outcome, now);
+    tx.update_operation(&op)?;
+    if settled {
+        notify::operation_finished(tx, &op, now)?;
+    }
+    Ok(())
+}

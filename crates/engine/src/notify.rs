@@ -1,0 +1,70 @@
+//! Writing notifications into the outbox, inside the transaction of the change they report.
+
+use graph_model::CallState;
+use switchboard_core::{render, Call, Conversation, Operation, Participant, Timestamp};
+use switchboard_store::Tx;
+
+use crate::error::EngineResult;
+
+fn enqueue(tx: &mut dyn Tx, call: &Call, body: &impl serde::Serialize, now: Timestamp) -> EngineResult<()> {
+    let body = serde_json::to_string(body).map_err(|e| crate::EngineError::Internal(e.to_string()))?;
+    tx.enqueue_notification(call, &body, now)?;
+    Ok(())
+}
+
+/// The call's state, to the call itself: `updated`, or `deleted` once terminated.
+pub(crate) fn call_state(tx: &mut dyn Tx, call: &Call, conversation: &Conversation, now: Timestamp) -> EngineResult<()> {
+    enqueue(tx, call, &render::call_notification(call, conversation), now)
+}
+
+/// A call ends: `terminating` then `terminated`, as Graph reports a hang-up.
+pub(crate) fn call_ended(tx: &mut dyn Tx, call: &Call, conversation: &Conversation, now: Timestamp) -> EngineResult<()> {
+    let mut terminating = call.clone();
+    terminating.state = CallState::Terminating;
+    terminating.result_info = None;
+    call_state(tx, &terminating, conversation, now)?;
+    call_state(tx, call, conversation, now)
+}
+
+/// A finished operation, to the call that started it (if that call is still live).
+pub(crate) fn operation_finished(tx: &mut dyn Tx, op: &Operation, now: Timestamp) -> EngineResult<()> {
+    match tx.call(op.call_id.as_str())? {
+        Some(call) if call.is_live() => enqueue(tx, &call, &render::operation_notification(op), now),
+        _ => Ok(()),
+    }
+}
+
+/// A roster change, to every established call of a group call or meeting: the whole roster,
+/// or with `isDeltaRosterEnabled` only `changed` (after one whole roster when established).
+pub(crate) fn roster_changed(
+    tx: &mut dyn Tx,
+    conversation: &Conversation,
+    changed: &[Participant],
+    now: Timestamp,
+) -> EngineResult<()> {
+    if !conversation.kind.has_roster_notifications() {
+        return Ok(());
+    }
+    let mut whole: Option<Vec<Participant>> = None;
+    for mut call in tx.calls_in_conversation(&conversation.id)? {
+        if call.state != CallState::Established {
+            continue;
+        }
+        if call.roster_started && call.delta_roster() {
+            if !changed.is_empty() {
+                enqueue(tx, &call, &render::roster_notification(&call.id, changed), now)?;
+            }
+            continue;
+        }
+        if whole.is_none() {
+            whole = Some(tx.roster_page(&conversation.id, None, usize::MAX >> 1)?);
+        }
+        let roster = whole.as_deref().unwrap_or_default();
+        enqueue(tx, &call, &render::roster_notification(&call.id, roster), now)?;
+        if !call.roster_started {
+            call.roster_started = true;
+            tx.update_call(&call)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,254 @@
+//! Timers: rows due at a domain time. The timer task fires what is due; in virtual mode a
+//! clock advance fires due timers in order, then lets every resulting notification be tried.
+
+use std::time::Duration;
+
+use graph_model::CallState;
+use switchboard_core::results::{CallEnd, RingFailure};
+use switchboard_core::{
+    ConversationKind, InviteeOutcome, InvitedBy, ParticipantState, RingOutcome, Timer, TimerAction, Timestamp,
+};
+use switchboard_store::Tx;
+
+use crate::calls::{conversation_of, end_call, end_conversation};
+use crate::error::EngineResult;
+use crate::invite::record_invitee_outcome;
+use crate::{notify, ClockMode, Engine, EngineError};
+
+/// Timers fired per batch.
+const BATCH: usize = 128;
+/// Safety-net poll when nothing wakes the task.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+pub(crate) async fn run(engine: Engine) {
+    loop {
+        let fired = {
+            let _guard = engine.inner.timer_lock.lock().await;
+            engine.fire_due(engine.inner.clock.now()).await
+        };
+        match fired {
+            Ok(n) if n > 0 => continue,
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "firing timers failed"),
+        }
+        let wait = match engine.inner.clock.mode() {
+            ClockMode::Virtual => IDLE_POLL,
+            ClockMode::System => match engine.next_timer_due().await {
+                Ok(Some(due)) => {
+                    let ms = (due.0 - engine.inner.clock.now().0).clamp(0, IDLE_POLL.as_millis() as i64);
+                    Duration::from_millis(ms as u64)
+                }
+                _ => IDLE_POLL,
+            },
+        };
+        let _ = tokio::time::timeout(wait, engine.inner.timer_wake.notified()).await;
+    }
+}
+
+impl Engine {
+    async fn next_timer_due(&self) -> EngineResult<Option<Timestamp>> {
+        self.inner.store.run(|tx| Ok::<_, EngineError>(tx.next_timer_due()?)).await
+    }
+
+    /// Fires every timer due at `now`, each in its own unit of work; returns how many fired.
+    pub(crate) async fn fire_due(&self, now: Timestamp) -> EngineResult<usize> {
+        let mut total = 0;
+        loop {
+            let due = self.inner.store.run(move |tx| Ok::<_, EngineError>(tx.due_timers(now, BATCH)?)).await?;
+            if due.is_empty() {
+                break;
+            }
+            let count = due.len();
+            let units = due.into_iter().map(|timer| {
+                self.inner.store.run(move |tx| {
+                    // Deleting the row first makes firing exactly-once across restarts.
+                    if !tx.delete_timer(timer.id)? {
+                        return Ok(());
+                    }
+                    fire(tx, timer, now)
+                })
+            });
+            for result in futures::future::join_all(units).await {
+                if let Err(e) = result {
+                    tracing::error!(error = %e, "a timer failed");
+                }
+            }
+            total += count;
+            self.inner.delivery_wake.notify_one();
+            if count < BATCH {
+                break;
+            }
+        }
+        Ok(total)
+    }
+
+    /// Virtual clock: moves time forward by `ms`, firing due timers in time order, then makes
+    /// one delivery attempt of every notification due. Returns the new time.
+    pub async fn advance(&self, ms: i64) -> EngineResult<Timestamp> {
+        if self.inner.clock.mode() != ClockMode::Virtual {
+            return Err(switchboard_core::DomainError::conflict("the clock is not virtual (start with --clock virtual)").into());
+        }
+        if ms < 0 {
+            return Err(switchboard_core::DomainError::invalid("cannot move the clock backwards").into());
+        }
+        let target = self.inner.clock.now().plus_millis(ms);
+        {
+            let _guard = self.inner.timer_lock.lock().await;
+            loop {
+                self.fire_due(self.inner.clock.now()).await?;
+                match self.next_timer_due().await? {
+                    Some(due) if due <= target => self.inner.clock.set_virtual(due),
+                    _ => break,
+                }
+            }
+            self.inner.clock.set_virtual(target);
+            self.fire_due(target).await?;
+        }
+        self.flush().await?;
+        Ok(self.inner.clock.now())
+    }
+}
+
+fn fire(tx: &mut dyn Tx, timer: Timer, now: Timestamp) -> EngineResult<()> {
+    match timer.action {
+        TimerAction::RingOutcome { participant_id, outcome } => ring_outcome(tx, &participant_id, outcome, now),
+        TimerAction::EstablishCall { call_id } => establish(tx, &call_id, now),
+        TimerAction::JoinWithoutRinging { operation_id, index } => join_without_ringing(tx, &operation_id, index, now),
+    }
+}
+
+fn ring_outcome(
+    tx: &mut dyn Tx,
+    participant_id: &switchboard_core::ParticipantId,
+    outcome: RingOutcome,
+    now: Timestamp,
+) -> EngineResult<()> {
+    let Some(mut p) = tx.participant(participant_id.as_str())?.filter(|p| p.state == ParticipantState::Ringing)
+    else {
+        return Ok(());
+    };
+    let Some(mut conversation) = tx.conversation(&p.conversation_id)?.filter(|c| !c.ended) else { return Ok(()) };
+    tx.delete_participant_timers(&p.id)?;
+    match outcome {
+        RingOutcome::Answered => {
+            p.state = ParticipantState::Connected;
+            p.roster_sequence = conversation.next_roster_sequence();
+            tx.update_participant(&p)?;
+            tx.update_conversation(&conversation)?;
+            match &p.invited_by {
+                Some(InvitedBy::Invite { operation_id, index, .. }) => {
+                    record_invitee_outcome(tx, operation_id, *index, |_| InviteeOutcome::Joined { at: now }, now)?;
+                }
+                Some(InvitedBy::CallCreation { call_id }) => {
+                    if let Some(mut call) = tx.call(call_id.as_str())?.filter(|c| c.state == CallState::Establishing) {
+                        if conversation.kind == ConversationKind::PeerToPeer {
+                            call.state = CallState::Established;
+                            tx.update_call(&call)?;
+                            notify::call_state(tx, &call, &conversation, now)?;
+                        }
+                    }
+                }
+                None => {}
+            }
+            notify::roster_changed(tx, &conversation, std::slice::from_ref(&p), now)
+        }
+        RingOutcome::Failed(failure) => {
+            p.state = ParticipantState::Removed;
+            p.removed_reason = Some("notAnswered".to_owned());
+            tx.update_participant(&p)?;
+            match &p.invited_by {
+                Some(InvitedBy::Invite { operation_id, index, .. }) => {
+                    record_invitee_outcome(tx, operation_id, *index, |op| op.failure(*index, &failure, now), now)
+                }
+                Some(InvitedBy::CallCreation { call_id }) if conversation.kind == ConversationKind::PeerToPeer => {
+                    let Some(mut call) = tx.call(call_id.as_str())?.filter(|c| c.is_live()) else { return Ok(()) };
+                    call.state = CallState::Terminated;
+                    call.result_info = Some(failure_for_call(&failure));
+                    tx.update_call(&call)?;
+                    notify::call_state(tx, &call, &conversation, now)?;
+                    end_conversation(tx, &mut conversation, now)
+                }
+                _ => Ok(()),
+            }
+        }
+    }
+}
+
+fn failure_for_call(failure: &RingFailure) -> graph_model::ResultInfo {
+    failure.call_result_info()
+}
+
+fn establish(tx: &mut dyn Tx, call_id: &switchboard_core::CallId, now: Timestamp) -> EngineResult<()> {
+    let Some(mut call) = tx.call(call_id.as_str())?.filter(|c| c.state == CallState::Establishing) else {
+        return Ok(());
+    };
+    let mut conversation = conversation_of(tx, &call)?;
+    call.state = CallState::Established;
+    tx.update_call(&call)?;
+    notify::call_state(tx, &call, &conversation, now)?;
+    let mut changed = Vec::new();
+    if let Some(mut me) = tx.participant(call.my_participant_id.as_str())?.filter(|p| p.state == ParticipantState::Ringing) {
+        me.state = ParticipantState::Connected;
+        me.roster_sequence = conversation.next_roster_sequence();
+        tx.update_participant(&me)?;
+        tx.update_conversation(&conversation)?;
+        changed.push(me);
+    }
+    notify::roster_changed(tx, &conversation, &changed, now)
+}
+
+fn join_without_ringing(
+    tx: &mut dyn Tx,
+    operation_id: &switchboard_core::OperationId,
+    index: usize,
+    now: Timestamp,
+) -> EngineResult<()> {
+    let Some(op) = tx.operation(operation_id.as_str())? else { return Ok(()) };
+    let Some(invitee) = op.invitees.get(index).cloned() else { return Ok(()) };
+    let Some(mut p) = tx.participant(invitee.participant_id.as_str())?.filter(|p| p.state == ParticipantState::Ringing)
+    else {
+        return Ok(());
+    };
+    let mut conversation = conversation_of_participant(tx, &p)?;
+    let replaced = match &invitee.replaces_call_id {
+        Some(id) => tx.call(id)?.filter(|c| c.is_live()),
+        None => None,
+    };
+    let Some(mut replaced) = replaced else {
+        // The call to replace (or move from) ended in between: the invitation fails.
+        p.state = ParticipantState::Removed;
+        tx.update_participant(&p)?;
+        return record_invitee_outcome(tx, operation_id, index, |op| op.failure(index, &RingFailure::CallEnded, now), now);
+    };
+    if let Some(source_id) = &invitee.source_participant_id {
+        // A move: leave the source meeting first (its roster is told), then join here.
+        if let Some(mut moved) = tx.participant(source_id)?.filter(|m| m.state == ParticipantState::Connected) {
+            let mut source_conversation = conversation_of(tx, &replaced)?;
+            moved.state = ParticipantState::Removed;
+            moved.removed_reason = Some("movedToAnotherMeeting".to_owned());
+            moved.roster_sequence = source_conversation.next_roster_sequence();
+            tx.update_participant(&moved)?;
+            tx.update_conversation(&source_conversation)?;
+            notify::roster_changed(tx, &source_conversation, std::slice::from_ref(&moved), now)?;
+        }
+    }
+    p.state = ParticipantState::Connected;
+    p.roster_sequence = conversation.next_roster_sequence();
+    tx.update_participant(&p)?;
+    tx.update_conversation(&conversation)?;
+    record_invitee_outcome(tx, operation_id, index, |_| InviteeOutcome::Joined { at: now }, now)?;
+    notify::roster_changed(tx, &conversation, std::slice::from_ref(&p), now)?;
+    if invitee.source_participant_id.is_none() {
+        // An escalation: the replaced peer-to-peer call ends as transferred.
+        end_call(tx, &mut replaced, CallEnd::Transferred, now)?;
+    }
+    Ok(())
+}
+
+fn conversation_of_participant(
+    tx: &mut dyn Tx,
+    p: &switchboard_core::Participant,
+) -> EngineResult<switchboard_core::Conversation> {
+    tx.conversation(&p.conversation_id)?
+        .ok_or_else(|| EngineError::Internal(format!("participant {} has no conversation", p.id)))
+}

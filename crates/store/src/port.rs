@@ -1,0 +1,156 @@
+//! The storage port: what the engine needs from a store, independent of the database.
+
+use switchboard_core::{
+    Application, ApplicationInstance, Call, CallId, Conversation, ConversationId, Meeting, Operation,
+    Participant, ParticipantId, PhoneNumber, Tenant, Timer, TimerAction, Timestamp, User,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule of the data was broken (e.g. an identity already active in a conversation).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("database error: {0}")]
+    Database(String),
+    #[error("stored record is unreadable: {0}")]
+    Corrupt(String),
+    #[error("the store is shut down")]
+    Closed,
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A notification waiting in (or delivered from) the outbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub call_id: CallId,
+    /// Per-call sequence number, sent in the `X-Switchboard-Sequence` header.
+    pub sequence: i64,
+    pub callback_uri: String,
+    pub app_id: String,
+    pub tenant_id: String,
+    pub body: String,
+    pub created_at: Timestamp,
+    pub attempts: i64,
+    pub next_attempt_at: Timestamp,
+    pub state: DeliveryState,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    Pending,
+    Delivered,
+    Dead,
+}
+
+impl DeliveryState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryState::Pending => "pending",
+            DeliveryState::Delivered => "delivered",
+            DeliveryState::Dead => "dead",
+        }
+    }
+}
+
+/// The result of one delivery attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttemptResult {
+    Delivered { status: i64 },
+    /// Failed; retry at `retry_at`, or give up (dead letter) when `None`.
+    Failed { status: Option<i64>, error: String, retry_at: Option<Timestamp> },
+}
+
+/// One delivery attempt, kept for the notification log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryAttempt {
+    pub outbox_id: i64,
+    pub attempt: i64,
+    pub at: Timestamp,
+    pub status: Option<i64>,
+    pub error: Option<String>,
+    pub latency_ms: i64,
+}
+
+/// One transaction. Every method reads or writes within it; nothing is visible to other
+/// transactions until the closure that received it returns `Ok` and the store commits.
+pub trait Tx {
+    // Directory.
+    fn upsert_tenant(&mut self, tenant: &Tenant) -> StoreResult<()>;
+    fn tenant(&mut self, id: &str) -> StoreResult<Option<Tenant>>;
+    fn upsert_application(&mut self, app: &Application) -> StoreResult<()>;
+    fn application(&mut self, client_id: &str) -> StoreResult<Option<Application>>;
+    fn applications(&mut self) -> StoreResult<Vec<Application>>;
+    fn upsert_application_instance(&mut self, instance: &ApplicationInstance) -> StoreResult<()>;
+    fn application_instances(&mut self, app_id: &str) -> StoreResult<Vec<ApplicationInstance>>;
+    fn upsert_user(&mut self, user: &User) -> StoreResult<()>;
+    fn user(&mut self, id: &str) -> StoreResult<Option<User>>;
+    fn users(&mut self) -> StoreResult<Vec<User>>;
+    fn upsert_phone(&mut self, phone: &PhoneNumber) -> StoreResult<()>;
+    fn phone(&mut self, number: &str) -> StoreResult<Option<PhoneNumber>>;
+    fn phones(&mut self) -> StoreResult<Vec<PhoneNumber>>;
+    fn insert_meeting(&mut self, meeting: &Meeting) -> StoreResult<()>;
+    fn meeting(&mut self, id: &str) -> StoreResult<Option<Meeting>>;
+    fn meeting_by_thread(&mut self, thread_id: &str) -> StoreResult<Option<Meeting>>;
+    fn meeting_by_join_id(&mut self, join_meeting_id: &str) -> StoreResult<Option<Meeting>>;
+    fn setting(&mut self, key: &str) -> StoreResult<Option<String>>;
+    fn set_setting(&mut self, key: &str, value: &str) -> StoreResult<()>;
+
+    // Conversations, calls, participants, operations.
+    fn insert_conversation(&mut self, conversation: &Conversation) -> StoreResult<()>;
+    fn update_conversation(&mut self, conversation: &Conversation) -> StoreResult<()>;
+    fn conversation(&mut self, id: &ConversationId) -> StoreResult<Option<Conversation>>;
+    fn live_conversation_for_thread(&mut self, thread_id: &str) -> StoreResult<Option<Conversation>>;
+    fn live_conversation_for_meeting(&mut self, meeting_id: &str) -> StoreResult<Option<Conversation>>;
+    fn insert_call(&mut self, call: &Call) -> StoreResult<()>;
+    fn update_call(&mut self, call: &Call) -> StoreResult<()>;
+    fn call(&mut self, id: &str) -> StoreResult<Option<Call>>;
+    fn calls_in_conversation(&mut self, id: &ConversationId) -> StoreResult<Vec<Call>>;
+    /// Fails with [`StoreError::Conflict`] when the identity is already active in the conversation.
+    fn insert_participant(&mut self, participant: &Participant) -> StoreResult<()>;
+    fn update_participant(&mut self, participant: &Participant) -> StoreResult<()>;
+    fn participant(&mut self, id: &str) -> StoreResult<Option<Participant>>;
+    /// Ringing and connected participants.
+    fn active_participants(&mut self, conversation: &ConversationId) -> StoreResult<Vec<Participant>>;
+    /// Connected participants ordered by id, after `after_id`, at most `limit`.
+    fn roster_page(
+        &mut self,
+        conversation: &ConversationId,
+        after_id: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<Participant>>;
+    fn insert_operation(&mut self, operation: &Operation) -> StoreResult<()>;
+    fn update_operation(&mut self, operation: &Operation) -> StoreResult<()>;
+    fn operation(&mut self, id: &str) -> StoreResult<Option<Operation>>;
+
+    // Timers.
+    fn insert_timer(&mut self, due_at: Timestamp, action: &TimerAction) -> StoreResult<i64>;
+    /// Removes the timers of a participant (its ring is over).
+    fn delete_participant_timers(&mut self, participant: &ParticipantId) -> StoreResult<()>;
+    fn delete_timer(&mut self, id: i64) -> StoreResult<bool>;
+    fn due_timers(&mut self, now: Timestamp, limit: usize) -> StoreResult<Vec<Timer>>;
+    fn next_timer_due(&mut self) -> StoreResult<Option<Timestamp>>;
+
+    // Outbox.
+    /// Appends a notification to a call's queue; returns its per-call sequence number.
+    fn enqueue_notification(&mut self, call: &Call, body: &str, now: Timestamp) -> StoreResult<i64>;
+    /// The head of each call's queue that is due at `now`, at most `limit` calls, skipping `busy` calls.
+    fn due_deliveries(&mut self, now: Timestamp, limit: usize, busy: &[CallId]) -> StoreResult<Vec<OutboxRow>>;
+    fn next_delivery_due(&mut self) -> StoreResult<Option<Timestamp>>;
+    fn record_attempt(&mut self, id: i64, at: Timestamp, latency_ms: i64, result: &AttemptResult) -> StoreResult<()>;
+    /// Notifications of one call (or all when `None`), newest last, at most `limit`.
+    fn notifications(&mut self, call: Option<&CallId>, limit: usize) -> StoreResult<Vec<OutboxRow>>;
+    fn delivery_attempts(&mut self, outbox_id: i64) -> StoreResult<Vec<DeliveryAttempt>>;
+    fn pending_notification_count(&mut self) -> StoreResult<i64>;
+
+    /// Deletes every call, conversation, participant, operation, timer and notification
+    /// (the directory and meetings stay).
+    fn reset_calls(&mut self) -> StoreResult<()>;
+
+    /// Checks the store answers.
+    fn ping(&mut self) -> StoreResult<()>;
+}

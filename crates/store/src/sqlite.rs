@@ -1,0 +1,546 @@
+//! The SQLite adapter: one writer thread owns the connection and commits whatever work is
+//! queued in one transaction (adaptive group commit), each unit inside its own savepoint so
+//! that one failing unit does not undo the others.
+
+use std::path::Path;
+use std::sync::mpsc;
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use switchboard_core::{
+    Application, ApplicationInstance, Call, CallId, Conversation, ConversationId, Meeting, Operation,
+    Participant, ParticipantId, PhoneNumber, Tenant, Timer, TimerAction, Timestamp, User,
+};
+
+use crate::port::{
+    AttemptResult, DeliveryAttempt, DeliveryState, OutboxRow, StoreError, StoreResult, Tx,
+};
+
+/// Embedded migrations, applied in order; `PRAGMA user_version` records how many ran.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+
+/// At most this many units of work commit in one transaction.
+const MAX_GROUP: usize = 256;
+
+type Finisher = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Job = Box<dyn FnOnce(&mut SqliteTx<'_>) -> Finisher + Send>;
+
+/// Handle to the SQLite store; cheap to clone.
+#[derive(Clone)]
+pub struct SqliteStore {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the database at `path`, applies migrations and starts the writer.
+    pub fn open(path: &Path) -> StoreResult<SqliteStore> {
+        let conn = Connection::open(path).map_err(db)?;
+        Self::start(conn)
+    }
+
+    /// A private in-memory database (unit tests of the engine and of this adapter).
+    pub fn open_in_memory() -> StoreResult<SqliteStore> {
+        Self::start(Connection::open_in_memory().map_err(db)?)
+    }
+
+    fn start(conn: Connection) -> StoreResult<SqliteStore> {
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA busy_timeout = 5000;",
+        )
+        .map_err(db)?;
+        migrate(&conn)?;
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer_loop(conn, queue))
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        Ok(SqliteStore { jobs })
+    }
+
+    /// Runs `work` in a transaction. Its writes commit only if it returns `Ok`; the result is
+    /// handed back after the commit is durable.
+    pub async fn run<T, E, F>(&self, work: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<StoreError> + Send + 'static,
+        F: FnOnce(&mut dyn Tx) -> Result<T, E> + Send + 'static,
+    {
+        let (reply, answer) = tokio::sync::oneshot::channel::<Result<T, E>>();
+        let job: Job = Box::new(move |tx: &mut SqliteTx<'_>| {
+            let outcome = tx.savepoint(work);
+            Box::new(move |commit: Result<(), String>| {
+                let outcome = match commit {
+                    Ok(()) => outcome,
+                    Err(e) => Err(E::from(StoreError::Database(e))),
+                };
+                let _ = reply.send(outcome);
+            })
+        });
+        self.jobs.send(job).map_err(|_| E::from(StoreError::Closed))?;
+        answer.await.map_err(|_| E::from(StoreError::Closed))?
+    }
+}
+
+fn writer_loop(conn: Connection, queue: mpsc::Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_GROUP {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let begun = conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string());
+        let mut finishers = Vec::with_capacity(batch.len());
+        if begun.is_ok() {
+            let mut tx = SqliteTx { conn: &conn };
+            for job in batch {
+                finishers.push(job(&mut tx));
+            }
+        } else {
+            // Nothing ran; each job is dropped and its caller sees the store as failed.
+            tracing::error!(error = ?begun, "cannot begin a transaction");
+            continue;
+        }
+        let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        if committed.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for finish in finishers {
+            finish(committed.clone());
+        }
+    }
+}
+
+fn migrate(conn: &Connection) -> StoreResult<()> {
+    let applied: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).map_err(db)? as usize;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        conn.execute_batch(&format!("BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;", index + 1))
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
+fn db(e: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(err, msg) = &e {
+        if err.code == rusqlite::ErrorCode::ConstraintViolation {
+            return StoreError::Conflict(msg.clone().unwrap_or_else(|| err.to_string()));
+        }
+    }
+    StoreError::Database(e.to_string())
+}
+
+fn to_json<T: Serialize>(value: &T) -> StoreResult<String> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn from_json<T: DeserializeOwned>(raw: &str) -> StoreResult<T> {
+    serde_json::from_str(raw).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// A transaction on the writer's connection.
+pub struct SqliteTx<'c> {
+    conn: &'c Connection,
+}
+
+impl SqliteTx<'_> {
+    /// Runs one unit of work in a savepoint, rolled back if it fails.
+    fn savepoint<T, E>(&mut self, work: impl FnOnce(&mut dyn Tx) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        self.conn.execute_batch("SAVEPOINT unit").map_err(|e| E::from(db(e)))?;
+        let outcome = work(self);
+        let end = if outcome.is_ok() { "RELEASE unit" } else { "ROLLBACK TO unit; RELEASE unit" };
+        self.conn.execute_batch(end).map_err(|e| E::from(db(e)))?;
+        outcome
+    }
+
+    fn get_body<T: DeserializeOwned>(&self, sql: &str, key: &str) -> StoreResult<Option<T>> {
+        let raw: Option<String> =
+            self.conn.prepare_cached(sql).map_err(db)?.query_row([key], |r| r.get(0)).optional().map_err(db)?;
+        raw.map(|r| from_json(&r)).transpose()
+    }
+
+    fn bodies<T: DeserializeOwned>(&self, sql: &str, args: impl rusqlite::Params) -> StoreResult<Vec<T>> {
+        let mut stmt = self.conn.prepare_cached(sql).map_err(db)?;
+        let rows = stmt.query_map(args, |r| r.get::<_, String>(0)).map_err(db)?;
+        rows.map(|r| r.map_err(db).and_then(|raw| from_json(&raw))).collect()
+    }
+
+    fn exec(&self, sql: &str, args: impl rusqlite::Params) -> StoreResult<usize> {
+        self.conn.prepare_cached(sql).map_err(db)?.execute(args).map_err(db)
+    }
+}
+
+const OUTBOX_COLUMNS: &str = "id, call_id, sequence, callback_uri, app_id, tenant_id, body, created_at, attempts, \
+     next_attempt_at, state, last_status, last_error, delivered_at";
+
+fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
+    let state: String = r.get(10)?;
+    Ok(OutboxRow {
+        id: r.get(0)?,
+        call_id: CallId(r.get(1)?),
+        sequence: r.get(2)?,
+        callback_uri: r.get(3)?,
+        app_id: r.get(4)?,
+        tenant_id: r.get(5)?,
+        body: r.get(6)?,
+        created_at: Timestamp(r.get(7)?),
+        attempts: r.get(8)?,
+        next_attempt_at: Timestamp(r.get(9)?),
+        state: match state.as_str() {
+            "delivered" => DeliveryState::Delivered,
+            "dead" => DeliveryState::Dead,
+            _ => DeliveryState::Pending,
+        },
+        last_status: r.get(11)?,
+        last_error: r.get(12)?,
+        delivered_at: r.get::<_, Option<i64>>(13)?.map(Timestamp),
+    })
+}
+
+fn participant_state(p: &Participant) -> &'static str {
+    match p.state {
+        switchboard_core::ParticipantState::Ringing => "ringing",
+        switchboard_core::ParticipantState::Connected => "connected",
+        switchboard_core::ParticipantState::Removed => "removed",
+    }
+}
+
+impl Tx for SqliteTx<'_> {
+    fn upsert_tenant(&mut self, tenant: &Tenant) -> StoreResult<()> {
+        self.exec("INSERT OR REPLACE INTO tenants (id, body) VALUES (?1, ?2)", params![tenant.id.0, to_json(tenant)?])
+            .map(drop)
+    }
+    fn tenant(&mut self, id: &str) -> StoreResult<Option<Tenant>> {
+        self.get_body("SELECT body FROM tenants WHERE id = ?1", id)
+    }
+    fn upsert_application(&mut self, app: &Application) -> StoreResult<()> {
+        self.exec(
+            "INSERT OR REPLACE INTO applications (client_id, body) VALUES (?1, ?2)",
+            params![app.client_id.0, to_json(app)?],
+        )
+        .map(drop)
+    }
+    fn application(&mut self, client_id: &str) -> StoreResult<Option<Application>> {
+        self.get_body("SELECT body FROM applications WHERE client_id = ?1", client_id)
+    }
+    fn applications(&mut self) -> StoreResult<Vec<Application>> {
+        self.bodies("SELECT body FROM applications ORDER BY client_id", [])
+    }
+    fn upsert_application_instance(&mut self, instance: &ApplicationInstance) -> StoreResult<()> {
+        self.exec(
+            "INSERT OR REPLACE INTO application_instances (id, app_id, body) VALUES (?1, ?2, ?3)",
+            params![instance.id, instance.app_id.0, to_json(instance)?],
+        )
+        .map(drop)
+    }
+    fn application_instances(&mut self, app_id: &str) -> StoreResult<Vec<ApplicationInstance>> {
+        self.bodies("SELECT body FROM application_instances WHERE app_id = ?1 ORDER BY id", [app_id])
+    }
+    fn upsert_user(&mut self, user: &User) -> StoreResult<()> {
+        self.exec("INSERT OR REPLACE INTO users (id, body) VALUES (?1, ?2)", params![user.id, to_json(user)?]).map(drop)
+    }
+    fn user(&mut self, id: &str) -> StoreResult<Option<User>> {
+        self.get_body("SELECT body FROM users WHERE id = ?1", id)
+    }
+    fn users(&mut self) -> StoreResult<Vec<User>> {
+        self.bodies("SELECT body FROM users ORDER BY id", [])
+    }
+    fn upsert_phone(&mut self, phone: &PhoneNumber) -> StoreResult<()> {
+        self.exec(
+            "INSERT OR REPLACE INTO phone_numbers (number, body) VALUES (?1, ?2)",
+            params![phone.number, to_json(phone)?],
+        )
+        .map(drop)
+    }
+    fn phone(&mut self, number: &str) -> StoreResult<Option<PhoneNumber>> {
+        self.get_body("SELECT body FROM phone_numbers WHERE number = ?1", number)
+    }
+    fn phones(&mut self) -> StoreResult<Vec<PhoneNumber>> {
+        self.bodies("SELECT body FROM phone_numbers ORDER BY number", [])
+    }
+    fn insert_meeting(&mut self, meeting: &Meeting) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO meetings (id, thread_id, join_meeting_id, body) VALUES (?1, ?2, ?3, ?4)",
+            params![meeting.id.0, meeting.thread_id, meeting.join_meeting_id, to_json(meeting)?],
+        )
+        .map(drop)
+    }
+    fn meeting(&mut self, id: &str) -> StoreResult<Option<Meeting>> {
+        self.get_body("SELECT body FROM meetings WHERE id = ?1", id)
+    }
+    fn meeting_by_thread(&mut self, thread_id: &str) -> StoreResult<Option<Meeting>> {
+        self.get_body("SELECT body FROM meetings WHERE thread_id = ?1", thread_id)
+    }
+    fn meeting_by_join_id(&mut self, join_meeting_id: &str) -> StoreResult<Option<Meeting>> {
+        self.get_body("SELECT body FROM meetings WHERE join_meeting_id = ?1", join_meeting_id)
+    }
+    fn setting(&mut self, key: &str) -> StoreResult<Option<String>> {
+        self.conn
+            .prepare_cached("SELECT value FROM settings WHERE key = ?1")
+            .map_err(db)?
+            .query_row([key], |r| r.get(0))
+            .optional()
+            .map_err(db)
+    }
+    fn set_setting(&mut self, key: &str, value: &str) -> StoreResult<()> {
+        self.exec("INSERT OR REPLACE INTO settings (key, value) VALUES (?1, ?2)", params![key, value]).map(drop)
+    }
+
+    fn insert_conversation(&mut self, c: &Conversation) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO conversations (id, chat_thread_id, meeting_id, ended, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![c.id.0, c.chat_thread_id, c.meeting_id.as_ref().map(|m| &m.0), c.ended, to_json(c)?],
+        )
+        .map(drop)
+    }
+    fn update_conversation(&mut self, c: &Conversation) -> StoreResult<()> {
+        self.exec(
+            "UPDATE conversations SET chat_thread_id = ?2, meeting_id = ?3, ended = ?4, body = ?5 WHERE id = ?1",
+            params![c.id.0, c.chat_thread_id, c.meeting_id.as_ref().map(|m| &m.0), c.ended, to_json(c)?],
+        )
+        .map(drop)
+    }
+    fn conversation(&mut self, id: &ConversationId) -> StoreResult<Option<Conversation>> {
+        self.get_body("SELECT body FROM conversations WHERE id = ?1", &id.0)
+    }
+    fn live_conversation_for_thread(&mut self, thread_id: &str) -> StoreResult<Option<Conversation>> {
+        self.get_body("SELECT body FROM conversations WHERE chat_thread_id = ?1 AND ended = 0", thread_id)
+    }
+    fn live_conversation_for_meeting(&mut self, meeting_id: &str) -> StoreResult<Option<Conversation>> {
+        self.get_body("SELECT body FROM conversations WHERE meeting_id = ?1 AND ended = 0", meeting_id)
+    }
+    fn insert_call(&mut self, call: &Call) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO calls (id, conversation_id, body) VALUES (?1, ?2, ?3)",
+            params![call.id.0, call.conversation_id.0, to_json(call)?],
+        )
+        .map(drop)
+    }
+    fn update_call(&mut self, call: &Call) -> StoreResult<()> {
+        self.exec(
+            "UPDATE calls SET conversation_id = ?2, body = ?3 WHERE id = ?1",
+            params![call.id.0, call.conversation_id.0, to_json(call)?],
+        )
+        .map(drop)
+    }
+    fn call(&mut self, id: &str) -> StoreResult<Option<Call>> {
+        self.get_body("SELECT body FROM calls WHERE id = ?1", id)
+    }
+    fn calls_in_conversation(&mut self, id: &ConversationId) -> StoreResult<Vec<Call>> {
+        self.bodies("SELECT body FROM calls WHERE conversation_id = ?1 ORDER BY id", [&id.0])
+    }
+    fn insert_participant(&mut self, p: &Participant) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO participants (id, conversation_id, identity_key, state, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![p.id.0, p.conversation_id.0, p.party.key(), participant_state(p), to_json(p)?],
+        )
+        .map(drop)
+    }
+    fn update_participant(&mut self, p: &Participant) -> StoreResult<()> {
+        self.exec(
+            "UPDATE participants SET conversation_id = ?2, identity_key = ?3, state = ?4, body = ?5 WHERE id = ?1",
+            params![p.id.0, p.conversation_id.0, p.party.key(), participant_state(p), to_json(p)?],
+        )
+        .map(drop)
+    }
+    fn participant(&mut self, id: &str) -> StoreResult<Option<Participant>> {
+        self.get_body("SELECT body FROM participants WHERE id = ?1", id)
+    }
+    fn active_participants(&mut self, conversation: &ConversationId) -> StoreResult<Vec<Participant>> {
+        self.bodies(
+            "SELECT body FROM participants WHERE conversation_id = ?1 AND state IN ('ringing', 'connected') ORDER BY id",
+            [&conversation.0],
+        )
+    }
+    fn roster_page(
+        &mut self,
+        conversation: &ConversationId,
+        after_id: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<Participant>> {
+        self.bodies(
+            "SELECT body FROM participants WHERE conversation_id = ?1 AND state = 'connected' AND id > ?2 \
+             ORDER BY id LIMIT ?3",
+            params![conversation.0, after_id.unwrap_or(""), limit as i64],
+        )
+    }
+    fn insert_operation(&mut self, op: &Operation) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO operations (id, call_id, body) VALUES (?1, ?2, ?3)",
+            params![op.id.0, op.call_id.0, to_json(op)?],
+        )
+        .map(drop)
+    }
+    fn update_operation(&mut self, op: &Operation) -> StoreResult<()> {
+        self.exec("UPDATE operations SET body = ?2 WHERE id = ?1", params![op.id.0, to_json(op)?]).map(drop)
+    }
+    fn operation(&mut self, id: &str) -> StoreResult<Option<Operation>> {
+        self.get_body("SELECT body FROM operations WHERE id = ?1", id)
+    }
+
+    fn insert_timer(&mut self, due_at: Timestamp, action: &TimerAction) -> StoreResult<i64> {
+        let participant = match action {
+            TimerAction::RingOutcome { participant_id, .. } => Some(participant_id.0.clone()),
+            _ => None,
+        };
+        self.exec(
+            "INSERT INTO timers (due_at, participant_id, action) VALUES (?1, ?2, ?3)",
+            params![due_at.0, participant, to_json(action)?],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+    fn delete_participant_timers(&mut self, participant: &ParticipantId) -> StoreResult<()> {
+        self.exec("DELETE FROM timers WHERE participant_id = ?1", [&participant.0]).map(drop)
+    }
+    fn delete_timer(&mut self, id: i64) -> StoreResult<bool> {
+        Ok(self.exec("DELETE FROM timers WHERE id = ?1", [id])? > 0)
+    }
+    fn due_timers(&mut self, now: Timestamp, limit: usize) -> StoreResult<Vec<Timer>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, due_at, action FROM timers WHERE due_at <= ?1 ORDER BY due_at, id LIMIT ?2")
+            .map_err(db)?;
+        let rows = stmt
+            .query_map(params![now.0, limit as i64], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
+            })
+            .map_err(db)?;
+        rows.map(|r| {
+            let (id, due, action) = r.map_err(db)?;
+            Ok(Timer { id, due_at: Timestamp(due), action: from_json(&action)? })
+        })
+        .collect()
+    }
+    fn next_timer_due(&mut self) -> StoreResult<Option<Timestamp>> {
+        let due: Option<i64> =
+            self.conn.query_row("SELECT MIN(due_at) FROM timers", [], |r| r.get(0)).map_err(db)?;
+        Ok(due.map(Timestamp))
+    }
+
+    fn enqueue_notification(&mut self, call: &Call, body: &str, now: Timestamp) -> StoreResult<i64> {
+        let next: i64 = self
+            .conn
+            .prepare_cached("SELECT COALESCE(MAX(sequence), 0) + 1 FROM outbox WHERE call_id = ?1")
+            .map_err(db)?
+            .query_row([&call.id.0], |r| r.get(0))
+            .map_err(db)?;
+        self.exec(
+            "INSERT INTO outbox (call_id, sequence, callback_uri, app_id, tenant_id, body, created_at, next_attempt_at, state) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 'pending')",
+            params![call.id.0, next, call.callback_uri, call.app_id.0, call.tenant_id.0, body, now.0],
+        )?;
+        Ok(next)
+    }
+    fn due_deliveries(&mut self, now: Timestamp, limit: usize, busy: &[CallId]) -> StoreResult<Vec<OutboxRow>> {
+        // The head of each call's pending queue; a call whose head is not due waits whole,
+        // which keeps each call's notifications in order.
+        let sql = format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox o WHERE o.state = 'pending' AND o.next_attempt_at <= ?1 \
+             AND o.sequence = (SELECT MIN(sequence) FROM outbox i WHERE i.call_id = o.call_id AND i.state = 'pending') \
+             ORDER BY o.next_attempt_at, o.id LIMIT ?2"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(db)?;
+        let rows = stmt
+            .query_map(params![now.0, (limit + busy.len()) as i64], outbox_row)
+            .map_err(db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(db)?;
+        Ok(rows.into_iter().filter(|r| !busy.contains(&r.call_id)).take(limit).collect())
+    }
+    fn next_delivery_due(&mut self) -> StoreResult<Option<Timestamp>> {
+        let due: Option<i64> = self
+            .conn
+            .query_row("SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'", [], |r| r.get(0))
+            .map_err(db)?;
+        Ok(due.map(Timestamp))
+    }
+    fn record_attempt(&mut self, id: i64, at: Timestamp, latency_ms: i64, result: &AttemptResult) -> StoreResult<()> {
+        let attempts: i64 = self
+            .conn
+            .prepare_cached("SELECT attempts + 1 FROM outbox WHERE id = ?1")
+            .map_err(db)?
+            .query_row([id], |r| r.get(0))
+            .map_err(db)?;
+        let (status, error) = match result {
+            AttemptResult::Delivered { status } => {
+                self.exec(
+                    "UPDATE outbox SET attempts = ?2, state = 'delivered', last_status = ?3, last_error = NULL, \
+                     delivered_at = ?4 WHERE id = ?1",
+                    params![id, attempts, status, at.0],
+                )?;
+                (Some(*status), None)
+            }
+            AttemptResult::Failed { status, error, retry_at } => {
+                let (state, next) = match retry_at {
+                    Some(t) => ("pending", t.0),
+                    None => ("dead", at.0),
+                };
+                self.exec(
+                    "UPDATE outbox SET attempts = ?2, state = ?3, next_attempt_at = ?4, last_status = ?5, last_error = ?6 \
+                     WHERE id = ?1",
+                    params![id, attempts, state, next, status, error],
+                )?;
+                (*status, Some(error.clone()))
+            }
+        };
+        self.exec(
+            "INSERT INTO delivery_attempts (outbox_id, attempt, at, status, error, latency_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![id, attempts, at.0, status, error, latency_ms],
+        )
+        .map(drop)
+    }
+    fn notifications(&mut self, call: Option<&CallId>, limit: usize) -> StoreResult<Vec<OutboxRow>> {
+        let sql = format!(
+            "SELECT {OUTBOX_COLUMNS} FROM (SELECT * FROM outbox WHERE ?1 IS NULL OR call_id = ?1 ORDER BY id DESC LIMIT ?2) \
+             ORDER BY id"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(db)?;
+        let rows = stmt.query_map(params![call.map(|c| &c.0), limit as i64], outbox_row).map_err(db)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db)
+    }
+    fn delivery_attempts(&mut self, outbox_id: i64) -> StoreResult<Vec<DeliveryAttempt>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT outbox_id, attempt, at, status, error, latency_ms FROM delivery_attempts WHERE outbox_id = ?1 \
+                 ORDER BY attempt",
+            )
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([outbox_id], |r| {
+                Ok(DeliveryAttempt {
+                    outbox_id: r.get(0)?,
+                    attempt: r.get(1)?,
+                    at: Timestamp(r.get(2)?),
+                    status: r.get(3)?,
+                    error: r.get(4)?,
+                    latency_ms: r.get(5)?,
+                })
+            })
+            .map_err(db)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db)
+    }
+    fn pending_notification_count(&mut self) -> StoreResult<i64> {
+        self.conn.query_row("SELECT COUNT(*) FROM outbox WHERE state = 'pending'", [], |r| r.get(0)).map_err(db)
+    }
+
+    fn reset_calls(&mut self) -> StoreResult<()> {
+        self.conn
+            .execute_batch(
+                "DELETE FROM conversations; DELETE FROM calls; DELETE FROM participants; DELETE FROM operations;
+                 DELETE FROM timers; DELETE FROM outbox; DELETE FROM delivery_attempts;",
+            )
+            .map_err(db)
+    }
+
+    fn ping(&mut self) -> StoreResult<()> {
+        self.conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(drop).map_err(db)
+    }
+}
