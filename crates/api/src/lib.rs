@@ -1,1 +1,77 @@
-//! placeholder
+//! The HTTP surface of Switchboard: the Graph calls API, the identity endpoints, the control
+//! API and the operational endpoints. The only crate that knows HTTP; one error type
+//! ([`error::ApiError`]) renders every failure as a Graph error body.
+
+pub mod auth;
+pub mod control;
+pub mod error;
+pub mod extract;
+pub mod graph;
+pub mod identity;
+mod request_id;
+
+use std::sync::Arc;
+
+use axum::Router;
+use switchboard_engine::Engine;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<StateInner>,
+}
+
+struct StateInner {
+    engine: Engine,
+    public_url: String,
+    admin_token: String,
+}
+
+impl AppState {
+    /// `public_url` is the absolute base of `Location` headers and links (no trailing slash).
+    pub fn new(engine: Engine, public_url: String, admin_token: String) -> AppState {
+        let public_url = public_url.trim_end_matches('/').to_owned();
+        AppState { inner: Arc::new(StateInner { engine, public_url, admin_token }) }
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.inner.public_url
+    }
+
+    pub(crate) fn admin_token(&self) -> &str {
+        &self.inner.admin_token
+    }
+}
+
+/// Largest request body accepted (Graph's own limit for these routes is 4 MB; invites are small).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// The whole application: Graph routes, identity, control API, health.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .merge(graph::routes())
+        .merge(identity::routes())
+        .merge(control::routes())
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route("/readyz", axum::routing::get(readyz))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn(request_id::middleware))
+        .with_state(state)
+}
+
+async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> Result<&'static str, error::ApiError> {
+    state.engine().ping().await.map_err(|_| error::ApiError::unavailable("the store does not answer"))?;
+    Ok("ready")
+}
+
+async fn not_found(uri: axum::http::Uri) -> error::ApiError {
+    error::ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "UnknownError",
+        format!("Resource not found for the segment '{}'.", uri.path()),
+    )
+}

@@ -28,6 +28,9 @@ pub const DEV_PERMISSIONS: &[&str] = &[
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Seed {
+    /// The control API's admin token (generated and kept in the store when absent).
+    #[serde(default)]
+    pub admin_token: Option<String>,
     #[serde(default)]
     pub tenants: Vec<SeedTenant>,
     #[serde(default)]
@@ -129,6 +132,7 @@ impl Seed {
             phone("+14255550103", "Nobody home", Behaviour::NoAnswer),
         ];
         let seed = Seed {
+            admin_token: None,
             tenants: vec![SeedTenant { id: tenant_id.clone(), display_name: Some("Switchboard Dev".to_owned()) }],
             applications: vec![SeedApplication {
                 client_id: client_id.clone(),

@@ -16,6 +16,10 @@ pub struct CreateOnlineMeetingBody {
     pub subject: Option<String>,
     #[serde(default)]
     pub participants: Option<serde_json::Value>,
+    /// The chat thread of the meeting; a channel meeting names its channel's thread here
+    /// (create-onlineMeeting, Example 3).
+    #[serde(default)]
+    pub chat_info: Option<ChatInfo>,
 }
 
 /// An `onlineMeeting` as Graph renders it.

@@ -1,0 +1,414 @@
+//! The Graph calls API. Every endpoint is declared once in [`route_table`] (method, path,
+//! permission, handler) and registered by [`routes`] under `/beta` and `/v1.0`, on
+//! `/communications/...` and its deprecated `/app/...` alias.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{on, MethodFilter, MethodRouter};
+use axum::{Extension, Json, Router};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use graph_model::{CollectionPage, CreateCallBody, CreateOnlineMeetingBody, InviteParticipantsBody};
+use http_body::Frame;
+use serde::{Deserialize, Serialize};
+use switchboard_engine::participants::{DEFAULT_PAGE, MAX_PAGE};
+use switchboard_engine::HoldGuard;
+
+use crate::auth::{AppCaller, RequiredRoles};
+use crate::error::ApiError;
+use crate::extract::{GraphJson, GraphPath, GraphQuery};
+use crate::AppState;
+
+/// Graph versions served; both have the same routes here.
+pub const VERSIONS: &[&str] = &["beta", "v1.0"];
+
+/// Any permission that lets an application hold calls ("checked when the call is created").
+const CALLS_ANY: &[&str] = &[
+    "Calls.Initiate.All",
+    "Calls.InitiateGroupCall.All",
+    "Calls.InitiateGroupCalls.All",
+    "Calls.JoinGroupCall.All",
+    "Calls.JoinGroupCallAsGuest.All",
+    "Calls.AccessMedia.All",
+];
+/// `participant: invite` (the docs spell it both ways).
+const INVITE: &[&str] = &["Calls.InitiateGroupCall.All", "Calls.InitiateGroupCalls.All"];
+/// `participant: delete`.
+const DELETE_PARTICIPANT: &[&str] =
+    &["Calls.JoinGroupCall.All", "Calls.JoinGroupCallAsGuest.All", "Calls.InitiateGroupCall.All"];
+const MEETINGS: &[&str] = &["OnlineMeetings.ReadWrite.All"];
+
+/// Where a route hangs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Base {
+    /// Under `/communications` and `/app`.
+    Communications,
+    /// Directly under the version (`/users/...`).
+    Root,
+}
+
+/// One Graph endpoint.
+pub struct GraphRoute {
+    pub method: Method,
+    pub base: Base,
+    /// Path below the base, in axum's syntax.
+    pub path: &'static str,
+    pub roles: &'static [&'static str],
+    pub summary: &'static str,
+    handler: fn(MethodFilter) -> MethodRouter<AppState>,
+}
+
+macro_rules! handler {
+    ($f:path) => {
+        |filter| on(filter, $f)
+    };
+}
+
+fn route(
+    method: Method,
+    base: Base,
+    path: &'static str,
+    roles: &'static [&'static str],
+    summary: &'static str,
+    handler: fn(MethodFilter) -> MethodRouter<AppState>,
+) -> GraphRoute {
+    GraphRoute { method, base, path, roles, summary, handler }
+}
+
+/// Graph actions Switchboard does not implement yet: they answer `501 notImplemented`.
+pub const NOT_IMPLEMENTED_CALL_ACTIONS: &[&str] = &[
+    "answer",
+    "reject",
+    "redirect",
+    "transfer",
+    "playPrompt",
+    "recordResponse",
+    "cancelMediaProcessing",
+    "subscribeToTone",
+    "sendDtmfTones",
+    "mute",
+    "unmute",
+    "changeScreenSharingRole",
+    "updateRecordingStatus",
+    "addLargeGalleryView",
+];
+pub const NOT_IMPLEMENTED_PARTICIPANT_ACTIONS: &[&str] = &["mute", "startHoldMusic", "stopHoldMusic"];
+pub const NOT_IMPLEMENTED_ROSTER_ACTIONS: &[&str] = &["muteAll", "configureMixer"];
+
+/// Every Graph endpoint, once.
+pub fn route_table() -> Vec<GraphRoute> {
+    use Base::*;
+    let mut table = vec![
+        route(Method::POST, Communications, "/calls", CALLS_ANY, "Create call", handler!(create_call)),
+        route(Method::GET, Communications, "/calls/{call_id}", CALLS_ANY, "Get call", handler!(get_call)),
+        route(Method::DELETE, Communications, "/calls/{call_id}", CALLS_ANY, "Delete call", handler!(delete_call)),
+        route(Method::POST, Communications, "/calls/{call_id}/keepAlive", CALLS_ANY, "Keep a call alive", handler!(keep_alive)),
+        route(
+            Method::POST,
+            Communications,
+            "/calls/{call_id}/microsoft.graph.keepAlive",
+            CALLS_ANY,
+            "Keep a call alive",
+            handler!(keep_alive),
+        ),
+        route(
+            Method::GET,
+            Communications,
+            "/calls/{call_id}/participants",
+            CALLS_ANY,
+            "List participants",
+            handler!(list_participants),
+        ),
+        route(
+            Method::GET,
+            Communications,
+            "/calls/{call_id}/participants/{participant_id}",
+            CALLS_ANY,
+            "Get participant",
+            handler!(get_participant),
+        ),
+        route(
+            Method::DELETE,
+            Communications,
+            "/calls/{call_id}/participants/{participant_id}",
+            DELETE_PARTICIPANT,
+            "Delete participant",
+            handler!(delete_participant),
+        ),
+        route(Method::POST, Communications, "/calls/{call_id}/participants/invite", INVITE, "Invite participants", handler!(invite)),
+        route(
+            Method::POST,
+            Communications,
+            "/calls/{call_id}/participants/microsoft.graph.invite",
+            INVITE,
+            "Invite participants",
+            handler!(invite),
+        ),
+        route(
+            Method::GET,
+            Communications,
+            "/calls/{call_id}/operations/{operation_id}",
+            CALLS_ANY,
+            "Get operation",
+            handler!(get_operation),
+        ),
+        route(Method::POST, Communications, "/onlineMeetings", MEETINGS, "Create online meeting", handler!(create_meeting)),
+        route(
+            Method::POST,
+            Root,
+            "/users/{user_id}/onlineMeetings",
+            MEETINGS,
+            "Create online meeting",
+            handler!(create_meeting_for_user),
+        ),
+    ];
+    let unimplemented = [
+        ("/calls/{call_id}/", NOT_IMPLEMENTED_CALL_ACTIONS),
+        ("/calls/{call_id}/participants/{participant_id}/", NOT_IMPLEMENTED_PARTICIPANT_ACTIONS),
+        ("/calls/{call_id}/participants/", NOT_IMPLEMENTED_ROSTER_ACTIONS),
+    ];
+    for (prefix, actions) in unimplemented {
+        for action in actions {
+            for spelling in [String::new(), "microsoft.graph.".to_owned()] {
+                let path: &'static str = Box::leak(format!("{prefix}{spelling}{action}").into_boxed_str());
+                table.push(route(Method::POST, Communications, path, CALLS_ANY, "Not implemented", handler!(not_implemented)));
+            }
+        }
+    }
+    table
+}
+
+/// The Graph version a request came in on (`beta` or `v1.0`), for absolute links.
+#[derive(Debug, Clone, Copy)]
+struct ApiVersion(&'static str);
+
+pub fn routes() -> Router<AppState> {
+    let mut router = Router::new();
+    for r in route_table() {
+        for version in VERSIONS {
+            let prefixes: &[&str] = match r.base {
+                Base::Communications => &["/communications", "/app"],
+                Base::Root => &[""],
+            };
+            for prefix in prefixes {
+                let filter = MethodFilter::try_from(r.method.clone()).expect("graph routes use standard methods");
+                let method_router: MethodRouter<AppState> = (r.handler)(filter)
+                    .layer::<_, Infallible>(Extension(RequiredRoles(r.roles)))
+                    .layer::<_, Infallible>(Extension(ApiVersion(version)));
+                router = router.route(&format!("/{version}{prefix}{}", r.path), method_router);
+            }
+        }
+    }
+    router.method_not_allowed_fallback(method_not_allowed)
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "methodNotAllowed", "The HTTP method is not allowed on this resource.")
+}
+
+/// A response body that keeps a call's notifications back until it has been written out.
+struct HeldBody {
+    inner: http_body_util::Full<Bytes>,
+    _hold: HoldGuard,
+}
+
+impl http_body::Body for HeldBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+fn json_response(status: StatusCode, location: Option<String>, value: &impl Serialize, hold: Option<HoldGuard>) -> Response {
+    let bytes = match serde_json::to_vec(value) {
+        Ok(b) => Bytes::from(b),
+        Err(_) => return ApiError::internal().into_response(),
+    };
+    let body = match hold {
+        Some(hold) => Body::new(HeldBody { inner: http_body_util::Full::new(bytes), _hold: hold }),
+        None => Body::from(bytes),
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    if let Some(Ok(v)) = location.as_deref().map(HeaderValue::from_str) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response
+}
+
+fn call_url(state: &AppState, version: ApiVersion, call_id: &str) -> String {
+    format!("{}/{}/communications/calls/{call_id}", state.public_url(), version.0)
+}
+
+#[derive(Serialize)]
+struct WithContext<'a, T: Serialize> {
+    #[serde(rename = "@odata.context")]
+    context: String,
+    #[serde(flatten)]
+    value: &'a T,
+}
+
+async fn create_call(
+    State(state): State<AppState>,
+    Extension(version): Extension<ApiVersion>,
+    AppCaller(caller): AppCaller,
+    GraphJson(body): GraphJson<CreateCallBody>,
+) -> Result<Response, ApiError> {
+    let (call, hold) = state.engine().create_call(caller, body).await?;
+    let location = call_url(&state, version, &call.id);
+    let context = format!("{}/{}/$metadata#communications/calls/$entity", state.public_url(), version.0);
+    Ok(json_response(StatusCode::CREATED, Some(location), &WithContext { context, value: &call }, Some(hold)))
+}
+
+async fn get_call(
+    State(state): State<AppState>,
+    AppCaller(caller): AppCaller,
+    GraphPath(call_id): GraphPath<String>,
+) -> Result<Json<graph_model::Call>, ApiError> {
+    Ok(Json(state.engine().get_call(caller, call_id).await?))
+}
+
+async fn delete_call(
+    State(state): State<AppState>,
+    AppCaller(caller): AppCaller,
+    GraphPath(call_id): GraphPath<String>,
+) -> Result<StatusCode, ApiError> {
+    state.engine().delete_call(caller, call_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn keep_alive(
+    State(state): State<AppState>,
+    AppCaller(caller): AppCaller,
+    GraphPath(call_id): GraphPath<String>,
+) -> Result<StatusCode, ApiError> {
+    state.engine().get_call(caller, call_id).await?;
+    Ok(StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    #[serde(rename = "$top")]
+    top: Option<String>,
+    #[serde(rename = "$skiptoken")]
+    skip_token: Option<String>,
+}
+
+async fn list_participants(
+    State(state): State<AppState>,
+    Extension(version): Extension<ApiVersion>,
+    AppCaller(caller): AppCaller,
+    GraphPath(call_id): GraphPath<String>,
+    GraphQuery(query): GraphQuery<PageQuery>,
+) -> Result<Json<CollectionPage<graph_model::Participant>>, ApiError> {
+    let top = match query.top.as_deref() {
+        None => DEFAULT_PAGE,
+        Some(raw) => match raw.parse::<usize>() {
+            Ok(n) if n >= 1 => n.min(MAX_PAGE),
+            _ => return Err(ApiError::invalid(format!("Invalid value '{raw}' for $top: a positive integer is expected."))),
+        },
+    };
+    let after = match query.skip_token.as_deref() {
+        None => None,
+        Some(token) => Some(
+            URL_SAFE_NO_PAD
+                .decode(token)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| ApiError::invalid("Invalid $skiptoken."))?,
+        ),
+    };
+    let page = state.engine().list_participants(caller, call_id.clone(), top, after).await?;
+    let base = call_url(&state, version, &call_id);
+    Ok(Json(CollectionPage {
+        odata_context: Some(format!(
+            "{}/{}/$metadata#communications/calls('{call_id}')/participants",
+            state.public_url(),
+            version.0
+        )),
+        value: page.participants,
+        next_link: page
+            .next_after
+            .map(|after| format!("{base}/participants?$top={top}&$skiptoken={}", URL_SAFE_NO_PAD.encode(after))),
+    }))
+}
+
+async fn get_participant(
+    State(state): State<AppState>,
+    AppCaller(caller): AppCaller,
+    GraphPath((call_id, participant_id)): GraphPath<(String, String)>,
+) -> Result<Json<graph_model::Participant>, ApiError> {
+    Ok(Json(state.engine().get_participant(caller, call_id, participant_id).await?))
+}
+
+async fn delete_participant(
+    State(state): State<AppState>,
+    AppCaller(caller): AppCaller,
+    GraphPath((call_id, participant_id)): GraphPath<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    state.engine().delete_participant(caller, call_id, participant_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn invite(
+    State(state): State<AppState>,
+    Extension(version): Extension<ApiVersion>,
+    AppCaller(caller): AppCaller,
+    GraphPath(call_id): GraphPath<String>,
+    GraphJson(body): GraphJson<InviteParticipantsBody>,
+) -> Result<Response, ApiError> {
+    let (operation, hold) = state.engine().invite(caller, call_id.clone(), body).await?;
+    let location = format!("{}/operations/{}", call_url(&state, version, &call_id), operation.id);
+    Ok(json_response(StatusCode::OK, Some(location), &operation, Some(hold)))
+}
+
+async fn get_operation(
+    State(state): State<AppState>,
+    AppCaller(caller): AppCaller,
+    GraphPath((call_id, operation_id)): GraphPath<(String, String)>,
+) -> Result<Json<graph_model::CommsOperation>, ApiError> {
+    Ok(Json(state.engine().get_operation(caller, call_id, operation_id).await?))
+}
+
+async fn create_meeting(
+    State(state): State<AppState>,
+    Extension(version): Extension<ApiVersion>,
+    AppCaller(caller): AppCaller,
+    GraphJson(body): GraphJson<CreateOnlineMeetingBody>,
+) -> Result<Response, ApiError> {
+    let meeting = state.engine().create_online_meeting(caller, body, state.public_url().to_owned()).await?;
+    let location = format!("{}/{}/communications/onlineMeetings/{}", state.public_url(), version.0, meeting.id);
+    Ok(json_response(StatusCode::CREATED, Some(location), &meeting, None))
+}
+
+async fn create_meeting_for_user(
+    State(state): State<AppState>,
+    Extension(version): Extension<ApiVersion>,
+    AppCaller(caller): AppCaller,
+    GraphPath(_user_id): GraphPath<String>,
+    GraphJson(body): GraphJson<CreateOnlineMeetingBody>,
+) -> Result<Response, ApiError> {
+    create_meeting(State(state), Extension(version), AppCaller(caller), GraphJson(body)).await
+}
+
+async fn not_implemented(AppCaller(_caller): AppCaller, uri: axum::http::Uri) -> ApiError {
+    let action = uri.path().rsplit('/').next().unwrap_or_default().trim_start_matches("microsoft.graph.").to_owned();
+    ApiError::not_implemented(format!("The action '{action}' is not implemented by Switchboard yet."))
+}
