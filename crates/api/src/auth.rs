@@ -69,10 +69,8 @@ impl FromRequestParts<AppState> for AppCaller {
                 required.0.join(", ")
             )));
         }
-        let app_id = claims
-            .appid
-            .or(claims.azp)
-            .ok_or_else(|| unauthenticated("Access token names no application (appid)."))?;
+        let app_id =
+            claims.appid.or(claims.azp).ok_or_else(|| unauthenticated("Access token names no application (appid)."))?;
         Ok(AppCaller(Caller { app_id: AppId(app_id), tenant_id: TenantId(claims.tid) }))
     }
 }
@@ -92,7 +90,9 @@ fn validate(token: &str, state: &AppState) -> Result<Claims, String> {
     validation.validate_nbf = true;
     validation.leeway = 60;
     let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| match e.kind() {
-        jsonwebtoken::errors::ErrorKind::ExpiredSignature => "Lifetime validation failed, the token is expired.".to_owned(),
+        jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+            "Lifetime validation failed, the token is expired.".to_owned()
+        }
         jsonwebtoken::errors::ErrorKind::ImmatureSignature => "The token is not valid yet (nbf).".to_owned(),
         jsonwebtoken::errors::ErrorKind::InvalidAudience => "Invalid audience.".to_owned(),
         jsonwebtoken::errors::ErrorKind::InvalidSignature => "Invalid signature.".to_owned(),

@@ -108,7 +108,14 @@ pub fn route_table() -> Vec<GraphRoute> {
         route(Method::POST, Communications, "/calls", CALLS_ANY, "Create call", handler!(create_call)),
         route(Method::GET, Communications, "/calls/{call_id}", CALLS_ANY, "Get call", handler!(get_call)),
         route(Method::DELETE, Communications, "/calls/{call_id}", CALLS_ANY, "Delete call", handler!(delete_call)),
-        route(Method::POST, Communications, "/calls/{call_id}/keepAlive", CALLS_ANY, "Keep a call alive", handler!(keep_alive)),
+        route(
+            Method::POST,
+            Communications,
+            "/calls/{call_id}/keepAlive",
+            CALLS_ANY,
+            "Keep a call alive",
+            handler!(keep_alive),
+        ),
         route(
             Method::POST,
             Communications,
@@ -141,7 +148,14 @@ pub fn route_table() -> Vec<GraphRoute> {
             "Delete participant",
             handler!(delete_participant),
         ),
-        route(Method::POST, Communications, "/calls/{call_id}/participants/invite", INVITE, "Invite participants", handler!(invite)),
+        route(
+            Method::POST,
+            Communications,
+            "/calls/{call_id}/participants/invite",
+            INVITE,
+            "Invite participants",
+            handler!(invite),
+        ),
         route(
             Method::POST,
             Communications,
@@ -158,7 +172,14 @@ pub fn route_table() -> Vec<GraphRoute> {
             "Get operation",
             handler!(get_operation),
         ),
-        route(Method::POST, Communications, "/onlineMeetings", MEETINGS, "Create online meeting", handler!(create_meeting)),
+        route(
+            Method::POST,
+            Communications,
+            "/onlineMeetings",
+            MEETINGS,
+            "Create online meeting",
+            handler!(create_meeting),
+        ),
         route(
             Method::POST,
             Root,
@@ -177,7 +198,14 @@ pub fn route_table() -> Vec<GraphRoute> {
         for action in actions {
             for spelling in [String::new(), "microsoft.graph.".to_owned()] {
                 let path: &'static str = Box::leak(format!("{prefix}{spelling}{action}").into_boxed_str());
-                table.push(route(Method::POST, Communications, path, CALLS_ANY, "Not implemented", handler!(not_implemented)));
+                table.push(route(
+                    Method::POST,
+                    Communications,
+                    path,
+                    CALLS_ANY,
+                    "Not implemented",
+                    handler!(not_implemented),
+                ));
             }
         }
     }
@@ -209,7 +237,11 @@ pub fn routes() -> Router<AppState> {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "methodNotAllowed", "The HTTP method is not allowed on this resource.")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "methodNotAllowed",
+        "The HTTP method is not allowed on this resource.",
+    )
 }
 
 /// A response body that keeps a call's notifications back until it has been written out.
@@ -235,7 +267,12 @@ impl http_body::Body for HeldBody {
     }
 }
 
-fn json_response(status: StatusCode, location: Option<String>, value: &impl Serialize, hold: Option<HoldGuard>) -> Response {
+fn json_response(
+    status: StatusCode,
+    location: Option<String>,
+    value: &impl Serialize,
+    hold: Option<HoldGuard>,
+) -> Response {
     let bytes = match serde_json::to_vec(value) {
         Ok(b) => Bytes::from(b),
         Err(_) => return ApiError::internal().into_response(),
@@ -322,7 +359,11 @@ async fn list_participants(
         None => DEFAULT_PAGE,
         Some(raw) => match raw.parse::<usize>() {
             Ok(n) if n >= 1 => n.min(MAX_PAGE),
-            _ => return Err(ApiError::invalid(format!("Invalid value '{raw}' for $top: a positive integer is expected."))),
+            _ => {
+                return Err(ApiError::invalid(format!(
+                    "Invalid value '{raw}' for $top: a positive integer is expected."
+                )))
+            }
         },
     };
     let after = match query.skip_token.as_deref() {

@@ -121,7 +121,9 @@ async fn token(
     let app = engine
         .authenticate_client(tenant.clone(), client_id.to_owned(), secret.to_owned())
         .await
-        .map_err(|_| oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", 90000, "The directory is unavailable."))?
+        .map_err(|_| {
+            oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", 90000, "The directory is unavailable.")
+        })?
         .ok_or_else(|| {
             oauth_error(
                 StatusCode::UNAUTHORIZED,
@@ -163,7 +165,10 @@ async fn token(
         .into_response())
 }
 
-async fn openid_configuration(State(state): State<AppState>, GraphPath(tenant): GraphPath<String>) -> Json<serde_json::Value> {
+async fn openid_configuration(
+    State(state): State<AppState>,
+    GraphPath(tenant): GraphPath<String>,
+) -> Json<serde_json::Value> {
     let base = state.public_url();
     Json(json!({
         "issuer": issuer(base, &tenant),

@@ -35,11 +35,12 @@ pub(crate) async fn middleware(request: Request, next: Next) -> Response {
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
     let span = tracing::info_span!("request", request_id = %ids.request_id, %method, %path);
-    let mut response = REQUEST_IDS.scope(ids.clone(), async move {
-        let _enter = span.enter();
-        next.run(request).await
-    })
-    .await;
+    let mut response = REQUEST_IDS
+        .scope(ids.clone(), async move {
+            let _enter = span.enter();
+            next.run(request).await
+        })
+        .await;
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&ids.request_id) {
         headers.insert("request-id", v);

@@ -100,11 +100,7 @@ impl RingPlan {
             Behaviour::Unreachable => (Some(0), RingOutcome::Failed(RingFailure::Unreachable)),
             Behaviour::Fault { code, subcode, reason, after_ms } => (
                 Some(*after_ms),
-                RingOutcome::Failed(RingFailure::Fault {
-                    code: *code,
-                    subcode: *subcode,
-                    reason: reason.clone(),
-                }),
+                RingOutcome::Failed(RingFailure::Fault { code: *code, subcode: *subcode, reason: reason.clone() }),
             ),
         };
         match after_ms {

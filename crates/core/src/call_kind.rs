@@ -62,10 +62,8 @@ pub fn plan_call(body: &CreateCallBody) -> Result<CallPlan, DomainError> {
     }
     let mut targets = Vec::with_capacity(raw_targets.len());
     for (i, t) in raw_targets.iter().enumerate() {
-        let identity = t
-            .identity
-            .as_ref()
-            .ok_or_else(|| DomainError::invalid(format!("targets[{i}].identity is required")))?;
+        let identity =
+            t.identity.as_ref().ok_or_else(|| DomainError::invalid(format!("targets[{i}].identity is required")))?;
         let party = Party::from_identity_set(identity)
             .map_err(|e| DomainError::invalid(format!("targets[{i}]: {}", e.message)))?;
         if targets.iter().any(|p: &Party| p.same_identity(&party)) {
@@ -79,7 +77,8 @@ pub fn plan_call(body: &CreateCallBody) -> Result<CallPlan, DomainError> {
             return Err(DomainError::invalid("targets cannot be combined with meetingInfo"));
         }
         let kind = meeting.odata_type.as_deref().unwrap_or("").trim_start_matches('#').to_ascii_lowercase();
-        let locator = if let Some(id) = meeting.join_meeting_id.clone().filter(|_| !kind.ends_with("tokenmeetinginfo")) {
+        let locator = if let Some(id) = meeting.join_meeting_id.clone().filter(|_| !kind.ends_with("tokenmeetinginfo"))
+        {
             MeetingLocator::JoinMeetingId(id)
         } else if let Some(token) = meeting.token.clone() {
             MeetingLocator::Token(token)
@@ -94,9 +93,7 @@ pub fn plan_call(body: &CreateCallBody) -> Result<CallPlan, DomainError> {
     }
     if targets.iter().any(|p| p.kind == PartyKind::Application) {
         if targets.len() == 1 && thread_id.is_none() {
-            return Err(DomainError::not_implemented(
-                "calling another application is not implemented yet",
-            ));
+            return Err(DomainError::not_implemented("calling another application is not implemented yet"));
         }
         return Err(DomainError::invalid("an application cannot be a target of a group call"));
     }
@@ -136,7 +133,9 @@ mod tests {
             Ok(CallPlan::ChatGroup { .. })
         ));
         assert!(matches!(
-            plan(json!({"callbackUri": cb, "chatInfo": {"threadId": "19:x"}, "meetingInfo": {"@odata.type": "#microsoft.graph.organizerMeetingInfo"}})),
+            plan(
+                json!({"callbackUri": cb, "chatInfo": {"threadId": "19:x"}, "meetingInfo": {"@odata.type": "#microsoft.graph.organizerMeetingInfo"}})
+            ),
             Ok(CallPlan::Meeting { locator: MeetingLocator::ThreadId(_) })
         ));
         assert!(plan(json!({"callbackUri": cb})).is_err());

@@ -39,9 +39,9 @@ pub struct InviteRequest {
 /// Checks a client context (invite, and every other operation that takes one).
 pub fn check_client_context(client_context: &Option<String>) -> Result<(), DomainError> {
     match client_context {
-        Some(c) if c.chars().count() > MAX_CLIENT_CONTEXT_CHARS => Err(DomainError::invalid(format!(
-            "clientContext is longer than {MAX_CLIENT_CONTEXT_CHARS} characters"
-        ))),
+        Some(c) if c.chars().count() > MAX_CLIENT_CONTEXT_CHARS => {
+            Err(DomainError::invalid(format!("clientContext is longer than {MAX_CLIENT_CONTEXT_CHARS} characters")))
+        }
         _ => Ok(()),
     }
 }
@@ -70,9 +70,7 @@ pub fn parse_invite(body: InviteParticipantsBody) -> Result<InviteRequest, Domai
             replaces_call_id: replaces.clone(),
             participant_id: participant.clone(),
         },
-        (None, Some(_)) => {
-            return Err(DomainError::invalid("participantId requires replacesCallId (the source call)"))
-        }
+        (None, Some(_)) => return Err(DomainError::invalid("participantId requires replacesCallId (the source call)")),
         (Some(replaces), None) => {
             InviteMode::Escalate { target: target(first, 0)?, replaces_call_id: replaces.clone() }
         }
@@ -82,11 +80,7 @@ pub fn parse_invite(body: InviteParticipantsBody) -> Result<InviteRequest, Domai
                     "at most {MAX_INVITEES} participants can be invited in one request"
                 )));
             }
-            let targets = participants
-                .iter()
-                .enumerate()
-                .map(|(i, p)| target(p, i))
-                .collect::<Result<Vec<_>, _>>()?;
+            let targets = participants.iter().enumerate().map(|(i, p)| target(p, i)).collect::<Result<Vec<_>, _>>()?;
             for (i, t) in targets.iter().enumerate() {
                 if targets[..i].iter().any(|earlier| earlier.party.same_identity(&t.party)) {
                     return Err(DomainError::invalid(format!(
@@ -113,9 +107,7 @@ pub fn check_ring(conversation: &Conversation, targets: &[InviteTarget]) -> Resu
     if targets.len() > 1 {
         match conversation.kind {
             ConversationKind::PeerToPeer => {
-                return Err(DomainError::invalid(
-                    "inviting several participants is only supported for group calls",
-                ))
+                return Err(DomainError::invalid("inviting several participants is only supported for group calls"))
             }
             ConversationKind::AdHocGroup => {
                 return Err(DomainError::invalid(
@@ -226,7 +218,9 @@ mod tests {
     fn body_rules_are_enforced() {
         assert!(parse(json!({})).is_err());
         assert!(parse(json!({"participants": []})).is_err());
-        assert!(parse(json!({"participants": [user("a"), user("b"), user("c"), user("d"), user("e"), user("f")]})).is_err());
+        assert!(
+            parse(json!({"participants": [user("a"), user("b"), user("c"), user("d"), user("e"), user("f")]})).is_err()
+        );
         assert!(parse(json!({"participants": [user("a"), user("A")]})).is_err());
         assert!(parse(json!({"participants": [{"participantId": "p"}]})).is_err());
         assert!(parse(json!({"participants": [{"identity": {"phone": {"id": "12345"}}}]})).is_err());

@@ -18,9 +18,9 @@ pub mod results;
 pub mod time;
 
 pub use behaviour::{Behaviour, RingOutcome, RingPlan};
+pub use directory::{Application, ApplicationInstance, PhoneNumber, Tenant, User};
 pub use error::{DomainError, ErrorKind};
 pub use ids::*;
 pub use party::{Party, PartyKind};
 pub use records::*;
 pub use time::Timestamp;
-pub use directory::{Application, ApplicationInstance, PhoneNumber, Tenant, User};

@@ -65,9 +65,7 @@ impl Party {
             "application" => PartyKind::Application,
             "applicationInstance" => PartyKind::ApplicationInstance,
             "guest" => PartyKind::Guest,
-            other => {
-                return Err(DomainError::invalid(format!("identity kind '{other}' cannot be invited")))
-            }
+            other => return Err(DomainError::invalid(format!("identity kind '{other}' cannot be invited"))),
         };
         let id = identity.id.as_deref().map(str::trim).unwrap_or_default();
         if id.is_empty() {
@@ -125,8 +123,7 @@ impl Party {
         };
         let mut set = IdentitySet {
             odata_type: Some(
-                if self.kind == PartyKind::Phone { odata::COMMS_IDENTITY_SET } else { odata::IDENTITY_SET }
-                    .to_owned(),
+                if self.kind == PartyKind::Phone { odata::COMMS_IDENTITY_SET } else { odata::IDENTITY_SET }.to_owned(),
             ),
             ..IdentitySet::default()
         };
@@ -145,11 +142,7 @@ impl Party {
 pub fn parse_e164(raw: &str) -> Result<String, DomainError> {
     let invalid = || DomainError::invalid(format!("phone id '{raw}' is not an E.164 number"));
     let digits = raw.strip_prefix('+').ok_or_else(invalid)?;
-    if digits.len() < 3
-        || digits.len() > 15
-        || !digits.bytes().all(|b| b.is_ascii_digit())
-        || digits.starts_with('0')
-    {
+    if digits.len() < 3 || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.starts_with('0') {
         return Err(invalid());
     }
     let parsed = phonenumber::parse(None, raw).map_err(|_| invalid())?;

@@ -1,8 +1,8 @@
 //! The aggregates Switchboard persists, and their pure transitions.
 
 use graph_model::{
-    CallDirection, CallOptions, CallState, ChatInfo, InvitationParticipantInfo, MeetingInfo,
-    Modality, OperationStatus, ParticipantInfo, ResultInfo,
+    CallDirection, CallOptions, CallState, ChatInfo, InvitationParticipantInfo, MeetingInfo, Modality, OperationStatus,
+    ParticipantInfo, ResultInfo,
 };
 use serde::{Deserialize, Serialize};
 

@@ -2,8 +2,8 @@
 //! these functions, so a resource looks the same wherever it appears.
 
 use graph_model::{
-    odata, ChangeType, CommsNotification, CommsNotifications, CommsOperation, EndpointType,
-    InvitationParticipantInfo, MediaDirection, MediaStream, Modality, ParticipantInfo, RemovedState,
+    odata, ChangeType, CommsNotification, CommsNotifications, CommsOperation, EndpointType, InvitationParticipantInfo,
+    MediaDirection, MediaStream, Modality, ParticipantInfo, RemovedState,
 };
 
 use crate::{Call, Conversation, InviteeOutcome, Operation, Participant, ParticipantState};
@@ -74,9 +74,8 @@ pub fn participant(p: &Participant) -> graph_model::Participant {
         is_muted: p.is_muted,
         is_in_lobby: false,
         metadata: None,
-        removed_state: (p.state == ParticipantState::Removed).then(|| RemovedState {
-            reason: p.removed_reason.clone().unwrap_or_else(|| "left".to_owned()),
-        }),
+        removed_state: (p.state == ParticipantState::Removed)
+            .then(|| RemovedState { reason: p.removed_reason.clone().unwrap_or_else(|| "left".to_owned()) }),
         roster_sequence_number: Some(p.roster_sequence),
     }
 }

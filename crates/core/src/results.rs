@@ -26,7 +26,11 @@ pub enum RingFailure {
     /// The call the invitation was for ended before it was answered.
     CallEnded,
     /// An injected fault.
-    Fault { code: i32, subcode: i32, reason: Option<String> },
+    Fault {
+        code: i32,
+        subcode: i32,
+        reason: Option<String>,
+    },
 }
 
 impl RingFailure {
@@ -35,23 +39,17 @@ impl RingFailure {
         match self {
             RingFailure::Declined => (603, 10003, "Call declined by the callee.".into()),
             RingFailure::Busy => (486, 10004, "Callee is busy.".into()),
-            RingFailure::NoAnswer => {
-                (408, 10057, "Call timed out due to no signaling from callee endpoints.".into())
-            }
+            RingFailure::NoAnswer => (408, 10057, "Call timed out due to no signaling from callee endpoints.".into()),
             RingFailure::Unreachable => (480, 10076, "Callee could not be reached.".into()),
             RingFailure::NoEndpoints => (480, 10037, "No callee endpoints were found.".into()),
-            RingFailure::PstnWithoutInstanceNumber => (
-                403,
-                10151,
-                "Call does not contain the metadata required for making this PSTN dial out.".into(),
-            ),
+            RingFailure::PstnWithoutInstanceNumber => {
+                (403, 10151, "Call does not contain the metadata required for making this PSTN dial out.".into())
+            }
             RingFailure::Cancelled => (487, 10170, "The invitation was cancelled by the application.".into()),
             RingFailure::CallEnded => (487, 10171, "The call ended before the invitation was answered.".into()),
-            RingFailure::Fault { code, subcode, reason } => (
-                *code,
-                *subcode,
-                reason.clone().unwrap_or_else(|| "Injected fault.".to_owned()),
-            ),
+            RingFailure::Fault { code, subcode, reason } => {
+                (*code, *subcode, reason.clone().unwrap_or_else(|| "Injected fault.".to_owned()))
+            }
         }
     }
 
@@ -159,10 +157,7 @@ mod tests {
     fn the_published_table_lists_every_code() {
         let doc = include_str!("../../../docs/codes.md");
         for (code, subcode, _) in all_codes() {
-            assert!(
-                doc.contains(&format!("| {code} | {subcode} |")),
-                "docs/codes.md lacks {code}/{subcode}"
-            );
+            assert!(doc.contains(&format!("| {code} | {subcode} |")), "docs/codes.md lacks {code}/{subcode}");
         }
     }
 }

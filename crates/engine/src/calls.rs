@@ -5,8 +5,8 @@ use switchboard_core::call_kind::{self, CallPlan, MeetingLocator};
 use switchboard_core::results::{CallEnd, RingFailure};
 use switchboard_core::{
     render, Behaviour, Call, CallId, Conversation, ConversationId, ConversationKind, DomainError, EndpointKind,
-    InvitedBy, Participant, ParticipantId, ParticipantState, Party, PartyKind, RingOutcome,
-    RingPlan, TimerAction, Timestamp,
+    InvitedBy, Participant, ParticipantId, ParticipantState, Party, PartyKind, RingOutcome, RingPlan, TimerAction,
+    Timestamp,
 };
 use switchboard_store::Tx;
 
@@ -57,8 +57,7 @@ pub(crate) fn schedule_ring(
     let party = &participant.party;
     let plan = match party.kind {
         PartyKind::Phone => {
-            let has_number =
-                tx.application_instances(call.app_id.as_str())?.iter().any(|i| i.phone_number.is_some());
+            let has_number = tx.application_instances(call.app_id.as_str())?.iter().any(|i| i.phone_number.is_some());
             if !has_number {
                 fail_now(RingFailure::PstnWithoutInstanceNumber)
             } else {
@@ -74,7 +73,10 @@ pub(crate) fn schedule_ring(
             fail_now(RingFailure::NoEndpoints)
         }
     };
-    tx.insert_timer(plan.due_at, &TimerAction::RingOutcome { participant_id: participant.id.clone(), outcome: plan.outcome })?;
+    tx.insert_timer(
+        plan.due_at,
+        &TimerAction::RingOutcome { participant_id: participant.id.clone(), outcome: plan.outcome },
+    )?;
     Ok(())
 }
 
@@ -138,9 +140,13 @@ pub(crate) fn end_conversation(tx: &mut dyn Tx, conversation: &mut Conversation,
         tx.update_participant(&p)?;
         tx.delete_participant_timers(&p.id)?;
         if let (true, Some(InvitedBy::Invite { operation_id, index, .. })) = (was_ringing, &p.invited_by) {
-            crate::invite::record_invitee_outcome(tx, operation_id, *index, |op| {
-                op.failure(*index, &RingFailure::CallEnded, now)
-            }, now)?;
+            crate::invite::record_invitee_outcome(
+                tx,
+                operation_id,
+                *index,
+                |op| op.failure(*index, &RingFailure::CallEnded, now),
+                now,
+            )?;
         }
         if let Some(other) = &p.call_id {
             if let Some(mut leg) = tx.call(other.as_str())?.filter(Call::is_live) {
@@ -158,16 +164,16 @@ pub(crate) fn end_conversation(tx: &mut dyn Tx, conversation: &mut Conversation,
 
 impl Engine {
     /// `POST /communications/calls`.
-    pub async fn create_call(&self, caller: Caller, body: CreateCallBody) -> EngineResult<(graph_model::Call, HoldGuard)> {
+    pub async fn create_call(
+        &self,
+        caller: Caller,
+        body: CreateCallBody,
+    ) -> EngineResult<(graph_model::Call, HoldGuard)> {
         let plan = call_kind::plan_call(&body)?;
         let now = self.inner.clock.now();
         let call_id = CallId(new_id());
         let hold = self.hold(&call_id);
-        let rendered = self
-            .inner
-            .store
-            .run(move |tx| create_call_tx(tx, caller, body, plan, call_id, now))
-            .await?;
+        let rendered = self.inner.store.run(move |tx| create_call_tx(tx, caller, body, plan, call_id, now)).await?;
         self.inner.timer_wake.notify_one();
         Ok((rendered, hold))
     }
@@ -226,7 +232,9 @@ fn create_call_tx(
             let target = enrich(tx, target, caller.tenant_id.as_str())?;
             (new_conversation(ConversationKind::PeerToPeer, None, None), true, vec![target.clone()], Some(target))
         }
-        CallPlan::AdHocGroup { targets } => (new_conversation(ConversationKind::AdHocGroup, None, None), true, targets, None),
+        CallPlan::AdHocGroup { targets } => {
+            (new_conversation(ConversationKind::AdHocGroup, None, None), true, targets, None)
+        }
         CallPlan::ChatGroup { thread_id, targets } => match tx.live_conversation_for_thread(&thread_id)? {
             Some(existing) if existing.kind != ConversationKind::Meeting => (existing, false, targets, None),
             Some(_) => {
@@ -253,7 +261,11 @@ fn create_call_tx(
             match tx.live_conversation_for_meeting(meeting.id.as_str())? {
                 Some(existing) => (existing, false, Vec::new(), None),
                 None => (
-                    new_conversation(ConversationKind::Meeting, Some(meeting.thread_id.clone()), Some(meeting.id.clone())),
+                    new_conversation(
+                        ConversationKind::Meeting,
+                        Some(meeting.thread_id.clone()),
+                        Some(meeting.id.clone()),
+                    ),
                     true,
                     Vec::new(),
                     None,

@@ -38,7 +38,11 @@ impl Engine {
     }
 
     /// The newest `limit` notifications (of one call, or all), oldest first.
-    pub async fn notification_log(&self, call_id: Option<String>, limit: usize) -> EngineResult<Vec<LoggedNotification>> {
+    pub async fn notification_log(
+        &self,
+        call_id: Option<String>,
+        limit: usize,
+    ) -> EngineResult<Vec<LoggedNotification>> {
         self.inner
             .store
             .run(move |tx| {

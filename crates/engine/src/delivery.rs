@@ -92,10 +92,7 @@ impl Engine {
         let rows = self.inner.store.run(move |tx| Ok::<_, EngineError>(tx.due_deliveries(now, free, &busy)?)).await?;
         let mut in_flight = self.inner.in_flight.lock().expect("in-flight lock");
         let held = self.held_calls();
-        Ok(rows
-            .into_iter()
-            .filter(|r| !held.contains(&r.call_id) && in_flight.insert(r.call_id.clone()))
-            .collect())
+        Ok(rows.into_iter().filter(|r| !held.contains(&r.call_id) && in_flight.insert(r.call_id.clone())).collect())
     }
 
     fn release(&self, call_id: &CallId) {
@@ -112,7 +109,8 @@ impl Engine {
             if started == 0 && idle {
                 let now = self.inner.clock.now();
                 let busy = self.held_calls();
-                let due = self.inner.store.run(move |tx| Ok::<_, EngineError>(tx.due_deliveries(now, 1, &busy)?)).await?;
+                let due =
+                    self.inner.store.run(move |tx| Ok::<_, EngineError>(tx.due_deliveries(now, 1, &busy)?)).await?;
                 if due.is_empty() {
                     return Ok(());
                 }
@@ -141,7 +139,9 @@ impl Engine {
                     .send()
                     .await;
                 match response {
-                    Ok(r) if r.status().is_success() => AttemptResult::Delivered { status: i64::from(r.status().as_u16()) },
+                    Ok(r) if r.status().is_success() => {
+                        AttemptResult::Delivered { status: i64::from(r.status().as_u16()) }
+                    }
                     Ok(r) => self.failure(&row, Some(i64::from(r.status().as_u16())), format!("HTTP {}", r.status())),
                     Err(e) => self.failure(&row, None, transport_error(&e)),
                 }
@@ -159,7 +159,9 @@ impl Engine {
         }
         let at = self.inner.clock.now();
         let id = row.id;
-        if let Err(e) = self.inner.store.run(move |tx| Ok::<_, EngineError>(tx.record_attempt(id, at, latency, &result)?)).await {
+        if let Err(e) =
+            self.inner.store.run(move |tx| Ok::<_, EngineError>(tx.record_attempt(id, at, latency, &result)?)).await
+        {
             tracing::error!(error = %e, "recording a delivery attempt failed");
         }
     }

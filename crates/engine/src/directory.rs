@@ -7,8 +7,8 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use switchboard_core::{
-    AppId, Application, ApplicationInstance, Behaviour, DomainError, Meeting, MeetingId, PhoneNumber, Tenant,
-    TenantId, User,
+    AppId, Application, ApplicationInstance, Behaviour, DomainError, Meeting, MeetingId, PhoneNumber, Tenant, TenantId,
+    User,
 };
 
 use crate::error::EngineResult;

@@ -3,7 +3,7 @@
 use graph_model::{InviteParticipantsBody, OperationStatus};
 use switchboard_core::invite::{self, InviteMode, InviteRequest, InviteTarget, MoveFacts};
 use switchboard_core::{
-    render, Call, Conversation, ConversationKind, DomainError, EndpointKind, Invitee, InviteeOutcome, InvitedBy,
+    render, Call, Conversation, ConversationKind, DomainError, EndpointKind, InvitedBy, Invitee, InviteeOutcome,
     Operation, OperationId, OperationKind, ParticipantState, TimerAction, Timestamp,
 };
 use switchboard_store::Tx;
@@ -114,7 +114,11 @@ fn invite_tx(
             );
             tx.insert_participant(&p)?;
             tx.insert_timer(now, &TimerAction::JoinWithoutRinging { operation_id: op_id.clone(), index: 0 })?;
-            invitees.push(Invitee { party, replaces_call_id: Some(replaces_call_id), ..invitee(&target, p.id.clone()) });
+            invitees.push(Invitee {
+                party,
+                replaces_call_id: Some(replaces_call_id),
+                ..invitee(&target, p.id.clone())
+            });
         }
         InviteMode::Move { target, replaces_call_id, participant_id } => {
             let source = foreign_is_unknown(tx, caller, &replaces_call_id)?;

@@ -3,8 +3,8 @@
 //! outbox). Background tasks fire due timers and deliver the outbox to callback URIs.
 
 mod calls;
-mod control;
 pub mod clock;
+mod control;
 mod delivery;
 pub mod directory;
 mod error;

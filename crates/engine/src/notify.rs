@@ -13,12 +13,22 @@ fn enqueue(tx: &mut dyn Tx, call: &Call, body: &impl serde::Serialize, now: Time
 }
 
 /// The call's state, to the call itself: `updated`, or `deleted` once terminated.
-pub(crate) fn call_state(tx: &mut dyn Tx, call: &Call, conversation: &Conversation, now: Timestamp) -> EngineResult<()> {
+pub(crate) fn call_state(
+    tx: &mut dyn Tx,
+    call: &Call,
+    conversation: &Conversation,
+    now: Timestamp,
+) -> EngineResult<()> {
     enqueue(tx, call, &render::call_notification(call, conversation), now)
 }
 
 /// A call ends: `terminating` then `terminated`, as Graph reports a hang-up.
-pub(crate) fn call_ended(tx: &mut dyn Tx, call: &Call, conversation: &Conversation, now: Timestamp) -> EngineResult<()> {
+pub(crate) fn call_ended(
+    tx: &mut dyn Tx,
+    call: &Call,
+    conversation: &Conversation,
+    now: Timestamp,
+) -> EngineResult<()> {
     let mut terminating = call.clone();
     terminating.state = CallState::Terminating;
     terminating.result_info = None;

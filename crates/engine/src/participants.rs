@@ -21,7 +21,12 @@ pub struct RosterPage {
     pub next_after: Option<String>,
 }
 
-fn call_participant(tx: &mut dyn Tx, caller: &Caller, call_id: &str, participant_id: &str) -> EngineResult<(switchboard_core::Call, Participant)> {
+fn call_participant(
+    tx: &mut dyn Tx,
+    caller: &Caller,
+    call_id: &str,
+    participant_id: &str,
+) -> EngineResult<(switchboard_core::Call, Participant)> {
     let call = owned_call(tx, caller, call_id)?;
     let participant = tx
         .participant(participant_id)?
@@ -50,7 +55,10 @@ impl Engine {
                 } else {
                     None
                 };
-                Ok::<_, EngineError>(RosterPage { participants: page.iter().map(render::participant).collect(), next_after })
+                Ok::<_, EngineError>(RosterPage {
+                    participants: page.iter().map(render::participant).collect(),
+                    next_after,
+                })
             })
             .await
     }
@@ -72,7 +80,12 @@ impl Engine {
     }
 
     /// `DELETE .../participants/{id}`: cancels a ringing invitee, or removes a participant.
-    pub async fn delete_participant(&self, caller: Caller, call_id: String, participant_id: String) -> EngineResult<()> {
+    pub async fn delete_participant(
+        &self,
+        caller: Caller,
+        call_id: String,
+        participant_id: String,
+    ) -> EngineResult<()> {
         let now = self.inner.clock.now();
         self.inner
             .store
@@ -90,7 +103,13 @@ impl Engine {
                     tx.update_participant(&p)?;
                     match &p.invited_by {
                         Some(InvitedBy::Invite { operation_id, index, .. }) => {
-                            record_invitee_outcome(tx, operation_id, *index, |op| op.failure(*index, &RingFailure::Cancelled, now), now)?;
+                            record_invitee_outcome(
+                                tx,
+                                operation_id,
+                                *index,
+                                |op| op.failure(*index, &RingFailure::Cancelled, now),
+                                now,
+                            )?;
                         }
                         Some(InvitedBy::CallCreation { .. }) if conversation.kind == ConversationKind::PeerToPeer => {
                             call.result_info = Some(RingFailure::Cancelled.call_result_info());

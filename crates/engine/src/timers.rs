@@ -6,7 +6,7 @@ use std::time::Duration;
 use graph_model::CallState;
 use switchboard_core::results::{CallEnd, RingFailure};
 use switchboard_core::{
-    ConversationKind, InviteeOutcome, InvitedBy, ParticipantState, RingOutcome, Timer, TimerAction, Timestamp,
+    ConversationKind, InvitedBy, InviteeOutcome, ParticipantState, RingOutcome, Timer, TimerAction, Timestamp,
 };
 use switchboard_store::Tx;
 
@@ -86,7 +86,10 @@ impl Engine {
     /// one delivery attempt of every notification due. Returns the new time.
     pub async fn advance(&self, ms: i64) -> EngineResult<Timestamp> {
         if self.inner.clock.mode() != ClockMode::Virtual {
-            return Err(switchboard_core::DomainError::conflict("the clock is not virtual (start with --clock virtual)").into());
+            return Err(switchboard_core::DomainError::conflict(
+                "the clock is not virtual (start with --clock virtual)",
+            )
+            .into());
         }
         if ms < 0 {
             return Err(switchboard_core::DomainError::invalid("cannot move the clock backwards").into());
@@ -123,8 +126,7 @@ fn ring_outcome(
     outcome: RingOutcome,
     now: Timestamp,
 ) -> EngineResult<()> {
-    let Some(mut p) = tx.participant(participant_id.as_str())?.filter(|p| p.state == ParticipantState::Ringing)
-    else {
+    let Some(mut p) = tx.participant(participant_id.as_str())?.filter(|p| p.state == ParticipantState::Ringing) else {
         return Ok(());
     };
     let Some(mut conversation) = tx.conversation(&p.conversation_id)?.filter(|c| !c.ended) else { return Ok(()) };
@@ -187,7 +189,9 @@ fn establish(tx: &mut dyn Tx, call_id: &switchboard_core::CallId, now: Timestamp
     tx.update_call(&call)?;
     notify::call_state(tx, &call, &conversation, now)?;
     let mut changed = Vec::new();
-    if let Some(mut me) = tx.participant(call.my_participant_id.as_str())?.filter(|p| p.state == ParticipantState::Ringing) {
+    if let Some(mut me) =
+        tx.participant(call.my_participant_id.as_str())?.filter(|p| p.state == ParticipantState::Ringing)
+    {
         me.state = ParticipantState::Connected;
         me.roster_sequence = conversation.next_roster_sequence();
         tx.update_participant(&me)?;
@@ -218,7 +222,13 @@ fn join_without_ringing(
         // The call to replace (or move from) ended in between: the invitation fails.
         p.state = ParticipantState::Removed;
         tx.update_participant(&p)?;
-        return record_invitee_outcome(tx, operation_id, index, |op| op.failure(index, &RingFailure::CallEnded, now), now);
+        return record_invitee_outcome(
+            tx,
+            operation_id,
+            index,
+            |op| op.failure(index, &RingFailure::CallEnded, now),
+            now,
+        );
     };
     if let Some(source_id) = &invitee.source_participant_id {
         // A move: leave the source meeting first (its roster is told), then join here.

@@ -2,10 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{
-    CallDirection, CallState, InvitationParticipantInfo, Modality, ParticipantInfo, RejectReason,
-    ResultInfo,
-};
+use crate::{CallDirection, CallState, InvitationParticipantInfo, Modality, ParticipantInfo, RejectReason, ResultInfo};
 
 /// `chatInfo`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

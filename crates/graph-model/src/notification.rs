@@ -27,9 +27,6 @@ pub struct CommsNotification {
 
 impl CommsNotifications {
     pub fn single(notification: CommsNotification) -> Self {
-        CommsNotifications {
-            odata_type: crate::odata::COMMS_NOTIFICATIONS.to_owned(),
-            value: vec![notification],
-        }
+        CommsNotifications { odata_type: crate::odata::COMMS_NOTIFICATIONS.to_owned(), value: vec![notification] }
     }
 }

@@ -190,52 +190,20 @@ enum Broken {
 
 /// Doc blocks that are not JSON in the docs, by example name.
 const NOT_JSON: &[(&str, Broken, &str)] = &[
-    (
-        "application-post-calls.md: Example 1 / Request",
-        Broken::TrailingComma,
-        "`mediaConfig` ends in `,}`",
-    ),
-    (
-        "application-post-calls.md: Example 1 / Response",
-        Broken::TrailingComma,
-        "`mediaConfig` ends in `],}`",
-    ),
+    ("application-post-calls.md: Example 1 / Request", Broken::TrailingComma, "`mediaConfig` ends in `,}`"),
+    ("application-post-calls.md: Example 1 / Response", Broken::TrailingComma, "`mediaConfig` ends in `],}`"),
     (
         "application-post-calls.md: Example 2 / Request #2",
         Broken::NotABody,
         "the sample media-session blob, shown with escaped quotes: the string that goes into \
          appHostedMediaConfig.blob, not a request body",
     ),
-    (
-        "application-post-calls.md: Example 2 / Response",
-        Broken::TrailingComma,
-        "`mediaConfig` ends in `,}`",
-    ),
-    (
-        "application-post-calls.md: Example 5 / Request",
-        Broken::TrailingComma,
-        "`mediaConfig` ends in `],}`",
-    ),
-    (
-        "application-post-calls.md: Example 5 / Response",
-        Broken::TrailingComma,
-        "`mediaConfig` ends in `],}`",
-    ),
-    (
-        "application-post-calls.md: Example 6 / Request",
-        Broken::TrailingComma,
-        "`mediaConfig` ends in `,}`",
-    ),
-    (
-        "application-post-calls.md: Example 7 / Request",
-        Broken::TrailingComma,
-        "`mediaConfig` ends in `],}`",
-    ),
-    (
-        "application-post-calls.md: Example 8 / Request",
-        Broken::TrailingComma,
-        "`mediaConfig` ends in `],}`",
-    ),
+    ("application-post-calls.md: Example 2 / Response", Broken::TrailingComma, "`mediaConfig` ends in `,}`"),
+    ("application-post-calls.md: Example 5 / Request", Broken::TrailingComma, "`mediaConfig` ends in `],}`"),
+    ("application-post-calls.md: Example 5 / Response", Broken::TrailingComma, "`mediaConfig` ends in `],}`"),
+    ("application-post-calls.md: Example 6 / Request", Broken::TrailingComma, "`mediaConfig` ends in `,}`"),
+    ("application-post-calls.md: Example 7 / Request", Broken::TrailingComma, "`mediaConfig` ends in `],}`"),
+    ("application-post-calls.md: Example 8 / Request", Broken::TrailingComma, "`mediaConfig` ends in `],}`"),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -271,9 +239,7 @@ enum Resource {
 impl Resource {
     /// From `resourceUrl`: `/communications/calls/{id}`, `.../participants`, `.../operations/{id}`.
     fn from_url(url: &str) -> Option<Resource> {
-        let rest = url
-            .strip_prefix("/communications/calls/")
-            .or_else(|| url.strip_prefix("/app/calls/"))?;
+        let rest = url.strip_prefix("/communications/calls/").or_else(|| url.strip_prefix("/app/calls/"))?;
         match rest.split('/').collect::<Vec<_>>().as_slice() {
             [_] => Some(Resource::Call),
             [_, "participants"] => Some(Resource::Roster),
@@ -357,11 +323,8 @@ fn extract(page: &str, markdown: &str) -> Vec<Example> {
             "http" => {
                 let first = content.iter().position(|l| !l.trim().is_empty());
                 let Some(first) = first else { continue };
-                let kind = if content[first].trim_start().starts_with("HTTP/") {
-                    Kind::Response
-                } else {
-                    Kind::Request
-                };
+                let kind =
+                    if content[first].trim_start().starts_with("HTTP/") { Kind::Response } else { Kind::Request };
                 let blank = content[first..].iter().position(|l| l.trim().is_empty());
                 let body = blank.map(|b| content[first + b..].join("\n")).unwrap_or_default();
                 (kind, body)
@@ -375,10 +338,7 @@ fn extract(page: &str, markdown: &str) -> Vec<Example> {
                 } else if label.starts_with("Notification") {
                     Kind::Notification
                 } else {
-                    panic!(
-                        "{page}: json block at line {} under unknown section {label:?}",
-                        index + 1
-                    )
+                    panic!("{page}: json block at line {} under unknown section {label:?}", index + 1)
                 };
                 (kind, content.join("\n"))
             }
@@ -391,10 +351,7 @@ fn extract(page: &str, markdown: &str) -> Vec<Example> {
         }
         let label = section.clone().unwrap_or_else(|| format!("{kind:?}"));
         let base = format!("{page}: {example} / {label}");
-        let taken = out
-            .iter()
-            .filter(|e| e.name == base || e.name.starts_with(&format!("{base} #")))
-            .count();
+        let taken = out.iter().filter(|e| e.name == base || e.name.starts_with(&format!("{base} #"))).count();
         let name = if taken == 0 { base } else { format!("{base} #{}", taken + 1) };
         out.push(Example { name, kind, line: index + 1, body });
     }
@@ -409,9 +366,9 @@ fn extract(page: &str, markdown: &str) -> Vec<Example> {
 fn glob(pattern: &[u8], text: &[u8], star: fn(u8) -> bool) -> bool {
     match pattern.split_first() {
         None => text.is_empty(),
-        Some((b'*', rest)) => (0..=text.len())
-            .take_while(|&i| i == 0 || star(text[i - 1]))
-            .any(|i| glob(rest, &text[i..], star)),
+        Some((b'*', rest)) => {
+            (0..=text.len()).take_while(|&i| i == 0 || star(text[i - 1])).any(|i| glob(rest, &text[i..], star))
+        }
         Some((c, rest)) => text.first() == Some(c) && glob(rest, &text[1..], star),
     }
 }
@@ -471,13 +428,7 @@ struct Checker<'t> {
 
 impl<'t> Checker<'t> {
     fn new(table: &'t [Deviation]) -> Self {
-        Checker {
-            table,
-            example: String::new(),
-            used: BTreeSet::new(),
-            errors: Vec::new(),
-            next_id: 0,
-        }
+        Checker { table, example: String::new(), used: BTreeSet::new(), errors: Vec::new(), next_id: 0 }
     }
 
     fn error(&mut self, path: &str, message: impl std::fmt::Display) {
@@ -531,10 +482,7 @@ impl<'t> Checker<'t> {
                     if child.is_null() {
                         if let Some((_, Allow::RealValueForNull)) = self.allowance(&child_path) {
                             self.next_id += 1;
-                            *child = Value::String(format!(
-                                "00000000-0000-4000-8000-{:012}",
-                                self.next_id
-                            ));
+                            *child = Value::String(format!("00000000-0000-4000-8000-{:012}", self.next_id));
                         }
                     }
                     self.prepare(&child_path, child);
@@ -563,16 +511,11 @@ impl<'t> Checker<'t> {
                         return;
                     }
                 }
-                Allow::Spelling { example: theirs, ours: mine }
-                    if example.as_str() == Some(theirs) =>
-                {
+                Allow::Spelling { example: theirs, ours: mine } if example.as_str() == Some(theirs) => {
                     self.used.insert(i);
                     let ours = ours.and_then(Value::as_str);
                     if ours != Some(theirs) && ours != Some(mine) {
-                        self.error(
-                            path,
-                            format!("expected {theirs:?} or {mine:?}, ours has {ours:?}"),
-                        );
+                        self.error(path, format!("expected {theirs:?} or {mine:?}, ours has {ours:?}"));
                     }
                     return;
                 }
@@ -591,10 +534,7 @@ impl<'t> Checker<'t> {
             }
             (Value::Array(theirs), Value::Array(mine)) => {
                 if theirs.len() != mine.len() {
-                    self.error(
-                        path,
-                        format!("the example has {} elements, ours {}", theirs.len(), mine.len()),
-                    );
+                    self.error(path, format!("the example has {} elements, ours {}", theirs.len(), mine.len()));
                     return;
                 }
                 for (i, (t, m)) in theirs.iter().zip(mine).enumerate() {
@@ -602,9 +542,7 @@ impl<'t> Checker<'t> {
                 }
             }
             (t, m) if t == m => {}
-            (t, m) => {
-                self.error(path, format!("the example has {}, ours has {}", short(t), short(m)))
-            }
+            (t, m) => self.error(path, format!("the example has {}, ours has {}", short(t), short(m))),
         }
     }
 }
@@ -628,10 +566,7 @@ fn roundtrip_as(target: Target, value: &Value) -> Result<Value, String> {
 
 /// The envelope as `CommsNotifications`, then each `resourceData` by its `resourceUrl`.
 /// An error comes with the JSON path it concerns.
-fn roundtrip_notifications(
-    checker: &mut Checker<'_>,
-    value: &Value,
-) -> Result<Value, (String, String)> {
+fn roundtrip_notifications(checker: &mut Checker<'_>, value: &Value) -> Result<Value, (String, String)> {
     let mut envelope: CommsNotifications = serde_json::from_value(value.clone())
         .map_err(|e| ("$".to_owned(), format!("does not parse as CommsNotifications: {e}")))?;
     for (i, notification) in envelope.value.iter_mut().enumerate() {
@@ -646,10 +581,7 @@ fn roundtrip_notifications(
                 resource
             }
             _ => Resource::from_url(&notification.resource_url).ok_or_else(|| {
-                (
-                    url_path.clone(),
-                    format!("{:?} names no call, roster or operation", notification.resource_url),
-                )
+                (url_path.clone(), format!("{:?} names no call, roster or operation", notification.resource_url))
             })?,
         };
         let data = &notification.resource_data;
@@ -660,8 +592,7 @@ fn roundtrip_notifications(
         };
         notification.resource_data = typed.map_err(|e| (data_path, e))?;
     }
-    serde_json::to_value(&envelope)
-        .map_err(|e| ("$".to_owned(), format!("does not serialise: {e}")))
+    serde_json::to_value(&envelope).map_err(|e| ("$".to_owned(), format!("does not serialise: {e}")))
 }
 
 /// Checks one example, recording its differences in `checker`.
@@ -674,10 +605,7 @@ fn check_example(checker: &mut Checker<'_>, page: &Page, example: &Example) {
         (Err(e), None) => {
             checker.error(
                 "$",
-                format!(
-                    "not JSON (line {}): {e}; list it in NOT_JSON if the docs are wrong",
-                    example.line
-                ),
+                format!("not JSON (line {}): {e}; list it in NOT_JSON if the docs are wrong", example.line),
             );
             return;
         }
@@ -732,9 +660,7 @@ fn check_page(page: &Page) {
     }
     for (name, _, _) in NOT_JSON.iter().filter(|(name, _, _)| name.starts_with(page.name)) {
         if !names.contains(name) {
-            checker
-                .errors
-                .push(format!("NOT_JSON names {name:?}, which is no example of the page"));
+            checker.errors.push(format!("NOT_JSON names {name:?}, which is no example of the page"));
         }
     }
     for (i, deviation) in ALLOWED.iter().enumerate() {
@@ -800,9 +726,7 @@ fn every_allowed_difference_and_broken_block_gives_a_reason() {
         assert!(d.reason.len() > 20, "ALLOWED entry {:?} at {} needs a reason", d.examples, d.path);
         assert!(d.path.starts_with('$'), "path {:?} must start at the root $", d.path);
         assert!(
-            [INVITE, CALLS, MEETINGS]
-                .iter()
-                .any(|page| d.examples.starts_with(&format!("{page}: "))),
+            [INVITE, CALLS, MEETINGS].iter().any(|page| d.examples.starts_with(&format!("{page}: "))),
             "ALLOWED entry {:?} must start with its page",
             d.examples
         );
@@ -822,29 +746,20 @@ fn the_checker_names_the_example_and_the_path_of_a_difference() {
     assert_eq!(
         checker.errors,
         vec![
-            "page.md: Example 9 / Response: $.a.b[1].c: the example has \"x\", ours has \"y\""
-                .to_owned(),
-            "page.md: Example 9 / Response: $.d: missing from ours (the example has null)"
-                .to_owned(),
+            "page.md: Example 9 / Response: $.a.b[1].c: the example has \"x\", ours has \"y\"".to_owned(),
+            "page.md: Example 9 / Response: $.d: missing from ours (the example has null)".to_owned(),
         ]
     );
     let shorter: Value = serde_json::json!({"a": {"b": [1]}, "d": null});
     checker.errors.clear();
     checker.compare("$", &example, Some(&shorter));
-    assert!(
-        checker.errors[0].contains("$.a.b: the example has 2 elements, ours 1"),
-        "{:?}",
-        checker.errors
-    );
+    assert!(checker.errors[0].contains("$.a.b: the example has 2 elements, ours 1"), "{:?}", checker.errors);
 }
 
 #[test]
 fn path_patterns_match_indices_only_where_written() {
     assert!(path_matches("$.value[*].resourceData[*].id", "$.value[0].resourceData[12].id"));
-    assert!(!path_matches(
-        "$.value[*].resourceData[*].id",
-        "$.value[0].resourceData[1].info.identity.user.id"
-    ));
+    assert!(!path_matches("$.value[*].resourceData[*].id", "$.value[0].resourceData[1].info.identity.user.id"));
     assert!(!path_matches("$.participants[*].id", "$.participants[0].identity.user.id"));
     assert!(path_matches("$.x.@odata.type", "$.x.@odata.type"));
     assert!(name_matches(

@@ -1,8 +1,8 @@
 //! The storage port: what the engine needs from a store, independent of the database.
 
 use switchboard_core::{
-    Application, ApplicationInstance, Call, CallId, Conversation, ConversationId, Meeting, Operation,
-    Participant, ParticipantId, PhoneNumber, Tenant, Timer, TimerAction, Timestamp, User,
+    Application, ApplicationInstance, Call, CallId, Conversation, ConversationId, Meeting, Operation, Participant,
+    ParticipantId, PhoneNumber, Tenant, Timer, TimerAction, Timestamp, User,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -60,9 +60,15 @@ impl DeliveryState {
 /// The result of one delivery attempt.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AttemptResult {
-    Delivered { status: i64 },
+    Delivered {
+        status: i64,
+    },
     /// Failed; retry at `retry_at`, or give up (dead letter) when `None`.
-    Failed { status: Option<i64>, error: String, retry_at: Option<Timestamp> },
+    Failed {
+        status: Option<i64>,
+        error: String,
+        retry_at: Option<Timestamp>,
+    },
 }
 
 /// One delivery attempt, kept for the notification log.

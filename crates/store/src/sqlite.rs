@@ -9,13 +9,11 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use switchboard_core::{
-    Application, ApplicationInstance, Call, CallId, Conversation, ConversationId, Meeting, Operation,
-    Participant, ParticipantId, PhoneNumber, Tenant, Timer, TimerAction, Timestamp, User,
+    Application, ApplicationInstance, Call, CallId, Conversation, ConversationId, Meeting, Operation, Participant,
+    ParticipantId, PhoneNumber, Tenant, Timer, TimerAction, Timestamp, User,
 };
 
-use crate::port::{
-    AttemptResult, DeliveryAttempt, DeliveryState, OutboxRow, StoreError, StoreResult, Tx,
-};
+use crate::port::{AttemptResult, DeliveryAttempt, DeliveryState, OutboxRow, StoreError, StoreResult, Tx};
 
 /// Embedded migrations, applied in order; `PRAGMA user_version` records how many ran.
 const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
@@ -119,8 +117,7 @@ fn writer_loop(conn: Connection, queue: mpsc::Receiver<Job>) {
 fn migrate(conn: &Connection) -> StoreResult<()> {
     let applied: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0)).map_err(db)? as usize;
     for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
-        conn.execute_batch(&format!("BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;", index + 1))
-            .map_err(db)?;
+        conn.execute_batch(&format!("BEGIN; {sql}; PRAGMA user_version = {}; COMMIT;", index + 1)).map_err(db)?;
     }
     Ok(())
 }
@@ -419,8 +416,7 @@ impl Tx for SqliteTx<'_> {
         .collect()
     }
     fn next_timer_due(&mut self) -> StoreResult<Option<Timestamp>> {
-        let due: Option<i64> =
-            self.conn.query_row("SELECT MIN(due_at) FROM timers", [], |r| r.get(0)).map_err(db)?;
+        let due: Option<i64> = self.conn.query_row("SELECT MIN(due_at) FROM timers", [], |r| r.get(0)).map_err(db)?;
         Ok(due.map(Timestamp))
     }
 

@@ -53,7 +53,13 @@ fn participant(id: &str, conversation: &str, user: &str, state: ParticipantState
     Participant {
         id: ParticipantId(id.into()),
         conversation_id: ConversationId(conversation.into()),
-        party: Party { kind: PartyKind::User, id: user.into(), display_name: None, tenant_id: None, identity_provider: None },
+        party: Party {
+            kind: PartyKind::User,
+            id: user.into(),
+            display_name: None,
+            tenant_id: None,
+            identity_provider: None,
+        },
         state,
         endpoint: EndpointKind::Simulated,
         call_id: None,
@@ -65,7 +71,10 @@ fn participant(id: &str, conversation: &str, user: &str, state: ParticipantState
     }
 }
 
-async fn run<T: Send + 'static>(store: &SqliteStore, f: impl FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static) -> Result<T> {
+async fn run<T: Send + 'static>(
+    store: &SqliteStore,
+    f: impl FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
+) -> Result<T> {
     store.run(f).await
 }
 
@@ -78,7 +87,8 @@ async fn an_identity_is_unique_among_active_participants_only() {
     })
     .await
     .unwrap();
-    let again = run(&store, |tx| tx.insert_participant(&participant("p2", "c1", "alice", ParticipantState::Ringing))).await;
+    let again =
+        run(&store, |tx| tx.insert_participant(&participant("p2", "c1", "alice", ParticipantState::Ringing))).await;
     assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
     // Once removed, the identity may come back.
     run(&store, |tx| {
@@ -141,11 +151,12 @@ async fn the_outbox_hands_out_one_head_per_call_in_sequence_order() {
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].body, "b1");
     run(&store, move |tx| {
-        tx.record_attempt(first, Timestamp(20), 5, &AttemptResult::Failed {
-            status: Some(500),
-            error: "HTTP 500".into(),
-            retry_at: Some(Timestamp(100)),
-        })
+        tx.record_attempt(
+            first,
+            Timestamp(20),
+            5,
+            &AttemptResult::Failed { status: Some(500), error: "HTTP 500".into(), retry_at: Some(Timestamp(100)) },
+        )
     })
     .await
     .unwrap();
@@ -166,7 +177,8 @@ async fn the_outbox_hands_out_one_head_per_call_in_sequence_order() {
 #[tokio::test]
 async fn timers_come_due_in_time_order_and_fire_once() {
     let store = SqliteStore::open_in_memory().unwrap();
-    let action = |p: &str| TimerAction::RingOutcome { participant_id: ParticipantId(p.into()), outcome: RingOutcome::Answered };
+    let action =
+        |p: &str| TimerAction::RingOutcome { participant_id: ParticipantId(p.into()), outcome: RingOutcome::Answered };
     let (late, early) = (action("late"), action("early"));
     run(&store, move |tx| {
         tx.insert_timer(Timestamp(200), &late)?;
@@ -203,10 +215,14 @@ async fn the_roster_pages_by_id_and_leaves_out_ringing_and_removed() {
     let store = SqliteStore::open_in_memory().unwrap();
     run(&store, |tx| {
         tx.insert_conversation(&conversation("c"))?;
-        for (i, state) in
-            [ParticipantState::Connected, ParticipantState::Ringing, ParticipantState::Connected, ParticipantState::Removed]
-                .into_iter()
-                .enumerate()
+        for (i, state) in [
+            ParticipantState::Connected,
+            ParticipantState::Ringing,
+            ParticipantState::Connected,
+            ParticipantState::Removed,
+        ]
+        .into_iter()
+        .enumerate()
         {
             tx.insert_participant(&participant(&format!("p{i}"), "c", &format!("u{i}"), state))?;
         }

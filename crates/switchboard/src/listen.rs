@@ -65,9 +65,7 @@ fn parse_path(raw: &str) -> Result<String, String> {
 }
 
 fn parse_status(raw: &str) -> Result<StatusCode, String> {
-    let code: u16 = raw
-        .parse()
-        .map_err(|_| format!("'{raw}' is not an HTTP status code"))?;
+    let code: u16 = raw.parse().map_err(|_| format!("'{raw}' is not an HTTP status code"))?;
     if !(200..=599).contains(&code) {
         return Err(format!("{code} is not a final HTTP status (200-599)"));
     }
@@ -87,10 +85,7 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
     } else {
         args.host.clone()
     };
-    println!(
-        "Listening for notifications on http://{host}:{port}{} (callbackUri for your calls)",
-        args.path
-    );
+    println!("Listening for notifications on http://{host}:{port}{} (callbackUri for your calls)", args.path);
 
     let out: Arc<dyn Fn(String) + Send + Sync> = Arc::new(|block: String| println!("{block}"));
     let app = match args.path.as_str() {
@@ -119,20 +114,13 @@ pub fn router(status: StatusCode, out: Arc<dyn Fn(String) + Send + Sync>) -> Rou
 
 /// Like [`router`], but with a `path` other than "/" only a POST on exactly that path is
 /// printed and answered with `status`; a POST elsewhere gets 404 and a one-line note.
-pub fn router_for_path(
-    path: &str,
-    status: StatusCode,
-    out: Arc<dyn Fn(String) + Send + Sync>,
-) -> Router {
+pub fn router_for_path(path: &str, status: StatusCode, out: Arc<dyn Fn(String) + Send + Sync>) -> Router {
     let only_path = (path != "/").then(|| path.to_owned());
-    Router::new()
-        .fallback(handle)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(Arc::new(Receiver {
-            status,
-            only_path,
-            out,
-        }))
+    Router::new().fallback(handle).layer(DefaultBodyLimit::max(BODY_LIMIT)).with_state(Arc::new(Receiver {
+        status,
+        only_path,
+        out,
+    }))
 }
 
 struct Receiver {
@@ -150,29 +138,18 @@ async fn handle(
     body: Bytes,
 ) -> Response {
     if method == Method::GET || method == Method::HEAD {
-        return (
-            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            info_text(rx.only_path.as_deref()),
-        )
+        return ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], info_text(rx.only_path.as_deref()))
             .into_response();
     }
     if method != Method::POST {
-        return (
-            StatusCode::METHOD_NOT_ALLOWED,
-            [(header::ALLOW, HeaderValue::from_static("GET, HEAD, POST"))],
-        )
+        return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, HeaderValue::from_static("GET, HEAD, POST"))])
             .into_response();
     }
-    let shown_path = uri
-        .path_and_query()
-        .map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned());
+    let shown_path = uri.path_and_query().map_or_else(|| uri.path().to_owned(), |pq| pq.as_str().to_owned());
     let now = SystemTime::now();
     if let Some(only) = &rx.only_path {
         if uri.path() != only {
-            (rx.out)(format!(
-                "POST {shown_path}  {}  -> 404 (listening on {only} only)",
-                format_utc(now)
-            ));
+            (rx.out)(format!("POST {shown_path}  {}  -> 404 (listening on {only} only)", format_utc(now)));
             return StatusCode::NOT_FOUND.into_response();
         }
     }
@@ -196,11 +173,7 @@ fn format_request(path: &str, headers: &HeaderMap, body: &[u8], at: SystemTime) 
     let _ = writeln!(s, "{SEPARATOR}");
     let _ = writeln!(s, "POST {path}  {}", format_utc(at));
 
-    let text = |name: &str| {
-        headers
-            .get(name)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-    };
+    let text = |name: &str| headers.get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
     if let Some(v) = text("content-type") {
         let _ = writeln!(s, "Content-Type: {v}");
     }
@@ -249,11 +222,7 @@ fn describe_authorization(value: &str) -> String {
     let rest = rest.trim();
     if scheme.eq_ignore_ascii_case("bearer") {
         let shown: String = rest.chars().take(TOKEN_PREFIX_CHARS).collect();
-        let more = if rest.chars().count() > TOKEN_PREFIX_CHARS {
-            "…"
-        } else {
-            ""
-        };
+        let more = if rest.chars().count() > TOKEN_PREFIX_CHARS { "…" } else { "" };
         format!("{scheme} {shown}{more}")
     } else {
         format!("{scheme} <{} chars hidden>", rest.chars().count())
@@ -310,13 +279,9 @@ fn jwt_line(authorization: &str, now: SystemTime) -> Option<String> {
 }
 
 fn describe_exp(secs: i64, now: SystemTime) -> String {
-    let now = now
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
-    let when = u64::try_from(secs).map_or_else(
-        |_| secs.to_string(),
-        |s| format_utc_secs(UNIX_EPOCH + Duration::from_secs(s)),
-    );
+    let now = now.duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    let when =
+        u64::try_from(secs).map_or_else(|_| secs.to_string(), |s| format_utc_secs(UNIX_EPOCH + Duration::from_secs(s)));
     if secs <= now {
         format!("{when} (expired {} ago)", coarse(now - secs))
     } else {
@@ -368,9 +333,7 @@ fn summarize(body: &Value) -> Option<String> {
     for n in items {
         let field = |k: &str| n.get(k).map(plain);
         let change = field("changeType").unwrap_or_else(|| "?".into());
-        let url = field("resourceUrl")
-            .or_else(|| field("resource"))
-            .unwrap_or_else(|| "?".into());
+        let url = field("resourceUrl").or_else(|| field("resource")).unwrap_or_else(|| "?".into());
         let _ = write!(s, "  {change} {url}");
         match n.get("resourceData") {
             Some(Value::Array(roster)) => {
@@ -434,10 +397,7 @@ fn civil(secs: u64) -> (String, String) {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    (
-        format!("{year:04}-{month:02}-{day:02}"),
-        format!("{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60),
-    )
+    (format!("{year:04}-{month:02}-{day:02}"), format!("{:02}:{:02}:{:02}", rem / 3600, rem % 3600 / 60, rem % 60))
 }
 
 #[cfg(test)]
@@ -503,10 +463,7 @@ mod tests {
             ("content-type", "application/json"),
             ("authorization", &format!("Bearer {JWT}")),
             ("x-switchboard-sequence", "7"),
-            (
-                "x-switchboard-call-id",
-                "ab6233a5-20b7-4c5e-bea2-ce56c9776429",
-            ),
+            ("x-switchboard-call-id", "ab6233a5-20b7-4c5e-bea2-ce56c9776429"),
             ("client-request-id", "0b0d5bd8-8c9e-4a58-9ad9-1a0a2c1e6a7a"),
             ("x-unrelated", "not shown"),
         ]);
@@ -524,21 +481,12 @@ mod tests {
              exp=2023-11-14T22:13:20Z (expired 0s ago)"
         );
         assert_eq!(lines[5], "X-Switchboard-Sequence: 7");
-        assert_eq!(
-            lines[6],
-            "X-Switchboard-Call-Id: ab6233a5-20b7-4c5e-bea2-ce56c9776429"
-        );
-        assert_eq!(
-            lines[7],
-            "client-request-id: 0b0d5bd8-8c9e-4a58-9ad9-1a0a2c1e6a7a"
-        );
+        assert_eq!(lines[6], "X-Switchboard-Call-Id: ab6233a5-20b7-4c5e-bea2-ce56c9776429");
+        assert_eq!(lines[7], "client-request-id: 0b0d5bd8-8c9e-4a58-9ad9-1a0a2c1e6a7a");
         assert!(!block.contains("x-unrelated"));
         // The body, pretty-printed in its own key order.
         assert_eq!(lines[8], "{");
-        assert_eq!(
-            lines[9],
-            "  \"@odata.type\": \"#microsoft.graph.commsNotifications\","
-        );
+        assert_eq!(lines[9], "  \"@odata.type\": \"#microsoft.graph.commsNotifications\",");
         assert!(block.contains("\n      \"changeType\": \"deleted\",\n"));
         assert!(block.contains("\"status\": \"completed\","));
         // The summary closes the block, without a trailing newline.
@@ -591,10 +539,7 @@ mod tests {
     #[test]
     fn authorization_is_shortened_and_non_jwt_is_not_decoded() {
         assert_eq!(describe_authorization("Bearer short"), "Bearer short");
-        assert_eq!(
-            describe_authorization("Basic dXNlcjpwYXNz"),
-            "Basic <12 chars hidden>"
-        );
+        assert_eq!(describe_authorization("Basic dXNlcjpwYXNz"), "Basic <12 chars hidden>");
         assert_eq!(jwt_line("Bearer not-a-jwt", at()), None);
         assert_eq!(jwt_line("Bearer a.b.c", at()), None);
         assert_eq!(jwt_line(&format!("Basic {JWT}"), at()), None);
@@ -619,10 +564,7 @@ mod tests {
     #[test]
     fn formats_utc_times() {
         assert_eq!(format_utc(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            format_utc_secs(UNIX_EPOCH + Duration::from_secs(951_782_400)),
-            "2000-02-29T00:00:00Z"
-        );
+        assert_eq!(format_utc_secs(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
         assert_eq!(format_utc(at()), "2023-11-14T22:13:20.250Z");
     }
 
@@ -637,22 +579,15 @@ mod tests {
         let cli = Cli::try_parse_from(["x"]).unwrap().listen;
         assert_eq!((cli.host.as_str(), cli.path.as_str()), ("127.0.0.1", "/"));
         assert_eq!(cli.status, StatusCode::ACCEPTED);
-        let cli = Cli::try_parse_from(["x", "--status", "500", "--path", "/cb", "--port", "0"])
-            .unwrap()
-            .listen;
-        assert_eq!(
-            (cli.status.as_u16(), cli.path.as_str(), cli.port),
-            (500, "/cb", 0)
-        );
+        let cli = Cli::try_parse_from(["x", "--status", "500", "--path", "/cb", "--port", "0"]).unwrap().listen;
+        assert_eq!((cli.status.as_u16(), cli.path.as_str(), cli.port), (500, "/cb", 0));
         assert!(Cli::try_parse_from(["x", "--status", "100"]).is_err());
         assert!(Cli::try_parse_from(["x", "--path", "cb"]).is_err());
     }
 
     type Captured = Arc<Mutex<Vec<String>>>;
 
-    async fn serve(
-        app: impl FnOnce(Arc<dyn Fn(String) + Send + Sync>) -> Router,
-    ) -> (String, Captured) {
+    async fn serve(app: impl FnOnce(Arc<dyn Fn(String) + Send + Sync>) -> Router) -> (String, Captured) {
         let captured: Captured = Arc::default();
         let sink = captured.clone();
         let app = app(Arc::new(move |block| sink.lock().unwrap().push(block)));
@@ -678,21 +613,12 @@ mod tests {
         assert_eq!(res.status(), reqwest::StatusCode::ACCEPTED);
         assert_eq!(res.bytes().await.unwrap().len(), 0);
 
-        let res = http
-            .post(format!("{base}/"))
-            .body("plain words")
-            .send()
-            .await
-            .unwrap();
+        let res = http.post(format!("{base}/")).body("plain words").send().await.unwrap();
         assert_eq!(res.status(), reqwest::StatusCode::ACCEPTED);
 
         let res = http.get(format!("{base}/whatever")).send().await.unwrap();
         assert_eq!(res.status(), reqwest::StatusCode::OK);
-        assert!(res
-            .text()
-            .await
-            .unwrap()
-            .contains("Switchboard notification receiver"));
+        assert!(res.text().await.unwrap().contains("Switchboard notification receiver"));
 
         let res = http.put(format!("{base}/")).send().await.unwrap();
         assert_eq!(res.status(), reqwest::StatusCode::METHOD_NOT_ALLOWED);
@@ -700,9 +626,7 @@ mod tests {
         let blocks = captured.lock().unwrap().clone();
         assert_eq!(blocks.len(), 2, "{blocks:#?}");
         assert!(blocks[0].starts_with(&format!("{SEPARATOR}\nPOST /api/calls/anything  ")));
-        assert!(
-            blocks[0].contains("\nContent-Type: application/json\nX-Switchboard-Sequence: 1\n{\n")
-        );
+        assert!(blocks[0].contains("\nContent-Type: application/json\nX-Switchboard-Sequence: 1\n{\n"));
         assert!(blocks[0].ends_with(
             "notifications (1):\n  deleted /communications/calls/ab6233a5-20b7-4c5e-bea2-ce56c9776429/\
              operations/eec3812a-fdc3-4fb4-825c-a06c9f35414e  status=completed"
@@ -713,22 +637,11 @@ mod tests {
 
     #[tokio::test]
     async fn router_for_path_only_accepts_that_path() {
-        let (base, captured) =
-            serve(|out| router_for_path("/cb", StatusCode::INTERNAL_SERVER_ERROR, out)).await;
+        let (base, captured) = serve(|out| router_for_path("/cb", StatusCode::INTERNAL_SERVER_ERROR, out)).await;
         let http = reqwest::Client::new();
-        let res = http
-            .post(format!("{base}/cb"))
-            .body("{}")
-            .send()
-            .await
-            .unwrap();
+        let res = http.post(format!("{base}/cb")).body("{}").send().await.unwrap();
         assert_eq!(res.status(), reqwest::StatusCode::INTERNAL_SERVER_ERROR);
-        let res = http
-            .post(format!("{base}/other"))
-            .body("{}")
-            .send()
-            .await
-            .unwrap();
+        let res = http.post(format!("{base}/other")).body("{}").send().await.unwrap();
         assert_eq!(res.status(), reqwest::StatusCode::NOT_FOUND);
 
         let blocks = captured.lock().unwrap().clone();

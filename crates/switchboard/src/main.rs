@@ -16,8 +16,10 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the server (Graph calls API, identity endpoints, control API).
-    #[command(after_help = "Examples:\n  switchboard serve\n  switchboard serve --clock virtual --listen 127.0.0.1:0\n  \
-                            switchboard serve --config directory.toml --public-url https://calls.example.com")]
+    #[command(
+        after_help = "Examples:\n  switchboard serve\n  switchboard serve --clock virtual --listen 127.0.0.1:0\n  \
+                            switchboard serve --config directory.toml --public-url https://calls.example.com"
+    )]
     Serve(serve::ServeArgs),
     /// Run a local notification receiver that prints every callback it gets.
     Listen(listen::ListenArgs),

@@ -62,7 +62,8 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let admin_token = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let seed: Seed = toml::from_str(&text).with_context(|| format!("{} is not a valid seed", path.display()))?;
+            let seed: Seed =
+                toml::from_str(&text).with_context(|| format!("{} is not a valid seed", path.display()))?;
             let admin = seed.admin_token.clone();
             engine.seed(seed).await.context("cannot seed the directory")?;
             match admin {

@@ -36,10 +36,7 @@ async fn listen_prints_notifications_and_stops_on_ctrl_c() {
         .and_then(|rest| rest.strip_suffix(" (callbackUri for your calls)"))
         .unwrap_or_else(|| panic!("unexpected first line: {first}"))
         .to_owned();
-    assert!(
-        url.starts_with("http://127.0.0.1:") && url.ends_with('/'),
-        "{url}"
-    );
+    assert!(url.starts_with("http://127.0.0.1:") && url.ends_with('/'), "{url}");
 
     let http = reqwest::Client::new();
     let page = http.get(&url).send().await.unwrap();
@@ -55,13 +52,8 @@ async fn listen_prints_notifications_and_stops_on_ctrl_c() {
             "resourceData": {"@odata.type": "#microsoft.graph.call", "state": "established"}
         }]
     });
-    let res = http
-        .post(format!("{url}api/calls"))
-        .header("x-switchboard-call-id", "c-1")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let res =
+        http.post(format!("{url}api/calls")).header("x-switchboard-call-id", "c-1").json(&body).send().await.unwrap();
     assert_eq!(res.status(), reqwest::StatusCode::OK);
 
     let mut block = Vec::new();
@@ -75,30 +67,13 @@ async fn listen_prints_notifications_and_stops_on_ctrl_c() {
     }
     assert!(block[0].starts_with("-----"), "{block:#?}");
     assert!(block[1].starts_with("POST /api/calls  "), "{block:#?}");
-    assert!(
-        block.contains(&"X-Switchboard-Call-Id: c-1".to_owned()),
-        "{block:#?}"
-    );
-    assert!(
-        block
-            .iter()
-            .any(|l| l.trim() == "\"changeType\": \"updated\","),
-        "{block:#?}"
-    );
-    assert_eq!(
-        block.last().unwrap(),
-        "  updated /communications/calls/c-1  state=established"
-    );
+    assert!(block.contains(&"X-Switchboard-Call-Id: c-1".to_owned()), "{block:#?}");
+    assert!(block.iter().any(|l| l.trim() == "\"changeType\": \"updated\","), "{block:#?}");
+    assert_eq!(block.last().unwrap(), "  updated /communications/calls/c-1  state=established");
 
     let pid = child.id().expect("child still running").to_string();
-    let killed = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .unwrap();
+    let killed = std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap();
     assert!(killed.success());
-    let status = timeout(WAIT, child.wait())
-        .await
-        .expect("listen did not stop on SIGINT")
-        .unwrap();
+    let status = timeout(WAIT, child.wait()).await.expect("listen did not stop on SIGINT").unwrap();
     assert!(status.success(), "{status}");
 }

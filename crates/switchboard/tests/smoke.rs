@@ -15,7 +15,9 @@ async fn a_user_invited_into_a_meeting_joins_and_both_notifications_arrive() {
     let invited = app.invite(&call, &invite_body(&[user_identity(&adele)], "ctx-1")).await;
     let op = invited.assert_status(200).clone();
     assert_eq!(op["status"], "Running");
-    assert!(invited.location().ends_with(&format!("/beta/communications/calls/{call}/operations/{}", op["id"].as_str().unwrap())));
+    assert!(invited
+        .location()
+        .ends_with(&format!("/beta/communications/calls/{call}/operations/{}", op["id"].as_str().unwrap())));
     app.advance(0).await;
     assert_eq!(app.hooks.len(), 0, "nothing happens before the user answers");
 

@@ -89,8 +89,13 @@ impl TestApp {
             }
         };
         std::fs::create_dir_all(&data_dir).unwrap();
-        let mut args: Vec<String> =
-            vec!["serve".into(), "--listen".into(), "127.0.0.1:0".into(), "--data-dir".into(), data_dir.display().to_string()];
+        let mut args: Vec<String> = vec![
+            "serve".into(),
+            "--listen".into(),
+            "127.0.0.1:0".into(),
+            "--data-dir".into(),
+            data_dir.display().to_string(),
+        ];
         if options.clock_virtual {
             args.extend(["--clock".into(), "virtual".into()]);
         }
@@ -116,13 +121,17 @@ impl TestApp {
             .await
             .expect("server did not start in time")
             .unwrap()
-            .unwrap_or_else(|| panic!("server exited: {}", std::fs::read_to_string(data_dir.join("server.log")).unwrap()));
+            .unwrap_or_else(|| {
+                panic!("server exited: {}", std::fs::read_to_string(data_dir.join("server.log")).unwrap())
+            });
         let base = first.strip_prefix("Switchboard listening on ").expect("first line names the URL").to_owned();
         // Keep draining stdout so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
         let credentials: Value = match &options.config {
-            None => serde_json::from_str(&std::fs::read_to_string(data_dir.join("dev-credentials.json")).unwrap()).unwrap(),
+            None => {
+                serde_json::from_str(&std::fs::read_to_string(data_dir.join("dev-credentials.json")).unwrap()).unwrap()
+            }
             Some(_) => json!({}),
         };
         let hooks = Receiver::start().await;
@@ -143,7 +152,8 @@ impl TestApp {
             _dir: dir,
         };
         if !app.client_id.is_empty() {
-            app.token = app.fetch_token(&app.tenant_id.clone(), &app.client_id.clone(), &app.client_secret.clone()).await;
+            app.token =
+                app.fetch_token(&app.tenant_id.clone(), &app.client_id.clone(), &app.client_secret.clone()).await;
         }
         app
     }
@@ -196,14 +206,18 @@ impl TestApp {
         let status = r.status();
         let headers = r.headers().clone();
         let text = r.text().await.unwrap();
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+        let body =
+            if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
         assert!(headers.contains_key("request-id"), "response without request-id: {status} {body}");
         if status.is_client_error() || status.is_server_error() {
             let error = &body["error"];
             assert!(error["code"].is_string() && error["message"].is_string(), "not a Graph error body: {body}");
             assert!(error["innerError"]["request-id"].is_string() && error["innerError"]["date"].is_string(), "{body}");
         }
-        assert!(status.as_u16() < 500 || status.as_u16() == 501 || status.as_u16() == 503, "server error: {status} {body}");
+        assert!(
+            status.as_u16() < 500 || status.as_u16() == 501 || status.as_u16() == 503,
+            "server error: {status} {body}"
+        );
         Resp { status, headers, body }
     }
 
@@ -213,7 +227,8 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> Resp {
-        let r = self.http.post(format!("{}{path}", self.base)).bearer_auth(&self.token).json(body).send().await.unwrap();
+        let r =
+            self.http.post(format!("{}{path}", self.base)).bearer_auth(&self.token).json(body).send().await.unwrap();
         self.check(r).await
     }
 
@@ -236,7 +251,13 @@ impl TestApp {
     }
 
     /// A request with another bearer token (or none).
-    pub async fn request_as(&self, method: reqwest::Method, path: &str, token: Option<&str>, body: Option<&Value>) -> Resp {
+    pub async fn request_as(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> Resp {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(t) = token {
             req = req.bearer_auth(t);
@@ -289,7 +310,9 @@ impl TestApp {
 
     /// Advances the virtual clock; returns once due work ran and each notification was tried.
     pub async fn advance(&self, ms: i64) {
-        self.admin(reqwest::Method::POST, "/_switchboard/clock/advance", Some(&json!({ "ms": ms }))).await.assert_status(200);
+        self.admin(reqwest::Method::POST, "/_switchboard/clock/advance", Some(&json!({ "ms": ms })))
+            .await
+            .assert_status(200);
     }
 
     pub async fn set_user_behaviour(&self, user: &str, behaviour: Value) {
@@ -422,15 +445,16 @@ impl Receiver {
         let received: Arc<Mutex<Vec<Received>>> = Arc::default();
         let status = Arc::new(Mutex::new(202u16));
         let (r, s) = (received.clone(), status.clone());
-        let app = axum::Router::new().fallback(move |uri: axum::http::Uri, headers: HeaderMap, body: axum::body::Bytes| {
-            let (r, s) = (r.clone(), s.clone());
-            async move {
-                let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-                r.lock().unwrap().push(Received { path: uri.path().to_owned(), headers, body });
-                let code = *s.lock().unwrap();
-                axum::http::StatusCode::from_u16(code).unwrap()
-            }
-        });
+        let app =
+            axum::Router::new().fallback(move |uri: axum::http::Uri, headers: HeaderMap, body: axum::body::Bytes| {
+                let (r, s) = (r.clone(), s.clone());
+                async move {
+                    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    r.lock().unwrap().push(Received { path: uri.path().to_owned(), headers, body });
+                    let code = *s.lock().unwrap();
+                    axum::http::StatusCode::from_u16(code).unwrap()
+                }
+            });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -485,7 +509,10 @@ pub fn contains(expected: &Value, actual: &Value, path: &str, ids_may_differ: &[
             if e.len() != a.len() {
                 return Err(format!("{path}: {} elements expected, got {}", e.len(), a.len()));
             }
-            e.iter().zip(a).enumerate().try_for_each(|(i, (ev, av))| contains(ev, av, &format!("{path}[{i}]"), ids_may_differ))
+            e.iter()
+                .zip(a)
+                .enumerate()
+                .try_for_each(|(i, (ev, av))| contains(ev, av, &format!("{path}[{i}]"), ids_may_differ))
         }
         (e, a) if e == a => Ok(()),
         (e, a) => Err(format!("{path}: expected {e}, got {a}")),
