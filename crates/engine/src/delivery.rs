@@ -8,7 +8,7 @@ use switchboard_core::{CallId, Timestamp};
 use switchboard_store::{AttemptResult, OutboxRow};
 
 use crate::error::EngineResult;
-use crate::{ClockMode, Engine, EngineError};
+use crate::{Engine, EngineError};
 
 #[derive(Debug, Clone)]
 pub struct DeliveryConfig {
@@ -35,9 +35,6 @@ impl Default for DeliveryConfig {
     }
 }
 
-/// Safety-net poll when nothing wakes the task.
-const IDLE_POLL: Duration = Duration::from_secs(1);
-
 pub(crate) async fn run(engine: Engine) {
     loop {
         match engine.start_due_deliveries().await {
@@ -45,17 +42,7 @@ pub(crate) async fn run(engine: Engine) {
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "reading the outbox failed"),
         }
-        let wait = match engine.inner.clock.mode() {
-            ClockMode::Virtual => IDLE_POLL,
-            ClockMode::System => match engine.next_delivery_due().await {
-                Ok(Some(due)) => {
-                    let ms = (due.0 - engine.inner.clock.now().0).clamp(0, IDLE_POLL.as_millis() as i64);
-                    Duration::from_millis(ms as u64)
-                }
-                _ => IDLE_POLL,
-            },
-        };
-        let _ = tokio::time::timeout(wait, engine.inner.delivery_wake.notified()).await;
+        engine.sleep_until_due(engine.next_delivery_due(), &engine.inner.delivery_wake).await;
     }
 }
 

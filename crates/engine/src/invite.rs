@@ -104,16 +104,7 @@ fn invite_tx(
             invite::check_escalation(&call, &target.party, replaced.as_ref().zip(replaced_conversation.as_ref()))?;
             become_group(tx, &mut conversation)?;
             let party = enrich(tx, target.party.clone(), tenant)?;
-            let p = new_participant(
-                &conversation,
-                party.clone(),
-                ParticipantState::Ringing,
-                EndpointKind::Simulated,
-                Some(invited_by(0)),
-                now,
-            );
-            tx.insert_participant(&p)?;
-            tx.insert_timer(now, &TimerAction::JoinWithoutRinging { operation_id: op_id.clone(), index: 0 })?;
+            let p = join_without_ringing(tx, &conversation, party.clone(), invited_by(0), now)?;
             invitees.push(Invitee {
                 party,
                 replaces_call_id: Some(replaces_call_id),
@@ -152,16 +143,7 @@ fn invite_tx(
                 &target.party,
             )?;
             let party = moved.map(|m| m.party).unwrap_or(target.party.clone());
-            let p = new_participant(
-                &conversation,
-                party.clone(),
-                ParticipantState::Ringing,
-                EndpointKind::Simulated,
-                Some(invited_by(0)),
-                now,
-            );
-            tx.insert_participant(&p)?;
-            tx.insert_timer(now, &TimerAction::JoinWithoutRinging { operation_id: op_id.clone(), index: 0 })?;
+            let p = join_without_ringing(tx, &conversation, party.clone(), invited_by(0), now)?;
             invitees.push(Invitee {
                 party,
                 replaces_call_id: Some(replaces_call_id),
@@ -183,6 +165,26 @@ fn invite_tx(
     };
     tx.insert_operation(&op)?;
     Ok(op)
+}
+
+/// An escalated or moved invitee: it joins without ringing, by a timer due now (so the
+/// operation still answers `Running` and completes through its notification).
+fn join_without_ringing(
+    tx: &mut dyn Tx,
+    conversation: &Conversation,
+    party: switchboard_core::Party,
+    invited_by: InvitedBy,
+    now: Timestamp,
+) -> EngineResult<switchboard_core::Participant> {
+    let InvitedBy::Invite { operation_id, index, .. } = &invited_by else {
+        return Err(EngineError::Internal("a join without ringing belongs to an invite".to_owned()));
+    };
+    let action = TimerAction::JoinWithoutRinging { operation_id: operation_id.clone(), index: *index };
+    let p =
+        new_participant(conversation, party, ParticipantState::Ringing, EndpointKind::Simulated, Some(invited_by), now);
+    tx.insert_participant(&p)?;
+    tx.insert_timer(now, &action)?;
+    Ok(p)
 }
 
 /// A call named in a request body: another application's call reads as unknown.

@@ -157,6 +157,31 @@ impl Drop for HoldGuard {
     }
 }
 
+/// Safety-net poll of the background tasks when nothing wakes them.
+const IDLE_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Engine {
+    /// Sleeps until a background task may have work: woken, or (system clock) the next due
+    /// time, at most [`IDLE_POLL`]. In virtual mode nothing comes due by itself: advances wake it.
+    async fn sleep_until_due(
+        &self,
+        next_due: impl std::future::Future<Output = Result<Option<switchboard_core::Timestamp>, EngineError>>,
+        wake: &tokio::sync::Notify,
+    ) {
+        let wait = match self.inner.clock.mode() {
+            ClockMode::Virtual => IDLE_POLL,
+            ClockMode::System => match next_due.await {
+                Ok(Some(due)) => {
+                    let ms = (due.0 - self.inner.clock.now().0).clamp(0, IDLE_POLL.as_millis() as i64);
+                    std::time::Duration::from_millis(ms as u64)
+                }
+                _ => IDLE_POLL,
+            },
+        };
+        let _ = tokio::time::timeout(wait, wake.notified()).await;
+    }
+}
+
 /// Mints the ids Switchboard owns: time-ordered UUIDv7.
 fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()

@@ -1,8 +1,6 @@
 //! Timers: rows due at a domain time. The timer task fires what is due; in virtual mode a
 //! clock advance fires due timers in order, then lets every resulting notification be tried.
 
-use std::time::Duration;
-
 use graph_model::CallState;
 use switchboard_core::results::{CallEnd, RingFailure};
 use switchboard_core::{
@@ -17,8 +15,6 @@ use crate::{notify, ClockMode, Engine, EngineError};
 
 /// Timers fired per batch.
 const BATCH: usize = 128;
-/// Safety-net poll when nothing wakes the task.
-const IDLE_POLL: Duration = Duration::from_secs(1);
 
 pub(crate) async fn run(engine: Engine) {
     loop {
@@ -31,17 +27,7 @@ pub(crate) async fn run(engine: Engine) {
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "firing timers failed"),
         }
-        let wait = match engine.inner.clock.mode() {
-            ClockMode::Virtual => IDLE_POLL,
-            ClockMode::System => match engine.next_timer_due().await {
-                Ok(Some(due)) => {
-                    let ms = (due.0 - engine.inner.clock.now().0).clamp(0, IDLE_POLL.as_millis() as i64);
-                    Duration::from_millis(ms as u64)
-                }
-                _ => IDLE_POLL,
-            },
-        };
-        let _ = tokio::time::timeout(wait, engine.inner.timer_wake.notified()).await;
+        engine.sleep_until_due(engine.next_timer_due(), &engine.inner.timer_wake).await;
     }
 }
 
