@@ -96,9 +96,12 @@ pub fn operation(op: &Operation, for_notification: bool) -> CommsOperation {
             endpoint_type: i.endpoint_type,
             identity: Some(i.party.to_identity_set()),
             replaces_call_id: i.replaces_call_id.clone(),
-            participant_id: match i.outcome {
-                InviteeOutcome::Failed { .. } => None,
-                _ => Some(i.participant_id.0.clone()),
+            // A move echoes the participant it names, as the docs' example does (the new id
+            // shows in the target's roster); otherwise the id minted for the invitee.
+            participant_id: match (&i.source_participant_id, &i.outcome) {
+                (Some(moved), _) => Some(moved.clone()),
+                (None, InviteeOutcome::Failed { .. }) => None,
+                (None, _) => Some(i.participant_id.0.clone()),
             },
             hidden: None,
             remove_from_default_audio_routing_group: None,
