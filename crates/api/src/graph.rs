@@ -310,16 +310,22 @@ async fn create_call(
 ) -> Result<Response, ApiError> {
     let (call, hold) = state.engine().create_call(caller, body).await?;
     let location = call_url(&state, version, &call.id);
-    let context = format!("{}/{}/$metadata#communications/calls/$entity", state.public_url(), version.0);
+    let context = call_context(&state, version);
     Ok(json_response(StatusCode::CREATED, Some(location), &WithContext { context, value: &call }, Some(hold)))
 }
 
 async fn get_call(
     State(state): State<AppState>,
+    Extension(version): Extension<ApiVersion>,
     AppCaller(caller): AppCaller,
     GraphPath(call_id): GraphPath<String>,
-) -> Result<Json<graph_model::Call>, ApiError> {
-    Ok(Json(state.engine().get_call(caller, call_id).await?))
+) -> Result<Response, ApiError> {
+    let call = state.engine().get_call(caller, call_id).await?;
+    Ok(json_response(StatusCode::OK, None, &WithContext { context: call_context(&state, version), value: &call }, None))
+}
+
+fn call_context(state: &AppState, version: ApiVersion) -> String {
+    format!("{}/{}/$metadata#communications/calls/$entity", state.public_url(), version.0)
 }
 
 async fn delete_call(

@@ -107,6 +107,13 @@ pub(crate) fn new_participant(
 /// roster, and ends the conversation when no application leg remains.
 pub(crate) fn end_call(tx: &mut dyn Tx, call: &mut Call, reason: CallEnd, now: Timestamp) -> EngineResult<()> {
     let mut conversation = conversation_of(tx, call)?;
+    let other_legs =
+        tx.calls_in_conversation(&conversation.id)?.into_iter().filter(|c| c.is_live() && c.id != call.id).count();
+    let conversation_ends = other_legs == 0 || conversation.kind == ConversationKind::PeerToPeer;
+    if conversation_ends {
+        // While the call is still live, so that it hears of its failed operations before it ends.
+        fail_ringing_invitations(tx, &conversation, now)?;
+    }
     call.state = CallState::Terminated;
     call.result_info = Some(reason.result_info());
     tx.update_call(call)?;
@@ -123,31 +130,45 @@ pub(crate) fn end_call(tx: &mut dyn Tx, call: &mut Call, reason: CallEnd, now: T
             changed.push(me);
         }
     }
-    let other_legs = tx.calls_in_conversation(&conversation.id)?.into_iter().filter(|c| c.is_live()).count();
-    if other_legs == 0 || conversation.kind == ConversationKind::PeerToPeer {
+    if conversation_ends {
         end_conversation(tx, &mut conversation, now)
     } else {
         notify::roster_changed(tx, &conversation, &changed, now)
     }
 }
 
-/// Ends a conversation: every remaining participant leaves; ringing invitations fail.
-pub(crate) fn end_conversation(tx: &mut dyn Tx, conversation: &mut Conversation, now: Timestamp) -> EngineResult<()> {
+/// Invitees of invite operations still ringing in a conversation that ends: each is removed
+/// and its invitation fails (487/10171), which may settle its operation.
+fn fail_ringing_invitations(tx: &mut dyn Tx, conversation: &Conversation, now: Timestamp) -> EngineResult<()> {
     for mut p in tx.active_participants(&conversation.id)? {
-        let was_ringing = p.state == ParticipantState::Ringing;
+        let Some(InvitedBy::Invite { operation_id, index, .. }) = p.invited_by.clone() else { continue };
+        if p.state != ParticipantState::Ringing {
+            continue;
+        }
         p.state = ParticipantState::Removed;
         p.removed_reason = Some("conversationEnded".to_owned());
         tx.update_participant(&p)?;
         tx.delete_participant_timers(&p.id)?;
-        if let (true, Some(InvitedBy::Invite { operation_id, index, .. })) = (was_ringing, &p.invited_by) {
-            crate::invite::record_invitee_outcome(
-                tx,
-                operation_id,
-                *index,
-                |op| op.failure(*index, &RingFailure::CallEnded, now),
-                now,
-            )?;
-        }
+        crate::invite::record_invitee_outcome(
+            tx,
+            &operation_id,
+            index,
+            |op| op.failure(index, &RingFailure::CallEnded, now),
+            now,
+        )?;
+    }
+    Ok(())
+}
+
+/// Ends a conversation: ringing invitations fail, every remaining participant leaves, and any
+/// application leg still live ends (5002).
+pub(crate) fn end_conversation(tx: &mut dyn Tx, conversation: &mut Conversation, now: Timestamp) -> EngineResult<()> {
+    fail_ringing_invitations(tx, conversation, now)?;
+    for mut p in tx.active_participants(&conversation.id)? {
+        p.state = ParticipantState::Removed;
+        p.removed_reason = Some("conversationEnded".to_owned());
+        tx.update_participant(&p)?;
+        tx.delete_participant_timers(&p.id)?;
         if let Some(other) = &p.call_id {
             if let Some(mut leg) = tx.call(other.as_str())?.filter(Call::is_live) {
                 leg.state = CallState::Terminated;

@@ -102,9 +102,15 @@ impl Engine {
         })
     }
 
-    /// Starts the timer and delivery tasks. They stop when the returned handles are aborted.
-    pub fn start(&self) -> Vec<tokio::task::JoinHandle<()>> {
-        vec![tokio::spawn(timers::run(self.clone())), tokio::spawn(delivery::run(self.clone()))]
+    /// Restores the virtual clock where the last run left it, then starts the timer and
+    /// delivery tasks. They stop when the returned handles are aborted.
+    pub async fn start(&self) -> Result<Vec<tokio::task::JoinHandle<()>>, EngineError> {
+        if self.inner.clock.mode() == ClockMode::Virtual {
+            if let Some(saved) = self.setting(VIRTUAL_NOW).await?.and_then(|v| v.parse::<i64>().ok()) {
+                self.inner.clock.set_virtual(switchboard_core::Timestamp(saved));
+            }
+        }
+        Ok(vec![tokio::spawn(timers::run(self.clone())), tokio::spawn(delivery::run(self.clone()))])
     }
 
     pub fn keys(&self) -> &SigningKeys {
@@ -156,6 +162,9 @@ impl Drop for HoldGuard {
         }
     }
 }
+
+/// The setting that keeps virtual time across restarts.
+const VIRTUAL_NOW: &str = "virtual_now";
 
 /// Safety-net poll of the background tasks when nothing wakes them.
 const IDLE_POLL: std::time::Duration = std::time::Duration::from_secs(1);

@@ -92,6 +92,7 @@ impl Engine {
             }
             self.inner.clock.set_virtual(target);
             self.fire_due(target).await?;
+            self.set_setting(crate::VIRTUAL_NOW, target.0.to_string()).await?;
         }
         self.flush().await?;
         Ok(self.inner.clock.now())

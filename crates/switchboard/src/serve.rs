@@ -88,7 +88,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
 
-    let tasks = engine.start();
+    let tasks = engine.start().await?;
     let app = switchboard_api::router(AppState::new(engine, public_url.clone(), admin_token));
     println!("Switchboard listening on {public_url}");
     print_banner(&public_url, &args, &credentials_path);

@@ -1,0 +1,1024 @@
+//! Calls, participants, routes, identity and persistence, end to end against the real binary.
+//!
+//! Each test spawns its own server (development seed, virtual clock) and drives it only through
+//! HTTP: the Graph routes, the identity endpoints and the control API. Notifications are read
+//! from the harness's webhook receiver after `advance`, which returns once due work ran and each
+//! notification had one delivery attempt.
+//!
+//! Development seed used here: Adele answers after 1 s, Alex after 3 s, Megan declines after
+//! 2 s, Lynne is busy, Diego never answers.
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::*;
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/// A create-call body with the usual members, plus `extra` (its keys override).
+fn call_body(app: &TestApp, extra: Value) -> Value {
+    let mut body = json!({
+        "@odata.type": "#microsoft.graph.call",
+        "callbackUri": app.callback,
+        "requestedModalities": ["audio"],
+        "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
+        "tenantId": app.tenant_id,
+    });
+    for (k, v) in extra.as_object().expect("extra is an object") {
+        body[k.as_str()] = v.clone();
+    }
+    body
+}
+
+fn user_target(id: &str) -> Value {
+    json!({"@odata.type": "#microsoft.graph.invitationParticipantInfo", "identity": user_identity(id)})
+}
+
+/// A peer-to-peer call to one user.
+fn p2p_body(app: &TestApp, user: &str) -> Value {
+    call_body(app, json!({"targets": [user_target(user)]}))
+}
+
+fn organizer_meeting_body(app: &TestApp, meeting: &Value, call_options: Value) -> Value {
+    call_body(
+        app,
+        json!({
+            "chatInfo": {"@odata.type": "#microsoft.graph.chatInfo", "threadId": meeting["chatInfo"]["threadId"], "messageId": "0"},
+            "meetingInfo": {"@odata.type": "#microsoft.graph.organizerMeetingInfo",
+                            "organizer": {"@odata.type": "#microsoft.graph.identitySet", "user": {"id": app.user("Adele Vance")}}},
+            "callOptions": call_options,
+        }),
+    )
+}
+
+fn join_meeting_id_body(app: &TestApp, join_meeting_id: &str) -> Value {
+    call_body(
+        app,
+        json!({
+            "meetingInfo": {"@odata.type": "#microsoft.graph.joinMeetingIdMeetingInfo", "joinMeetingId": join_meeting_id, "passcode": null},
+        }),
+    )
+}
+
+async fn new_meeting(app: &TestApp) -> Value {
+    let meeting = app.create_meeting(&json!({"subject": "calls.rs meeting"})).await;
+    meeting.assert_status(201).clone()
+}
+
+fn id_of(v: &Value) -> String {
+    v["id"].as_str().unwrap_or_else(|| panic!("no id in {v}")).to_owned()
+}
+
+/// One line per notification: `call <changeType> <state>`, `roster <n>`, `operation <changeType> <status>`.
+fn summary(got: &[Received]) -> Vec<String> {
+    got.iter()
+        .map(|r| match r.kind() {
+            "call" => format!("call {} {}", r.change_type(), r.resource_data()["state"].as_str().unwrap_or("?")),
+            "roster" => format!("roster {}", r.resource_data().as_array().map_or(0, Vec::len)),
+            _ => format!("operation {} {}", r.change_type(), r.resource_data()["status"].as_str().unwrap_or("?")),
+        })
+        .collect()
+}
+
+/// The participant ids of a roster (a notification's `resourceData` or a list's `value`).
+fn participant_ids(participants: &Value) -> Vec<String> {
+    participants.as_array().expect("an array of participants").iter().map(id_of).collect()
+}
+
+/// The directory id (user) or client id (application) a participant stands for.
+fn identity_of(p: &Value) -> String {
+    let identity = &p["info"]["identity"];
+    for kind in ["user", "application", "phone"] {
+        if let Some(id) = identity[kind]["id"].as_str() {
+            return id.to_owned();
+        }
+    }
+    panic!("participant without identity: {p}")
+}
+
+fn identities(participants: &Value) -> HashSet<String> {
+    participants.as_array().unwrap().iter().map(identity_of).collect()
+}
+
+fn set<const N: usize>(items: [&str; N]) -> HashSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+/// Creates a call, lets it establish, and returns (call body, notifications of the join).
+async fn create_and_settle(app: &TestApp, body: &Value) -> (Value, Vec<Received>) {
+    let created = app.create_call(body).await;
+    let call = created.assert_status(201).clone();
+    app.advance(0).await;
+    let got = app.hooks.take_for(&id_of(&call));
+    (call, got)
+}
+
+/// Invites users into a call; returns the operation.
+async fn invite_users(app: &TestApp, call: &str, users: &[&str], ctx: &str) -> Value {
+    let identities: Vec<Value> = users.iter().map(|u| user_identity(u)).collect();
+    app.invite(call, &invite_body(&identities, ctx)).await.assert_status(200).clone()
+}
+
+/// The JWKS of a tenant, found through its OpenID configuration; returns (configuration, keys).
+async fn discover_keys(app: &TestApp) -> (Value, JwkSet) {
+    let config: Value = app
+        .http
+        .get(format!("{}/{}/v2.0/.well-known/openid-configuration", app.base, app.tenant_id))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let jwks_uri = config["jwks_uri"].as_str().expect("jwks_uri").to_owned();
+    let jwks: JwkSet = app.http.get(&jwks_uri).send().await.unwrap().json().await.expect("a JWKS");
+    (config, jwks)
+}
+
+fn decoding_key_for(jwks: &JwkSet, token: &str) -> DecodingKey {
+    let header = jsonwebtoken::decode_header(token).expect("a JWT header");
+    assert_eq!(header.alg, Algorithm::RS256);
+    let kid = header.kid.expect("the token names its key (kid)");
+    let jwk = jwks.find(&kid).unwrap_or_else(|| panic!("kid {kid} is not in the JWKS"));
+    DecodingKey::from_jwk(jwk).expect("an RSA JWK")
+}
+
+async fn raw_token_request(app: &TestApp, form: &[(&str, &str)]) -> (u16, Value) {
+    let r = app.http.post(format!("{}/{}/oauth2/v2.0/token", app.base, app.tenant_id)).form(form).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.expect("a JSON body"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. Create call, every kind
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_peer_to_peer_call_is_created_establishing_and_becomes_established_when_the_user_answers() {
+    let app = TestApp::spawn().await;
+    let adele = app.user("Adele Vance");
+    let created = app.create_call(&p2p_body(&app, &adele)).await;
+    let call = created.assert_status(201).clone();
+    let id = id_of(&call);
+
+    assert_eq!(created.location(), format!("{}/beta/communications/calls/{id}", app.base));
+    assert_eq!(call["@odata.type"], "#microsoft.graph.call");
+    assert_eq!(call["state"], "establishing");
+    assert_eq!(call["direction"], "outgoing");
+    assert!(call["myParticipantId"].as_str().is_some_and(|s| !s.is_empty()), "{call}");
+    assert!(call["callChainId"].as_str().is_some_and(|s| !s.is_empty()), "{call}");
+    assert_eq!(call["tenantId"], app.tenant_id.as_str());
+    let context = call["@odata.context"].as_str().expect("@odata.context");
+    assert!(context.starts_with(&app.base) && context.contains("$metadata#communications/calls"), "{context}");
+
+    app.advance(0).await;
+    let got = app.hooks.take_for(&id);
+    assert_eq!(summary(&got), ["call updated establishing"]);
+    let n = got[0].notification();
+    assert_eq!(n["resourceUrl"], format!("/communications/calls/{id}"));
+    assert_eq!(n["resource"], format!("/app/calls/{id}"));
+    assert_eq!(n["resourceData"]["id"], id.as_str());
+    assert_eq!(n["resourceData"]["@odata.type"], "#microsoft.graph.call");
+
+    app.advance(999).await;
+    assert_eq!(summary(&app.hooks.take_for(&id)), Vec::<String>::new(), "Adele answers after 1 s, not before");
+    app.advance(1).await;
+    let got = app.hooks.take_for(&id);
+    assert_eq!(summary(&got), ["call updated established"]);
+    assert_eq!(app.get_call(&id).await.assert_status(200)["state"], "established");
+}
+
+#[tokio::test]
+async fn a_peer_to_peer_call_gets_no_roster_notifications() {
+    let app = TestApp::spawn().await;
+    let adele = app.user("Adele Vance");
+    let (call, mut got) = create_and_settle(&app, &p2p_body(&app, &adele)).await;
+    let id = id_of(&call);
+    app.advance(120_000).await;
+    got.extend(app.hooks.take_for(&id));
+    assert_eq!(summary(&got), ["call updated establishing", "call updated established"]);
+    assert!(got.iter().all(|r| r.kind() == "call"), "only call-state notifications: {:#?}", summary(&got));
+}
+
+#[tokio::test]
+async fn a_peer_to_peer_call_to_a_user_who_declines_ends_terminated_with_603() {
+    let app = TestApp::spawn().await;
+    let megan = app.user("Megan Bowen");
+    let (call, got) = create_and_settle(&app, &p2p_body(&app, &megan)).await;
+    let id = id_of(&call);
+    assert_eq!(summary(&got), ["call updated establishing"]);
+
+    app.advance(1_999).await;
+    assert!(app.hooks.take_for(&id).is_empty(), "Megan declines after 2 s, not before");
+    app.advance(1).await;
+    let got = app.hooks.take_for(&id);
+    assert_eq!(summary(&got), ["call deleted terminated"]);
+    let result = &got[0].resource_data()["resultInfo"];
+    assert_eq!(result["code"], 603, "{result}");
+    assert_eq!(result["subcode"], 10003, "{result}");
+    app.get_call(&id).await.assert_error(404, "itemNotFound");
+}
+
+#[tokio::test]
+async fn a_peer_to_peer_call_nobody_answers_ends_after_exactly_its_ringing_timeout() {
+    let app = TestApp::spawn().await;
+    let diego = app.user("Diego Siciliani");
+    let body = call_body(&app, json!({"targets": [user_target(&diego)], "ringingTimeoutInSeconds": 10}));
+    let (call, got) = create_and_settle(&app, &body).await;
+    let id = id_of(&call);
+    assert_eq!(call["ringingTimeoutInSeconds"], 10);
+    assert_eq!(summary(&got), ["call updated establishing"]);
+
+    app.advance(9_999).await;
+    assert!(app.hooks.take_for(&id).is_empty(), "still ringing at 9.999 s");
+    assert_eq!(app.get_call(&id).await.assert_status(200)["state"], "establishing");
+
+    app.advance(1).await;
+    let got = app.hooks.take_for(&id);
+    assert_eq!(summary(&got), ["call deleted terminated"]);
+    let result = &got[0].resource_data()["resultInfo"];
+    assert_eq!((result["code"].as_i64(), result["subcode"].as_i64()), (Some(408), Some(10057)), "{result}");
+}
+
+#[tokio::test]
+async fn a_ringing_timeout_outside_1_to_115_seconds_is_refused() {
+    let app = TestApp::spawn().await;
+    let diego = app.user("Diego Siciliani");
+    for bad in [0, 116, -1] {
+        let body = call_body(&app, json!({"targets": [user_target(&diego)], "ringingTimeoutInSeconds": bad}));
+        app.create_call(&body).await.assert_error(400, "invalidRequest");
+    }
+    for good in [1, 115] {
+        let body = call_body(&app, json!({"targets": [user_target(&diego)], "ringingTimeoutInSeconds": good}));
+        assert_eq!(app.create_call(&body).await.assert_status(201)["ringingTimeoutInSeconds"], good);
+    }
+}
+
+#[tokio::test]
+async fn a_call_without_targets_chat_or_meeting_is_refused() {
+    let app = TestApp::spawn().await;
+    app.create_call(&call_body(&app, json!({}))).await.assert_error(400, "invalidRequest");
+    app.create_call(&call_body(&app, json!({"targets": []}))).await.assert_error(400, "invalidRequest");
+    assert_eq!(app.hooks.len(), 0, "a refused call notifies nobody");
+}
+
+#[tokio::test]
+async fn an_ad_hoc_group_call_is_established_at_once_without_chat_and_reports_its_roster_as_targets_answer() {
+    let app = TestApp::spawn().await;
+    let (adele, alex) = (app.user("Adele Vance"), app.user("Alex Wilber"));
+    let body = call_body(&app, json!({"targets": [user_target(&adele), user_target(&alex)]}));
+    let created = app.create_call(&body).await;
+    let call = created.assert_status(201).clone();
+    let id = id_of(&call);
+    let me = call["myParticipantId"].as_str().unwrap().to_owned();
+    assert!(call.as_object().unwrap().contains_key("chatInfo") && call["chatInfo"].is_null(), "chatInfo: null: {call}");
+
+    app.advance(0).await;
+    let got = app.hooks.take_for(&id);
+    assert_eq!(summary(&got), ["call updated establishing", "call updated established", "roster 1"]);
+    assert_eq!(participant_ids(got[2].resource_data()), [me.clone()]);
+    assert!(got[1].resource_data()["chatInfo"].is_null());
+
+    app.advance(1_000).await;
+    let got = app.hooks.take_for(&id);
+    assert_eq!(summary(&got), ["roster 2"], "Adele answered");
+    assert_eq!(identities(got[0].resource_data()), set([app.client_id.as_str(), adele.as_str()]));
+
+    app.advance(2_000).await;
+    let got = app.hooks.take_for(&id);
+    assert_eq!(summary(&got), ["roster 3"], "Alex answered");
+    assert_eq!(identities(got[0].resource_data()), set([app.client_id.as_str(), adele.as_str(), alex.as_str()]));
+
+    // An ad-hoc group call has no chat: a single invite works, several at once do not.
+    let (megan, diego) = (app.user("Megan Bowen"), app.user("Diego Siciliani"));
+    let two = invite_body(&[user_identity(&megan), user_identity(&diego)], "two");
+    app.invite(&id, &two).await.assert_error(400, "invalidRequest");
+    invite_users(&app, &id, &[&diego], "one").await;
+}
+
+#[tokio::test]
+async fn a_group_call_bound_to_a_chat_thread_with_one_target_sends_roster_notifications() {
+    let app = TestApp::spawn().await;
+    let adele = app.user("Adele Vance");
+    let thread = "19:calls-rs-one-target@thread.v2";
+    let body = call_body(
+        &app,
+        json!({"chatInfo": {"@odata.type": "#microsoft.graph.chatInfo", "threadId": thread, "messageId": "0"},
+               "targets": [user_target(&adele)]}),
+    );
+    let (call, got) = create_and_settle(&app, &body).await;
+    let id = id_of(&call);
+    assert_eq!(call["chatInfo"]["threadId"], thread);
+    assert_eq!(summary(&got), ["call updated establishing", "call updated established", "roster 1"]);
+
+    app.advance(1_000).await;
+    let got = app.hooks.take_for(&id);
+    assert_eq!(summary(&got), ["roster 2"], "a chat group call is not peer-to-peer: Adele joins the roster");
+    assert_eq!(identities(got[0].resource_data()), set([app.client_id.as_str(), adele.as_str()]));
+}
+
+#[tokio::test]
+async fn a_group_call_bound_to_a_chat_thread_with_several_targets_rings_them_all() {
+    let app = TestApp::spawn().await;
+    let (adele, alex, megan) = (app.user("Adele Vance"), app.user("Alex Wilber"), app.user("Megan Bowen"));
+    let body = call_body(
+        &app,
+        json!({"chatInfo": {"@odata.type": "#microsoft.graph.chatInfo", "threadId": "19:calls-rs-several@thread.v2", "messageId": "0"},
+               "targets": [user_target(&adele), user_target(&alex), user_target(&megan)]}),
+    );
+    let (call, got) = create_and_settle(&app, &body).await;
+    let id = id_of(&call);
+    assert_eq!(summary(&got), ["call updated establishing", "call updated established", "roster 1"]);
+
+    app.advance(1_000).await;
+    assert_eq!(summary(&app.hooks.take_for(&id)), ["roster 2"]);
+    app.advance(1_000).await;
+    assert!(app.hooks.take_for(&id).is_empty(), "Megan declined: she never was in the roster");
+    app.advance(1_000).await;
+    let got = app.hooks.take_for(&id);
+    assert_eq!(summary(&got), ["roster 3"]);
+    assert_eq!(identities(got[0].resource_data()), set([app.client_id.as_str(), adele.as_str(), alex.as_str()]));
+    assert_eq!(app.get_call(&id).await.assert_status(200)["state"], "established");
+
+    // A group call with chatInfo accepts several invitees at once.
+    let (lynne, diego) = (app.user("Lynne Robbins"), app.user("Diego Siciliani"));
+    invite_users(&app, &id, &[&lynne, &diego], "two at once").await;
+}
+
+#[tokio::test]
+async fn joining_a_meeting_by_organizer_meeting_info_gives_the_whole_roster_with_the_bots_own_participant() {
+    let app = TestApp::spawn().await;
+    let meeting = new_meeting(&app).await;
+    let created = app.create_call(&organizer_meeting_body(&app, &meeting, json!(null))).await;
+    let call = created.assert_status(201).clone();
+    let id = id_of(&call);
+    let me = call["myParticipantId"].as_str().unwrap().to_owned();
+    assert_eq!(call["state"], "establishing");
+    assert_eq!(call["chatInfo"]["threadId"], meeting["chatInfo"]["threadId"]);
+    assert_eq!(call["meetingInfo"]["@odata.type"], "#microsoft.graph.organizerMeetingInfo");
+
+    app.advance(0).await;
+    let got = app.hooks.take_for(&id);
+    assert_eq!(summary(&got), ["call updated establishing", "call updated established", "roster 1"]);
+    let roster = got[2].resource_data();
+    assert_eq!(participant_ids(roster), [me.clone()], "the bot's own participant id is myParticipantId");
+    assert_eq!(roster[0]["@odata.type"], "#microsoft.graph.participant");
+    assert_eq!(identity_of(&roster[0]), app.client_id);
+    assert!(got[2].resource_url().ends_with(&format!("/communications/calls/{id}/participants")));
+
+    // Whole roster: the next change carries everyone, the bot included.
+    let adele = app.user("Adele Vance");
+    invite_users(&app, &id, &[&adele], "adele").await;
+    app.advance(1_000).await;
+    let got = app.hooks.take_for(&id);
+    assert_eq!(summary(&got), ["operation deleted completed", "roster 2"]);
+    let roster = got[1].resource_data();
+    assert!(participant_ids(roster).contains(&me));
+    assert_eq!(identities(roster), set([app.client_id.as_str(), adele.as_str()]));
+}
+
+#[tokio::test]
+async fn joining_a_meeting_by_join_meeting_id_gives_the_whole_roster_with_the_bots_own_participant() {
+    let app = TestApp::spawn().await;
+    let meeting = new_meeting(&app).await;
+    let join_id = meeting["joinMeetingIdSettings"]["joinMeetingId"].as_str().expect("joinMeetingId").to_owned();
+    let (call, got) = create_and_settle(&app, &join_meeting_id_body(&app, &join_id)).await;
+    let id = id_of(&call);
+    let me = call["myParticipantId"].as_str().unwrap().to_owned();
+    assert_eq!(call["meetingInfo"]["joinMeetingId"], join_id.as_str());
+    assert_eq!(summary(&got), ["call updated establishing", "call updated established", "roster 1"]);
+    assert_eq!(participant_ids(got[2].resource_data()), [me]);
+    assert_eq!(app.get_call(&id).await.assert_status(200)["state"], "established");
+}
+
+#[tokio::test]
+async fn a_meeting_info_naming_no_meeting_is_refused() {
+    let app = TestApp::spawn().await;
+    let unknown_thread = json!({"chatInfo": {"threadId": "19:meeting_nothing-here@thread.v2"}});
+    app.create_call(&organizer_meeting_body(&app, &unknown_thread, json!(null)))
+        .await
+        .assert_error(400, "invalidRequest");
+    app.create_call(&join_meeting_id_body(&app, "000000000000")).await.assert_error(400, "invalidRequest");
+    let token = call_body(
+        &app,
+        json!({"meetingInfo": {"@odata.type": "#microsoft.graph.tokenMeetingInfo", "token": "no-such-meeting"}}),
+    );
+    app.create_call(&token).await.assert_error(400, "invalidRequest");
+    assert_eq!(app.hooks.len(), 0);
+}
+
+#[tokio::test]
+async fn a_plain_http_callback_outside_loopback_is_refused_and_https_is_accepted() {
+    let app = TestApp::spawn().await;
+    let adele = app.user("Adele Vance");
+    for bad in ["http://bot.example.com/callback", "http://10.1.2.3/callback"] {
+        let body = call_body(&app, json!({"targets": [user_target(&adele)], "callbackUri": bad}));
+        app.create_call(&body).await.assert_error(400, "invalidRequest");
+    }
+    // https is accepted anywhere (port 1 on loopback: nothing listens, nothing leaves the machine).
+    let https =
+        call_body(&app, json!({"targets": [user_target(&adele)], "callbackUri": "https://127.0.0.1:1/callback"}));
+    let created = app.create_call(&https).await;
+    assert_eq!(created.assert_status(201)["callbackUri"], "https://127.0.0.1:1/callback");
+}
+
+#[tokio::test]
+async fn each_call_is_notified_at_its_own_callback_uri() {
+    let app = TestApp::spawn().await;
+    let (adele, alex) = (app.user("Adele Vance"), app.user("Alex Wilber"));
+    let first =
+        call_body(&app, json!({"targets": [user_target(&adele)], "callbackUri": format!("{}/first", app.hooks.url)}));
+    let second =
+        call_body(&app, json!({"targets": [user_target(&alex)], "callbackUri": format!("{}/second", app.hooks.url)}));
+    let (a, got_a) = create_and_settle(&app, &first).await;
+    let (b, got_b) = create_and_settle(&app, &second).await;
+    assert!(
+        !got_a.is_empty() && got_a.iter().all(|r| r.path == "/first"),
+        "{:?}",
+        got_a.iter().map(|r| &r.path).collect::<Vec<_>>()
+    );
+    assert!(
+        !got_b.is_empty() && got_b.iter().all(|r| r.path == "/second"),
+        "{:?}",
+        got_b.iter().map(|r| &r.path).collect::<Vec<_>>()
+    );
+    app.advance(3_000).await;
+    assert!(app.hooks.take_for(&id_of(&a)).iter().all(|r| r.path == "/first"));
+    assert!(app.hooks.take_for(&id_of(&b)).iter().all(|r| r.path == "/second"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. Get and delete call
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn getting_a_call_returns_the_same_shape_as_creating_it() {
+    let app = TestApp::spawn().await;
+    let adele = app.user("Adele Vance");
+    let created = app.create_call(&p2p_body(&app, &adele)).await.assert_status(201).clone();
+    let id = id_of(&created);
+    let got = app.get_call(&id).await.assert_status(200).clone();
+    for k in ["@odata.type", "id", "state", "direction", "callChainId", "myParticipantId", "tenantId", "callbackUri"] {
+        assert_eq!(got[k], created[k], "{k}");
+    }
+    app.advance(1_000).await;
+    let established = app.get_call(&id).await.assert_status(200).clone();
+    assert_eq!(established["state"], "established");
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(keys(&got), keys(&created), "GET and POST render a call alike (POST has @odata.context)");
+}
+
+#[tokio::test]
+async fn deleting_a_call_ends_it_with_terminating_then_terminated_7000_and_it_is_gone() {
+    let app = TestApp::spawn().await;
+    let adele = app.user("Adele Vance");
+    let id = app.established_p2p(&adele).await;
+
+    let deleted = app.delete_call(&id).await;
+    deleted.assert_status(204);
+    assert!(deleted.body.is_null(), "204 has no body");
+    app.advance(0).await;
+    let got = app.hooks.take_for(&id);
+    assert_eq!(summary(&got), ["call updated terminating", "call deleted terminated"]);
+    let result = &got[1].resource_data()["resultInfo"];
+    assert_eq!((result["code"].as_i64(), result["subcode"].as_i64()), (Some(200), Some(7000)), "{result}");
+
+    app.get_call(&id).await.assert_error(404, "itemNotFound");
+    app.delete_call(&id).await.assert_error(404, "itemNotFound");
+    app.advance(60_000).await;
+    assert!(app.hooks.take_for(&id).is_empty(), "nothing after the end");
+}
+
+#[tokio::test]
+async fn deleting_a_meeting_call_while_an_invitee_rings_fails_that_invite_operation() {
+    let app = TestApp::spawn().await;
+    let (call, _) = app.join_new_meeting(json!(null)).await;
+    let (adele, diego) = (app.user("Adele Vance"), app.user("Diego Siciliani"));
+    invite_users(&app, &call, &[&adele], "adele").await;
+    app.advance(1_000).await;
+    assert_eq!(summary(&app.hooks.take_for(&call)), ["operation deleted completed", "roster 2"]);
+
+    let ringing = invite_users(&app, &call, &[&diego], "diego").await;
+    let op = id_of(&ringing);
+    app.advance(5_000).await;
+    assert!(app.hooks.take_for(&call).is_empty(), "Diego is still ringing");
+
+    app.delete_call(&call).await.assert_status(204);
+    app.advance(0).await;
+    let got = app.hooks.take_for(&call);
+    let lines = summary(&got);
+    assert!(lines.contains(&"call updated terminating".to_owned()), "{lines:?}");
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some("call deleted terminated"),
+        "the call's deletion comes last: {lines:?}"
+    );
+    app.advance(60_000).await;
+    assert!(app.hooks.take_for(&call).is_empty(), "the cancelled ring timer does not fire later");
+
+    let failed: Vec<&Received> = got.iter().filter(|r| r.kind() == "operation").collect();
+    assert_eq!(failed.len(), 1, "the pending invite's operation is reported failed: {lines:?}");
+    assert!(failed[0].resource_url().ends_with(&format!("/operations/{op}")));
+    assert_eq!(failed[0].resource_data()["status"], "failed");
+    assert_eq!(failed[0].resource_data()["resultInfo"]["code"], 487, "{}", failed[0].resource_data());
+}
+
+#[tokio::test]
+async fn deleting_the_last_application_leg_of_a_meeting_ends_the_meeting_conversation() {
+    let app = TestApp::spawn().await;
+    let meeting = new_meeting(&app).await;
+    let (first, _) = create_and_settle(&app, &organizer_meeting_body(&app, &meeting, json!(null))).await;
+    let first_id = id_of(&first);
+    let adele = app.user("Adele Vance");
+    invite_users(&app, &first_id, &[&adele], "adele").await;
+    app.advance(1_000).await;
+    app.hooks.take_for(&first_id);
+
+    app.delete_call(&first_id).await.assert_status(204);
+    app.advance(0).await;
+    assert_eq!(summary(&app.hooks.take_for(&first_id)), ["call updated terminating", "call deleted terminated"]);
+
+    // Joining again starts a new conversation: Adele, who was in the ended one, is not there.
+    let (second, got) = create_and_settle(&app, &organizer_meeting_body(&app, &meeting, json!(null))).await;
+    assert_ne!(second["callChainId"], first["callChainId"], "the ended conversation is not reused");
+    assert_eq!(summary(&got), ["call updated establishing", "call updated established", "roster 1"]);
+    assert_eq!(identities(got[2].resource_data()), set([app.client_id.as_str()]));
+    let list = app.list_participants(&id_of(&second), "").await.assert_status(200).clone();
+    assert_eq!(participant_ids(&list["value"]), [second["myParticipantId"].as_str().unwrap().to_owned()]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. Participants
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn listing_participants_returns_connected_participants_only() {
+    let app = TestApp::spawn().await;
+    let (call, _) = app.join_new_meeting(json!(null)).await;
+    let (adele, diego) = (app.user("Adele Vance"), app.user("Diego Siciliani"));
+    let op = invite_users(&app, &call, &[&adele, &diego], "two").await;
+    let diego_pid = op["participants"][1]["participantId"].as_str().expect("Diego's participant id").to_owned();
+    app.advance(1_000).await;
+
+    let list = app.list_participants(&call, "").await.assert_status(200).clone();
+    let value = &list["value"];
+    assert_eq!(identities(value), set([app.client_id.as_str(), adele.as_str()]), "ringing Diego is not listed");
+    assert!(!participant_ids(value).contains(&diego_pid));
+    for p in value.as_array().unwrap() {
+        assert_eq!(p["@odata.type"], "#microsoft.graph.participant", "{p}");
+    }
+    assert!(list.get("@odata.nextLink").is_none(), "everything fits one page");
+}
+
+#[tokio::test]
+async fn paging_participants_with_top_follows_next_links_and_sees_everyone_once() {
+    let app = TestApp::spawn().await;
+    let (call, _) = app.join_new_meeting(json!(null)).await;
+    let (adele, alex) = (app.user("Adele Vance"), app.user("Alex Wilber"));
+    invite_users(&app, &call, &[&adele, &alex], "two").await;
+    app.advance(3_000).await;
+    let all = participant_ids(&app.list_participants(&call, "").await.assert_status(200)["value"]);
+    assert_eq!(all.len(), 3);
+
+    for top in [1, 2] {
+        let mut seen = Vec::new();
+        let mut page = app.list_participants(&call, &format!("?$top={top}")).await.assert_status(200).clone();
+        let mut pages = 1;
+        loop {
+            let value = page["value"].as_array().unwrap();
+            assert!(!value.is_empty() && value.len() <= top, "page of {} with $top={top}", value.len());
+            seen.extend(participant_ids(&page["value"]));
+            let Some(next) = page["@odata.nextLink"].as_str() else { break };
+            let prefix = format!("{}/beta/communications/calls/{call}/participants?", app.base);
+            assert!(next.starts_with(&prefix), "absolute nextLink: {next}");
+            page = app.get(next.strip_prefix(&app.base).unwrap()).await.assert_status(200).clone();
+            pages += 1;
+            assert!(pages <= 10, "paging does not end");
+        }
+        assert_eq!(pages, 3_usize.div_ceil(top), "$top={top}");
+        let unique: HashSet<&String> = seen.iter().collect();
+        assert_eq!(seen.len(), unique.len(), "nobody twice with $top={top}: {seen:?}");
+        assert_eq!(unique, all.iter().collect::<HashSet<_>>(), "everyone with $top={top}");
+    }
+    let exact = app.list_participants(&call, "?$top=3").await.assert_status(200).clone();
+    assert!(exact.get("@odata.nextLink").is_none(), "no empty last page: {exact}");
+}
+
+#[tokio::test]
+async fn invalid_top_or_skiptoken_is_refused() {
+    let app = TestApp::spawn().await;
+    let (call, _) = app.join_new_meeting(json!(null)).await;
+    for query in ["?$top=0", "?$top=abc", "?$top=-1", "?$skiptoken=not*a*token", "?$top=1&$skiptoken=%25%25"] {
+        app.list_participants(&call, query).await.assert_error(400, "invalidRequest");
+    }
+}
+
+#[tokio::test]
+async fn getting_a_participant_works_and_an_unknown_one_is_404() {
+    let app = TestApp::spawn().await;
+    let (call, _) = app.join_new_meeting(json!(null)).await;
+    let me = app.get_call(&call).await.assert_status(200)["myParticipantId"].as_str().unwrap().to_owned();
+    let got = app.get_participant(&call, &me).await.assert_status(200).clone();
+    assert_eq!(got["id"], me.as_str());
+    assert_eq!(got["@odata.type"], "#microsoft.graph.participant");
+    assert_eq!(identity_of(&got), app.client_id);
+
+    // A ringing invitee can be read by the id its operation returned.
+    let diego = app.user("Diego Siciliani");
+    let op = invite_users(&app, &call, &[&diego], "diego").await;
+    let diego_pid = op["participants"][0]["participantId"].as_str().unwrap().to_owned();
+    assert_eq!(app.get_participant(&call, &diego_pid).await.assert_status(200)["id"], diego_pid.as_str());
+
+    app.get_participant(&call, "00000000-0000-0000-0000-000000000000").await.assert_error(404, "itemNotFound");
+    app.get_participant("no-such-call", &me).await.assert_error(404, "itemNotFound");
+}
+
+#[tokio::test]
+async fn deleting_a_connected_participant_sends_the_whole_roster_without_them() {
+    let app = TestApp::spawn().await;
+    let (call, _) = app.join_new_meeting(json!(null)).await;
+    let (adele, alex) = (app.user("Adele Vance"), app.user("Alex Wilber"));
+    let op = invite_users(&app, &call, &[&adele, &alex], "two").await;
+    let adele_pid = op["participants"][0]["participantId"].as_str().unwrap().to_owned();
+    app.advance(3_000).await;
+    app.hooks.take_for(&call);
+
+    app.delete_participant(&call, &adele_pid).await.assert_status(204);
+    app.advance(0).await;
+    let got = app.hooks.take_for(&call);
+    assert_eq!(summary(&got), ["roster 2"], "the whole roster, without Adele");
+    assert_eq!(identities(got[0].resource_data()), set([app.client_id.as_str(), alex.as_str()]));
+    assert!(!participant_ids(got[0].resource_data()).contains(&adele_pid));
+
+    app.get_participant(&call, &adele_pid).await.assert_error(404, "itemNotFound");
+    let list = app.list_participants(&call, "").await.assert_status(200).clone();
+    assert_eq!(identities(&list["value"]), set([app.client_id.as_str(), alex.as_str()]));
+}
+
+#[tokio::test]
+async fn deleting_a_ringing_invitee_cancels_the_invitation() {
+    let app = TestApp::spawn().await;
+    let (call, _) = app.join_new_meeting(json!(null)).await;
+    let diego = app.user("Diego Siciliani");
+    let op = invite_users(&app, &call, &[&diego], "diego").await;
+    let diego_pid = op["participants"][0]["participantId"].as_str().unwrap().to_owned();
+    app.advance(0).await;
+    app.delete_participant(&call, &diego_pid).await.assert_status(204);
+    app.advance(0).await;
+    let got = app.hooks.take_for(&call);
+    assert_eq!(summary(&got), ["operation deleted failed"], "no roster change: Diego was never in it");
+    assert_eq!(got[0].resource_data()["resultInfo"]["code"], 487);
+    app.get_participant(&call, &diego_pid).await.assert_error(404, "itemNotFound");
+}
+
+#[tokio::test]
+async fn a_delta_roster_call_gets_one_whole_roster_then_only_changes_with_increasing_sequence_numbers() {
+    let app = TestApp::spawn().await;
+    let meeting = new_meeting(&app).await;
+    let options = json!({"@odata.type": "#microsoft.graph.outgoingCallOptions", "isDeltaRosterEnabled": true});
+    let (call, got) = create_and_settle(&app, &organizer_meeting_body(&app, &meeting, options)).await;
+    let id = id_of(&call);
+    let me = call["myParticipantId"].as_str().unwrap().to_owned();
+    assert_eq!(call["callOptions"]["isDeltaRosterEnabled"], true);
+    assert_eq!(summary(&got), ["call updated establishing", "call updated established", "roster 1"]);
+    let mut sequences = Vec::new();
+    let mut record = |roster: &Value| {
+        for p in roster.as_array().unwrap() {
+            sequences.push(p["rosterSequenceNumber"].as_i64().unwrap_or_else(|| panic!("rosterSequenceNumber: {p}")));
+        }
+    };
+    assert_eq!(participant_ids(got[2].resource_data()), [me.clone()], "the whole roster when established");
+    record(got[2].resource_data());
+
+    let (adele, alex) = (app.user("Adele Vance"), app.user("Alex Wilber"));
+    let op = invite_users(&app, &id, &[&adele], "adele").await;
+    let adele_pid = op["participants"][0]["participantId"].as_str().unwrap().to_owned();
+    app.advance(1_000).await;
+    let got = app.hooks.take_for(&id);
+    assert_eq!(summary(&got), ["operation deleted completed", "roster 1"], "a join: only the newcomer");
+    assert_eq!(participant_ids(got[1].resource_data()), [adele_pid.clone()]);
+    record(got[1].resource_data());
+
+    invite_users(&app, &id, &[&alex], "alex").await;
+    app.advance(3_000).await;
+    let got = app.hooks.take_for(&id);
+    assert_eq!(summary(&got), ["operation deleted completed", "roster 1"]);
+    assert_eq!(identities(got[1].resource_data()), set([alex.as_str()]));
+    record(got[1].resource_data());
+
+    app.delete_participant(&id, &adele_pid).await.assert_status(204);
+    app.advance(0).await;
+    let got = app.hooks.take_for(&id);
+    assert_eq!(summary(&got), ["roster 1"], "a removal: only the one who left");
+    let gone = &got[0].resource_data()[0];
+    assert_eq!(gone["id"], adele_pid.as_str());
+    assert!(gone["removedState"].is_object(), "a departed participant carries removedState: {gone}");
+    record(got[0].resource_data());
+
+    assert!(sequences.windows(2).all(|w| w[0] < w[1]), "rosterSequenceNumber increases: {sequences:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. Routes
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_same_get_works_on_communications_and_app_under_beta_and_v1() {
+    let app = TestApp::spawn().await;
+    let adele = app.user("Adele Vance");
+    let id = app.established_p2p(&adele).await;
+    for prefix in ["/beta/communications", "/v1.0/communications", "/beta/app", "/v1.0/app"] {
+        let call = app.get(&format!("{prefix}/calls/{id}")).await;
+        assert_eq!(call.assert_status(200)["id"], id.as_str(), "{prefix}");
+        assert_eq!(call.body["state"], "established", "{prefix}");
+        let list = app.get(&format!("{prefix}/calls/{id}/participants")).await;
+        assert_eq!(list.assert_status(200)["value"].as_array().unwrap().len(), 2, "{prefix}");
+    }
+}
+
+#[tokio::test]
+async fn graph_actions_switchboard_does_not_implement_answer_501() {
+    let app = TestApp::spawn().await;
+    let (call, _) = app.join_new_meeting(json!(null)).await;
+    let me = app.get_call(&call).await.assert_status(200)["myParticipantId"].as_str().unwrap().to_owned();
+    for path in [
+        format!("/beta/communications/calls/{call}/transfer"),
+        format!("/beta/communications/calls/{call}/participants/{me}/mute"),
+        format!("/beta/communications/calls/{call}/microsoft.graph.playPrompt"),
+        format!("/v1.0/app/calls/{call}/redirect"),
+    ] {
+        app.post(&path, &json!({})).await.assert_error(501, "notImplemented");
+    }
+}
+
+#[tokio::test]
+async fn keep_alive_answers_200_on_a_live_call_and_404_on_an_ended_one() {
+    let app = TestApp::spawn().await;
+    let adele = app.user("Adele Vance");
+    let id = app.established_p2p(&adele).await;
+    app.post(&format!("/beta/communications/calls/{id}/keepAlive"), &json!({})).await.assert_status(200);
+    app.post(&format!("/v1.0/communications/calls/{id}/microsoft.graph.keepAlive"), &json!({}))
+        .await
+        .assert_status(200);
+    app.delete_call(&id).await.assert_status(204);
+    app.post(&format!("/beta/communications/calls/{id}/keepAlive"), &json!({})).await.assert_error(404, "itemNotFound");
+}
+
+#[tokio::test]
+async fn an_unknown_path_is_404_and_a_wrong_method_is_405_with_graph_bodies() {
+    let app = TestApp::spawn().await;
+    let adele = app.user("Adele Vance");
+    let id = app.established_p2p(&adele).await;
+    for path in ["/beta/communications/nothingHere", "/beta/no/such/thing", "/nowhere"] {
+        app.get(path).await.assert_status(404);
+    }
+    app.post(&format!("/beta/communications/calls/{id}/noSuchAction"), &json!({})).await.assert_status(404);
+
+    let token = app.token().to_owned();
+    let wrong = [
+        (Method::PUT, format!("/beta/communications/calls/{id}")),
+        (Method::PATCH, format!("/v1.0/communications/calls/{id}")),
+        (Method::GET, "/beta/communications/calls".to_owned()),
+        (Method::GET, format!("/beta/communications/calls/{id}/participants/invite")),
+        (Method::DELETE, format!("/beta/app/calls/{id}/participants")),
+    ];
+    for (method, path) in wrong {
+        let r = app.request_as(method.clone(), &path, Some(&token), Some(&json!({}))).await;
+        r.assert_error(405, "methodNotAllowed");
+    }
+}
+
+#[tokio::test]
+async fn a_meeting_created_for_a_user_has_a_join_url_thread_and_join_meeting_id() {
+    let app = TestApp::spawn().await;
+    let adele = app.user("Adele Vance");
+    for version in ["beta", "v1.0"] {
+        let created = app.post(&format!("/{version}/users/{adele}/onlineMeetings"), &json!({"subject": "1:1"})).await;
+        let meeting = created.assert_status(201).clone();
+        assert!(meeting["joinWebUrl"].as_str().is_some_and(|u| u.starts_with("http")), "{meeting}");
+        assert!(meeting["chatInfo"]["threadId"].as_str().is_some_and(|t| !t.is_empty()), "{meeting}");
+        let join_id = meeting["joinMeetingIdSettings"]["joinMeetingId"].as_str().expect("joinMeetingId").to_owned();
+        assert!(!join_id.is_empty() && join_id.chars().all(|c| c.is_ascii_digit()), "{join_id}");
+        // It is a real meeting: a bot can join it by its id.
+        let (call, got) = create_and_settle(&app, &join_meeting_id_body(&app, &join_id)).await;
+        assert_eq!(summary(&got), ["call updated establishing", "call updated established", "roster 1"], "{call}");
+        app.delete_call(&id_of(&call)).await.assert_status(204);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. Identity
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_token_endpoint_issues_an_rs256_token_verifiable_with_the_published_jwks() {
+    let app = TestApp::spawn().await;
+    let (status, body) = raw_token_request(
+        &app,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &app.client_id),
+            ("client_secret", &app.client_secret),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["token_type"], "Bearer");
+    assert!(body["expires_in"].as_i64().is_some_and(|s| s > 0), "{body}");
+    let token = body["access_token"].as_str().expect("access_token");
+
+    let (config, jwks) = discover_keys(&app).await;
+    assert_eq!(config["token_endpoint"], format!("{}/{}/oauth2/v2.0/token", app.base, app.tenant_id));
+    let key = decoding_key_for(&jwks, token);
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&["https://graph.microsoft.com"]);
+    validation.set_issuer(&[config["issuer"].as_str().expect("issuer")]);
+    let claims = jsonwebtoken::decode::<Value>(token, &key, &validation).expect("the token verifies").claims;
+    assert_eq!(claims["tid"], app.tenant_id.as_str());
+    assert_eq!(claims["appid"], app.client_id.as_str());
+    let roles: Vec<&str> = claims["roles"].as_array().expect("roles").iter().filter_map(Value::as_str).collect();
+    for role in
+        ["Calls.Initiate.All", "Calls.InitiateGroupCall.All", "Calls.JoinGroupCall.All", "OnlineMeetings.ReadWrite.All"]
+    {
+        assert!(roles.contains(&role), "{role} in {roles:?}");
+    }
+    assert!(claims.get("scp").is_none(), "an application token, not a delegated one");
+}
+
+#[tokio::test]
+async fn the_token_endpoint_ignores_extra_fields_msal_sends() {
+    let app = TestApp::spawn().await;
+    let (status, body) = raw_token_request(
+        &app,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &app.client_id),
+            ("client_secret", &app.client_secret),
+            ("scope", "https://graph.microsoft.com/.default"),
+            ("client_info", "1"),
+            ("claims", r#"{"access_token":{"xms_cc":{"values":["CP1"]}}}"#),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    // The token is good on Graph routes: past authentication, an unknown call is a 404.
+    let r = app.request_as(Method::GET, "/beta/communications/calls/unknown-call", Some(&token), None).await;
+    r.assert_error(404, "itemNotFound");
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_401_invalid_client_and_a_password_grant_is_400_in_oauth_shape() {
+    let app = TestApp::spawn().await;
+    let (status, body) = raw_token_request(
+        &app,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", &app.client_id),
+            ("client_secret", "not-the-secret"),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"], "invalid_client", "an OAuth error, not a Graph one: {body}");
+    assert!(body["error_description"].is_string(), "{body}");
+    let codes = body["error_codes"].as_array().expect("error_codes array");
+    assert!(!codes.is_empty() && codes.iter().all(Value::is_number), "{body}");
+
+    let (status, body) = raw_token_request(
+        &app,
+        &[
+            ("grant_type", "password"),
+            ("client_id", &app.client_id),
+            ("client_secret", &app.client_secret),
+            ("username", "adele@example.com"),
+            ("password", "hunter2"),
+            ("scope", "https://graph.microsoft.com/.default"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(body["error"], "unsupported_grant_type", "{body}");
+    assert!(body["error_codes"].as_array().is_some_and(|c| !c.is_empty()), "{body}");
+}
+
+#[tokio::test]
+async fn graph_routes_without_a_valid_token_are_401_with_a_challenge() {
+    let app = TestApp::spawn().await;
+    for token in [None, Some("not-a-jwt")] {
+        let r = app.request_as(Method::GET, "/beta/communications/calls/x", token, None).await;
+        r.assert_error(401, "InvalidAuthenticationToken");
+        assert!(r.headers.contains_key("www-authenticate"), "{token:?}");
+    }
+}
+
+#[tokio::test]
+async fn notifications_carry_a_bearer_token_signed_by_the_published_keys_for_the_app() {
+    let app = TestApp::spawn().await;
+    let adele = app.user("Adele Vance");
+    let (call, got) = create_and_settle(&app, &p2p_body(&app, &adele)).await;
+    assert!(!got.is_empty(), "{call}");
+    let (_, jwks) = discover_keys(&app).await;
+    for r in &got {
+        let header = r.headers.get("authorization").expect("Authorization header").to_str().unwrap();
+        let token = header.strip_prefix("Bearer ").expect("a Bearer token");
+        let key = decoding_key_for(&jwks, token);
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.set_audience(&[app.client_id.as_str()]);
+        validation.set_issuer(&["https://api.botframework.com"]);
+        let claims =
+            jsonwebtoken::decode::<Value>(token, &key, &validation).expect("the callback token verifies").claims;
+        assert_eq!(claims["tid"], app.tenant_id.as_str());
+        assert_eq!(claims["aud"], app.client_id.as_str());
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Persistence
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_ring_timer_survives_a_restart_and_fails_the_invite_when_due() {
+    let mut app = TestApp::spawn().await;
+    let (call, _) = app.join_new_meeting(json!(null)).await;
+    let diego = app.user("Diego Siciliani");
+    let op = id_of(&invite_users(&app, &call, &[&diego], "survives").await);
+    app.advance(0).await;
+    assert!(app.hooks.take_for(&call).is_empty());
+
+    // Keep the receiver the call's callbackUri points at; it outlives the server.
+    let hooks = std::mem::replace(&mut app.hooks, Receiver::start().await);
+    let (dir, _guard) = app.kill().await;
+    let app = TestApp::spawn_with(SpawnOptions { data_dir: Some(dir), ..Default::default() }).await;
+
+    assert_eq!(app.get_call(&call).await.assert_status(200)["state"], "established");
+    assert_eq!(app.get_operation(&call, &op).await.assert_status(200)["status"], "Running");
+
+    app.advance(60_000).await;
+    let got = hooks.take_for(&call);
+    assert_eq!(summary(&got), ["operation deleted failed"], "the ring timer fired after the restart");
+    let result = &got[0].resource_data()["resultInfo"];
+    assert_eq!((result["code"].as_i64(), result["subcode"].as_i64()), (Some(408), Some(10057)), "{result}");
+    assert_eq!(app.get_operation(&call, &op).await.assert_status(200)["status"], "Failed");
+
+    let log = app.control(Method::GET, &format!("/_switchboard/notifications?callId={call}"), None).await;
+    let entries = log.assert_status(200)["value"].as_array().unwrap().clone();
+    let entry = entries
+        .iter()
+        .find(|e| e["body"]["value"][0]["resourceUrl"].as_str().is_some_and(|u| u.ends_with(&op)))
+        .expect("the operation notification is in the log");
+    assert_eq!(entry["state"], "delivered", "{entry}");
+}
+
+#[tokio::test]
+async fn a_restart_keeps_the_virtual_clock_so_ring_deadlines_stay_exact() {
+    let mut app = TestApp::spawn().await;
+    let (call, _) = app.join_new_meeting(json!(null)).await;
+    app.advance(50_000).await;
+    let diego = app.user("Diego Siciliani");
+    let op = id_of(&invite_users(&app, &call, &[&diego], "exact").await);
+    app.advance(30_000).await;
+    let before =
+        app.control(Method::GET, "/_switchboard/clock", None).await.assert_status(200)["nowMs"].as_i64().unwrap();
+
+    let hooks = std::mem::replace(&mut app.hooks, Receiver::start().await);
+    let (dir, _guard) = app.kill().await;
+    let app = TestApp::spawn_with(SpawnOptions { data_dir: Some(dir), ..Default::default() }).await;
+
+    let after =
+        app.control(Method::GET, "/_switchboard/clock", None).await.assert_status(200)["nowMs"].as_i64().unwrap();
+    assert!(after >= before, "virtual time went back {} ms across the restart", before - after);
+    app.advance(29_999).await;
+    assert!(hooks.take_for(&call).is_empty(), "30 s of the 60 s ring remain after the restart");
+    app.advance(1).await;
+    assert_eq!(summary(&hooks.take_for(&call)), ["operation deleted failed"]);
+    assert_eq!(app.get_operation(&call, &op).await.assert_status(200)["status"], "Failed");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Control API
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_control_api_without_the_admin_token_is_401() {
+    let app = TestApp::spawn().await;
+    let graph_token = app.token().to_owned();
+    for token in [None, Some("wrong-admin-token"), Some(graph_token.as_str())] {
+        app.request_as(Method::GET, "/_switchboard/directory", token, None)
+            .await
+            .assert_error(401, "InvalidAuthenticationToken");
+        app.request_as(Method::POST, "/_switchboard/clock/advance", token, Some(&json!({"ms": 1000})))
+            .await
+            .assert_error(401, "InvalidAuthenticationToken");
+    }
+    app.control(Method::GET, "/_switchboard/directory", None).await.assert_status(200);
+}
