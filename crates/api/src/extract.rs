@@ -35,9 +35,66 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for GraphJson<T> {
     }
 }
 
-/// Parses JSON with a nesting limit (serde_json's own recursion limit is 128).
+/// Parses JSON (serde_json limits nesting to 128 levels). A key repeated in any object, read
+/// by `T` or not, makes the body malformed.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| ApiError::invalid(format!("Invalid request body: {e}")))
+    let invalid = |e: serde_json::Error| ApiError::invalid(format!("Invalid request body: {e}"));
+    serde_json::from_slice::<NoDuplicateKeys>(bytes).map_err(invalid)?;
+    serde_json::from_slice(bytes).map_err(invalid)
+}
+
+/// Walks a JSON document and fails on the first object that repeats a key.
+struct NoDuplicateKeys;
+
+impl<'de> serde::Deserialize<'de> for NoDuplicateKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(NoDuplicateKeysVisitor)
+    }
+}
+
+struct NoDuplicateKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for NoDuplicateKeysVisitor {
+    type Value = NoDuplicateKeys;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut seen = std::collections::HashSet::new();
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if !seen.insert(key.clone().into_owned()) {
+                return Err(serde::de::Error::custom(format!("duplicate key '{key}'")));
+            }
+            map.next_value::<NoDuplicateKeys>()?;
+        }
+        Ok(NoDuplicateKeys)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<NoDuplicateKeys>()?.is_some() {}
+        Ok(NoDuplicateKeys)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(NoDuplicateKeys)
+    }
 }
 
 /// Path parameters; a malformed one is a 400 with a Graph body.
@@ -65,5 +122,17 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for GraphQu
             .await
             .map(|q| GraphQuery(q.0))
             .map_err(|e| ApiError::invalid(format!("Invalid query: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_repeated_key_at_any_depth_is_malformed() {
+        assert!(parse_json::<serde_json::Value>(br#"{"a":{"b":[{"c":1,"c":2}]}}"#).is_err());
+        assert!(parse_json::<serde_json::Value>(br#"{"a":1,"a":1}"#).is_err());
+        assert!(parse_json::<serde_json::Value>(br#"{"a":{"c":1},"b":{"c":2}}"#).is_ok());
     }
 }

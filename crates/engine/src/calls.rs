@@ -15,9 +15,14 @@ use crate::{new_id, notify, Caller, Engine, EngineError, HoldGuard};
 
 /// The caller's live call `id`; anything else (unknown, another application's, ended) is 404.
 pub(crate) fn owned_call(tx: &mut dyn Tx, caller: &Caller, id: &str) -> EngineResult<Call> {
-    tx.call(id)?
-        .filter(|c| c.app_id == caller.app_id && c.tenant_id == caller.tenant_id && c.state != CallState::Terminated)
+    owned_call_any_state(tx, caller, id)?
+        .filter(|c| c.state != CallState::Terminated)
         .ok_or_else(|| DomainError::not_found(format!("call {id} was not found")).into())
+}
+
+/// The caller's call `id` in any state, ended included (for the rules that answer 409 there).
+pub(crate) fn owned_call_any_state(tx: &mut dyn Tx, caller: &Caller, id: &str) -> EngineResult<Option<Call>> {
+    Ok(tx.call(id)?.filter(|c| c.app_id == caller.app_id && c.tenant_id == caller.tenant_id))
 }
 
 pub(crate) fn conversation_of(tx: &mut dyn Tx, call: &Call) -> EngineResult<Conversation> {

@@ -61,7 +61,7 @@ impl Engine {
             tokio::spawn(async move {
                 let call_id = row.call_id.clone();
                 engine.deliver(row).await;
-                engine.release(&call_id);
+                engine.release(&call_id).await;
                 engine.inner.delivery_wake.notify_one();
             });
         }
@@ -69,21 +69,21 @@ impl Engine {
     }
 
     async fn claim_due(&self) -> EngineResult<Vec<OutboxRow>> {
-        let mut busy: Vec<CallId> = self.inner.in_flight.lock().expect("in-flight lock").iter().cloned().collect();
-        let free = self.inner.config.delivery.concurrency.saturating_sub(busy.len());
+        let mut in_flight = self.inner.in_flight.lock().await;
+        let free = self.inner.config.delivery.concurrency.saturating_sub(in_flight.len());
         if free == 0 {
             return Ok(Vec::new());
         }
+        let mut busy: Vec<CallId> = in_flight.iter().cloned().collect();
         busy.extend(self.held_calls());
         let now = self.inner.clock.now();
         let rows = self.inner.store.run(move |tx| Ok::<_, EngineError>(tx.due_deliveries(now, free, &busy)?)).await?;
-        let mut in_flight = self.inner.in_flight.lock().expect("in-flight lock");
         let held = self.held_calls();
         Ok(rows.into_iter().filter(|r| !held.contains(&r.call_id) && in_flight.insert(r.call_id.clone())).collect())
     }
 
-    fn release(&self, call_id: &CallId) {
-        self.inner.in_flight.lock().expect("in-flight lock").remove(call_id);
+    async fn release(&self, call_id: &CallId) {
+        self.inner.in_flight.lock().await.remove(call_id);
     }
 
     /// Delivers every notification that is due now, once each, and returns when none is due
@@ -92,7 +92,7 @@ impl Engine {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let started = self.start_due_deliveries().await?;
-            let idle = self.inner.in_flight.lock().expect("in-flight lock").is_empty();
+            let idle = self.inner.in_flight.lock().await.is_empty();
             if started == 0 && idle {
                 let now = self.inner.clock.now();
                 let busy = self.held_calls();

@@ -8,7 +8,7 @@ use switchboard_core::{
 };
 use switchboard_store::Tx;
 
-use crate::calls::{conversation_of, enrich, new_participant, owned_call, schedule_ring};
+use crate::calls::{conversation_of, enrich, new_participant, owned_call, owned_call_any_state, schedule_ring};
 use crate::error::EngineResult;
 use crate::{new_id, notify, Caller, Engine, EngineError, HoldGuard};
 
@@ -69,9 +69,11 @@ fn invite_tx(
     request: InviteRequest,
     now: Timestamp,
 ) -> EngineResult<Operation> {
-    let call = owned_call(tx, caller, call_id)?;
-    let mut conversation = conversation_of(tx, &call)?;
+    // An ended call is still the caller's: inviting into it is a conflict, not a 404.
+    let call = owned_call_any_state(tx, caller, call_id)?
+        .ok_or_else(|| DomainError::not_found(format!("call {call_id} was not found")))?;
     invite::check_call_accepts_invites(&call)?;
+    let mut conversation = conversation_of(tx, &call)?;
     let op_id = OperationId(new_id());
     let invited_by = |index| InvitedBy::Invite { call_id: call.id.clone(), operation_id: op_id.clone(), index };
     let tenant = caller.tenant_id.as_str();

@@ -67,8 +67,10 @@ struct Inner {
     /// Calls whose notifications wait until the HTTP response that created their pending
     /// operation (or the call) has been written.
     holds: Mutex<HashMap<CallId, usize>>,
-    /// Calls with a delivery in flight (one at a time per call keeps them in order).
-    in_flight: Mutex<HashSet<CallId>>,
+    /// Calls with a delivery in flight (one at a time per call keeps them in order). Held
+    /// across a claim's read of the outbox, and taken to release a call after its attempt is
+    /// recorded, so a claim never reads a row that a finished delivery already settled.
+    in_flight: tokio::sync::Mutex<HashSet<CallId>>,
     timer_wake: tokio::sync::Notify,
     delivery_wake: tokio::sync::Notify,
     /// Serialises firing of timers between the timer task and clock advances.
@@ -92,7 +94,7 @@ impl Engine {
                 keys,
                 config,
                 holds: Mutex::new(HashMap::new()),
-                in_flight: Mutex::new(HashSet::new()),
+                in_flight: tokio::sync::Mutex::new(HashSet::new()),
                 timer_wake: tokio::sync::Notify::new(),
                 delivery_wake: tokio::sync::Notify::new(),
                 timer_lock: tokio::sync::Mutex::new(()),
