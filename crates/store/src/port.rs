@@ -38,6 +38,8 @@ pub struct OutboxRow {
     pub last_status: Option<i64>,
     pub last_error: Option<String>,
     pub delivered_at: Option<Timestamp>,
+    /// For a redelivery: the notification this row copies.
+    pub redelivery_of: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +84,19 @@ pub struct DeliveryAttempt {
     pub latency_ms: i64,
 }
 
+/// What `/metrics` reads at scrape time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StoreStats {
+    /// Notifications waiting in the outbox (pending, retries included).
+    pub outbox_pending: i64,
+    /// When the oldest pending notification was written (domain time).
+    pub outbox_oldest_pending_at: Option<Timestamp>,
+    /// Calls not yet terminated.
+    pub active_calls: i64,
+    pub ringing_participants: i64,
+    pub connected_participants: i64,
+}
+
 /// One transaction. Every method reads or writes within it; nothing is visible to other
 /// transactions until the closure that received it returns `Ok` and the store commits.
 pub trait Tx {
@@ -101,6 +116,8 @@ pub trait Tx {
     fn phones(&mut self) -> StoreResult<Vec<PhoneNumber>>;
     fn insert_meeting(&mut self, meeting: &Meeting) -> StoreResult<()>;
     fn meeting(&mut self, id: &str) -> StoreResult<Option<Meeting>>;
+    /// Every online meeting, oldest first.
+    fn meetings(&mut self) -> StoreResult<Vec<Meeting>>;
     fn meeting_by_thread(&mut self, thread_id: &str) -> StoreResult<Option<Meeting>>;
     fn meeting_by_join_id(&mut self, join_meeting_id: &str) -> StoreResult<Option<Meeting>>;
     fn setting(&mut self, key: &str) -> StoreResult<Option<String>>;
@@ -132,6 +149,10 @@ pub trait Tx {
     fn insert_operation(&mut self, operation: &Operation) -> StoreResult<()>;
     fn update_operation(&mut self, operation: &Operation) -> StoreResult<()>;
     fn operation(&mut self, id: &str) -> StoreResult<Option<Operation>>;
+    /// The operations of a call, oldest first.
+    fn operations_of_call(&mut self, call: &CallId) -> StoreResult<Vec<Operation>>;
+    /// The newest `limit` conversations, newest first; ended ones only if `include_ended`.
+    fn conversations(&mut self, limit: usize, include_ended: bool) -> StoreResult<Vec<Conversation>>;
 
     // Timers.
     fn insert_timer(&mut self, due_at: Timestamp, action: &TimerAction) -> StoreResult<i64>;
@@ -152,6 +173,14 @@ pub trait Tx {
     fn notifications(&mut self, call: Option<&CallId>, limit: usize) -> StoreResult<Vec<OutboxRow>>;
     fn delivery_attempts(&mut self, outbox_id: i64) -> StoreResult<Vec<DeliveryAttempt>>;
     fn pending_notification_count(&mut self) -> StoreResult<i64>;
+    fn notification(&mut self, id: i64) -> StoreResult<Option<OutboxRow>>;
+    /// Appends a copy of notification `id` at the end of its call's queue, with the next
+    /// sequence number of that call and no attempts; returns the new row (`None` if `id` is
+    /// unknown). Redelivering at the end keeps every call's notifications in order.
+    fn requeue_notification(&mut self, id: i64, now: Timestamp) -> StoreResult<Option<OutboxRow>>;
+
+    /// Counts for `/metrics`.
+    fn stats(&mut self) -> StoreResult<StoreStats>;
 
     /// Deletes every call, conversation, participant, operation, timer and notification
     /// (the directory and meetings stay).

@@ -13,10 +13,11 @@ use switchboard_core::{
     ParticipantId, PhoneNumber, Tenant, Timer, TimerAction, Timestamp, User,
 };
 
-use crate::port::{AttemptResult, DeliveryAttempt, DeliveryState, OutboxRow, StoreError, StoreResult, Tx};
+use crate::port::{AttemptResult, DeliveryAttempt, DeliveryState, OutboxRow, StoreError, StoreResult, StoreStats, Tx};
 
 /// Embedded migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("../migrations/0001_initial.sql"), include_str!("../migrations/0002_console_and_metrics.sql")];
 
 /// At most this many units of work commit in one transaction.
 const MAX_GROUP: usize = 256;
@@ -175,7 +176,7 @@ impl SqliteTx<'_> {
 }
 
 const OUTBOX_COLUMNS: &str = "id, call_id, sequence, callback_uri, app_id, tenant_id, body, created_at, attempts, \
-     next_attempt_at, state, last_status, last_error, delivered_at";
+     next_attempt_at, state, last_status, last_error, delivered_at, redelivery_of";
 
 fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
     let state: String = r.get(10)?;
@@ -198,6 +199,7 @@ fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
         last_status: r.get(11)?,
         last_error: r.get(12)?,
         delivered_at: r.get::<_, Option<i64>>(13)?.map(Timestamp),
+        redelivery_of: r.get(14)?,
     })
 }
 
@@ -272,6 +274,9 @@ impl Tx for SqliteTx<'_> {
     fn meeting(&mut self, id: &str) -> StoreResult<Option<Meeting>> {
         self.get_body("SELECT body FROM meetings WHERE id = ?1", id)
     }
+    fn meetings(&mut self) -> StoreResult<Vec<Meeting>> {
+        self.bodies("SELECT body FROM meetings ORDER BY rowid", [])
+    }
     fn meeting_by_thread(&mut self, thread_id: &str) -> StoreResult<Option<Meeting>> {
         self.get_body("SELECT body FROM meetings WHERE thread_id = ?1", thread_id)
     }
@@ -315,15 +320,15 @@ impl Tx for SqliteTx<'_> {
     }
     fn insert_call(&mut self, call: &Call) -> StoreResult<()> {
         self.exec(
-            "INSERT INTO calls (id, conversation_id, body) VALUES (?1, ?2, ?3)",
-            params![call.id.0, call.conversation_id.0, to_json(call)?],
+            "INSERT INTO calls (id, conversation_id, state, body) VALUES (?1, ?2, ?3, ?4)",
+            params![call.id.0, call.conversation_id.0, call.state.as_str(), to_json(call)?],
         )
         .map(drop)
     }
     fn update_call(&mut self, call: &Call) -> StoreResult<()> {
         self.exec(
-            "UPDATE calls SET conversation_id = ?2, body = ?3 WHERE id = ?1",
-            params![call.id.0, call.conversation_id.0, to_json(call)?],
+            "UPDATE calls SET conversation_id = ?2, state = ?3, body = ?4 WHERE id = ?1",
+            params![call.id.0, call.conversation_id.0, call.state.as_str(), to_json(call)?],
         )
         .map(drop)
     }
@@ -380,6 +385,16 @@ impl Tx for SqliteTx<'_> {
     }
     fn operation(&mut self, id: &str) -> StoreResult<Option<Operation>> {
         self.get_body("SELECT body FROM operations WHERE id = ?1", id)
+    }
+    fn operations_of_call(&mut self, call: &CallId) -> StoreResult<Vec<Operation>> {
+        self.bodies("SELECT body FROM operations WHERE call_id = ?1 ORDER BY id", [&call.0])
+    }
+    fn conversations(&mut self, limit: usize, include_ended: bool) -> StoreResult<Vec<Conversation>> {
+        // Ids are UUIDv7: ordering by id is ordering by creation.
+        self.bodies(
+            "SELECT body FROM conversations WHERE ?2 OR ended = 0 ORDER BY id DESC LIMIT ?1",
+            params![limit as i64, include_ended],
+        )
     }
 
     fn insert_timer(&mut self, due_at: Timestamp, action: &TimerAction) -> StoreResult<i64> {
@@ -525,6 +540,59 @@ impl Tx for SqliteTx<'_> {
     }
     fn pending_notification_count(&mut self) -> StoreResult<i64> {
         self.conn.query_row("SELECT COUNT(*) FROM outbox WHERE state = 'pending'", [], |r| r.get(0)).map_err(db)
+    }
+    fn notification(&mut self, id: i64) -> StoreResult<Option<OutboxRow>> {
+        self.conn
+            .prepare_cached(&format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = ?1"))
+            .map_err(db)?
+            .query_row([id], outbox_row)
+            .optional()
+            .map_err(db)
+    }
+    fn requeue_notification(&mut self, id: i64, now: Timestamp) -> StoreResult<Option<OutboxRow>> {
+        let inserted = self.exec(
+            "INSERT INTO outbox (call_id, sequence, callback_uri, app_id, tenant_id, body, created_at, next_attempt_at, \
+             state, redelivery_of) \
+             SELECT o.call_id, (SELECT MAX(sequence) + 1 FROM outbox i WHERE i.call_id = o.call_id), o.callback_uri, \
+             o.app_id, o.tenant_id, o.body, ?2, ?2, 'pending', o.id FROM outbox o WHERE o.id = ?1",
+            params![id, now.0],
+        )?;
+        if inserted == 0 {
+            return Ok(None);
+        }
+        let new_id = self.conn.last_insert_rowid();
+        self.notification(new_id)
+    }
+
+    fn stats(&mut self) -> StoreResult<StoreStats> {
+        let (outbox_pending, oldest): (i64, Option<i64>) = self
+            .conn
+            .prepare_cached("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE state = 'pending'")
+            .map_err(db)?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(db)?;
+        let active_calls: i64 = self
+            .conn
+            .prepare_cached("SELECT COUNT(*) FROM calls WHERE state <> 'terminated'")
+            .map_err(db)?
+            .query_row([], |r| r.get(0))
+            .map_err(db)?;
+        let count_state = |state: &str| -> StoreResult<i64> {
+            self.conn
+                .prepare_cached("SELECT COUNT(*) FROM participants WHERE state = ?1")
+                .map_err(db)?
+                .query_row([state], |r| r.get(0))
+                .map_err(db)
+        };
+        let ringing_participants = count_state("ringing")?;
+        let connected_participants = count_state("connected")?;
+        Ok(StoreStats {
+            outbox_pending,
+            outbox_oldest_pending_at: oldest.map(Timestamp),
+            active_calls,
+            ringing_participants,
+            connected_participants,
+        })
     }
 
     fn reset_calls(&mut self) -> StoreResult<()> {

@@ -241,3 +241,73 @@ async fn the_roster_pages_by_id_and_leaves_out_ringing_and_removed() {
     let rest = run(&store, move |tx| tx.roster_page(&c, Some("p0"), 10)).await.unwrap();
     assert_eq!(rest.iter().map(|p| p.id.0.as_str()).collect::<Vec<_>>(), ["p2"]);
 }
+
+#[tokio::test]
+async fn a_redelivery_is_a_copy_at_the_end_of_its_calls_queue() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let a = call("a", "c");
+    let first = run(&store, move |tx| {
+        tx.enqueue_notification(&a, "a1", Timestamp(10))?;
+        tx.enqueue_notification(&a, "a2", Timestamp(11))?;
+        Ok(tx.notifications(None, 10)?[0].id)
+    })
+    .await
+    .unwrap();
+    run(&store, move |tx| tx.record_attempt(first, Timestamp(12), 3, &AttemptResult::Delivered { status: 202 }))
+        .await
+        .unwrap();
+    let copy = run(&store, move |tx| tx.requeue_notification(first, Timestamp(50))).await.unwrap().expect("a copy");
+    assert_eq!((copy.body.as_str(), copy.sequence, copy.attempts), ("a1", 3, 0));
+    assert_eq!((copy.state, copy.redelivery_of, copy.created_at), (DeliveryState::Pending, Some(first), Timestamp(50)));
+    // The copy waits behind a2, which is still pending.
+    let due = run(&store, |tx| tx.due_deliveries(Timestamp(60), 10, &[])).await.unwrap();
+    assert_eq!(due.iter().map(|r| r.body.as_str()).collect::<Vec<_>>(), ["a2"]);
+    assert!(run(&store, |tx| tx.requeue_notification(999, Timestamp(50))).await.unwrap().is_none());
+    let original = run(&store, move |tx| tx.notification(first)).await.unwrap().unwrap();
+    assert_eq!(original.state, DeliveryState::Delivered, "the original keeps its history");
+}
+
+#[tokio::test]
+async fn stats_count_what_metrics_report() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let stats = run(&store, |tx| {
+        tx.insert_conversation(&conversation("c"))?;
+        let live = call("live", "c");
+        let mut ended = call("ended", "c");
+        ended.state = CallState::Terminated;
+        tx.insert_call(&live)?;
+        tx.insert_call(&ended)?;
+        tx.insert_participant(&participant("p1", "c", "u1", ParticipantState::Ringing))?;
+        tx.insert_participant(&participant("p2", "c", "u2", ParticipantState::Connected))?;
+        tx.insert_participant(&participant("p3", "c", "u3", ParticipantState::Connected))?;
+        tx.insert_participant(&participant("p4", "c", "u4", ParticipantState::Removed))?;
+        tx.enqueue_notification(&live, "n1", Timestamp(7))?;
+        tx.enqueue_notification(&live, "n2", Timestamp(9))?;
+        tx.stats()
+    })
+    .await
+    .unwrap();
+    assert_eq!(stats.outbox_pending, 2);
+    assert_eq!(stats.outbox_oldest_pending_at, Some(Timestamp(7)));
+    assert_eq!(stats.active_calls, 1);
+    assert_eq!((stats.ringing_participants, stats.connected_participants), (1, 2));
+}
+
+#[tokio::test]
+async fn conversations_list_newest_first_and_operations_by_call() {
+    let store = SqliteStore::open_in_memory().unwrap();
+    let (live, ended) = run(&store, |tx| {
+        tx.insert_conversation(&conversation("c1"))?;
+        let mut c2 = conversation("c2");
+        c2.ended = true;
+        tx.insert_conversation(&c2)?;
+        tx.insert_conversation(&conversation("c3"))?;
+        Ok((tx.conversations(10, false)?, tx.conversations(2, true)?))
+    })
+    .await
+    .unwrap();
+    assert_eq!(live.iter().map(|c| c.id.0.as_str()).collect::<Vec<_>>(), ["c3", "c1"]);
+    assert_eq!(ended.iter().map(|c| c.id.0.as_str()).collect::<Vec<_>>(), ["c3", "c2"]);
+    let ops = run(&store, |tx| tx.operations_of_call(&CallId("none".into()))).await.unwrap();
+    assert!(ops.is_empty());
+}
