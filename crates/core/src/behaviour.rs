@@ -30,6 +30,10 @@ pub enum Behaviour {
     },
     /// Rings until the ring timeout.
     NoAnswer,
+    /// Rings until someone answers or declines for the user, through the control API
+    /// (`/_switchboard/participants/{id}/accept` or `/decline`) or the console, or until the
+    /// ring timeout.
+    Manual,
     /// Cannot be reached at all (fails at once).
     Unreachable,
     /// Fails after `afterMs` with an injected `resultInfo` code and subcode.
@@ -58,7 +62,7 @@ impl Behaviour {
             | Behaviour::Decline { after_ms }
             | Behaviour::Busy { after_ms }
             | Behaviour::Fault { after_ms, .. } => *after_ms,
-            Behaviour::NoAnswer | Behaviour::Unreachable => 0,
+            Behaviour::NoAnswer | Behaviour::Manual | Behaviour::Unreachable => 0,
         };
         if !(0..=86_400_000).contains(&after) {
             return Err(crate::DomainError::invalid("afterMs must be between 0 and 86400000"));
@@ -96,7 +100,9 @@ impl RingPlan {
             Behaviour::Answer { after_ms } => (Some(*after_ms), RingOutcome::Answered),
             Behaviour::Decline { after_ms } => (Some(*after_ms), RingOutcome::Failed(RingFailure::Declined)),
             Behaviour::Busy { after_ms } => (Some(*after_ms), RingOutcome::Failed(RingFailure::Busy)),
-            Behaviour::NoAnswer => (None, RingOutcome::Failed(RingFailure::NoAnswer)),
+            // A manual endpoint's only timer is its ring deadline; an answer or a decline given
+            // through the control API settles it first.
+            Behaviour::NoAnswer | Behaviour::Manual => (None, RingOutcome::Failed(RingFailure::NoAnswer)),
             Behaviour::Unreachable => (Some(0), RingOutcome::Failed(RingFailure::Unreachable)),
             Behaviour::Fault { code, subcode, reason, after_ms } => (
                 Some(*after_ms),
@@ -122,6 +128,14 @@ mod tests {
         assert_eq!(plan.outcome, RingOutcome::Failed(RingFailure::NoAnswer));
         let plan = RingPlan::for_behaviour(&Behaviour::Answer { after_ms: 500 }, now, 60);
         assert_eq!(plan, RingPlan { due_at: Timestamp(1_500), outcome: RingOutcome::Answered });
+    }
+
+    #[test]
+    fn a_manual_endpoint_rings_until_its_deadline() {
+        let plan = RingPlan::for_behaviour(&Behaviour::Manual, Timestamp(0), 30);
+        assert_eq!(plan, RingPlan { due_at: Timestamp(30_000), outcome: RingOutcome::Failed(RingFailure::NoAnswer) });
+        let b: Behaviour = serde_json::from_str(r#"{"kind":"manual"}"#).unwrap();
+        assert_eq!(b, Behaviour::Manual);
     }
 
     #[test]

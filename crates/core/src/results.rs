@@ -87,6 +87,10 @@ pub enum CallEnd {
     PeerEnded,
     /// 200/5002: all other participants left.
     AllOthersLeft,
+    /// 200/18503: the other participant (a user) of a peer-to-peer call left.
+    PeerLeft,
+    /// 200/540000: the other participant of a peer-to-peer call, a phone, hung up.
+    PstnUserEnded,
 }
 
 impl CallEnd {
@@ -99,6 +103,8 @@ impl CallEnd {
             CallEnd::AllOthersLeft => {
                 (200, 5002, "The conversation has ended as all other participants have left the call.")
             }
+            CallEnd::PeerLeft => (200, 18503, "The other participant in the peer-to-peer call left the conversation."),
+            CallEnd::PstnUserEnded => (200, 540000, "Call ended by the PSTN User."),
         };
         ResultInfo::new(code, subcode, message)
     }
@@ -122,6 +128,8 @@ pub fn all_codes() -> Vec<(i32, i32, String)> {
         CallEnd::RemovedByParticipant,
         CallEnd::PeerEnded,
         CallEnd::AllOthersLeft,
+        CallEnd::PeerLeft,
+        CallEnd::PstnUserEnded,
     ];
     failures
         .iter()
@@ -156,8 +164,20 @@ mod tests {
     #[test]
     fn the_published_table_lists_every_code() {
         let doc = include_str!("../../../docs/codes.md");
-        for (code, subcode, _) in all_codes() {
+        let codes = all_codes();
+        for (code, subcode, _) in &codes {
             assert!(doc.contains(&format!("| {code} | {subcode} |")), "docs/codes.md lacks {code}/{subcode}");
+        }
+        // And the other way: every numeric row of the two resultInfo tables is a code we emit.
+        let result_info_tables = doc.split("## HTTP errors").next().unwrap();
+        for line in result_info_tables.lines().filter(|l| l.starts_with("| ")) {
+            let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+            if let (Ok(code), Ok(subcode)) = (cells[0].parse::<i32>(), cells[1].parse::<i32>()) {
+                assert!(
+                    codes.iter().any(|(c, s, _)| (*c, *s) == (code, subcode)),
+                    "docs/codes.md lists {code}/{subcode}, which Switchboard never emits"
+                );
+            }
         }
     }
 }
