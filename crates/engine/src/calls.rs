@@ -190,6 +190,7 @@ pub(crate) fn end_conversation(tx: &mut dyn Tx, conversation: &mut Conversation,
 
 impl Engine {
     /// `POST /communications/calls`.
+    #[tracing::instrument(skip_all, fields(app_id = %caller.app_id, call_id = tracing::field::Empty))]
     pub async fn create_call(
         &self,
         caller: Caller,
@@ -198,34 +199,35 @@ impl Engine {
         let plan = call_kind::plan_call(&body)?;
         let now = self.inner.clock.now();
         let call_id = CallId(new_id());
+        tracing::Span::current().record("call_id", tracing::field::display(&call_id));
         let hold = self.hold(&call_id);
-        let rendered = self.inner.store.run(move |tx| create_call_tx(tx, caller, body, plan, call_id, now)).await?;
+        let rendered = self.run(move |tx| create_call_tx(tx, caller, body, plan, call_id, now)).await?;
+        tracing::info!(conversation_id = %rendered.call_chain_id, "call created");
         self.inner.timer_wake.notify_one();
         Ok((rendered, hold))
     }
 
     /// `GET /communications/calls/{id}`.
+    #[tracing::instrument(skip(self, caller))]
     pub async fn get_call(&self, caller: Caller, call_id: String) -> EngineResult<graph_model::Call> {
-        self.inner
-            .store
-            .run(move |tx| {
-                let call = owned_call(tx, &caller, &call_id)?;
-                let conversation = conversation_of(tx, &call)?;
-                Ok::<_, EngineError>(render::call(&call, &conversation))
-            })
-            .await
+        self.run(move |tx| {
+            let call = owned_call(tx, &caller, &call_id)?;
+            let conversation = conversation_of(tx, &call)?;
+            Ok::<_, EngineError>(render::call(&call, &conversation))
+        })
+        .await
     }
 
     /// `DELETE /communications/calls/{id}`: the application hangs up its leg.
+    #[tracing::instrument(skip(self, caller))]
     pub async fn delete_call(&self, caller: Caller, call_id: String) -> EngineResult<()> {
         let now = self.inner.clock.now();
-        self.inner
-            .store
-            .run(move |tx| {
-                let mut call = owned_call(tx, &caller, &call_id)?;
-                end_call(tx, &mut call, CallEnd::ByBot, now)
-            })
-            .await?;
+        self.run(move |tx| {
+            let mut call = owned_call(tx, &caller, &call_id)?;
+            end_call(tx, &mut call, CallEnd::ByBot, now)
+        })
+        .await?;
+        tracing::info!("call ended by the application");
         self.inner.delivery_wake.notify_one();
         Ok(())
     }

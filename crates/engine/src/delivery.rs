@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 use switchboard_core::{CallId, Timestamp};
 use switchboard_store::{AttemptResult, OutboxRow};
+use tracing::Instrument;
 
 use crate::error::EngineResult;
 use crate::{Engine, EngineError};
@@ -48,7 +49,7 @@ pub(crate) async fn run(engine: Engine) {
 
 impl Engine {
     async fn next_delivery_due(&self) -> EngineResult<Option<Timestamp>> {
-        self.inner.store.run(|tx| Ok::<_, EngineError>(tx.next_delivery_due()?)).await
+        self.run(|tx| Ok::<_, EngineError>(tx.next_delivery_due()?)).await
     }
 
     /// Claims the due head of each idle call's queue and starts delivering it; returns how
@@ -58,12 +59,22 @@ impl Engine {
         let count = claimed.len();
         for row in claimed {
             let engine = self.clone();
-            tokio::spawn(async move {
-                let call_id = row.call_id.clone();
-                engine.deliver(row).await;
-                engine.release(&call_id).await;
-                engine.inner.delivery_wake.notify_one();
-            });
+            let span = tracing::info_span!(
+                "delivery",
+                call_id = %row.call_id,
+                notification_id = row.id,
+                sequence = row.sequence,
+                attempt = row.attempts + 1
+            );
+            tokio::spawn(
+                async move {
+                    let call_id = row.call_id.clone();
+                    engine.deliver(row).await;
+                    engine.release(&call_id).await;
+                    engine.inner.delivery_wake.notify_one();
+                }
+                .instrument(span),
+            );
         }
         Ok(count)
     }
@@ -77,7 +88,7 @@ impl Engine {
         let mut busy: Vec<CallId> = in_flight.iter().cloned().collect();
         busy.extend(self.held_calls());
         let now = self.inner.clock.now();
-        let rows = self.inner.store.run(move |tx| Ok::<_, EngineError>(tx.due_deliveries(now, free, &busy)?)).await?;
+        let rows = self.run(move |tx| Ok::<_, EngineError>(tx.due_deliveries(now, free, &busy)?)).await?;
         let held = self.held_calls();
         Ok(rows.into_iter().filter(|r| !held.contains(&r.call_id) && in_flight.insert(r.call_id.clone())).collect())
     }
@@ -96,8 +107,7 @@ impl Engine {
             if started == 0 && idle {
                 let now = self.inner.clock.now();
                 let busy = self.held_calls();
-                let due =
-                    self.inner.store.run(move |tx| Ok::<_, EngineError>(tx.due_deliveries(now, 1, &busy)?)).await?;
+                let due = self.run(move |tx| Ok::<_, EngineError>(tx.due_deliveries(now, 1, &busy)?)).await?;
                 if due.is_empty() {
                     return Ok(());
                 }
@@ -135,20 +145,34 @@ impl Engine {
             }
             Err(e) => self.failure(&row, None, e.to_string()),
         };
-        let latency = started.elapsed().as_millis() as i64;
-        match &result {
+        let elapsed = started.elapsed();
+        let latency = elapsed.as_millis() as i64;
+        let outcome = match &result {
             AttemptResult::Delivered { status } => {
-                tracing::debug!(call_id = %row.call_id, sequence = row.sequence, status, latency, "notification delivered")
+                tracing::debug!(status, latency_ms = latency, "notification delivered");
+                "delivered"
             }
-            AttemptResult::Failed { error, retry_at, .. } => tracing::warn!(
-                call_id = %row.call_id, sequence = row.sequence, error, dead = retry_at.is_none(), "notification not delivered"
-            ),
-        }
+            AttemptResult::Failed { error, retry_at, status } => {
+                tracing::warn!(
+                    status,
+                    error,
+                    latency_ms = latency,
+                    dead = retry_at.is_none(),
+                    "notification not delivered"
+                );
+                if retry_at.is_some() {
+                    "failed"
+                } else {
+                    "dead"
+                }
+            }
+        };
+        metrics::counter!("switchboard_notification_deliveries_total", "outcome" => outcome).increment(1);
+        metrics::histogram!("switchboard_notification_delivery_duration_seconds", "outcome" => outcome)
+            .record(elapsed.as_secs_f64());
         let at = self.inner.clock.now();
         let id = row.id;
-        if let Err(e) =
-            self.inner.store.run(move |tx| Ok::<_, EngineError>(tx.record_attempt(id, at, latency, &result)?)).await
-        {
+        if let Err(e) = self.run(move |tx| Ok::<_, EngineError>(tx.record_attempt(id, at, latency, &result)?)).await {
             tracing::error!(error = %e, "recording a delivery attempt failed");
         }
     }

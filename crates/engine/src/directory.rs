@@ -41,6 +41,9 @@ pub struct Seed {
     pub users: Vec<User>,
     #[serde(default)]
     pub phone_numbers: Vec<PhoneNumber>,
+    /// Online meetings (as `directory export` writes them), so links and ids survive a move.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub online_meetings: Vec<Meeting>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -58,7 +61,12 @@ pub struct SeedApplication {
     pub tenant_id: String,
     pub display_name: String,
     /// Client secrets; only their hashes are stored.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub client_secrets: Vec<String>,
+    /// SHA-256 (hex) of client secrets, as `directory export` writes them: the secrets
+    /// themselves are never stored, so an export carries their hashes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub client_secret_hashes: Vec<String>,
     pub permissions: Vec<String>,
     #[serde(default)]
     pub calling_webhook: Option<String>,
@@ -139,12 +147,14 @@ impl Seed {
                 tenant_id: tenant_id.clone(),
                 display_name: "Switchboard Dev Bot".to_owned(),
                 client_secrets: vec![client_secret.clone()],
+                client_secret_hashes: Vec::new(),
                 permissions: DEV_PERMISSIONS.iter().map(|p| p.to_string()).collect(),
                 calling_webhook: None,
             }],
             application_instances: vec![instance.clone()],
             users: users.clone(),
             phone_numbers: phones.clone(),
+            online_meetings: Vec::new(),
         };
         let credentials = DevCredentials {
             tenant_id,
@@ -178,7 +188,7 @@ impl Seed {
             }
         }
         for a in &self.applications {
-            if a.client_secrets.is_empty() {
+            if a.client_secrets.is_empty() && a.client_secret_hashes.is_empty() {
                 return Err(DomainError::invalid(format!("application {} has no client secret", a.client_id)));
             }
         }
@@ -190,60 +200,67 @@ impl Engine {
     /// Writes a seed into the directory (insert or replace, entry by entry).
     pub async fn seed(&self, seed: Seed) -> EngineResult<()> {
         seed.validate()?;
-        self.inner
-            .store
-            .run(move |tx| {
-                for t in &seed.tenants {
-                    tx.upsert_tenant(&Tenant {
-                        id: TenantId(t.id.clone()),
-                        display_name: t.display_name.clone().unwrap_or_else(|| t.id.clone()),
-                    })?;
+        self.run(move |tx| {
+            for t in &seed.tenants {
+                tx.upsert_tenant(&Tenant {
+                    id: TenantId(t.id.clone()),
+                    display_name: t.display_name.clone().unwrap_or_else(|| t.id.clone()),
+                })?;
+            }
+            for a in &seed.applications {
+                tx.upsert_application(&Application {
+                    client_id: AppId(a.client_id.clone()),
+                    tenant_id: TenantId(a.tenant_id.clone()),
+                    display_name: a.display_name.clone(),
+                    secret_hashes: a
+                        .client_secrets
+                        .iter()
+                        .map(|s| hash_secret(s))
+                        .chain(a.client_secret_hashes.iter().map(|h| h.to_ascii_lowercase()))
+                        .collect(),
+                    permissions: a.permissions.clone(),
+                    calling_webhook: a.calling_webhook.clone(),
+                })?;
+            }
+            for i in &seed.application_instances {
+                tx.upsert_application_instance(i)?;
+            }
+            for u in &seed.users {
+                tx.upsert_user(u)?;
+            }
+            for p in &seed.phone_numbers {
+                tx.upsert_phone(p)?;
+            }
+            for m in &seed.online_meetings {
+                // Meetings are never replaced: their threads may have live calls.
+                if tx.meeting(m.id.as_str())?.is_none() {
+                    tx.insert_meeting(m)?;
                 }
-                for a in &seed.applications {
-                    tx.upsert_application(&Application {
-                        client_id: AppId(a.client_id.clone()),
-                        tenant_id: TenantId(a.tenant_id.clone()),
-                        display_name: a.display_name.clone(),
-                        secret_hashes: a.client_secrets.iter().map(|s| hash_secret(s)).collect(),
-                        permissions: a.permissions.clone(),
-                        calling_webhook: a.calling_webhook.clone(),
-                    })?;
-                }
-                for i in &seed.application_instances {
-                    tx.upsert_application_instance(i)?;
-                }
-                for u in &seed.users {
-                    tx.upsert_user(u)?;
-                }
-                for p in &seed.phone_numbers {
-                    tx.upsert_phone(p)?;
-                }
-                Ok::<_, EngineError>(())
-            })
-            .await
+            }
+            Ok::<_, EngineError>(())
+        })
+        .await
     }
 
     /// A stored setting, created with `make` on first use (e.g. the admin token).
     pub async fn setting_or_init(&self, key: &'static str, make: fn() -> String) -> EngineResult<String> {
-        self.inner
-            .store
-            .run(move |tx| {
-                if let Some(v) = tx.setting(key)? {
-                    return Ok(v);
-                }
-                let v = make();
-                tx.set_setting(key, &v)?;
-                Ok::<_, EngineError>(v)
-            })
-            .await
+        self.run(move |tx| {
+            if let Some(v) = tx.setting(key)? {
+                return Ok(v);
+            }
+            let v = make();
+            tx.set_setting(key, &v)?;
+            Ok::<_, EngineError>(v)
+        })
+        .await
     }
 
     pub async fn setting(&self, key: &'static str) -> EngineResult<Option<String>> {
-        self.inner.store.run(move |tx| Ok::<_, EngineError>(tx.setting(key)?)).await
+        self.run(move |tx| Ok::<_, EngineError>(tx.setting(key)?)).await
     }
 
     pub async fn set_setting(&self, key: &'static str, value: String) -> EngineResult<()> {
-        self.inner.store.run(move |tx| Ok::<_, EngineError>(tx.set_setting(key, &value)?)).await
+        self.run(move |tx| Ok::<_, EngineError>(tx.set_setting(key, &value)?)).await
     }
 
     /// Checks client credentials for `tenant`; `None` when they are not valid.
@@ -253,95 +270,131 @@ impl Engine {
         client_id: String,
         secret: String,
     ) -> EngineResult<Option<Application>> {
-        self.inner
-            .store
-            .run(move |tx| {
-                let app = tx.application(&client_id)?.filter(|a| {
-                    a.tenant_id.0.eq_ignore_ascii_case(&tenant) && a.secret_hashes.contains(&hash_secret(&secret))
-                });
-                Ok::<_, EngineError>(app)
-            })
-            .await
+        self.run(move |tx| {
+            let app = tx.application(&client_id)?.filter(|a| {
+                a.tenant_id.0.eq_ignore_ascii_case(&tenant) && a.secret_hashes.contains(&hash_secret(&secret))
+            });
+            Ok::<_, EngineError>(app)
+        })
+        .await
     }
 
     pub async fn application(&self, client_id: String) -> EngineResult<Option<Application>> {
-        self.inner.store.run(move |tx| Ok::<_, EngineError>(tx.application(&client_id)?)).await
+        self.run(move |tx| Ok::<_, EngineError>(tx.application(&client_id)?)).await
     }
 
     pub async fn set_user_behaviour(&self, user_id: String, behaviour: Behaviour) -> EngineResult<User> {
         behaviour.validate()?;
-        self.inner
-            .store
-            .run(move |tx| {
-                let mut user = tx
-                    .user(&user_id)?
-                    .ok_or_else(|| DomainError::not_found(format!("user {user_id} is not in the directory")))?;
-                user.behaviour = behaviour;
-                tx.upsert_user(&user)?;
-                Ok::<_, EngineError>(user)
-            })
-            .await
+        self.run(move |tx| {
+            let mut user = tx
+                .user(&user_id)?
+                .ok_or_else(|| DomainError::not_found(format!("user {user_id} is not in the directory")))?;
+            user.behaviour = behaviour;
+            tx.upsert_user(&user)?;
+            Ok::<_, EngineError>(user)
+        })
+        .await
     }
 
     pub async fn set_phone_behaviour(&self, number: String, behaviour: Behaviour) -> EngineResult<PhoneNumber> {
         behaviour.validate()?;
         let number = switchboard_core::party::parse_e164(&number)?;
-        self.inner
-            .store
-            .run(move |tx| {
-                let mut phone = tx.phone(&number)?.unwrap_or(PhoneNumber {
-                    number: number.clone(),
-                    display_name: None,
-                    behaviour: Behaviour::default(),
-                });
-                phone.behaviour = behaviour;
-                tx.upsert_phone(&phone)?;
-                Ok::<_, EngineError>(phone)
-            })
-            .await
+        self.run(move |tx| {
+            let mut phone = tx.phone(&number)?.unwrap_or(PhoneNumber {
+                number: number.clone(),
+                display_name: None,
+                behaviour: Behaviour::default(),
+            });
+            phone.behaviour = behaviour;
+            tx.upsert_phone(&phone)?;
+            Ok::<_, EngineError>(phone)
+        })
+        .await
     }
 
     pub async fn add_user(&self, user: User) -> EngineResult<User> {
         user.behaviour.validate()?;
-        self.inner
-            .store
-            .run(move |tx| {
-                if tx.user(&user.id)?.is_some() {
-                    return Err(DomainError::conflict(format!("user {} already exists", user.id)).into());
-                }
-                tx.upsert_user(&user)?;
-                Ok::<_, EngineError>(user)
+        self.run(move |tx| {
+            if tx.user(&user.id)?.is_some() {
+                return Err(DomainError::conflict(format!("user {} already exists", user.id)).into());
+            }
+            tx.upsert_user(&user)?;
+            Ok::<_, EngineError>(user)
+        })
+        .await
+    }
+
+    /// The whole directory as a seed (`switchboard directory export`): secrets as hashes,
+    /// no admin token. Importing it into an empty server gives the same directory.
+    pub async fn export_directory(&self) -> EngineResult<Seed> {
+        self.run(|tx| {
+            let applications = tx.applications()?;
+            let users = tx.users()?;
+            let mut tenant_ids: Vec<String> = applications
+                .iter()
+                .map(|a| a.tenant_id.0.clone())
+                .chain(users.iter().map(|u| u.tenant_id.0.clone()))
+                .collect();
+            tenant_ids.sort();
+            tenant_ids.dedup();
+            let mut tenants = Vec::new();
+            for id in tenant_ids {
+                let display_name = tx.tenant(&id)?.map(|t| t.display_name);
+                tenants.push(SeedTenant { id, display_name });
+            }
+            let mut application_instances = Vec::new();
+            for a in &applications {
+                application_instances.extend(tx.application_instances(&a.client_id.0)?);
+            }
+            Ok::<_, EngineError>(Seed {
+                admin_token: None,
+                tenants,
+                applications: applications
+                    .into_iter()
+                    .map(|a| SeedApplication {
+                        client_id: a.client_id.0,
+                        tenant_id: a.tenant_id.0,
+                        display_name: a.display_name,
+                        client_secrets: Vec::new(),
+                        client_secret_hashes: a.secret_hashes,
+                        permissions: a.permissions,
+                        calling_webhook: a.calling_webhook,
+                    })
+                    .collect(),
+                application_instances,
+                users,
+                phone_numbers: tx.phones()?,
+                online_meetings: tx.meetings()?,
             })
-            .await
+        })
+        .await
     }
 
     /// The directory as the control API shows it (no secrets).
     pub async fn directory(&self) -> EngineResult<serde_json::Value> {
-        self.inner
-            .store
-            .run(|tx| {
-                let apps: Vec<serde_json::Value> = tx
-                    .applications()?
-                    .into_iter()
-                    .map(|a| {
-                        serde_json::json!({
-                            "clientId": a.client_id, "tenantId": a.tenant_id, "displayName": a.display_name,
-                            "permissions": a.permissions, "callingWebhook": a.calling_webhook,
-                        })
+        self.run(|tx| {
+            let apps: Vec<serde_json::Value> = tx
+                .applications()?
+                .into_iter()
+                .map(|a| {
+                    serde_json::json!({
+                        "clientId": a.client_id, "tenantId": a.tenant_id, "displayName": a.display_name,
+                        "permissions": a.permissions, "callingWebhook": a.calling_webhook,
                     })
-                    .collect();
-                let mut instances = Vec::new();
-                for a in tx.applications()? {
-                    instances.extend(tx.application_instances(&a.client_id.0)?);
-                }
-                Ok::<_, EngineError>(serde_json::json!({
-                    "applications": apps,
-                    "applicationInstances": instances,
-                    "users": tx.users()?,
-                    "phoneNumbers": tx.phones()?,
-                }))
-            })
-            .await
+                })
+                .collect();
+            let mut instances = Vec::new();
+            for a in tx.applications()? {
+                instances.extend(tx.application_instances(&a.client_id.0)?);
+            }
+            Ok::<_, EngineError>(serde_json::json!({
+                "applications": apps,
+                "applicationInstances": instances,
+                "users": tx.users()?,
+                "phoneNumbers": tx.phones()?,
+            }))
+        })
+        .await
     }
 
     /// Creates an online meeting owned by the calling application.
@@ -379,7 +432,7 @@ impl Engine {
             created_at: now,
         };
         let stored = meeting.clone();
-        self.inner.store.run(move |tx| Ok::<_, EngineError>(tx.insert_meeting(&stored)?)).await?;
+        self.run(move |tx| Ok::<_, EngineError>(tx.insert_meeting(&stored)?)).await?;
         Ok(render_meeting(&meeting))
     }
 }

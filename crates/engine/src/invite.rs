@@ -14,6 +14,7 @@ use crate::{new_id, notify, Caller, Engine, EngineError, HoldGuard};
 
 impl Engine {
     /// Starts an invite operation; answers with the operation in its `Running` state.
+    #[tracing::instrument(skip(self, caller, body), fields(operation_id = tracing::field::Empty))]
     pub async fn invite(
         &self,
         caller: Caller,
@@ -25,29 +26,30 @@ impl Engine {
         // The hold is taken before the transaction, so nothing it causes is delivered before
         // the response; a call id that names no call of the caller gets a 404 below anyway.
         let hold = self.hold(&switchboard_core::CallId(call_id.clone()));
-        let op = self.inner.store.run(move |tx| invite_tx(tx, &caller, &call_id, request, now)).await?;
+        let op = self.run(move |tx| invite_tx(tx, &caller, &call_id, request, now)).await?;
+        tracing::Span::current().record("operation_id", tracing::field::display(&op.id));
+        tracing::info!(invitees = op.invitees.len(), "invite started");
         self.inner.timer_wake.notify_one();
         Ok((render::operation(&op, false), hold))
     }
 
     /// `GET .../operations/{id}`.
+    #[tracing::instrument(skip(self, caller))]
     pub async fn get_operation(
         &self,
         caller: Caller,
         call_id: String,
         operation_id: String,
     ) -> EngineResult<graph_model::CommsOperation> {
-        self.inner
-            .store
-            .run(move |tx| {
-                let call = owned_call(tx, &caller, &call_id)?;
-                let op = tx
-                    .operation(&operation_id)?
-                    .filter(|op| op.call_id == call.id)
-                    .ok_or_else(|| DomainError::not_found(format!("operation {operation_id} was not found")))?;
-                Ok::<_, EngineError>(render::operation(&op, false))
-            })
-            .await
+        self.run(move |tx| {
+            let call = owned_call(tx, &caller, &call_id)?;
+            let op = tx
+                .operation(&operation_id)?
+                .filter(|op| op.call_id == call.id)
+                .ok_or_else(|| DomainError::not_found(format!("operation {operation_id} was not found")))?;
+            Ok::<_, EngineError>(render::operation(&op, false))
+        })
+        .await
     }
 }
 
@@ -221,6 +223,14 @@ pub(crate) fn record_invitee_outcome(
     let settled = op.record_outcome(index, outcome, now);
     tx.update_operation(&op)?;
     if settled {
+        tracing::info!(
+            call_id = %op.call_id,
+            operation_id = %op.id,
+            status = op.status.as_str(),
+            code = op.result_info.as_ref().map(|r| r.code),
+            subcode = op.result_info.as_ref().map(|r| r.subcode),
+            "operation settled"
+        );
         notify::operation_finished(tx, &op, now)?;
     }
     Ok(())

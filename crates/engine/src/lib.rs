@@ -2,12 +2,14 @@
 //! rules decide and the resulting state and notifications are written together (transactional
 //! outbox). Background tasks fire due timers and deliver the outbox to callback URIs.
 
+mod actions;
 mod calls;
 pub mod clock;
 mod control;
 mod delivery;
 pub mod directory;
 mod error;
+pub mod events;
 mod invite;
 pub mod keys;
 mod notify;
@@ -18,10 +20,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 pub use clock::{Clock, ClockMode};
-pub use control::{LoggedAttempt, LoggedNotification};
+pub use control::{ConversationView, LoggedAttempt, LoggedNotification, Stats};
 pub use delivery::DeliveryConfig;
 pub use directory::{DevCredentials, Seed};
 pub use error::EngineError;
+pub use events::Change;
 pub use keys::SigningKeys;
 pub use participants::RosterPage;
 use switchboard_core::{AppId, CallId, TenantId};
@@ -77,6 +80,8 @@ struct Inner {
     timer_lock: tokio::sync::Mutex<()>,
     http: reqwest::Client,
     callback_tokens: Mutex<HashMap<(String, String), (String, i64)>>,
+    /// Committed changes, for the console's live view (see [`events`]).
+    changes: tokio::sync::broadcast::Sender<Change>,
 }
 
 impl Engine {
@@ -100,6 +105,7 @@ impl Engine {
                 timer_lock: tokio::sync::Mutex::new(()),
                 http,
                 callback_tokens: Mutex::new(HashMap::new()),
+                changes: tokio::sync::broadcast::channel(events::CHANNEL_CAPACITY).0,
             }),
         })
     }
@@ -138,7 +144,7 @@ impl Engine {
 
     /// Whether the store answers (readiness).
     pub async fn ping(&self) -> Result<(), EngineError> {
-        self.inner.store.run(|tx| Ok::<_, EngineError>(tx.ping()?)).await
+        self.run(|tx| Ok::<_, EngineError>(tx.ping()?)).await
     }
 }
 

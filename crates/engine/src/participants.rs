@@ -37,6 +37,7 @@ fn call_participant(
 
 impl Engine {
     /// `GET .../participants`: the connected participants, by id, in pages.
+    #[tracing::instrument(skip(self, caller))]
     pub async fn list_participants(
         &self,
         caller: Caller,
@@ -44,42 +45,40 @@ impl Engine {
         top: usize,
         after: Option<String>,
     ) -> EngineResult<RosterPage> {
-        self.inner
-            .store
-            .run(move |tx| {
-                let call = owned_call(tx, &caller, &call_id)?;
-                let mut page = tx.roster_page(&call.conversation_id, after.as_deref(), top + 1)?;
-                let next_after = if page.len() > top {
-                    page.truncate(top);
-                    page.last().map(|p| p.id.0.clone())
-                } else {
-                    None
-                };
-                Ok::<_, EngineError>(RosterPage {
-                    participants: page.iter().map(render::participant).collect(),
-                    next_after,
-                })
+        self.run(move |tx| {
+            let call = owned_call(tx, &caller, &call_id)?;
+            let mut page = tx.roster_page(&call.conversation_id, after.as_deref(), top + 1)?;
+            let next_after = if page.len() > top {
+                page.truncate(top);
+                page.last().map(|p| p.id.0.clone())
+            } else {
+                None
+            };
+            Ok::<_, EngineError>(RosterPage {
+                participants: page.iter().map(render::participant).collect(),
+                next_after,
             })
-            .await
+        })
+        .await
     }
 
     /// `GET .../participants/{id}`: a connected participant, or an invitee still ringing.
+    #[tracing::instrument(skip(self, caller))]
     pub async fn get_participant(
         &self,
         caller: Caller,
         call_id: String,
         participant_id: String,
     ) -> EngineResult<graph_model::Participant> {
-        self.inner
-            .store
-            .run(move |tx| {
-                let (_, p) = call_participant(tx, &caller, &call_id, &participant_id)?;
-                Ok::<_, EngineError>(render::participant(&p))
-            })
-            .await
+        self.run(move |tx| {
+            let (_, p) = call_participant(tx, &caller, &call_id, &participant_id)?;
+            Ok::<_, EngineError>(render::participant(&p))
+        })
+        .await
     }
 
     /// `DELETE .../participants/{id}`: cancels a ringing invitee, or removes a participant.
+    #[tracing::instrument(skip(self, caller))]
     pub async fn delete_participant(
         &self,
         caller: Caller,
@@ -87,60 +86,58 @@ impl Engine {
         participant_id: String,
     ) -> EngineResult<()> {
         let now = self.inner.clock.now();
-        self.inner
-            .store
-            .run(move |tx| {
-                let (mut call, mut p) = call_participant(tx, &caller, &call_id, &participant_id)?;
-                if p.id == call.my_participant_id {
-                    return Err(DomainError::invalid("an application leaves its call with DELETE on the call").into());
-                }
-                let mut conversation = conversation_of(tx, &call)?;
-                let was_ringing = p.state == ParticipantState::Ringing;
-                p.state = ParticipantState::Removed;
-                p.removed_reason = Some("removedByApplication".to_owned());
-                tx.delete_participant_timers(&p.id)?;
-                if was_ringing {
-                    tx.update_participant(&p)?;
-                    match &p.invited_by {
-                        Some(InvitedBy::Invite { operation_id, index, .. }) => {
-                            record_invitee_outcome(
-                                tx,
-                                operation_id,
-                                *index,
-                                |op| op.failure(*index, &RingFailure::Cancelled, now),
-                                now,
-                            )?;
-                        }
-                        Some(InvitedBy::CallCreation { .. }) if conversation.kind == ConversationKind::PeerToPeer => {
-                            call.result_info = Some(RingFailure::Cancelled.call_result_info());
-                            call.state = graph_model::CallState::Terminated;
-                            tx.update_call(&call)?;
-                            notify::call_ended(tx, &call, &conversation, now)?;
-                            end_conversation(tx, &mut conversation, now)?;
-                        }
-                        _ => {}
+        self.run(move |tx| {
+            let (mut call, mut p) = call_participant(tx, &caller, &call_id, &participant_id)?;
+            if p.id == call.my_participant_id {
+                return Err(DomainError::invalid("an application leaves its call with DELETE on the call").into());
+            }
+            let mut conversation = conversation_of(tx, &call)?;
+            let was_ringing = p.state == ParticipantState::Ringing;
+            p.state = ParticipantState::Removed;
+            p.removed_reason = Some("removedByApplication".to_owned());
+            tx.delete_participant_timers(&p.id)?;
+            if was_ringing {
+                tx.update_participant(&p)?;
+                match &p.invited_by {
+                    Some(InvitedBy::Invite { operation_id, index, .. }) => {
+                        record_invitee_outcome(
+                            tx,
+                            operation_id,
+                            *index,
+                            |op| op.failure(*index, &RingFailure::Cancelled, now),
+                            now,
+                        )?;
                     }
+                    Some(InvitedBy::CallCreation { .. }) if conversation.kind == ConversationKind::PeerToPeer => {
+                        call.result_info = Some(RingFailure::Cancelled.call_result_info());
+                        call.state = graph_model::CallState::Terminated;
+                        tx.update_call(&call)?;
+                        notify::call_ended(tx, &call, &conversation, now)?;
+                        end_conversation(tx, &mut conversation, now)?;
+                    }
+                    _ => {}
+                }
+                return Ok(());
+            }
+            p.roster_sequence = conversation.next_roster_sequence();
+            tx.update_participant(&p)?;
+            tx.update_conversation(&conversation)?;
+            if let Some(leg) = &p.call_id {
+                if let Some(mut other) = tx.call(leg.as_str())?.filter(|c| c.is_live()) {
+                    end_call(tx, &mut other, CallEnd::RemovedByParticipant, now)?;
                     return Ok(());
                 }
-                p.roster_sequence = conversation.next_roster_sequence();
-                tx.update_participant(&p)?;
-                tx.update_conversation(&conversation)?;
-                if let Some(leg) = &p.call_id {
-                    if let Some(mut other) = tx.call(leg.as_str())?.filter(|c| c.is_live()) {
-                        end_call(tx, &mut other, CallEnd::RemovedByParticipant, now)?;
-                        return Ok(());
-                    }
-                }
-                if conversation.kind == ConversationKind::PeerToPeer {
-                    call.result_info = Some(CallEnd::AllOthersLeft.result_info());
-                    call.state = graph_model::CallState::Terminated;
-                    tx.update_call(&call)?;
-                    notify::call_ended(tx, &call, &conversation, now)?;
-                    return end_conversation(tx, &mut conversation, now);
-                }
-                notify::roster_changed(tx, &conversation, std::slice::from_ref(&p), now)
-            })
-            .await?;
+            }
+            if conversation.kind == ConversationKind::PeerToPeer {
+                call.result_info = Some(CallEnd::AllOthersLeft.result_info());
+                call.state = graph_model::CallState::Terminated;
+                tx.update_call(&call)?;
+                notify::call_ended(tx, &call, &conversation, now)?;
+                return end_conversation(tx, &mut conversation, now);
+            }
+            notify::roster_changed(tx, &conversation, std::slice::from_ref(&p), now)
+        })
+        .await?;
         self.inner.delivery_wake.notify_one();
         Ok(())
     }

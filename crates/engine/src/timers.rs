@@ -33,20 +33,20 @@ pub(crate) async fn run(engine: Engine) {
 
 impl Engine {
     async fn next_timer_due(&self) -> EngineResult<Option<Timestamp>> {
-        self.inner.store.run(|tx| Ok::<_, EngineError>(tx.next_timer_due()?)).await
+        self.run(|tx| Ok::<_, EngineError>(tx.next_timer_due()?)).await
     }
 
     /// Fires every timer due at `now`, each in its own unit of work; returns how many fired.
     pub(crate) async fn fire_due(&self, now: Timestamp) -> EngineResult<usize> {
         let mut total = 0;
         loop {
-            let due = self.inner.store.run(move |tx| Ok::<_, EngineError>(tx.due_timers(now, BATCH)?)).await?;
+            let due = self.run(move |tx| Ok::<_, EngineError>(tx.due_timers(now, BATCH)?)).await?;
             if due.is_empty() {
                 break;
             }
             let count = due.len();
             let units = due.into_iter().map(|timer| {
-                self.inner.store.run(move |tx| {
+                self.run(move |tx| {
                     // Deleting the row first makes firing exactly-once across restarts.
                     if !tx.delete_timer(timer.id)? {
                         return Ok(());
@@ -94,12 +94,24 @@ impl Engine {
             self.fire_due(target).await?;
             self.set_setting(crate::VIRTUAL_NOW, target.0.to_string()).await?;
         }
+        self.announce(crate::Change::Clock { now_ms: target.0 });
         self.flush().await?;
         Ok(self.inner.clock.now())
     }
 }
 
 fn fire(tx: &mut dyn Tx, timer: Timer, now: Timestamp) -> EngineResult<()> {
+    // The unit runs on the store's writer thread: the span is entered there, around it.
+    let span = match &timer.action {
+        TimerAction::RingOutcome { participant_id, .. } => {
+            tracing::info_span!("timer", timer_id = timer.id, %participant_id)
+        }
+        TimerAction::EstablishCall { call_id } => tracing::info_span!("timer", timer_id = timer.id, %call_id),
+        TimerAction::JoinWithoutRinging { operation_id, .. } => {
+            tracing::info_span!("timer", timer_id = timer.id, %operation_id)
+        }
+    };
+    let _entered = span.enter();
     match timer.action {
         TimerAction::RingOutcome { participant_id, outcome } => ring_outcome(tx, &participant_id, outcome, now),
         TimerAction::EstablishCall { call_id } => establish(tx, &call_id, now),
@@ -107,7 +119,8 @@ fn fire(tx: &mut dyn Tx, timer: Timer, now: Timestamp) -> EngineResult<()> {
     }
 }
 
-fn ring_outcome(
+/// A ringing leg reaches its outcome: by its timer, or by a user acting through the control API.
+pub(crate) fn ring_outcome(
     tx: &mut dyn Tx,
     participant_id: &switchboard_core::ParticipantId,
     outcome: RingOutcome,
@@ -118,6 +131,18 @@ fn ring_outcome(
     };
     let Some(mut conversation) = tx.conversation(&p.conversation_id)?.filter(|c| !c.ended) else { return Ok(()) };
     tx.delete_participant_timers(&p.id)?;
+    let (call_id, operation_id) = match &p.invited_by {
+        Some(InvitedBy::Invite { call_id, operation_id, .. }) => (Some(call_id.clone()), Some(operation_id.clone())),
+        Some(InvitedBy::CallCreation { call_id }) => (Some(call_id.clone()), None),
+        None => (None, None),
+    };
+    tracing::info!(
+        participant_id = %p.id,
+        call_id = call_id.as_ref().map(|c| c.as_str()),
+        operation_id = operation_id.as_ref().map(|o| o.as_str()),
+        outcome = ?outcome,
+        "ringing ended"
+    );
     match outcome {
         RingOutcome::Answered => {
             p.state = ParticipantState::Connected;

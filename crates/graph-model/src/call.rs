@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::{CallDirection, CallState, InvitationParticipantInfo, Modality, ParticipantInfo, RejectReason, ResultInfo};
 
 /// `chatInfo`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ChatInfo {
     #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
@@ -20,7 +20,7 @@ pub struct ChatInfo {
 
 /// `meetingInfo` and its subtypes (`organizerMeetingInfo`, `tokenMeetingInfo`,
 /// `joinMeetingIdMeetingInfo`), told apart by `@odata.type` and by which members are set.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MeetingInfo {
     #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
@@ -38,7 +38,7 @@ pub struct MeetingInfo {
 }
 
 /// `outgoingCallOptions` / `incomingCallOptions`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CallOptions {
     #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
@@ -52,7 +52,7 @@ pub struct CallOptions {
 }
 
 /// Body of `POST /communications/calls`: a `call` with the writable properties.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateCallBody {
     #[serde(rename = "@odata.type", default)]
@@ -86,7 +86,7 @@ pub struct CreateCallBody {
 }
 
 /// Body of `POST .../answer`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AnswerBody {
     #[serde(default)]
@@ -102,7 +102,7 @@ pub struct AnswerBody {
 }
 
 /// Body of `POST .../reject`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RejectBody {
     #[serde(default)]
@@ -112,7 +112,7 @@ pub struct RejectBody {
 }
 
 /// A `call` as Graph renders it. Unset properties are written as `null`, as Graph does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Call {
     #[serde(rename = "@odata.context", default, skip_serializing_if = "Option::is_none")]

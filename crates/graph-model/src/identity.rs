@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 /// One identity (`#microsoft.graph.identity` and its communications subtypes).
 ///
 /// Real clients add `identityProvider` and `tenantId`, which no schema page lists; they are kept.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Identity {
     #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
@@ -21,7 +21,7 @@ pub struct Identity {
 }
 
 /// `identitySet`. Absent members are written as `null`, as Graph's responses do.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IdentitySet {
     #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]

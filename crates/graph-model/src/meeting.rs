@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::ChatInfo;
 
 /// Body of `POST /communications/onlineMeetings`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CreateOnlineMeetingBody {
     #[serde(default)]
@@ -23,7 +23,7 @@ pub struct CreateOnlineMeetingBody {
 }
 
 /// An `onlineMeeting` as Graph renders it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OnlineMeeting {
     #[serde(rename = "@odata.type")]
@@ -41,7 +41,7 @@ pub struct OnlineMeeting {
     pub auto_admitted_users: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JoinMeetingIdSettings {
     pub join_meeting_id: String,

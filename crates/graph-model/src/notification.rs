@@ -4,14 +4,14 @@ use serde::{Deserialize, Serialize};
 
 use crate::ChangeType;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CommsNotifications {
     #[serde(rename = "@odata.type")]
     pub odata_type: String,
     pub value: Vec<CommsNotification>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CommsNotification {
     #[serde(rename = "@odata.type")]

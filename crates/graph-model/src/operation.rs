@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::{InvitationParticipantInfo, ResultInfo};
 
 /// Body of `POST .../participants/invite`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InviteParticipantsBody {
     #[serde(default)]
@@ -18,7 +18,7 @@ pub struct InviteParticipantsBody {
 ///
 /// `status` is a string because the docs spell it differently in responses (`Running`) and in
 /// notifications (`completed`); see [`crate::OperationStatus`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CommsOperation {
     #[serde(rename = "@odata.type")]

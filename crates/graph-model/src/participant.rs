@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::{EndpointType, IdentitySet, MediaDirection, Modality};
 
 /// `invitationParticipantInfo`: one invitee of an invite, or a target of a new call.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct InvitationParticipantInfo {
     #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
@@ -25,7 +25,7 @@ pub struct InvitationParticipantInfo {
 }
 
 /// `participantInfo`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ParticipantInfo {
     #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
@@ -45,7 +45,7 @@ pub struct ParticipantInfo {
 }
 
 /// `mediaStream`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MediaStream {
     #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
@@ -59,13 +59,13 @@ pub struct MediaStream {
 }
 
 /// `removedState`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RemovedState {
     pub reason: String,
 }
 
 /// `participant`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Participant {
     #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]

@@ -1,0 +1,354 @@
+//! What changed, published after each commit: the console's live view and the operation
+//! counters of `/metrics` both come from here.
+//!
+//! Every engine transaction runs through [`Engine::run`], which hands the work a [`Recording`]
+//! transaction: it forwards each call to the store's transaction and notes what was written.
+//! Only once the store has committed are the notes published (a broadcast channel) and the
+//! counters incremented, so a unit of work that fails or rolls back publishes nothing.
+
+use serde::Serialize;
+use switchboard_core::{
+    Application, ApplicationInstance, Call, CallId, Conversation, ConversationId, Meeting, Operation, OperationKind,
+    Participant, ParticipantId, PhoneNumber, Tenant, Timer, TimerAction, Timestamp, User,
+};
+use switchboard_store::{AttemptResult, DeliveryAttempt, OutboxRow, StoreResult, StoreStats, Tx};
+
+use crate::error::EngineResult;
+use crate::{Engine, EngineError};
+
+/// How many changes a slow subscriber may fall behind before it is told to resynchronise.
+pub const CHANNEL_CAPACITY: usize = 4096;
+
+/// One committed change. The console refetches the piece it names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Change {
+    #[serde(rename_all = "camelCase")]
+    Conversation { conversation_id: String },
+    #[serde(rename_all = "camelCase")]
+    Call { call_id: String, conversation_id: String },
+    #[serde(rename_all = "camelCase")]
+    Participant { participant_id: String, conversation_id: String },
+    #[serde(rename_all = "camelCase")]
+    Operation { operation_id: String, call_id: String },
+    /// A notification was written to a call's queue, or a delivery attempt recorded.
+    #[serde(rename_all = "camelCase")]
+    Notification { call_id: Option<String>, notification_id: Option<i64> },
+    /// Users, phone numbers, applications or meetings changed.
+    Directory,
+    #[serde(rename_all = "camelCase")]
+    Clock { now_ms: i64 },
+    /// Every call and notification was forgotten.
+    Reset,
+}
+
+/// An operation that started or settled in a transaction, for the counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OperationEvent {
+    Started(OperationKind),
+    Settled(OperationKind, graph_model::OperationStatus),
+}
+
+fn kind_label(kind: OperationKind) -> &'static str {
+    match kind {
+        OperationKind::Invite => "invite",
+    }
+}
+
+/// What one transaction wrote, gathered by [`Recording`].
+#[derive(Debug, Default)]
+pub(crate) struct Notes {
+    changes: Vec<Change>,
+    operations: Vec<OperationEvent>,
+}
+
+impl Notes {
+    fn change(&mut self, change: Change) {
+        if !self.changes.contains(&change) {
+            self.changes.push(change);
+        }
+    }
+}
+
+impl Engine {
+    /// Runs `work` in one store transaction and, once it has committed, publishes what it
+    /// changed. Every transaction of the engine goes through here.
+    pub(crate) async fn run<T, F>(&self, work: F) -> EngineResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut dyn Tx) -> EngineResult<T> + Send + 'static,
+    {
+        let (value, notes) = self
+            .inner
+            .store
+            .run(move |tx| {
+                let mut recording = Recording { inner: tx, notes: Notes::default() };
+                let value = work(&mut recording)?;
+                Ok::<_, EngineError>((value, recording.notes))
+            })
+            .await?;
+        self.publish(notes);
+        Ok(value)
+    }
+
+    fn publish(&self, notes: Notes) {
+        for event in notes.operations {
+            let (kind, outcome) = match event {
+                OperationEvent::Started(kind) => (kind, "started"),
+                OperationEvent::Settled(kind, status) => (kind, status.notification_str()),
+            };
+            metrics::counter!("switchboard_operations_total", "kind" => kind_label(kind), "outcome" => outcome)
+                .increment(1);
+        }
+        for change in notes.changes {
+            // No subscriber is not an error: the console may simply be closed.
+            let _ = self.inner.changes.send(change);
+        }
+    }
+
+    /// Publishes a change that no transaction records (the clock moving).
+    pub(crate) fn announce(&self, change: Change) {
+        let _ = self.inner.changes.send(change);
+    }
+
+    /// Changes committed from now on, in commit order. A subscriber that falls more than
+    /// [`CHANNEL_CAPACITY`] behind gets `Lagged` and should refetch everything.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change> {
+        self.inner.changes.subscribe()
+    }
+}
+
+/// A transaction that forwards to the store's and notes every write.
+pub(crate) struct Recording<'a> {
+    inner: &'a mut dyn Tx,
+    notes: Notes,
+}
+
+impl Recording<'_> {
+    fn call_changed(&mut self, call: &Call) {
+        self.notes.change(Change::Call { call_id: call.id.0.clone(), conversation_id: call.conversation_id.0.clone() });
+    }
+    fn participant_changed(&mut self, p: &Participant) {
+        self.notes.change(Change::Participant {
+            participant_id: p.id.0.clone(),
+            conversation_id: p.conversation_id.0.clone(),
+        });
+    }
+    fn operation_changed(&mut self, op: &Operation) {
+        self.notes.change(Change::Operation { operation_id: op.id.0.clone(), call_id: op.call_id.0.clone() });
+    }
+}
+
+impl Tx for Recording<'_> {
+    fn upsert_tenant(&mut self, tenant: &Tenant) -> StoreResult<()> {
+        self.notes.change(Change::Directory);
+        self.inner.upsert_tenant(tenant)
+    }
+    fn tenant(&mut self, id: &str) -> StoreResult<Option<Tenant>> {
+        self.inner.tenant(id)
+    }
+    fn upsert_application(&mut self, app: &Application) -> StoreResult<()> {
+        self.notes.change(Change::Directory);
+        self.inner.upsert_application(app)
+    }
+    fn application(&mut self, client_id: &str) -> StoreResult<Option<Application>> {
+        self.inner.application(client_id)
+    }
+    fn applications(&mut self) -> StoreResult<Vec<Application>> {
+        self.inner.applications()
+    }
+    fn upsert_application_instance(&mut self, instance: &ApplicationInstance) -> StoreResult<()> {
+        self.notes.change(Change::Directory);
+        self.inner.upsert_application_instance(instance)
+    }
+    fn application_instances(&mut self, app_id: &str) -> StoreResult<Vec<ApplicationInstance>> {
+        self.inner.application_instances(app_id)
+    }
+    fn upsert_user(&mut self, user: &User) -> StoreResult<()> {
+        self.notes.change(Change::Directory);
+        self.inner.upsert_user(user)
+    }
+    fn user(&mut self, id: &str) -> StoreResult<Option<User>> {
+        self.inner.user(id)
+    }
+    fn users(&mut self) -> StoreResult<Vec<User>> {
+        self.inner.users()
+    }
+    fn upsert_phone(&mut self, phone: &PhoneNumber) -> StoreResult<()> {
+        self.notes.change(Change::Directory);
+        self.inner.upsert_phone(phone)
+    }
+    fn phone(&mut self, number: &str) -> StoreResult<Option<PhoneNumber>> {
+        self.inner.phone(number)
+    }
+    fn phones(&mut self) -> StoreResult<Vec<PhoneNumber>> {
+        self.inner.phones()
+    }
+    fn insert_meeting(&mut self, meeting: &Meeting) -> StoreResult<()> {
+        self.notes.change(Change::Directory);
+        self.inner.insert_meeting(meeting)
+    }
+    fn meeting(&mut self, id: &str) -> StoreResult<Option<Meeting>> {
+        self.inner.meeting(id)
+    }
+    fn meetings(&mut self) -> StoreResult<Vec<Meeting>> {
+        self.inner.meetings()
+    }
+    fn meeting_by_thread(&mut self, thread_id: &str) -> StoreResult<Option<Meeting>> {
+        self.inner.meeting_by_thread(thread_id)
+    }
+    fn meeting_by_join_id(&mut self, join_meeting_id: &str) -> StoreResult<Option<Meeting>> {
+        self.inner.meeting_by_join_id(join_meeting_id)
+    }
+    fn setting(&mut self, key: &str) -> StoreResult<Option<String>> {
+        self.inner.setting(key)
+    }
+    fn set_setting(&mut self, key: &str, value: &str) -> StoreResult<()> {
+        self.inner.set_setting(key, value)
+    }
+
+    fn insert_conversation(&mut self, c: &Conversation) -> StoreResult<()> {
+        self.notes.change(Change::Conversation { conversation_id: c.id.0.clone() });
+        self.inner.insert_conversation(c)
+    }
+    fn update_conversation(&mut self, c: &Conversation) -> StoreResult<()> {
+        self.notes.change(Change::Conversation { conversation_id: c.id.0.clone() });
+        self.inner.update_conversation(c)
+    }
+    fn conversation(&mut self, id: &ConversationId) -> StoreResult<Option<Conversation>> {
+        self.inner.conversation(id)
+    }
+    fn live_conversation_for_thread(&mut self, thread_id: &str) -> StoreResult<Option<Conversation>> {
+        self.inner.live_conversation_for_thread(thread_id)
+    }
+    fn live_conversation_for_meeting(&mut self, meeting_id: &str) -> StoreResult<Option<Conversation>> {
+        self.inner.live_conversation_for_meeting(meeting_id)
+    }
+    fn insert_call(&mut self, call: &Call) -> StoreResult<()> {
+        self.call_changed(call);
+        self.inner.insert_call(call)
+    }
+    fn update_call(&mut self, call: &Call) -> StoreResult<()> {
+        self.call_changed(call);
+        self.inner.update_call(call)
+    }
+    fn call(&mut self, id: &str) -> StoreResult<Option<Call>> {
+        self.inner.call(id)
+    }
+    fn calls_in_conversation(&mut self, id: &ConversationId) -> StoreResult<Vec<Call>> {
+        self.inner.calls_in_conversation(id)
+    }
+    fn insert_participant(&mut self, p: &Participant) -> StoreResult<()> {
+        self.participant_changed(p);
+        self.inner.insert_participant(p)
+    }
+    fn update_participant(&mut self, p: &Participant) -> StoreResult<()> {
+        self.participant_changed(p);
+        self.inner.update_participant(p)
+    }
+    fn participant(&mut self, id: &str) -> StoreResult<Option<Participant>> {
+        self.inner.participant(id)
+    }
+    fn active_participants(&mut self, conversation: &ConversationId) -> StoreResult<Vec<Participant>> {
+        self.inner.active_participants(conversation)
+    }
+    fn roster_page(
+        &mut self,
+        conversation: &ConversationId,
+        after_id: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<Participant>> {
+        self.inner.roster_page(conversation, after_id, limit)
+    }
+    fn insert_operation(&mut self, op: &Operation) -> StoreResult<()> {
+        self.operation_changed(op);
+        self.notes.operations.push(OperationEvent::Started(op.kind));
+        if op.status.is_final() {
+            self.notes.operations.push(OperationEvent::Settled(op.kind, op.status));
+        }
+        self.inner.insert_operation(op)
+    }
+    fn update_operation(&mut self, op: &Operation) -> StoreResult<()> {
+        self.operation_changed(op);
+        if op.status.is_final() {
+            // Counted once: only the write that moves it from running to final.
+            let was_final = self.inner.operation(op.id.as_str())?.is_some_and(|before| before.status.is_final());
+            if !was_final {
+                self.notes.operations.push(OperationEvent::Settled(op.kind, op.status));
+            }
+        }
+        self.inner.update_operation(op)
+    }
+    fn operation(&mut self, id: &str) -> StoreResult<Option<Operation>> {
+        self.inner.operation(id)
+    }
+    fn operations_of_call(&mut self, call: &CallId) -> StoreResult<Vec<Operation>> {
+        self.inner.operations_of_call(call)
+    }
+    fn conversations(&mut self, limit: usize, include_ended: bool) -> StoreResult<Vec<Conversation>> {
+        self.inner.conversations(limit, include_ended)
+    }
+
+    fn insert_timer(&mut self, due_at: Timestamp, action: &TimerAction) -> StoreResult<i64> {
+        self.inner.insert_timer(due_at, action)
+    }
+    fn delete_participant_timers(&mut self, participant: &ParticipantId) -> StoreResult<()> {
+        self.inner.delete_participant_timers(participant)
+    }
+    fn delete_timer(&mut self, id: i64) -> StoreResult<bool> {
+        self.inner.delete_timer(id)
+    }
+    fn due_timers(&mut self, now: Timestamp, limit: usize) -> StoreResult<Vec<Timer>> {
+        self.inner.due_timers(now, limit)
+    }
+    fn next_timer_due(&mut self) -> StoreResult<Option<Timestamp>> {
+        self.inner.next_timer_due()
+    }
+
+    fn enqueue_notification(&mut self, call: &Call, body: &str, now: Timestamp) -> StoreResult<i64> {
+        self.notes.change(Change::Notification { call_id: Some(call.id.0.clone()), notification_id: None });
+        self.inner.enqueue_notification(call, body, now)
+    }
+    fn due_deliveries(&mut self, now: Timestamp, limit: usize, busy: &[CallId]) -> StoreResult<Vec<OutboxRow>> {
+        self.inner.due_deliveries(now, limit, busy)
+    }
+    fn next_delivery_due(&mut self) -> StoreResult<Option<Timestamp>> {
+        self.inner.next_delivery_due()
+    }
+    fn record_attempt(&mut self, id: i64, at: Timestamp, latency_ms: i64, result: &AttemptResult) -> StoreResult<()> {
+        self.notes.change(Change::Notification { call_id: None, notification_id: Some(id) });
+        self.inner.record_attempt(id, at, latency_ms, result)
+    }
+    fn notifications(&mut self, call: Option<&CallId>, limit: usize) -> StoreResult<Vec<OutboxRow>> {
+        self.inner.notifications(call, limit)
+    }
+    fn delivery_attempts(&mut self, outbox_id: i64) -> StoreResult<Vec<DeliveryAttempt>> {
+        self.inner.delivery_attempts(outbox_id)
+    }
+    fn pending_notification_count(&mut self) -> StoreResult<i64> {
+        self.inner.pending_notification_count()
+    }
+    fn notification(&mut self, id: i64) -> StoreResult<Option<OutboxRow>> {
+        self.inner.notification(id)
+    }
+    fn requeue_notification(&mut self, id: i64, now: Timestamp) -> StoreResult<Option<OutboxRow>> {
+        let row = self.inner.requeue_notification(id, now)?;
+        if let Some(row) = &row {
+            self.notes
+                .change(Change::Notification { call_id: Some(row.call_id.0.clone()), notification_id: Some(row.id) });
+        }
+        Ok(row)
+    }
+    fn stats(&mut self) -> StoreResult<StoreStats> {
+        self.inner.stats()
+    }
+
+    fn reset_calls(&mut self) -> StoreResult<()> {
+        self.notes.change(Change::Reset);
+        self.inner.reset_calls()
+    }
+
+    fn ping(&mut self) -> StoreResult<()> {
+        self.inner.ping()
+    }
+}
