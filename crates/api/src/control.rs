@@ -1,31 +1,170 @@
-//! The control API (`/_switchboard/...`): directory and simulated behaviour, the virtual clock,
-//! outbox flush, reset, and the notification log. Not part of Graph; guarded by the admin token.
+//! The control API (`/_switchboard/...`): directory and simulated behaviour, acting as a
+//! directory user, the virtual clock, outbox flush, reset, the notification log and
+//! redelivery, the live view and its event stream. Not part of Graph; guarded by the admin
+//! token.
+
+use std::convert::Infallible;
+use std::time::Duration;
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use axum::http::StatusCode;
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::http::{Method, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 use switchboard_core::{Behaviour, TenantId, User};
+use switchboard_engine::{Change, Seed};
+use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::{RefOr, Schema};
 
+use crate::endpoints::{endpoint, tag, Body, Endpoint};
 use crate::error::ApiError;
 use crate::extract::{GraphJson, GraphPath, GraphQuery};
 use crate::AppState;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/_switchboard/directory", get(directory))
-        .route("/_switchboard/users", post(add_user))
-        .route("/_switchboard/users/{id}/behaviour", put(set_user_behaviour))
-        .route("/_switchboard/phones/{number}/behaviour", put(set_phone_behaviour))
-        .route("/_switchboard/clock", get(clock))
-        .route("/_switchboard/clock/advance", post(advance))
-        .route("/_switchboard/outbox/flush", post(flush))
-        .route("/_switchboard/reset", post(reset))
-        .route("/_switchboard/notifications", get(notifications))
+/// Every route of the control API.
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        endpoint(Method::GET, "/_switchboard/directory", directory)
+            .summary("The directory: applications, application instances, users, phone numbers (no secrets)")
+            .answers(200, Body::JsonInline(any_object)),
+        endpoint(Method::GET, "/_switchboard/directory/export", export_directory)
+            .summary("The whole directory as a seed (secrets as hashes), for `switchboard directory export`")
+            .answers(200, Body::JsonInline(any_object)),
+        endpoint(Method::POST, "/_switchboard/directory/import", import_directory)
+            .summary("Writes a seed into the directory, entry by entry (insert or replace)")
+            .reads(Body::JsonInline(any_object))
+            .answers(204, Body::None),
+        endpoint(Method::POST, "/_switchboard/users", add_user)
+            .summary("Adds a directory user")
+            .reads(Body::JsonInline(new_user_schema))
+            .answers(201, Body::JsonInline(any_object)),
+        endpoint(Method::PUT, "/_switchboard/users/{id}/behaviour", set_user_behaviour)
+            .summary("Sets how a user's simulated endpoint answers when rung")
+            .reads(Body::JsonInline(behaviour_schema))
+            .answers(200, Body::JsonInline(any_object)),
+        endpoint(Method::PUT, "/_switchboard/phones/{number}/behaviour", set_phone_behaviour)
+            .summary("Sets how a phone number answers when rung (E.164, `+` escaped as %2B)")
+            .reads(Body::JsonInline(behaviour_schema))
+            .answers(200, Body::JsonInline(any_object)),
+        endpoint(Method::POST, "/_switchboard/applications/{client_id}/token", application_token)
+            .summary("Mints an access token for an application of the directory, as the token endpoint would")
+            .answers(200, Body::JsonInline(any_object)),
+        endpoint(Method::GET, "/_switchboard/meetings", meetings)
+            .summary("Every online meeting, as Graph renders it")
+            .answers(200, Body::JsonInline(any_object)),
+        endpoint(Method::POST, "/_switchboard/meetings/{id}/join", join_meeting)
+            .summary("A directory user joins an online meeting (by id or joinMeetingId) from a client")
+            .reads(Body::JsonInline(join_schema))
+            .answers(200, Body::json::<graph_model::Participant>()),
+        endpoint(Method::POST, "/_switchboard/participants/{id}/accept", accept)
+            .summary("The user answers a ringing invitation")
+            .answers(200, Body::json::<graph_model::Participant>()),
+        endpoint(Method::POST, "/_switchboard/participants/{id}/decline", decline)
+            .summary("The user declines a ringing invitation (603/10003)")
+            .answers(200, Body::json::<graph_model::Participant>()),
+        endpoint(Method::POST, "/_switchboard/participants/{id}/leave", leave)
+            .summary("The user hangs up: leaves the roster, or ends a peer-to-peer call (200/18503)")
+            .answers(200, Body::json::<graph_model::Participant>()),
+        endpoint(Method::GET, "/_switchboard/conversations", conversations)
+            .summary("The newest conversations with their calls, operations and participants")
+            .query(&[
+                ("limit", "at most this many (default 50, at most 1000)"),
+                ("includeEnded", "true to include ended conversations (default true)"),
+            ])
+            .answers(200, Body::JsonInline(any_object)),
+        endpoint(Method::GET, "/_switchboard/conversations/{id}", conversation)
+            .summary("One conversation with its calls, operations and participants")
+            .answers(200, Body::JsonInline(any_object)),
+        endpoint(Method::GET, "/_switchboard/clock", clock)
+            .summary("Domain time and the clock's mode")
+            .answers(200, Body::JsonInline(any_object)),
+        endpoint(Method::POST, "/_switchboard/clock/advance", advance)
+            .summary("Moves the virtual clock forward; returns once due work ran and each notification was tried")
+            .reads(Body::JsonInline(advance_schema))
+            .answers(200, Body::JsonInline(any_object)),
+        endpoint(Method::POST, "/_switchboard/outbox/flush", flush)
+            .summary("Delivers every notification due now, once each")
+            .answers(204, Body::None),
+        endpoint(Method::POST, "/_switchboard/reset", reset)
+            .summary("Forgets every call, conversation, operation and notification (the directory stays)")
+            .answers(204, Body::None),
+        endpoint(Method::GET, "/_switchboard/notifications", notifications)
+            .summary("The notification log: bodies, headers and every delivery attempt")
+            .query(&[("callId", "only this call's notifications"), ("limit", "the newest N (default 200)")])
+            .answers(200, Body::JsonInline(any_object)),
+        endpoint(Method::GET, "/_switchboard/notifications/{id}", notification)
+            .summary("One notification of the log")
+            .answers(200, Body::JsonInline(any_object)),
+        endpoint(Method::POST, "/_switchboard/notifications/{id}/redeliver", redeliver)
+            .summary("Sends a delivered or dead notification again: a copy at the end of its call's queue")
+            .answers(200, Body::JsonInline(any_object)),
+        endpoint(Method::GET, "/_switchboard/events", events)
+            .summary("Server-sent events: one `change` event per committed change (the console's live view)")
+            .query(&[("token", "the admin token, for clients that cannot send headers (EventSource)")])
+            .answers(200, Body::EventStream),
+    ]
+    .into_iter()
+    .map(|e| e.tag(tag::CONTROL).admin())
+    .collect()
+}
+
+fn any_object() -> RefOr<Schema> {
+    ObjectBuilder::new().schema_type(SchemaType::Type(Type::Object)).into()
+}
+
+fn string() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(SchemaType::Type(Type::String))
+}
+
+fn integer() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(SchemaType::Type(Type::Integer))
+}
+
+/// A simulated behaviour (`{"kind": "answer", "afterMs": 1000}`, ...).
+fn behaviour_schema() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::Object))
+        .property(
+            "kind",
+            string().enum_values(Some(["answer", "decline", "busy", "noAnswer", "manual", "unreachable", "fault"])),
+        )
+        .required("kind")
+        .property("afterMs", integer())
+        .property("code", integer())
+        .property("subcode", integer())
+        .property("reason", string())
+        .into()
+}
+
+fn new_user_schema() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::Object))
+        .property("id", string())
+        .property("displayName", string())
+        .required("displayName")
+        .property("tenantId", string())
+        .required("tenantId")
+        .property("behaviour", behaviour_schema())
+        .into()
+}
+
+fn join_schema() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::Object))
+        .property("userId", string())
+        .required("userId")
+        .into()
+}
+
+fn advance_schema() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::Object))
+        .property("ms", integer())
+        .property("seconds", integer())
+        .into()
 }
 
 /// Proof of the admin credential (`Authorization: Bearer <admin token>`).
@@ -48,12 +187,52 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
+/// The admin token from the `Authorization` header or, for `EventSource` (which cannot send
+/// headers), from the `token` query parameter.
+pub struct AdminOrQueryToken;
+
+impl FromRequestParts<AppState> for AdminOrQueryToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if Admin::from_request_parts(parts, state).await.is_ok() {
+            return Ok(AdminOrQueryToken);
+        }
+        let query = parts.uri.query().unwrap_or_default();
+        let presented = serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v);
+        match presented {
+            Some(token) if constant_time_eq(token.as_bytes(), state.admin_token().as_bytes()) => Ok(AdminOrQueryToken),
+            _ => Err(ApiError::unauthenticated("The control API needs the admin token.", state.public_url())),
+        }
+    }
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 async fn directory(State(state): State<AppState>, _: Admin) -> Result<Json<serde_json::Value>, ApiError> {
     Ok(Json(state.engine().directory().await?))
+}
+
+async fn export_directory(State(state): State<AppState>, _: Admin) -> Result<Json<Seed>, ApiError> {
+    Ok(Json(state.engine().export_directory().await?))
+}
+
+async fn import_directory(
+    State(state): State<AppState>,
+    _: Admin,
+    GraphJson(seed): GraphJson<Seed>,
+) -> Result<StatusCode, ApiError> {
+    if seed.admin_token.is_some() {
+        return Err(ApiError::invalid("adminToken cannot be changed through the control API"));
+    }
+    state.engine().seed(seed).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]
@@ -96,6 +275,93 @@ async fn set_phone_behaviour(
     GraphJson(behaviour): GraphJson<Behaviour>,
 ) -> Result<Json<switchboard_core::PhoneNumber>, ApiError> {
     Ok(Json(state.engine().set_phone_behaviour(number, behaviour).await?))
+}
+
+async fn application_token(
+    State(state): State<AppState>,
+    _: Admin,
+    GraphPath(client_id): GraphPath<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let app = state
+        .engine()
+        .application(client_id.clone())
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("application {client_id} is not in the directory")))?;
+    let token = crate::identity::app_token(&state, &app)?;
+    Ok(Json(json!({
+        "token_type": "Bearer",
+        "expires_in": crate::identity::TOKEN_LIFETIME_SECS,
+        "access_token": token,
+        "clientId": app.client_id,
+        "tenantId": app.tenant_id,
+    })))
+}
+
+async fn meetings(State(state): State<AppState>, _: Admin) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(json!({ "value": state.engine().meetings().await? })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct JoinBody {
+    user_id: String,
+}
+
+async fn join_meeting(
+    State(state): State<AppState>,
+    _: Admin,
+    GraphPath(meeting_id): GraphPath<String>,
+    GraphJson(body): GraphJson<JoinBody>,
+) -> Result<Json<graph_model::Participant>, ApiError> {
+    Ok(Json(state.engine().join_meeting(meeting_id, body.user_id).await?))
+}
+
+async fn accept(
+    State(state): State<AppState>,
+    _: Admin,
+    GraphPath(id): GraphPath<String>,
+) -> Result<Json<graph_model::Participant>, ApiError> {
+    Ok(Json(state.engine().accept_invitation(id).await?))
+}
+
+async fn decline(
+    State(state): State<AppState>,
+    _: Admin,
+    GraphPath(id): GraphPath<String>,
+) -> Result<Json<graph_model::Participant>, ApiError> {
+    Ok(Json(state.engine().decline_invitation(id).await?))
+}
+
+async fn leave(
+    State(state): State<AppState>,
+    _: Admin,
+    GraphPath(id): GraphPath<String>,
+) -> Result<Json<graph_model::Participant>, ApiError> {
+    Ok(Json(state.engine().leave(id).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ConversationQuery {
+    limit: Option<usize>,
+    include_ended: Option<bool>,
+}
+
+async fn conversations(
+    State(state): State<AppState>,
+    _: Admin,
+    GraphQuery(q): GraphQuery<ConversationQuery>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let list = state.engine().conversations(q.limit.unwrap_or(50).min(1000), q.include_ended.unwrap_or(true)).await?;
+    Ok(Json(json!({ "value": list })))
+}
+
+async fn conversation(
+    State(state): State<AppState>,
+    _: Admin,
+    GraphPath(id): GraphPath<String>,
+) -> Result<Json<switchboard_engine::ConversationView>, ApiError> {
+    Ok(Json(state.engine().conversation(id).await?))
 }
 
 async fn clock(State(state): State<AppState>, _: Admin) -> Json<serde_json::Value> {
@@ -153,4 +419,49 @@ async fn notifications(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let log = state.engine().notification_log(q.call_id, q.limit.unwrap_or(200).min(10_000)).await?;
     Ok(Json(json!({ "value": log })))
+}
+
+async fn notification(
+    State(state): State<AppState>,
+    _: Admin,
+    GraphPath(id): GraphPath<i64>,
+) -> Result<Json<switchboard_engine::LoggedNotification>, ApiError> {
+    Ok(Json(state.engine().notification(id).await?))
+}
+
+async fn redeliver(
+    State(state): State<AppState>,
+    _: Admin,
+    GraphPath(id): GraphPath<i64>,
+) -> Result<Json<switchboard_engine::LoggedNotification>, ApiError> {
+    Ok(Json(state.engine().redeliver(id).await?))
+}
+
+/// How often an idle event stream sends a comment, so proxies keep it open.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// `GET /_switchboard/events`: a `hello` event, then one `change` event per committed change
+/// (its data is the [`Change`] as JSON), and `resync` when this stream fell behind and the
+/// client should refetch everything.
+async fn events(
+    State(state): State<AppState>,
+    _: AdminOrQueryToken,
+) -> Sse<impl futures::Stream<Item = Result<Event, Infallible>>> {
+    let receiver = state.engine().subscribe();
+    let hello = Event::default().event("hello").data(json!({ "nowMs": state.engine().clock().now().0 }).to_string());
+    let changes = futures::stream::unfold(receiver, |mut receiver| async move {
+        use tokio::sync::broadcast::error::RecvError;
+        let event = match receiver.recv().await {
+            Ok(change) => change_event(&change),
+            Err(RecvError::Lagged(missed)) => Event::default().event("resync").data(missed.to_string()),
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok(event), receiver))
+    });
+    let stream = futures::StreamExt::chain(futures::stream::once(async move { Ok(hello) }), changes);
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+}
+
+fn change_event(change: &Change) -> Event {
+    Event::default().event("change").data(serde_json::to_string(change).unwrap_or_default())
 }

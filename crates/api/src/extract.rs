@@ -5,7 +5,7 @@ use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, GraphError};
 
 /// A JSON body: `application/json` (415 otherwise), at most [`crate::MAX_BODY_BYTES`] (413),
 /// parsed into `T` (400 with serde's reason otherwise; duplicate keys are refused).
@@ -18,15 +18,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for GraphJson<T> {
         let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         let mime = content_type.split(';').next().unwrap_or("").trim();
         if !mime.eq_ignore_ascii_case("application/json") {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupportedMediaType",
-                "Content-Type must be application/json",
-            ));
+            return Err(ApiError::new(GraphError::UnsupportedMediaType, "Content-Type must be application/json"));
         }
         let bytes = axum::body::Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "requestEntityTooLarge", "The request body is too large.")
+                ApiError::new(GraphError::RequestEntityTooLarge, "The request body is too large.")
             } else {
                 ApiError::invalid("The request body could not be read.")
             }

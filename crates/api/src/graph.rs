@@ -6,12 +6,12 @@ use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use axum::body::{Body, Bytes};
+use axum::body::{Body as HttpBody, Bytes};
 use axum::extract::State;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{on, MethodFilter, MethodRouter};
-use axum::{Extension, Json, Router};
+use axum::{Extension, Json};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use graph_model::{CollectionPage, CreateCallBody, CreateOnlineMeetingBody, InviteParticipantsBody};
@@ -21,7 +21,8 @@ use switchboard_engine::participants::{DEFAULT_PAGE, MAX_PAGE};
 use switchboard_engine::HoldGuard;
 
 use crate::auth::{AppCaller, RequiredRoles};
-use crate::error::ApiError;
+use crate::endpoints::{tag, Auth, Body, Endpoint};
+use crate::error::{ApiError, GraphError};
 use crate::extract::{GraphJson, GraphPath, GraphQuery};
 use crate::AppState;
 
@@ -61,7 +62,27 @@ pub struct GraphRoute {
     pub path: &'static str,
     pub roles: &'static [&'static str],
     pub summary: &'static str,
+    pub request: Body,
+    pub status: u16,
+    pub response: Body,
+    pub query: &'static [(&'static str, &'static str)],
     handler: fn(MethodFilter) -> MethodRouter<AppState>,
+}
+
+impl GraphRoute {
+    fn reads(mut self, body: Body) -> Self {
+        self.request = body;
+        self
+    }
+    fn answers(mut self, status: u16, body: Body) -> Self {
+        self.status = status;
+        self.response = body;
+        self
+    }
+    fn query(mut self, query: &'static [(&'static str, &'static str)]) -> Self {
+        self.query = query;
+        self
+    }
 }
 
 macro_rules! handler {
@@ -78,7 +99,18 @@ fn route(
     summary: &'static str,
     handler: fn(MethodFilter) -> MethodRouter<AppState>,
 ) -> GraphRoute {
-    GraphRoute { method, base, path, roles, summary, handler }
+    GraphRoute {
+        method,
+        base,
+        path,
+        roles,
+        summary,
+        request: Body::None,
+        status: 200,
+        response: Body::None,
+        query: &[],
+        handler,
+    }
 }
 
 /// Graph actions Switchboard does not implement yet: they answer `501 notImplemented`.
@@ -105,9 +137,13 @@ pub const NOT_IMPLEMENTED_ROSTER_ACTIONS: &[&str] = &["muteAll", "configureMixer
 pub fn route_table() -> Vec<GraphRoute> {
     use Base::*;
     let mut table = vec![
-        route(Method::POST, Communications, "/calls", CALLS_ANY, "Create call", handler!(create_call)),
-        route(Method::GET, Communications, "/calls/{call_id}", CALLS_ANY, "Get call", handler!(get_call)),
-        route(Method::DELETE, Communications, "/calls/{call_id}", CALLS_ANY, "Delete call", handler!(delete_call)),
+        route(Method::POST, Communications, "/calls", CALLS_ANY, "Create call", handler!(create_call))
+            .reads(Body::json::<CreateCallBody>())
+            .answers(201, Body::json::<graph_model::Call>()),
+        route(Method::GET, Communications, "/calls/{call_id}", CALLS_ANY, "Get call", handler!(get_call))
+            .answers(200, Body::json::<graph_model::Call>()),
+        route(Method::DELETE, Communications, "/calls/{call_id}", CALLS_ANY, "Delete call", handler!(delete_call))
+            .answers(204, Body::None),
         route(
             Method::POST,
             Communications,
@@ -131,7 +167,9 @@ pub fn route_table() -> Vec<GraphRoute> {
             CALLS_ANY,
             "List participants",
             handler!(list_participants),
-        ),
+        )
+        .query(&[("$top", "page size (default 100, at most 999)"), ("$skiptoken", "continuation from @odata.nextLink")])
+        .answers(200, Body::json::<ParticipantPage>()),
         route(
             Method::GET,
             Communications,
@@ -139,7 +177,8 @@ pub fn route_table() -> Vec<GraphRoute> {
             CALLS_ANY,
             "Get participant",
             handler!(get_participant),
-        ),
+        )
+        .answers(200, Body::json::<graph_model::Participant>()),
         route(
             Method::DELETE,
             Communications,
@@ -147,7 +186,8 @@ pub fn route_table() -> Vec<GraphRoute> {
             DELETE_PARTICIPANT,
             "Delete participant",
             handler!(delete_participant),
-        ),
+        )
+        .answers(204, Body::None),
         route(
             Method::POST,
             Communications,
@@ -155,7 +195,9 @@ pub fn route_table() -> Vec<GraphRoute> {
             INVITE,
             "Invite participants",
             handler!(invite),
-        ),
+        )
+        .reads(Body::json::<InviteParticipantsBody>())
+        .answers(200, Body::json::<graph_model::CommsOperation>()),
         route(
             Method::POST,
             Communications,
@@ -163,7 +205,9 @@ pub fn route_table() -> Vec<GraphRoute> {
             INVITE,
             "Invite participants",
             handler!(invite),
-        ),
+        )
+        .reads(Body::json::<InviteParticipantsBody>())
+        .answers(200, Body::json::<graph_model::CommsOperation>()),
         route(
             Method::GET,
             Communications,
@@ -171,7 +215,8 @@ pub fn route_table() -> Vec<GraphRoute> {
             CALLS_ANY,
             "Get operation",
             handler!(get_operation),
-        ),
+        )
+        .answers(200, Body::json::<graph_model::CommsOperation>()),
         route(
             Method::POST,
             Communications,
@@ -179,7 +224,9 @@ pub fn route_table() -> Vec<GraphRoute> {
             MEETINGS,
             "Create online meeting",
             handler!(create_meeting),
-        ),
+        )
+        .reads(Body::json::<CreateOnlineMeetingBody>())
+        .answers(201, Body::json::<graph_model::OnlineMeeting>()),
         route(
             Method::POST,
             Root,
@@ -187,7 +234,9 @@ pub fn route_table() -> Vec<GraphRoute> {
             MEETINGS,
             "Create online meeting",
             handler!(create_meeting_for_user),
-        ),
+        )
+        .reads(Body::json::<CreateOnlineMeetingBody>())
+        .answers(201, Body::json::<graph_model::OnlineMeeting>()),
     ];
     let unimplemented = [
         ("/calls/{call_id}/", NOT_IMPLEMENTED_CALL_ACTIONS),
@@ -198,14 +247,17 @@ pub fn route_table() -> Vec<GraphRoute> {
         for action in actions {
             for spelling in [String::new(), "microsoft.graph.".to_owned()] {
                 let path: &'static str = Box::leak(format!("{prefix}{spelling}{action}").into_boxed_str());
-                table.push(route(
-                    Method::POST,
-                    Communications,
-                    path,
-                    CALLS_ANY,
-                    "Not implemented",
-                    handler!(not_implemented),
-                ));
+                table.push(
+                    route(
+                        Method::POST,
+                        Communications,
+                        path,
+                        CALLS_ANY,
+                        "Not implemented by Switchboard yet (501 notImplemented)",
+                        handler!(not_implemented),
+                    )
+                    .answers(501, Body::json::<graph_model::ErrorBody>()),
+                );
             }
         }
     }
@@ -216,8 +268,10 @@ pub fn route_table() -> Vec<GraphRoute> {
 #[derive(Debug, Clone, Copy)]
 struct ApiVersion(&'static str);
 
-pub fn routes() -> Router<AppState> {
-    let mut router = Router::new();
+/// Every Graph route, under each version and (for `/communications` routes) on both
+/// `/communications` and the deprecated `/app` alias.
+pub fn endpoints() -> Vec<Endpoint> {
+    let mut endpoints = Vec::new();
     for r in route_table() {
         for version in VERSIONS {
             let prefixes: &[&str] = match r.base {
@@ -229,19 +283,34 @@ pub fn routes() -> Router<AppState> {
                 let method_router: MethodRouter<AppState> = (r.handler)(filter)
                     .layer::<_, Infallible>(Extension(RequiredRoles(r.roles)))
                     .layer::<_, Infallible>(Extension(ApiVersion(version)));
-                router = router.route(&format!("/{version}{prefix}{}", r.path), method_router);
+                let mut endpoint =
+                    Endpoint::new(r.method.clone(), format!("/{version}{prefix}{}", r.path), method_router)
+                        .summary(r.summary)
+                        .tag(tag::GRAPH)
+                        .reads(r.request.clone())
+                        .answers(r.status, r.response.clone())
+                        .query(r.query);
+                endpoint.auth = Auth::Graph(r.roles);
+                endpoints.push(endpoint);
             }
         }
     }
-    router.method_not_allowed_fallback(method_not_allowed)
+    endpoints
 }
 
-async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "methodNotAllowed",
-        "The HTTP method is not allowed on this resource.",
-    )
+/// A page of `GET .../participants` (documentation of [`CollectionPage`]).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct ParticipantPage {
+    #[schema(rename = "@odata.context")]
+    odata_context: Option<String>,
+    value: Vec<graph_model::Participant>,
+    #[schema(rename = "@odata.nextLink")]
+    next_link: Option<String>,
+}
+
+pub(crate) async fn method_not_allowed() -> ApiError {
+    ApiError::new(GraphError::MethodNotAllowed, "The HTTP method is not allowed on this resource.")
 }
 
 /// A response body that keeps a call's notifications back until it has been written out.
@@ -278,8 +347,8 @@ fn json_response(
         Err(_) => return ApiError::internal().into_response(),
     };
     let body = match hold {
-        Some(hold) => Body::new(HeldBody { inner: http_body_util::Full::new(bytes), _hold: hold }),
-        None => Body::from(bytes),
+        Some(hold) => HttpBody::new(HeldBody { inner: http_body_util::Full::new(bytes), _hold: hold }),
+        None => HttpBody::from(bytes),
     };
     let mut response = Response::new(body);
     *response.status_mut() = status;

@@ -6,10 +6,14 @@
 use std::collections::HashMap;
 
 use axum::extract::State;
+use axum::http::Method;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
+use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::{RefOr, Schema};
+
+use crate::endpoints::{endpoint, tag, Body, Endpoint};
 use serde_json::json;
 
 use crate::extract::GraphPath;
@@ -23,39 +27,123 @@ pub fn issuer(public_url: &str, tenant: &str) -> String {
     format!("{public_url}/{tenant}/v2.0")
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/{tenant}/oauth2/v2.0/token", post(token))
-        .route("/{tenant}/v2.0/.well-known/openid-configuration", get(openid_configuration))
-        .route("/{tenant}/discovery/v2.0/keys", get(jwks))
-        .route("/common/discovery/instance", get(instance_discovery))
+/// The identity routes.
+pub fn endpoints() -> Vec<Endpoint> {
+    vec![
+        endpoint(Method::POST, "/{tenant}/oauth2/v2.0/token", token)
+            .summary("Client-credentials token (errors in the OAuth shape, see docs/codes.md)")
+            .reads(Body::Form(token_form_schema))
+            .answers(200, Body::JsonInline(token_schema)),
+        endpoint(Method::GET, "/{tenant}/v2.0/.well-known/openid-configuration", openid_configuration)
+            .summary("OpenID configuration of a tenant")
+            .answers(200, Body::JsonInline(object)),
+        endpoint(Method::GET, "/{tenant}/discovery/v2.0/keys", jwks)
+            .summary("The signing keys (JWKS) of tokens and callbacks")
+            .answers(200, Body::JsonInline(object)),
+        endpoint(Method::GET, "/common/discovery/instance", instance_discovery)
+            .summary("Instance discovery, as MSAL asks for it")
+            .answers(200, Body::JsonInline(object)),
+    ]
+    .into_iter()
+    .map(|e| e.tag(tag::IDENTITY))
+    .collect()
+}
+
+fn object() -> RefOr<Schema> {
+    ObjectBuilder::new().schema_type(SchemaType::Type(Type::Object)).into()
+}
+
+fn string() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(SchemaType::Type(Type::String))
+}
+
+fn token_form_schema() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::Object))
+        .property("grant_type", string().enum_values(Some(["client_credentials"])))
+        .required("grant_type")
+        .property("client_id", string())
+        .required("client_id")
+        .property("client_secret", string())
+        .required("client_secret")
+        .property("scope", string())
+        .into()
+}
+
+fn token_schema() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::Object))
+        .property("token_type", string())
+        .property("expires_in", ObjectBuilder::new().schema_type(SchemaType::Type(Type::Integer)))
+        .property("access_token", string())
+        .into()
+}
+
+/// Every failure of the token endpoint, with the status, OAuth `error` and AADSTS code Entra
+/// ID answers it with. Published in `docs/codes.md`; a test keeps the two in step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OAuthFailure {
+    /// The body is not a form, or lacks `grant_type` or `client_id`.
+    MalformedRequest,
+    /// A grant other than `client_credentials`.
+    UnsupportedGrantType,
+    /// No `client_secret` (nor assertion).
+    MissingClientSecret,
+    /// A wrong secret, or an application not registered in that tenant.
+    InvalidClient,
+    /// A scope that does not end in `/.default`.
+    InvalidScope,
+    /// The directory or the signing key failed.
+    ServerError,
+}
+
+impl OAuthFailure {
+    pub const ALL: &'static [OAuthFailure] = &[
+        OAuthFailure::MalformedRequest,
+        OAuthFailure::UnsupportedGrantType,
+        OAuthFailure::MissingClientSecret,
+        OAuthFailure::InvalidClient,
+        OAuthFailure::InvalidScope,
+        OAuthFailure::ServerError,
+    ];
+
+    /// `(status, error, AADSTS code)`.
+    pub fn parts(self) -> (StatusCode, &'static str, u32) {
+        match self {
+            OAuthFailure::MalformedRequest => (StatusCode::BAD_REQUEST, "invalid_request", 900144),
+            OAuthFailure::UnsupportedGrantType => (StatusCode::BAD_REQUEST, "unsupported_grant_type", 70003),
+            OAuthFailure::MissingClientSecret => (StatusCode::UNAUTHORIZED, "invalid_client", 7000218),
+            OAuthFailure::InvalidClient => (StatusCode::UNAUTHORIZED, "invalid_client", 7000215),
+            OAuthFailure::InvalidScope => (StatusCode::BAD_REQUEST, "invalid_scope", 1002012),
+            OAuthFailure::ServerError => (StatusCode::INTERNAL_SERVER_ERROR, "server_error", 90000),
+        }
+    }
 }
 
 struct OAuthError {
-    status: StatusCode,
-    error: &'static str,
-    code: u32,
+    failure: OAuthFailure,
     description: String,
 }
 
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
+        let (status, error, code) = self.failure.parts();
         let now = switchboard_core::Timestamp(switchboard_engine::clock::wall_millis()).to_rfc3339();
         let trace = uuid::Uuid::new_v4().to_string();
         let body = json!({
-            "error": self.error,
-            "error_description": format!("AADSTS{}: {}\r\nTrace ID: {trace}\r\nTimestamp: {now}", self.code, self.description),
-            "error_codes": [self.code],
+            "error": error,
+            "error_description": format!("AADSTS{code}: {}\r\nTrace ID: {trace}\r\nTimestamp: {now}", self.description),
+            "error_codes": [code],
             "timestamp": now,
             "trace_id": trace,
             "correlation_id": uuid::Uuid::new_v4().to_string(),
         });
-        (self.status, Json(body)).into_response()
+        (status, Json(body)).into_response()
     }
 }
 
-fn oauth_error(status: StatusCode, error: &'static str, code: u32, description: impl Into<String>) -> OAuthError {
-    OAuthError { status, error, code, description: description.into() }
+fn oauth_error(failure: OAuthFailure, description: impl Into<String>) -> OAuthError {
+    OAuthError { failure, description: description.into() }
 }
 
 async fn token(
@@ -67,52 +155,40 @@ async fn token(
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !content_type.starts_with("application/x-www-form-urlencoded") {
         return Err(oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            900144,
+            OAuthFailure::MalformedRequest,
             "The request body must be application/x-www-form-urlencoded.",
         ));
     }
-    let form: HashMap<String, String> = serde_urlencoded::from_bytes(&body).map_err(|_| {
-        oauth_error(StatusCode::BAD_REQUEST, "invalid_request", 900144, "The request body is not a valid form.")
-    })?;
+    let form: HashMap<String, String> = serde_urlencoded::from_bytes(&body)
+        .map_err(|_| oauth_error(OAuthFailure::MalformedRequest, "The request body is not a valid form."))?;
     let field = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
     match field("grant_type") {
         Some("client_credentials") => {}
         Some(other) => {
             return Err(oauth_error(
-                StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
-                70003,
+                OAuthFailure::UnsupportedGrantType,
                 format!("The app requested an unsupported grant type '{other}'."),
             ))
         }
         None => {
             return Err(oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                900144,
+                OAuthFailure::MalformedRequest,
                 "The request body must contain the following parameter: 'grant_type'.",
             ))
         }
     }
-    let client_id = field("client_id").ok_or_else(|| {
-        oauth_error(StatusCode::BAD_REQUEST, "invalid_request", 900144, "The request body must contain 'client_id'.")
-    })?;
+    let client_id = field("client_id")
+        .ok_or_else(|| oauth_error(OAuthFailure::MalformedRequest, "The request body must contain 'client_id'."))?;
     let secret = field("client_secret").ok_or_else(|| {
         oauth_error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            7000218,
+            OAuthFailure::MissingClientSecret,
             "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
         )
     })?;
     if let Some(scope) = field("scope") {
         if !scope.split(' ').any(|s| s.ends_with("/.default")) {
             return Err(oauth_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_scope",
-                1002012,
+                OAuthFailure::InvalidScope,
                 "The client credentials flow needs a scope ending in '/.default'.",
             ));
         }
@@ -121,38 +197,14 @@ async fn token(
     let app = engine
         .authenticate_client(tenant.clone(), client_id.to_owned(), secret.to_owned())
         .await
-        .map_err(|_| {
-            oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", 90000, "The directory is unavailable.")
-        })?
+        .map_err(|_| oauth_error(OAuthFailure::ServerError, "The directory is unavailable."))?
         .ok_or_else(|| {
             oauth_error(
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                7000215,
+                OAuthFailure::InvalidClient,
                 "Invalid client secret provided, or the application is not registered in this tenant.",
             )
         })?;
-    let now = switchboard_engine::clock::wall_millis() / 1000;
-    let token = engine
-        .keys()
-        .sign(&json!({
-            "aud": "https://graph.microsoft.com",
-            "iss": issuer(state.public_url(), app.tenant_id.as_str()),
-            "iat": now,
-            "nbf": now,
-            "exp": now + TOKEN_LIFETIME_SECS,
-            "appid": app.client_id,
-            "azp": app.client_id,
-            "app_displayname": app.display_name,
-            "idtyp": "app",
-            "oid": app.client_id,
-            "sub": app.client_id,
-            "roles": app.permissions,
-            "tid": app.tenant_id,
-            "ver": "1.0",
-            "uti": uuid::Uuid::new_v4().to_string(),
-        }))
-        .map_err(|_| oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", 90000, "Token signing failed."))?;
+    let token = app_token(&state, &app).map_err(|_| oauth_error(OAuthFailure::ServerError, "Token signing failed."))?;
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
         Json(json!({
@@ -163,6 +215,32 @@ async fn token(
         })),
     )
         .into_response())
+}
+
+/// An application token as the token endpoint issues it (also minted for the control API's
+/// `POST /_switchboard/applications/{clientId}/token`, which `switchboard token` uses).
+pub(crate) fn app_token(
+    state: &AppState,
+    app: &switchboard_core::Application,
+) -> Result<String, switchboard_engine::EngineError> {
+    let now = switchboard_engine::clock::wall_millis() / 1000;
+    state.engine().keys().sign(&json!({
+        "aud": "https://graph.microsoft.com",
+        "iss": issuer(state.public_url(), app.tenant_id.as_str()),
+        "iat": now,
+        "nbf": now,
+        "exp": now + TOKEN_LIFETIME_SECS,
+        "appid": app.client_id,
+        "azp": app.client_id,
+        "app_displayname": app.display_name,
+        "idtyp": "app",
+        "oid": app.client_id,
+        "sub": app.client_id,
+        "roles": app.permissions,
+        "tid": app.tenant_id,
+        "ver": "1.0",
+        "uti": uuid::Uuid::new_v4().to_string(),
+    }))
 }
 
 async fn openid_configuration(

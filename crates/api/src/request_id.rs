@@ -5,6 +5,7 @@ use axum::extract::Request;
 use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
+use tracing::Instrument;
 
 #[derive(Clone, Debug)]
 pub(crate) struct RequestIds {
@@ -34,13 +35,11 @@ pub(crate) async fn middleware(request: Request, next: Next) -> Response {
     };
     let method = request.method().clone();
     let path = request.uri().path().to_owned();
+    // Every line logged while answering carries the request id (and, through the engine's
+    // spans, the call and operation ids). The span is attached to the future, never entered
+    // across an await.
     let span = tracing::info_span!("request", request_id = %ids.request_id, %method, %path);
-    let mut response = REQUEST_IDS
-        .scope(ids.clone(), async move {
-            let _enter = span.enter();
-            next.run(request).await
-        })
-        .await;
+    let mut response = REQUEST_IDS.scope(ids.clone(), next.run(request)).instrument(span).await;
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&ids.request_id) {
         headers.insert("request-id", v);

@@ -1,0 +1,228 @@
+//! `/openapi.json`: an OpenAPI 3.1 document built from [`crate::endpoints::all`], the same
+//! list the router is built from. Graph routes carry their permissions as security
+//! requirements (any one of them suffices, so each is its own alternative); the control API
+//! needs the admin token.
+
+use std::collections::BTreeSet;
+
+use axum::http::Method;
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
+use utoipa::openapi::request_body::RequestBodyBuilder;
+use utoipa::openapi::schema::{ArrayBuilder, ComponentsBuilder, ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::server::Server;
+use utoipa::openapi::tag::TagBuilder;
+use utoipa::openapi::{
+    ContentBuilder, InfoBuilder, OpenApi, OpenApiBuilder, PathItem, PathsBuilder, Ref, RefOr, Required,
+    ResponseBuilder, ResponsesBuilder, Schema,
+};
+
+use crate::endpoints::{self, tag, Auth, Body, Endpoint};
+
+const GRAPH_SCHEME: &str = "graphToken";
+const ADMIN_SCHEME: &str = "adminToken";
+
+fn http_method(method: &Method) -> HttpMethod {
+    match *method {
+        Method::GET => HttpMethod::Get,
+        Method::POST => HttpMethod::Post,
+        Method::PUT => HttpMethod::Put,
+        Method::DELETE => HttpMethod::Delete,
+        Method::PATCH => HttpMethod::Patch,
+        Method::HEAD => HttpMethod::Head,
+        Method::OPTIONS => HttpMethod::Options,
+        _ => HttpMethod::Trace,
+    }
+}
+
+/// `{name}` segments of a path.
+fn path_parameters(path: &str) -> Vec<&str> {
+    path.split('/').filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}'))).collect()
+}
+
+fn string_schema() -> ObjectBuilder {
+    ObjectBuilder::new().schema_type(SchemaType::Type(Type::String))
+}
+
+/// The content of a body, registering named schemas in `components`.
+fn content(body: &Body, components: &mut Option<ComponentsBuilder>) -> Option<(String, utoipa::openapi::Content)> {
+    let mut register = |named: &endpoints::Named| -> RefOr<Schema> {
+        let builder = components.take().unwrap_or_default();
+        *components = Some((named.register)(builder));
+        RefOr::Ref(Ref::from_schema_name((named.name)()))
+    };
+    let (content_type, schema): (&str, Option<RefOr<Schema>>) = match body {
+        Body::None => return None,
+        Body::Json(named) => ("application/json", Some(register(named))),
+        Body::JsonArray(named) => {
+            let item = register(named);
+            ("application/json", Some(ArrayBuilder::new().items(item).into()))
+        }
+        Body::JsonInline(schema) => ("application/json", Some(schema())),
+        Body::Form(schema) => ("application/x-www-form-urlencoded", Some(schema())),
+        Body::Text(content_type) => (content_type, Some(string_schema().into())),
+        Body::EventStream => ("text/event-stream", Some(string_schema().into())),
+    };
+    Some((content_type.to_owned(), ContentBuilder::new().schema(schema).build()))
+}
+
+fn operation(e: &Endpoint, components: &mut Option<ComponentsBuilder>) -> utoipa::openapi::path::Operation {
+    let id = format!("{}:{}", e.method.as_str().to_ascii_lowercase(), e.path);
+    let mut op = OperationBuilder::new().operation_id(Some(id)).summary(Some(e.summary.to_string())).tag(e.tag);
+    for name in path_parameters(&e.path) {
+        op = op.parameter(
+            ParameterBuilder::new()
+                .name(name)
+                .parameter_in(ParameterIn::Path)
+                .required(Required::True)
+                .schema(Some(string_schema())),
+        );
+    }
+    for (name, description) in e.query {
+        op = op.parameter(
+            ParameterBuilder::new()
+                .name(*name)
+                .parameter_in(ParameterIn::Query)
+                .required(Required::False)
+                .description(Some(*description))
+                .schema(Some(string_schema())),
+        );
+    }
+    if let Some((content_type, body)) = content(&e.request, components) {
+        op = op.request_body(Some(
+            RequestBodyBuilder::new().required(Some(Required::True)).content(content_type, body).build(),
+        ));
+    }
+    let mut success = ResponseBuilder::new().description(status_text(e.status));
+    if let Some((content_type, body)) = content(&e.response, components) {
+        success = success.content(content_type, body);
+    }
+    let mut responses = ResponsesBuilder::new().response(e.status.to_string(), success.build());
+    if e.status < 400 && e.tag != tag::IDENTITY && e.tag != tag::CONSOLE {
+        let error = Body::json::<graph_model::ErrorBody>();
+        let (content_type, body) = content(&error, components).expect("a JSON body");
+        responses = responses.response(
+            "default",
+            ResponseBuilder::new()
+                .description("A Graph error body (every status and code is listed in docs/codes.md)")
+                .content(content_type, body)
+                .build(),
+        );
+    }
+    op = op.responses(responses.build());
+    match e.auth {
+        Auth::Public => {}
+        Auth::Admin => op = op.security(SecurityRequirement::new(ADMIN_SCHEME, Vec::<String>::new())),
+        Auth::Graph(roles) => {
+            // Any one of the roles suffices: each is an alternative requirement.
+            for role in roles {
+                op = op.security(SecurityRequirement::new(GRAPH_SCHEME, [*role]));
+            }
+        }
+    }
+    op.build()
+}
+
+fn status_text(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        501 => "Not Implemented",
+        _ => "Answer",
+    }
+}
+
+/// The document, with `public_url` as its server.
+pub fn document(public_url: &str) -> OpenApi {
+    let mut components = Some(ComponentsBuilder::new());
+    let mut paths = PathsBuilder::new();
+    let mut tags = BTreeSet::new();
+    for e in endpoints::all() {
+        tags.insert(e.tag);
+        let op = operation(&e, &mut components);
+        paths = paths.path(e.path.clone(), PathItem::new(http_method(&e.method), op));
+    }
+    let components = components
+        .unwrap_or_default()
+        .security_scheme(
+            GRAPH_SCHEME,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "An application token from `/{tenant}/oauth2/v2.0/token` (client credentials). The \
+                         requirement lists the application permission (`roles` claim) a route accepts; any one \
+                         of the alternatives suffices.",
+                    ))
+                    .build(),
+            ),
+        )
+        .security_scheme(
+            ADMIN_SCHEME,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "The admin token printed at start (and kept in dev-credentials.json). `GET \
+                         /_switchboard/events` also accepts it as the `token` query parameter.",
+                    ))
+                    .build(),
+            ),
+        )
+        .build();
+    OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("Switchboard")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(
+                    "A self-hosted call-control server that speaks the Microsoft Graph cloud-communications calls \
+                     API, with its identity endpoints, control API, console and operational endpoints.",
+                ))
+                .build(),
+        )
+        .servers(Some([Server::new(public_url)]))
+        .paths(paths.build())
+        .components(Some(components))
+        .tags(Some(tags.into_iter().map(|t| TagBuilder::new().name(t).build())))
+        .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_in_the_document_and_nothing_else() {
+        let doc = serde_json::to_value(document("http://127.0.0.1:8080")).unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+        let mut documented = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in item.as_object().unwrap().keys() {
+                documented.insert((method.to_uppercase(), path.clone()));
+            }
+        }
+        let routed: BTreeSet<(String, String)> =
+            endpoints::all().iter().map(|e| (e.method.as_str().to_owned(), e.path.clone())).collect();
+        assert_eq!(documented, routed);
+    }
+
+    #[test]
+    fn graph_routes_name_their_permissions_and_control_routes_the_admin_token() {
+        let doc = serde_json::to_value(document("http://127.0.0.1:8080")).unwrap();
+        let invite = &doc["paths"]["/beta/communications/calls/{call_id}/participants/invite"]["post"];
+        let alternatives: Vec<&str> =
+            invite["security"].as_array().unwrap().iter().map(|r| r[GRAPH_SCHEME][0].as_str().unwrap()).collect();
+        assert_eq!(alternatives, ["Calls.InitiateGroupCall.All", "Calls.InitiateGroupCalls.All"]);
+        assert_eq!(
+            invite["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+            "#/components/schemas/InviteParticipantsBody"
+        );
+        let accept = &doc["paths"]["/_switchboard/participants/{id}/accept"]["post"];
+        assert_eq!(accept["security"][0][ADMIN_SCHEME], serde_json::json!([]));
+        assert!(doc["components"]["schemas"]["IdentitySet"].is_object(), "nested schemas are registered");
+    }
+}
