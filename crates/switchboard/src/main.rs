@@ -1,5 +1,6 @@
 //! The `switchboard` binary: command line, configuration, wiring, graceful shutdown.
 
+mod client;
 mod listen;
 mod serve;
 
@@ -7,7 +8,19 @@ use clap::{Parser, Subcommand};
 
 /// Switchboard: a self-hosted call-control server that speaks the Microsoft Graph calls API.
 #[derive(Parser, Debug)]
-#[command(name = "switchboard", version, about, long_about = None)]
+#[command(
+    name = "switchboard",
+    version,
+    about,
+    long_about = None,
+    after_help = "\
+Start here:
+  switchboard serve                 # the server, with a development tenant; prints its credentials
+  switchboard listen --port 9000    # in another terminal: print the notifications of your calls
+  open http://127.0.0.1:8080/console#token=ADMIN_TOKEN
+
+Run `switchboard COMMAND --help` for each command's options and examples."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -15,14 +28,29 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the server (Graph calls API, identity endpoints, control API).
-    #[command(
-        after_help = "Examples:\n  switchboard serve\n  switchboard serve --clock virtual --listen 127.0.0.1:0\n  \
-                            switchboard serve --config directory.toml --public-url https://calls.example.com"
-    )]
+    /// Run the server (Graph calls API, identity endpoints, control API, console, metrics).
+    #[command(after_help = "\
+Examples:
+  switchboard serve
+      # 127.0.0.1:8080, data in ./switchboard-data, a development tenant seeded on first start
+  switchboard serve --clock virtual --listen 127.0.0.1:0
+      # for tests: domain time moves only through POST /_switchboard/clock/advance
+  switchboard serve --config directory.toml --public-url https://calls.example.com
+      # your own directory (see `switchboard directory export`), behind a proxy
+  RUST_LOG=switchboard_engine=debug switchboard serve --log-format json
+
+Then:
+  console   http://127.0.0.1:8080/console (asks for the admin token)
+  metrics   http://127.0.0.1:8080/metrics
+  OpenAPI   http://127.0.0.1:8080/openapi.json")]
     Serve(serve::ServeArgs),
     /// Run a local notification receiver that prints every callback it gets.
     Listen(listen::ListenArgs),
+    /// Print an access token for an application of the directory (asks the running server).
+    Token(client::TokenArgs),
+    /// Export or import the directory of a running server as a seed file.
+    #[command(subcommand)]
+    Directory(client::DirectoryCommand),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -32,6 +60,31 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Listen(args) => listen::run(args).await,
+            Command::Token(args) => client::token(args).await,
+            Command::Directory(command) => client::directory(command).await,
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent_and_every_command_has_examples() {
+        super::Cli::command().debug_assert();
+        let cli = super::Cli::command();
+        let mut missing = Vec::new();
+        for command in cli.get_subcommands() {
+            let leaves: Vec<&clap::Command> =
+                if command.has_subcommands() { command.get_subcommands().collect() } else { vec![command] };
+            for leaf in leaves {
+                let help = leaf.get_after_help().map(|h| h.to_string()).unwrap_or_default();
+                if !help.contains("Example") {
+                    missing.push(leaf.get_name().to_owned());
+                }
+            }
+        }
+        assert!(missing.is_empty(), "commands without examples in --help: {missing:?}");
+    }
 }

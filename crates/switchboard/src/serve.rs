@@ -18,7 +18,8 @@ pub struct ServeArgs {
     /// Directory of the SQLite database, the signing key and dev-credentials.json.
     #[arg(long, env = "SWITCHBOARD_DATA_DIR", default_value = "./switchboard-data")]
     pub data_dir: PathBuf,
-    /// Directory seed (TOML). Without it, a first start seeds a development tenant.
+    /// Directory seed (TOML, or JSON when it ends in .json). Without it, a first start seeds a
+    /// development tenant.
     #[arg(long, env = "SWITCHBOARD_CONFIG")]
     pub config: Option<PathBuf>,
     /// Absolute base URL for Location headers, links and token issuers (default: the listen address).
@@ -27,7 +28,8 @@ pub struct ServeArgs {
     /// Domain time: `system` (wall clock) or `virtual` (moves only through /_switchboard/clock/advance).
     #[arg(long, env = "SWITCHBOARD_CLOCK", default_value = "system", value_parser = ["system", "virtual"])]
     pub clock: String,
-    /// Log format: `human` or `json`. RUST_LOG sets the level (default info).
+    /// Log format: `human` or `json` (one object per line, with the request, call and
+    /// operation ids of the spans it belongs to). RUST_LOG sets the levels (default info).
     #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", default_value = "human", value_parser = ["human", "json"])]
     pub log_format: String,
 }
@@ -37,7 +39,7 @@ fn init_logging(format: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     if format == "json" {
-        builder.json().init();
+        builder.json().with_current_span(true).with_span_list(true).init();
     } else {
         builder.init();
     }
@@ -61,9 +63,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let credentials_path = args.data_dir.join("dev-credentials.json");
     let admin_token = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let seed: Seed =
-                toml::from_str(&text).with_context(|| format!("{} is not a valid seed", path.display()))?;
+            let seed: Seed = crate::client::read_seed(path)?;
             let admin = seed.admin_token.clone();
             engine.seed(seed).await.context("cannot seed the directory")?;
             match admin {
@@ -88,8 +88,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
 
-    let tasks = engine.start().await?;
-    let app = switchboard_api::router(AppState::new(engine, public_url.clone(), admin_token));
+    let mut tasks = engine.start().await?;
+    let metrics = switchboard_api::metrics::install().map_err(|e| anyhow::anyhow!("cannot install metrics: {e}"))?;
+    tasks.push(tokio::spawn(metrics_upkeep(metrics.clone())));
+    let state = AppState::new(engine, public_url.clone(), admin_token).with_metrics(metrics);
+    let app = switchboard_api::router(state);
     println!("Switchboard listening on {public_url}");
     print_banner(&public_url, &args, &credentials_path);
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
@@ -100,9 +103,20 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Histograms are drained into the exporter's buckets by upkeep; scrapes run it too.
+async fn metrics_upkeep(handle: metrics_exporter_prometheus::PrometheusHandle) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        every.tick().await;
+        handle.run_upkeep();
+    }
+}
+
 fn print_banner(public_url: &str, args: &ServeArgs, credentials_path: &std::path::Path) {
     println!("  Graph API:   {public_url}/beta  and  {public_url}/v1.0");
     println!("  Clock:       {}", args.clock);
+    println!("  Console:     {public_url}/console");
+    println!("  Metrics:     {public_url}/metrics    OpenAPI: {public_url}/openapi.json");
     if args.config.is_none() {
         if let Ok(text) = std::fs::read_to_string(credentials_path) {
             if let Ok(c) = serde_json::from_str::<serde_json::Value>(&text) {
