@@ -459,6 +459,8 @@ async fn events(
         Some((Ok(event), receiver))
     });
     let stream = futures::StreamExt::chain(futures::stream::once(async move { Ok(hello) }), changes);
+    // The stream ends when the server shuts down, so a graceful shutdown never waits on it.
+    let stream = futures::StreamExt::take_until(stream, state.shutting_down());
     Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
 }
 

@@ -35,24 +35,50 @@ struct StateInner {
     public_url: String,
     admin_token: String,
     metrics: Option<PrometheusHandle>,
+    /// Turns true when the server starts shutting down: endless responses (the event
+    /// stream) end then, so a graceful shutdown does not wait for open consoles.
+    shutdown: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 impl AppState {
     /// `public_url` is the absolute base of `Location` headers and links (no trailing slash).
     pub fn new(engine: Engine, public_url: String, admin_token: String) -> AppState {
         let public_url = public_url.trim_end_matches('/').to_owned();
-        AppState { inner: Arc::new(StateInner { engine, public_url, admin_token, metrics: None }) }
+        AppState { inner: Arc::new(StateInner { engine, public_url, admin_token, metrics: None, shutdown: None }) }
+    }
+
+    /// The same, ending endless responses when `shutdown` turns true.
+    pub fn with_shutdown(self, shutdown: tokio::sync::watch::Receiver<bool>) -> AppState {
+        self.rebuild(|inner| StateInner { shutdown: Some(shutdown), ..inner })
     }
 
     /// The same, with `/metrics` rendered by the process's Prometheus recorder.
     pub fn with_metrics(self, handle: PrometheusHandle) -> AppState {
+        self.rebuild(|inner| StateInner { metrics: Some(handle), ..inner })
+    }
+
+    fn rebuild(self, change: impl FnOnce(StateInner) -> StateInner) -> AppState {
         let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| StateInner {
             engine: shared.engine.clone(),
             public_url: shared.public_url.clone(),
             admin_token: shared.admin_token.clone(),
-            metrics: None,
+            metrics: shared.metrics.clone(),
+            shutdown: shared.shutdown.clone(),
         });
-        AppState { inner: Arc::new(StateInner { metrics: Some(handle), ..inner }) }
+        AppState { inner: Arc::new(change(inner)) }
+    }
+
+    /// Resolves once the server starts shutting down.
+    pub(crate) fn shutting_down(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let shutdown = self.inner.shutdown.clone();
+        async move {
+            match shutdown {
+                Some(mut shutdown) => {
+                    let _ = shutdown.wait_for(|down| *down).await;
+                }
+                None => std::future::pending().await,
+            }
+        }
     }
 
     pub fn engine(&self) -> &Engine {

@@ -91,11 +91,17 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let mut tasks = engine.start().await?;
     let metrics = switchboard_api::metrics::install().map_err(|e| anyhow::anyhow!("cannot install metrics: {e}"))?;
     tasks.push(tokio::spawn(metrics_upkeep(metrics.clone())));
-    let state = AppState::new(engine, public_url.clone(), admin_token).with_metrics(metrics);
+    let (stopping, shutdown) = tokio::sync::watch::channel(false);
+    let state = AppState::new(engine, public_url.clone(), admin_token).with_metrics(metrics).with_shutdown(shutdown);
     let app = switchboard_api::router(state);
     println!("Switchboard listening on {public_url}");
     print_banner(&public_url, &args, &credentials_path);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    let signal = async move {
+        shutdown_signal().await;
+        tracing::info!("stopping: finishing the requests in flight");
+        let _ = stopping.send(true);
+    };
+    axum::serve(listener, app).with_graceful_shutdown(signal).await?;
     for task in tasks {
         task.abort();
     }
@@ -127,6 +133,7 @@ fn print_banner(public_url: &str, args: &ServeArgs, credentials_path: &std::path
                 println!("    clientId      {}", c["clientId"].as_str().unwrap_or_default());
                 println!("    clientSecret  {}", c["clientSecret"].as_str().unwrap_or_default());
                 println!("    adminToken    {}", c["adminToken"].as_str().unwrap_or_default());
+                println!("  Console:     {public_url}/console#token={}", c["adminToken"].as_str().unwrap_or_default());
                 if let Some(users) = c["users"].as_array() {
                     for u in users {
                         println!(
