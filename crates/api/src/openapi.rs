@@ -211,6 +211,17 @@ mod tests {
     }
 
     #[test]
+    fn every_schema_reference_resolves() {
+        let text = serde_json::to_string(&document("http://127.0.0.1:8080")).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for reference in text.split("\"#/components/schemas/").skip(1) {
+            let name = reference.split('"').next().unwrap();
+            assert!(schemas.contains_key(name), "#/components/schemas/{name} is not defined");
+        }
+    }
+
+    #[test]
     fn graph_routes_name_their_permissions_and_control_routes_the_admin_token() {
         let doc = serde_json::to_value(document("http://127.0.0.1:8080")).unwrap();
         let invite = &doc["paths"]["/beta/communications/calls/{call_id}/participants/invite"]["post"];

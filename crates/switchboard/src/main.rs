@@ -51,6 +51,19 @@ Then:
     /// Export or import the directory of a running server as a seed file.
     #[command(subcommand)]
     Directory(client::DirectoryCommand),
+    /// Print the OpenAPI 3.1 document the server serves at /openapi.json (no server needed).
+    #[command(after_help = "\
+Examples:
+  switchboard openapi > openapi.json
+  switchboard openapi --public-url https://calls.example.com | jq '.paths | keys | length'")]
+    Openapi(OpenapiArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct OpenapiArgs {
+    /// The server URL written into the document's `servers`.
+    #[arg(long, env = "SWITCHBOARD_PUBLIC_URL", default_value = "http://127.0.0.1:8080")]
+    public_url: String,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -62,6 +75,11 @@ fn main() -> anyhow::Result<()> {
             Command::Listen(args) => listen::run(args).await,
             Command::Token(args) => client::token(args).await,
             Command::Directory(command) => client::directory(command).await,
+            Command::Openapi(args) => {
+                let document = switchboard_api::openapi::document(args.public_url.trim_end_matches('/'));
+                println!("{}", serde_json::to_string_pretty(&document)?);
+                Ok(())
+            }
         }
     })
 }
