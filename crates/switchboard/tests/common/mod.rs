@@ -64,12 +64,25 @@ impl Resp {
 pub struct SpawnOptions {
     pub clock_virtual: bool,
     pub config: Option<String>,
+    /// A seed file to start with, as is (TOML, or JSON when it ends in `.json`).
+    pub config_file: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
+    /// More arguments of `switchboard serve`.
+    pub extra_args: Vec<String>,
+    /// `RUST_LOG` of the server.
+    pub rust_log: String,
 }
 
 impl Default for SpawnOptions {
     fn default() -> Self {
-        SpawnOptions { clock_virtual: true, config: None, data_dir: None }
+        SpawnOptions {
+            clock_virtual: true,
+            config: None,
+            config_file: None,
+            data_dir: None,
+            extra_args: Vec::new(),
+            rust_log: "info".to_owned(),
+        }
     }
 }
 
@@ -104,12 +117,17 @@ impl TestApp {
             std::fs::write(&path, config).unwrap();
             args.extend(["--config".into(), path.display().to_string()]);
         }
+        if let Some(path) = &options.config_file {
+            args.extend(["--config".into(), path.display().to_string()]);
+        }
+        args.extend(options.extra_args.iter().cloned());
+        let seeded = options.config.is_some() || options.config_file.is_some();
         let stderr = std::fs::File::create(data_dir.join("server.log")).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args(&args)
             .env_remove("SWITCHBOARD_LISTEN")
             .env_remove("SWITCHBOARD_PUBLIC_URL")
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", &options.rust_log)
             .stdout(Stdio::piped())
             .stderr(stderr)
             .kill_on_drop(true)
@@ -128,11 +146,10 @@ impl TestApp {
         // Keep draining stdout so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
-        let credentials: Value = match &options.config {
-            None => {
-                serde_json::from_str(&std::fs::read_to_string(data_dir.join("dev-credentials.json")).unwrap()).unwrap()
-            }
-            Some(_) => json!({}),
+        let credentials: Value = if seeded {
+            json!({})
+        } else {
+            serde_json::from_str(&std::fs::read_to_string(data_dir.join("dev-credentials.json")).unwrap()).unwrap()
         };
         let hooks = Receiver::start().await;
         let callback = format!("{}/callback", hooks.url);
@@ -162,6 +179,18 @@ impl TestApp {
     pub async fn kill(mut self) -> (PathBuf, Option<tempfile::TempDir>) {
         self.child.kill().await.unwrap();
         (self.data_dir.clone(), self._dir.take())
+    }
+
+    /// Asks the server to stop (SIGTERM) and waits for it, at most `within`; true if it exited
+    /// successfully in time.
+    pub async fn terminate(&mut self, within: Duration) -> bool {
+        let pid = self.child.id().expect("the server is running").to_string();
+        let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        match tokio::time::timeout(within, self.child.wait()).await {
+            Ok(status) => status.unwrap().success(),
+            Err(_) => false,
+        }
     }
 
     /// The id of a development user by display name.
@@ -332,6 +361,22 @@ impl TestApp {
         self.admin(method, path, body).await
     }
 
+    /// `POST /_switchboard/{path}` with no body (the actions of a directory user).
+    pub async fn control_post(&self, path: &str) -> Resp {
+        self.admin(reqwest::Method::POST, &format!("/_switchboard/{path}"), None).await
+    }
+
+    /// The server's log so far (stderr).
+    pub fn server_log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default()
+    }
+
+    /// A plain GET, without the harness's checks (for text bodies and non-Graph answers).
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let r = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    }
+
     // Scenarios used by many tests.
 
     /// Creates an online meeting and joins it; returns (call id, meeting), after the join's
@@ -481,6 +526,10 @@ impl Receiver {
 
     pub fn len(&self) -> usize {
         self.received.lock().unwrap().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
