@@ -79,7 +79,8 @@ export async function startServer() {
   const first = await Promise.race([
     once(lines, 'line').then(([line]) => line),
     once(child, 'exit').then(() => { throw new Error(`switchboard exited: ${readFileSync(path.join(dir, 'server.log'), 'utf8')}`); }),
-    new Promise((_, reject) => setTimeout(() => reject(new Error('switchboard did not start in 30 s')), 30_000)),
+    // Unref'd: a timer left pending would keep the test process alive after the tests.
+    new Promise((_, reject) => setTimeout(() => reject(new Error('switchboard did not start in 30 s')), 30_000).unref()),
   ]);
   const base = first.replace('Switchboard listening on ', '').trim();
   lines.on('line', () => {}); // keep draining stdout
@@ -125,9 +126,11 @@ export async function startServer() {
     async stop() {
       if (child.exitCode === null) {
         process.kill(child.pid, 'SIGTERM');
-        await Promise.race([once(child, 'exit'), new Promise((r) => setTimeout(r, 5_000))]);
+        await Promise.race([once(child, 'exit'), new Promise((r) => setTimeout(r, 5_000).unref())]);
         if (child.exitCode === null) process.kill(child.pid, 'SIGKILL');
       }
+      lines.close();
+      child.stdout.destroy();
       rmSync(dir, { recursive: true, force: true });
     },
   };
