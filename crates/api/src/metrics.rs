@@ -67,6 +67,7 @@ pub fn install() -> Result<PrometheusHandle, String> {
 /// would make every request its own series), and logs one line per request.
 pub(crate) async fn track(request: Request, next: Next) -> Response {
     let route = request.extensions().get::<MatchedPath>().map_or("unmatched", MatchedPath::as_str).to_owned();
+    record_path_ids(&route, request.uri().path());
     let method = request.method().to_string();
     let started = Instant::now();
     let response = next.run(request).await;
@@ -84,6 +85,20 @@ pub(crate) async fn track(request: Request, next: Next) -> Response {
         tracing::info!(%route, status, latency_ms, "request answered");
     }
     response
+}
+
+/// The ids a route names in its path (`{call_id}`, `{operation_id}`, `{participant_id}`) go
+/// into the request's span, so every line logged while answering carries them.
+fn record_path_ids(route: &str, path: &str) {
+    let span = tracing::Span::current();
+    for (template, actual) in route.split('/').zip(path.split('/')) {
+        match template {
+            "{call_id}" => span.record("call_id", actual),
+            "{operation_id}" => span.record("operation_id", actual),
+            "{participant_id}" => span.record("participant_id", actual),
+            _ => &span,
+        };
+    }
 }
 
 /// `GET /metrics`.

@@ -38,7 +38,15 @@ pub(crate) async fn middleware(request: Request, next: Next) -> Response {
     // Every line logged while answering carries the request id (and, through the engine's
     // spans, the call and operation ids). The span is attached to the future, never entered
     // across an await.
-    let span = tracing::info_span!("request", request_id = %ids.request_id, %method, %path);
+    let span = tracing::info_span!(
+        "request",
+        request_id = %ids.request_id,
+        %method,
+        %path,
+        call_id = tracing::field::Empty,
+        operation_id = tracing::field::Empty,
+        participant_id = tracing::field::Empty
+    );
     let mut response = REQUEST_IDS.scope(ids.clone(), next.run(request)).instrument(span).await;
     let headers = response.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&ids.request_id) {

@@ -129,10 +129,6 @@ impl Engine {
         &self.inner.clock
     }
 
-    pub fn store(&self) -> &SqliteStore {
-        &self.inner.store
-    }
-
     fn hold(&self, call_id: &CallId) -> HoldGuard {
         *self.inner.holds.lock().expect("holds lock").entry(call_id.clone()).or_insert(0) += 1;
         HoldGuard { engine: self.clone(), call_id: Some(call_id.clone()) }

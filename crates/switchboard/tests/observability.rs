@@ -197,6 +197,7 @@ async fn json_logs_carry_the_request_call_and_operation_ids_on_every_line_about_
         .collect();
     assert_eq!(answered.len(), 1, "one line per request, with its id");
     assert_eq!(answered[0]["fields"]["status"], 200);
+    assert_eq!(field(answered[0], "call_id"), Some(call.as_str()), "the call named in the path");
 
     let settled = lines
         .iter()

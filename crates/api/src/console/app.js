@@ -134,6 +134,11 @@ async function loadConversations() {
 async function loadConversation(id) {
   try {
     const c = await api('GET', `/_switchboard/conversations/${encodeURIComponent(id)}`);
+    if (c.ended && !$('show-ended').checked) {
+      state.conversations.delete(id);
+      state.order = state.order.filter((x) => x !== id);
+      return;
+    }
     if (!state.conversations.has(id)) state.order.unshift(id);
     state.conversations.set(id, c);
   } catch (e) {
