@@ -118,12 +118,17 @@ async fn the_openapi_document_is_3_1_and_every_operation_in_it_is_routed() {
     assert_eq!(doc["servers"][0]["url"], app.base.as_str());
 
     let mut operations = BTreeSet::new();
+    let mut secured = BTreeSet::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
             assert!(op["responses"].is_object(), "{method} {path} documents its answers");
             operations.insert((method.to_uppercase(), path.clone()));
+            if op["security"].as_array().is_some_and(|s| !s.is_empty()) {
+                secured.insert((method.to_uppercase(), path.clone()));
+            }
         }
     }
+    assert!(secured.len() > 200, "Graph and control routes declare who may call them");
     assert!(operations.len() > 200, "Graph routes on both versions and both prefixes: {}", operations.len());
     for expected in [
         ("POST", "/beta/communications/calls/{call_id}/participants/invite"),
@@ -150,6 +155,10 @@ async fn the_openapi_document_is_3_1_and_every_operation_in_it_is_routed() {
         let body = response.text().await.unwrap();
         assert_ne!(status, 405, "{method} {path} is routed: {body}");
         assert!(!(status == 404 && body.contains("UnknownError")), "{method} {path} is routed: {body}");
+        if secured.contains(&(method.clone(), path.clone())) {
+            // What the document says is guarded is guarded, before anything else is looked at.
+            assert_eq!(status, 401, "{method} {path} needs a credential: {body}");
+        }
     }
     // And the other way: a path the document does not list answers the fallback.
     let (status, body) = app.get_text("/beta/communications/nothing-here").await;
