@@ -82,6 +82,7 @@ fn validate(token: &str, state: &AppState) -> Result<Claims, String> {
     }
     let kid = header.kid.ok_or("Access token has no key id (kid).")?;
     let key = state.engine().keys().decoding_key(&kid).ok_or("Access token is signed with an unknown key.")?;
+    let key = &key;
     let mut validation = Validation::new(Algorithm::RS256);
     let mut audiences: Vec<&str> = GRAPH_AUDIENCES.to_vec();
     audiences.push(state.public_url());

@@ -26,6 +26,7 @@ pub fn routes() -> Router<AppState> {
         .route("/_switchboard/outbox/flush", post(flush))
         .route("/_switchboard/reset", post(reset))
         .route("/_switchboard/notifications", get(notifications))
+        .route("/_switchboard/keys/rotate", post(rotate_keys))
 }
 
 /// Proof of the admin credential (`Authorization: Bearer <admin token>`).
@@ -153,4 +154,9 @@ async fn notifications(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let log = state.engine().notification_log(q.call_id, q.limit.unwrap_or(200).min(10_000)).await?;
     Ok(Json(json!({ "value": log })))
+}
+
+async fn rotate_keys(State(state): State<AppState>, _: Admin) -> Result<Json<serde_json::Value>, ApiError> {
+    let kid = state.engine().rotate_keys()?;
+    Ok(Json(json!({ "kid": kid, "jwks": state.engine().keys().jwks() })))
 }

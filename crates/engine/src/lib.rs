@@ -136,6 +136,14 @@ impl Engine {
         self.inner.holds.lock().expect("holds lock").keys().cloned().collect()
     }
 
+    /// Rotates the signing keys (the previous key stays trusted during the rollover) and drops
+    /// cached callback tokens so new notifications carry the new key. Returns the new key id.
+    pub fn rotate_keys(&self) -> Result<String, EngineError> {
+        let kid = self.inner.keys.rotate()?;
+        self.inner.callback_tokens.lock().expect("token cache").clear();
+        Ok(kid)
+    }
+
     /// Whether the store answers (readiness).
     pub async fn ping(&self) -> Result<(), EngineError> {
         self.inner.store.run(|tx| Ok::<_, EngineError>(tx.ping()?)).await

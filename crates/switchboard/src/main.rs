@@ -2,6 +2,7 @@
 
 mod listen;
 mod serve;
+mod verify;
 
 use clap::{Parser, Subcommand};
 
