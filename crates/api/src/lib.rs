@@ -9,6 +9,7 @@ pub mod extract;
 pub mod graph;
 pub mod identity;
 mod request_id;
+pub mod throttle;
 
 use std::sync::Arc;
 
@@ -25,13 +26,33 @@ struct StateInner {
     engine: Engine,
     public_url: String,
     admin_token: String,
+    identity_providers: Vec<auth::IdentityProvider>,
+    throttle: throttle::Throttle,
+}
+
+/// Settings of the HTTP surface.
+pub struct ApiSettings {
+    /// The absolute base of `Location` headers, links and token issuers.
+    pub public_url: String,
+    /// The control API's credential.
+    pub admin_token: String,
+    /// External issuers whose tokens are accepted beside Switchboard's own.
+    pub identity_providers: Vec<auth::IdentityProviderConfig>,
+    pub throttle: throttle::ThrottleConfig,
 }
 
 impl AppState {
-    /// `public_url` is the absolute base of `Location` headers and links (no trailing slash).
-    pub fn new(engine: Engine, public_url: String, admin_token: String) -> AppState {
-        let public_url = public_url.trim_end_matches('/').to_owned();
-        AppState { inner: Arc::new(StateInner { engine, public_url, admin_token }) }
+    pub fn new(engine: Engine, settings: ApiSettings) -> AppState {
+        let public_url = settings.public_url.trim_end_matches('/').to_owned();
+        AppState {
+            inner: Arc::new(StateInner {
+                engine,
+                public_url,
+                admin_token: settings.admin_token,
+                identity_providers: settings.identity_providers.into_iter().map(auth::IdentityProvider::new).collect(),
+                throttle: throttle::Throttle::new(settings.throttle),
+            }),
+        }
     }
 
     pub fn engine(&self) -> &Engine {
@@ -44,6 +65,14 @@ impl AppState {
 
     pub(crate) fn admin_token(&self) -> &str {
         &self.inner.admin_token
+    }
+
+    pub(crate) fn identity_provider(&self, issuer: &str) -> Option<&auth::IdentityProvider> {
+        self.inner.identity_providers.iter().find(|p| p.issuer() == issuer)
+    }
+
+    pub(crate) fn throttle(&self) -> &throttle::Throttle {
+        &self.inner.throttle
     }
 }
 

@@ -195,7 +195,7 @@ impl Engine {
         caller: Caller,
         body: CreateCallBody,
     ) -> EngineResult<(graph_model::Call, HoldGuard)> {
-        let plan = call_kind::plan_call(&body)?;
+        let plan = call_kind::plan_call(&body, &self.inner.config.callback_policy)?;
         let now = self.inner.clock.now();
         let call_id = CallId(new_id());
         let hold = self.hold(&call_id);

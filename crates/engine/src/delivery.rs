@@ -112,29 +112,7 @@ impl Engine {
     /// One attempt to deliver one notification; the result is recorded in the store.
     async fn deliver(&self, row: OutboxRow) {
         let started = Instant::now();
-        let result = match self.callback_token(&row.app_id, &row.tenant_id) {
-            Ok(token) => {
-                let response = self
-                    .inner
-                    .http
-                    .post(&row.callback_uri)
-                    .header("Content-Type", "application/json")
-                    .header("Authorization", format!("Bearer {token}"))
-                    .header("X-Switchboard-Sequence", row.sequence.to_string())
-                    .header("X-Switchboard-Call-Id", row.call_id.as_str())
-                    .body(row.body.clone())
-                    .send()
-                    .await;
-                match response {
-                    Ok(r) if r.status().is_success() => {
-                        AttemptResult::Delivered { status: i64::from(r.status().as_u16()) }
-                    }
-                    Ok(r) => self.failure(&row, Some(i64::from(r.status().as_u16())), format!("HTTP {}", r.status())),
-                    Err(e) => self.failure(&row, None, transport_error(&e)),
-                }
-            }
-            Err(e) => self.failure(&row, None, e.to_string()),
-        };
+        let result = self.attempt(&row).await;
         let latency = started.elapsed().as_millis() as i64;
         match &result {
             AttemptResult::Delivered { status } => {
@@ -151,6 +129,75 @@ impl Engine {
         {
             tracing::error!(error = %e, "recording a delivery attempt failed");
         }
+    }
+
+    /// One POST of a notification, and what it came to.
+    async fn attempt(&self, row: &OutboxRow) -> AttemptResult {
+        let policy = &self.inner.config.callback_policy;
+        if let Err(refused) = policy.check(&row.callback_uri) {
+            // Never retried: the URI will not become acceptable by waiting.
+            return AttemptResult::Failed { status: None, error: refused.message, retry_at: None };
+        }
+        let token = match self.callback_token(&row.app_id, &row.tenant_id) {
+            Ok(token) => token,
+            Err(e) => return self.failure(row, None, e.to_string()),
+        };
+        let response = self
+            .inner
+            .http
+            .post(&row.callback_uri)
+            .header("Content-Type", "application/json")
+            .header("Authorization", format!("Bearer {token}"))
+            .header("X-Switchboard-Sequence", row.sequence.to_string())
+            .header("X-Switchboard-Call-Id", row.call_id.as_str())
+            .body(row.body.clone())
+            .send()
+            .await;
+        let r = match response {
+            Ok(r) => r,
+            Err(e) => return self.failure(row, None, transport_error(&e)),
+        };
+        let status = i64::from(r.status().as_u16());
+        if r.status().is_success() {
+            return AttemptResult::Delivered { status };
+        }
+        if r.status().is_redirection() {
+            // A bot moves its call's callbacks with a redirect (Graph documents 302 for this);
+            // followed only within the callback policy.
+            let target = r
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| url::Url::parse(&row.callback_uri).ok()?.join(l).ok());
+            return match target.filter(|t| policy.check(t.as_str()).is_ok()) {
+                Some(target) => match self.move_callbacks(&row.call_id, target.to_string()).await {
+                    Ok(()) => AttemptResult::Failed {
+                        status: Some(status),
+                        error: format!("callbacks moved to {target}"),
+                        retry_at: Some(self.inner.clock.now()),
+                    },
+                    Err(e) => self.failure(row, Some(status), format!("cannot move callbacks: {e}")),
+                },
+                None => self.failure(row, Some(status), "a redirect outside the callback policy".to_owned()),
+            };
+        }
+        self.failure(row, Some(status), format!("HTTP {}", r.status()))
+    }
+
+    /// Points the call, and its pending notifications, at a new callback URI.
+    async fn move_callbacks(&self, call_id: &CallId, target: String) -> EngineResult<()> {
+        let call_id = call_id.clone();
+        self.inner
+            .store
+            .run(move |tx| {
+                if let Some(mut call) = tx.call(call_id.as_str())? {
+                    call.callback_uri = target.clone();
+                    tx.update_call(&call)?;
+                }
+                tx.retarget_pending_notifications(&call_id, &target)?;
+                Ok::<_, EngineError>(())
+            })
+            .await
     }
 
     fn failure(&self, row: &OutboxRow, status: Option<i64>, error: String) -> AttemptResult {
@@ -196,5 +243,25 @@ fn transport_error(e: &reqwest::Error) -> String {
         "connection failed".to_owned()
     } else {
         "request failed".to_owned()
+    }
+}
+
+/// Resolves callback hosts, keeping only addresses callbacks may reach (never link-local or
+/// unspecified, whatever a DNS name resolves to).
+pub(crate) struct PolicyResolver;
+
+impl reqwest::dns::Resolve for PolicyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| switchboard_core::call_kind::address_allowed(a.ip()))
+                .collect();
+            if addrs.is_empty() {
+                return Err(format!("{host} resolves to no address callbacks may reach").into());
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
     }
 }

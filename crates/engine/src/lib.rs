@@ -41,6 +41,8 @@ pub struct EngineConfig {
     pub delivery: DeliveryConfig,
     /// `iss` of callback tokens.
     pub callback_issuer: String,
+    /// Where notifications may be posted.
+    pub callback_policy: switchboard_core::call_kind::CallbackPolicy,
 }
 
 impl Default for EngineConfig {
@@ -49,6 +51,7 @@ impl Default for EngineConfig {
             clock: ClockMode::System,
             delivery: DeliveryConfig::default(),
             callback_issuer: "https://api.botframework.com".to_owned(),
+            callback_policy: Default::default(),
         }
     }
 }
@@ -83,6 +86,7 @@ impl Engine {
     pub fn new(store: SqliteStore, keys: SigningKeys, config: EngineConfig) -> Result<Engine, EngineError> {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(std::sync::Arc::new(delivery::PolicyResolver))
             .connect_timeout(config.delivery.connect_timeout)
             .timeout(config.delivery.total_timeout)
             .build()

@@ -152,6 +152,8 @@ pub trait Tx {
     fn notifications(&mut self, call: Option<&CallId>, limit: usize) -> StoreResult<Vec<OutboxRow>>;
     fn delivery_attempts(&mut self, outbox_id: i64) -> StoreResult<Vec<DeliveryAttempt>>;
     fn pending_notification_count(&mut self) -> StoreResult<i64>;
+    /// Points a call's pending notifications at another callback URI (a `302` from the bot).
+    fn retarget_pending_notifications(&mut self, call: &CallId, callback_uri: &str) -> StoreResult<()>;
 
     /// Deletes every call, conversation, participant, operation, timer and notification
     /// (the directory and meetings stay).

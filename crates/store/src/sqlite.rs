@@ -527,6 +527,14 @@ impl Tx for SqliteTx<'_> {
         self.conn.query_row("SELECT COUNT(*) FROM outbox WHERE state = 'pending'", [], |r| r.get(0)).map_err(db)
     }
 
+    fn retarget_pending_notifications(&mut self, call: &CallId, callback_uri: &str) -> StoreResult<()> {
+        self.exec(
+            "UPDATE outbox SET callback_uri = ?2 WHERE call_id = ?1 AND state = 'pending'",
+            params![call.0, callback_uri],
+        )
+        .map(drop)
+    }
+
     fn reset_calls(&mut self) -> StoreResult<()> {
         self.conn
             .execute_batch(

@@ -5,7 +5,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use switchboard_api::AppState;
+use switchboard_api::auth::IdentityProviderConfig;
+use switchboard_api::throttle::ThrottleConfig;
+use switchboard_api::{ApiSettings, AppState};
+use switchboard_core::call_kind::CallbackPolicy;
 use switchboard_engine::directory::random_secret;
 use switchboard_engine::{ClockMode, Engine, EngineConfig, Seed, SigningKeys};
 use switchboard_store::SqliteStore;
@@ -47,25 +50,30 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(&args.log_format);
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create the data directory {}", args.data_dir.display()))?;
-    let store = SqliteStore::open(&args.data_dir.join("switchboard.db")).context("cannot open the database")?;
-    let keys = SigningKeys::load_or_generate(&args.data_dir.join("keys")).context("cannot load the signing key")?;
-    let clock = if args.clock == "virtual" { ClockMode::Virtual } else { ClockMode::System };
-    let engine = Engine::new(store, keys, EngineConfig { clock, ..EngineConfig::default() })?;
-
+    let config = match &args.config {
+        Some(path) => Some(ConfigFile::read(path)?),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let local = listener.local_addr()?;
     let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
 
+    let store = SqliteStore::open(&args.data_dir.join("switchboard.db")).context("cannot open the database")?;
+    let keys = SigningKeys::load_or_generate(&args.data_dir.join("keys")).context("cannot load the signing key")?;
+    let clock = if args.clock == "virtual" { ClockMode::Virtual } else { ClockMode::System };
+    let callback_policy = CallbackPolicy {
+        allow_http_hosts: config.as_ref().map(|c| c.callback_allow_hosts.clone()).unwrap_or_default(),
+        forbidden_origins: own_origins(local, &public_url),
+    };
+    let engine = Engine::new(store, keys, EngineConfig { clock, callback_policy, ..EngineConfig::default() })?;
+
     let credentials_path = args.data_dir.join("dev-credentials.json");
-    let admin_token = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-            let seed: Seed =
-                toml::from_str(&text).with_context(|| format!("{} is not a valid seed", path.display()))?;
-            let admin = seed.admin_token.clone();
-            engine.seed(seed).await.context("cannot seed the directory")?;
+    let admin_token = match &config {
+        Some(config) => {
+            let admin = config.seed.admin_token.clone();
+            engine.seed(config.seed.clone()).await.context("cannot seed the directory")?;
             match admin {
                 Some(token) => {
                     engine.set_setting("admin_token", token.clone()).await?;
@@ -89,7 +97,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
 
     let tasks = engine.start().await?;
-    let app = switchboard_api::router(AppState::new(engine, public_url.clone(), admin_token));
+    let (identity_providers, throttle) = match config {
+        Some(c) => (c.identity_providers, c.throttle),
+        None => (Vec::new(), ThrottleConfig::default()),
+    };
+    let settings = ApiSettings { public_url: public_url.clone(), admin_token, identity_providers, throttle };
+    let app = switchboard_api::router(AppState::new(engine, settings));
     println!("Switchboard listening on {public_url}");
     print_banner(&public_url, &args, &credentials_path);
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
@@ -169,4 +182,50 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = terminate => {},
     }
+}
+
+/// The `--config` file: the directory seed, plus the settings of the HTTP surface
+/// (`identityProviders`, `throttle`) and of callbacks (`callbackAllowHosts`).
+struct ConfigFile {
+    seed: Seed,
+    identity_providers: Vec<IdentityProviderConfig>,
+    throttle: ThrottleConfig,
+    callback_allow_hosts: Vec<String>,
+}
+
+impl ConfigFile {
+    fn read(path: &std::path::Path) -> anyhow::Result<ConfigFile> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let invalid = || format!("{} is not a valid configuration", path.display());
+        let mut table: toml::Table = toml::from_str(&text).with_context(invalid)?;
+        let mut take = |key: &str| table.remove(key);
+        let identity_providers = match take("identityProviders") {
+            Some(v) => v.try_into().with_context(|| format!("{}: identityProviders", invalid()))?,
+            None => Vec::new(),
+        };
+        let throttle = match take("throttle") {
+            Some(v) => v.try_into().with_context(|| format!("{}: throttle", invalid()))?,
+            None => ThrottleConfig::default(),
+        };
+        let callback_allow_hosts = match take("callbackAllowHosts") {
+            Some(v) => v.try_into().with_context(|| format!("{}: callbackAllowHosts", invalid()))?,
+            None => Vec::new(),
+        };
+        let seed: Seed = toml::Value::Table(table).try_into().with_context(invalid)?;
+        Ok(ConfigFile { seed, identity_providers, throttle, callback_allow_hosts })
+    }
+}
+
+/// The origins of Switchboard's own listeners, which callbacks must never reach.
+fn own_origins(local: std::net::SocketAddr, public_url: &str) -> Vec<(String, u16)> {
+    let mut origins = vec![(local.ip().to_string(), local.port())];
+    if local.ip().is_unspecified() {
+        origins.push(("127.0.0.1".to_owned(), local.port()));
+    }
+    if let Ok(url) = url::Url::parse(public_url) {
+        if let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) {
+            origins.push((host.trim_start_matches('[').trim_end_matches(']').to_owned(), port));
+        }
+    }
+    origins
 }
