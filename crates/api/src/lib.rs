@@ -89,8 +89,28 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", axum::routing::get(readyz))
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(limit_headers))
         .layer(axum::middleware::from_fn(request_id::middleware))
         .with_state(state)
+}
+
+/// Largest total size of a request's headers (names and values).
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Refuses requests whose headers are larger than [`MAX_HEADER_BYTES`] with a Graph body
+/// (hyper's own, larger limit answers without one).
+async fn limit_headers(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let size: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+    if size > MAX_HEADER_BYTES {
+        return error::ApiError::new(
+            axum::http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "requestHeaderFieldsTooLarge",
+            format!("The request headers are larger than {MAX_HEADER_BYTES} bytes."),
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> Result<&'static str, error::ApiError> {

@@ -239,9 +239,8 @@ fn create_call_tx(
     call_id: CallId,
     now: Timestamp,
 ) -> EngineResult<graph_model::Call> {
-    let app = tx
-        .application(caller.app_id.as_str())?
-        .ok_or_else(|| EngineError::Internal(format!("application {} vanished", caller.app_id)))?;
+    // Applications of an external identity provider need not be in the directory.
+    let display_name = tx.application(caller.app_id.as_str())?.map(|a| a.display_name);
     let new_conversation = |kind, chat_thread_id, meeting_id| Conversation {
         id: ConversationId(new_id()),
         tenant_id: caller.tenant_id.clone(),
@@ -302,8 +301,8 @@ fn create_call_tx(
     let is_p2p = conversation.kind == ConversationKind::PeerToPeer;
     let bot = Party {
         kind: PartyKind::Application,
-        id: app.client_id.0.clone(),
-        display_name: Some(app.display_name.clone()),
+        id: caller.app_id.0.clone(),
+        display_name,
         tenant_id: Some(caller.tenant_id.0.clone()),
         identity_provider: None,
     };
