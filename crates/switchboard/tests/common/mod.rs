@@ -65,11 +65,13 @@ pub struct SpawnOptions {
     pub clock_virtual: bool,
     pub config: Option<String>,
     pub data_dir: Option<PathBuf>,
+    /// `RUST_LOG` of the server (its log is `DATA_DIR/server.log`).
+    pub rust_log: &'static str,
 }
 
 impl Default for SpawnOptions {
     fn default() -> Self {
-        SpawnOptions { clock_virtual: true, config: None, data_dir: None }
+        SpawnOptions { clock_virtual: true, config: None, data_dir: None, rust_log: "info" }
     }
 }
 
@@ -109,7 +111,7 @@ impl TestApp {
             .args(&args)
             .env_remove("SWITCHBOARD_LISTEN")
             .env_remove("SWITCHBOARD_PUBLIC_URL")
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", options.rust_log)
             .stdout(Stdio::piped())
             .stderr(stderr)
             .kill_on_drop(true)
