@@ -29,6 +29,7 @@ pub fn routes() -> Router<AppState> {
         .route("/{tenant}/v2.0/.well-known/openid-configuration", get(openid_configuration))
         .route("/{tenant}/discovery/v2.0/keys", get(jwks))
         .route("/common/discovery/instance", get(instance_discovery))
+        .route("/v1/.well-known/OpenIdConfiguration", get(callback_openid_configuration))
 }
 
 struct OAuthError {
@@ -196,5 +197,17 @@ async fn instance_discovery(State(state): State<AppState>) -> Json<serde_json::V
         "tenant_discovery_endpoint": format!("{base}/common/v2.0/.well-known/openid-configuration"),
         "api-version": "1.1",
         "metadata": [{ "preferred_network": host, "preferred_cache": host, "aliases": [host] }],
+    }))
+}
+
+/// The OpenID configuration bots validate callback tokens against: Graph's lives at
+/// `https://api.aps.skype.com/v1/.well-known/OpenIdConfiguration`; Switchboard's here.
+async fn callback_openid_configuration(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let base = state.public_url();
+    Json(json!({
+        "issuer": state.engine().callback_issuer(),
+        "jwks_uri": format!("{base}/common/discovery/v2.0/keys"),
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
     }))
 }

@@ -119,6 +119,11 @@ impl Engine {
         Ok(vec![tokio::spawn(timers::run(self.clone())), tokio::spawn(delivery::run(self.clone()))])
     }
 
+    /// `iss` of callback tokens.
+    pub fn callback_issuer(&self) -> &str {
+        &self.inner.config.callback_issuer
+    }
+
     pub fn keys(&self) -> &SigningKeys {
         &self.inner.keys
     }

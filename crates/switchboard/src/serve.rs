@@ -30,6 +30,9 @@ pub struct ServeArgs {
     /// Domain time: `system` (wall clock) or `virtual` (moves only through /_switchboard/clock/advance).
     #[arg(long, env = "SWITCHBOARD_CLOCK", default_value = "system", value_parser = ["system", "virtual"])]
     pub clock: String,
+    /// `iss` of the bearer tokens on notification callbacks.
+    #[arg(long, env = "SWITCHBOARD_CALLBACK_ISSUER", default_value = "https://api.botframework.com")]
+    pub callback_issuer: String,
     /// Log format: `human` or `json`. RUST_LOG sets the level (default info).
     #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", default_value = "human", value_parser = ["human", "json"])]
     pub log_format: String,
@@ -67,7 +70,16 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         allow_http_hosts: config.as_ref().map(|c| c.callback_allow_hosts.clone()).unwrap_or_default(),
         forbidden_origins: own_origins(local, &public_url),
     };
-    let engine = Engine::new(store, keys, EngineConfig { clock, callback_policy, ..EngineConfig::default() })?;
+    let engine = Engine::new(
+        store,
+        keys,
+        EngineConfig {
+            clock,
+            callback_policy,
+            callback_issuer: args.callback_issuer.clone(),
+            ..EngineConfig::default()
+        },
+    )?;
 
     let credentials_path = args.data_dir.join("dev-credentials.json");
     let admin_token = match &config {

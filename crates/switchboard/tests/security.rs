@@ -177,3 +177,33 @@ async fn switchboard_listen_verifies_the_notifications_it_prints() {
     assert!(signature_lines[0].contains(&format!("aud={}", app.client_id)));
     listener.kill().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_callback_issuer_is_configurable_and_published_in_an_openid_configuration_for_bots() {
+    let app = TestApp::spawn_with(SpawnOptions {
+        extra_args: vec!["--callback-issuer".into(), "https://callbacks.switchboard.test".into()],
+        ..Default::default()
+    })
+    .await;
+    let config: Value = app
+        .http
+        .get(format!("{}/v1/.well-known/OpenIdConfiguration", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(config["issuer"], "https://callbacks.switchboard.test");
+    let keys: Value = app.http.get(config["jwks_uri"].as_str().unwrap()).send().await.unwrap().json().await.unwrap();
+    let (call, _) = app.join_new_meeting(json!(null)).await;
+    app.invite(&call, &invite_body(&[user_identity(&app.user("Adele Vance"))], "iss")).await.assert_status(200);
+    app.advance(1000).await;
+    let got = app.hooks.take_for(&call);
+    let token = bearer(&got[0]);
+    let claims: Value = serde_json::from_slice(&b64(token.split('.').nth(1).unwrap())).unwrap();
+    assert_eq!(claims["iss"], "https://callbacks.switchboard.test");
+    // The same check a bot makes, with the configured issuer.
+    let err = verify_like_a_bot(&token, &keys, &app.client_id).unwrap_err();
+    assert!(err.starts_with("iss"), "only the issuer differs from the default: {err}");
+}

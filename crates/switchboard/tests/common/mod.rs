@@ -67,11 +67,13 @@ pub struct SpawnOptions {
     pub data_dir: Option<PathBuf>,
     /// `RUST_LOG` of the server (its log is `DATA_DIR/server.log`).
     pub rust_log: &'static str,
+    /// More arguments of `switchboard serve`.
+    pub extra_args: Vec<String>,
 }
 
 impl Default for SpawnOptions {
     fn default() -> Self {
-        SpawnOptions { clock_virtual: true, config: None, data_dir: None, rust_log: "info" }
+        SpawnOptions { clock_virtual: true, config: None, data_dir: None, rust_log: "info", extra_args: Vec::new() }
     }
 }
 
@@ -106,6 +108,7 @@ impl TestApp {
             std::fs::write(&path, config).unwrap();
             args.extend(["--config".into(), path.display().to_string()]);
         }
+        args.extend(options.extra_args.iter().cloned());
         let stderr = std::fs::File::create(data_dir.join("server.log")).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args(&args)
