@@ -342,7 +342,7 @@ async fn keep_alive(
     AppCaller(caller): AppCaller,
     GraphPath(call_id): GraphPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.engine().get_call(caller, call_id).await?;
+    state.engine().keep_alive(caller, call_id).await?;
     Ok(StatusCode::OK)
 }
 

@@ -87,6 +87,8 @@ pub enum CallEnd {
     PeerEnded,
     /// 200/5002: all other participants left.
     AllOthersLeft,
+    /// 408/8537: no keepAlive within 45 minutes.
+    KeepAliveTimeout,
 }
 
 impl CallEnd {
@@ -99,6 +101,7 @@ impl CallEnd {
             CallEnd::AllOthersLeft => {
                 (200, 5002, "The conversation has ended as all other participants have left the call.")
             }
+            CallEnd::KeepAliveTimeout => (408, 8537, "Keep Alive timeout, cleaned up inactive call."),
         };
         ResultInfo::new(code, subcode, message)
     }
@@ -122,6 +125,7 @@ pub fn all_codes() -> Vec<(i32, i32, String)> {
         CallEnd::RemovedByParticipant,
         CallEnd::PeerEnded,
         CallEnd::AllOthersLeft,
+        CallEnd::KeepAliveTimeout,
     ];
     failures
         .iter()

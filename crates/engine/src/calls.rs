@@ -216,6 +216,23 @@ impl Engine {
             .await
     }
 
+    /// `POST .../calls/{id}/keepAlive`: the call lives 45 more minutes (404 once ended).
+    pub async fn keep_alive(&self, caller: Caller, call_id: String) -> EngineResult<()> {
+        let now = self.inner.clock.now();
+        self.inner
+            .store
+            .run(move |tx| {
+                let mut call = owned_call(tx, &caller, &call_id)?;
+                let due = now.plus_secs(switchboard_core::KEEP_ALIVE_TIMEOUT_SECS);
+                call.keep_alive_due = Some(due);
+                tx.update_call(&call)?;
+                // The earlier expiry timer finds the deadline moved on and does nothing.
+                tx.insert_timer(due, &TimerAction::KeepAliveExpiry { call_id: call.id.clone() })?;
+                Ok::<_, EngineError>(())
+            })
+            .await
+    }
+
     /// `DELETE /communications/calls/{id}`: the application hangs up its leg.
     pub async fn delete_call(&self, caller: Caller, call_id: String) -> EngineResult<()> {
         let now = self.inner.clock.now();
@@ -341,6 +358,7 @@ fn create_call_tx(
         result_info: None,
         peer,
         roster_started: false,
+        keep_alive_due: Some(now.plus_secs(switchboard_core::KEEP_ALIVE_TIMEOUT_SECS)),
         created_at: now,
     };
     if is_new {
@@ -368,6 +386,9 @@ fn create_call_tx(
     }
     if !is_p2p {
         tx.insert_timer(now, &TimerAction::EstablishCall { call_id: call_id.clone() })?;
+    }
+    if let Some(due) = call.keep_alive_due {
+        tx.insert_timer(due, &TimerAction::KeepAliveExpiry { call_id: call_id.clone() })?;
     }
     notify::call_state(tx, &call, &conversation, now)?;
     Ok(render::call(&call, &conversation))

@@ -45,6 +45,7 @@ fn call(id: &str, conversation: &str) -> Call {
         result_info: None,
         peer: None,
         roster_started: false,
+        keep_alive_due: None,
         created_at: Timestamp(0),
     }
 }
