@@ -27,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/_switchboard/reset", post(reset))
         .route("/_switchboard/notifications", get(notifications))
         .route("/_switchboard/keys/rotate", post(rotate_keys))
+        .route("/_switchboard/failpoints/{name}", put(arm_failpoint))
 }
 
 /// Proof of the admin credential (`Authorization: Bearer <admin token>`).
@@ -159,4 +160,18 @@ async fn notifications(
 async fn rotate_keys(State(state): State<AppState>, _: Admin) -> Result<Json<serde_json::Value>, ApiError> {
     let kid = state.engine().rotate_keys()?;
     Ok(Json(json!({ "kid": kid, "jwks": state.engine().keys().jwks() })))
+}
+
+/// Arms a named failure point: the process aborts the next time it passes there (crash tests).
+async fn arm_failpoint(
+    State(state): State<AppState>,
+    _: Admin,
+    GraphPath(name): GraphPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let point = switchboard_engine::Failpoint::parse(&name).ok_or_else(|| {
+        let names: Vec<&str> = switchboard_engine::Failpoint::ALL.iter().map(|f| f.name()).collect();
+        ApiError::not_found(format!("no failure point '{name}'; there are: {}", names.join(", ")))
+    })?;
+    state.engine().arm_failpoint(point);
+    Ok(StatusCode::NO_CONTENT)
 }

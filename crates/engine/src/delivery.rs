@@ -8,7 +8,7 @@ use switchboard_core::{CallId, Timestamp};
 use switchboard_store::{AttemptResult, OutboxRow};
 
 use crate::error::EngineResult;
-use crate::{Engine, EngineError};
+use crate::{Engine, EngineError, Failpoint};
 
 #[derive(Debug, Clone)]
 pub struct DeliveryConfig {
@@ -112,7 +112,9 @@ impl Engine {
     /// One attempt to deliver one notification; the result is recorded in the store.
     async fn deliver(&self, row: OutboxRow) {
         let started = Instant::now();
+        self.failpoint(Failpoint::BeforePost);
         let result = self.attempt(&row).await;
+        self.failpoint(Failpoint::AfterPost);
         let latency = started.elapsed().as_millis() as i64;
         match &result {
             AttemptResult::Delivered { status } => {

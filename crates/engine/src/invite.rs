@@ -26,6 +26,7 @@ impl Engine {
         // the response; a call id that names no call of the caller gets a 404 below anyway.
         let hold = self.hold(&switchboard_core::CallId(call_id.clone()));
         let op = self.inner.store.run(move |tx| invite_tx(tx, &caller, &call_id, request, now)).await?;
+        self.failpoint(crate::Failpoint::InviteCommitted);
         self.inner.timer_wake.notify_one();
         Ok((render::operation(&op, false), hold))
     }

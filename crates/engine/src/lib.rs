@@ -79,6 +79,8 @@ struct Inner {
     /// Serialises firing of timers between the timer task and clock advances.
     timer_lock: tokio::sync::Mutex<()>,
     http: reqwest::Client,
+    /// Failure points armed through the control API (crash tests).
+    failpoints: Mutex<HashSet<Failpoint>>,
     callback_tokens: Mutex<HashMap<(String, String), (String, i64)>>,
 }
 
@@ -103,6 +105,7 @@ impl Engine {
                 delivery_wake: tokio::sync::Notify::new(),
                 timer_lock: tokio::sync::Mutex::new(()),
                 http,
+                failpoints: Mutex::new(HashSet::new()),
                 callback_tokens: Mutex::new(HashMap::new()),
             }),
         })
@@ -156,6 +159,54 @@ impl Engine {
     /// Whether the store answers (readiness).
     pub async fn ping(&self) -> Result<(), EngineError> {
         self.inner.store.run(|tx| Ok::<_, EngineError>(tx.ping()?)).await
+    }
+}
+
+/// Named places where the engine can be stopped dead, to test what a crash there leaves
+/// behind. Armed through the control API; the process aborts the next time it passes there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Failpoint {
+    /// A notification was claimed for delivery; nothing was posted yet.
+    BeforePost,
+    /// A notification was posted (and maybe delivered); the attempt is not recorded yet.
+    AfterPost,
+    /// Due timers were read; none fired yet.
+    BeforeTimers,
+    /// An invite committed; its HTTP response is not written yet.
+    InviteCommitted,
+}
+
+impl Failpoint {
+    pub const ALL: [Failpoint; 4] =
+        [Failpoint::BeforePost, Failpoint::AfterPost, Failpoint::BeforeTimers, Failpoint::InviteCommitted];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Failpoint::BeforePost => "delivery-before-post",
+            Failpoint::AfterPost => "delivery-after-post",
+            Failpoint::BeforeTimers => "timers-before-fire",
+            Failpoint::InviteCommitted => "invite-committed",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Failpoint> {
+        Failpoint::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+impl Engine {
+    /// Arms a failure point.
+    pub fn arm_failpoint(&self, point: Failpoint) {
+        tracing::warn!(failpoint = point.name(), "failure point armed: the process will abort there");
+        self.inner.failpoints.lock().expect("failpoints").insert(point);
+    }
+
+    /// Aborts the process here if `point` is armed (no unwinding, no cleanup: a crash).
+    fn failpoint(&self, point: Failpoint) {
+        if self.inner.failpoints.lock().expect("failpoints").contains(&point) {
+            eprintln!("failure point {} reached: aborting", point.name());
+            std::process::abort();
+        }
     }
 }
 

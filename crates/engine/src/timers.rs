@@ -45,6 +45,7 @@ impl Engine {
                 break;
             }
             let count = due.len();
+            self.failpoint(crate::Failpoint::BeforeTimers);
             let units = due.into_iter().map(|timer| {
                 self.inner.store.run(move |tx| {
                     // Deleting the row first makes firing exactly-once across restarts.

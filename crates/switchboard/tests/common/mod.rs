@@ -84,6 +84,29 @@ impl TestApp {
     }
 
     pub async fn spawn_with(options: SpawnOptions) -> TestApp {
+        TestApp::spawn_full(options, None).await
+    }
+
+    /// Kills the server (SIGKILL, unless it already died) and starts it again on the same data
+    /// directory (development seed), with the same webhook receiver.
+    pub async fn restart(self) -> TestApp {
+        let TestApp { mut child, data_dir, hooks, _dir, .. } = self;
+        let _ = child.kill().await;
+        let mut app =
+            TestApp::spawn_full(SpawnOptions { data_dir: Some(data_dir), ..Default::default() }, Some(hooks)).await;
+        app._dir = _dir;
+        app
+    }
+
+    /// Waits until the server process exits by itself (e.g. at an armed failure point).
+    pub async fn wait_for_exit(&mut self) -> std::process::ExitStatus {
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("the server did not stop")
+            .unwrap()
+    }
+
+    async fn spawn_full(options: SpawnOptions, hooks: Option<Receiver>) -> TestApp {
         let (dir, data_dir) = match options.data_dir {
             Some(d) => (None, d),
             None => {
@@ -139,7 +162,10 @@ impl TestApp {
             }
             Some(_) => json!({}),
         };
-        let hooks = Receiver::start().await;
+        let hooks = match hooks {
+            Some(hooks) => hooks,
+            None => Receiver::start().await,
+        };
         let callback = format!("{}/callback", hooks.url);
         let mut app = TestApp {
             base,
