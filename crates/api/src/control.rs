@@ -145,6 +145,8 @@ async fn reset(State(state): State<AppState>, _: Admin) -> Result<StatusCode, Ap
 #[serde(rename_all = "camelCase")]
 struct LogQuery {
     call_id: Option<String>,
+    /// `pending`, `delivered` or `dead` (dead letters: retries exhausted or too old).
+    state: Option<String>,
     limit: Option<usize>,
 }
 
@@ -153,7 +155,14 @@ async fn notifications(
     _: Admin,
     GraphQuery(q): GraphQuery<LogQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let log = state.engine().notification_log(q.call_id, q.limit.unwrap_or(200).min(10_000)).await?;
+    let delivery_state = match q.state.as_deref() {
+        None => None,
+        Some(name) => Some(
+            switchboard_engine::DeliveryState::parse(name)
+                .ok_or_else(|| ApiError::invalid(format!("unknown state '{name}': use pending, delivered or dead")))?,
+        ),
+    };
+    let log = state.engine().notification_log(q.call_id, delivery_state, q.limit.unwrap_or(200).min(10_000)).await?;
     Ok(Json(json!({ "value": log })))
 }
 

@@ -2,6 +2,7 @@
 
 use serde::Serialize;
 use switchboard_core::CallId;
+pub use switchboard_store::DeliveryState;
 
 use crate::error::EngineResult;
 use crate::{Engine, EngineError};
@@ -37,17 +38,18 @@ impl Engine {
         self.inner.store.run(|tx| Ok::<_, EngineError>(tx.reset_calls()?)).await
     }
 
-    /// The newest `limit` notifications (of one call, or all), oldest first.
+    /// The newest `limit` notifications (of one call, or all; in one state, or any), oldest first.
     pub async fn notification_log(
         &self,
         call_id: Option<String>,
+        state: Option<DeliveryState>,
         limit: usize,
     ) -> EngineResult<Vec<LoggedNotification>> {
         self.inner
             .store
             .run(move |tx| {
                 let call = call_id.map(CallId);
-                let rows = tx.notifications(call.as_ref(), limit)?;
+                let rows = tx.notifications(call.as_ref(), state, limit)?;
                 let mut out = Vec::with_capacity(rows.len());
                 for row in rows {
                     let attempts = tx

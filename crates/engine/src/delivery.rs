@@ -12,10 +12,17 @@ use crate::{Engine, EngineError, Failpoint};
 
 #[derive(Debug, Clone)]
 pub struct DeliveryConfig {
+    /// Connecting to a callback URI (default 2 s).
     pub connect_timeout: Duration,
+    /// Between two reads of a response (default 5 s).
+    pub read_timeout: Duration,
+    /// One whole attempt, from connecting to the end of the response (default 10 s).
     pub total_timeout: Duration,
-    /// Attempts before a notification is kept as a dead letter.
+    /// Attempts before a notification is kept as a dead letter (default 8).
     pub max_attempts: i64,
+    /// A notification not delivered this long after it was enqueued is kept as a dead letter
+    /// instead of being retried (default 24 h).
+    pub max_age: Duration,
     pub initial_backoff_ms: i64,
     pub max_backoff_ms: i64,
     /// Deliveries in flight at once (over all calls).
@@ -26,8 +33,10 @@ impl Default for DeliveryConfig {
     fn default() -> Self {
         DeliveryConfig {
             connect_timeout: Duration::from_secs(2),
+            read_timeout: Duration::from_secs(5),
             total_timeout: Duration::from_secs(10),
             max_attempts: 8,
+            max_age: Duration::from_secs(24 * 3600),
             initial_backoff_ms: 1_000,
             max_backoff_ms: 300_000,
             concurrency: 64,
@@ -77,9 +86,20 @@ impl Engine {
         let mut busy: Vec<CallId> = in_flight.iter().cloned().collect();
         busy.extend(self.held_calls());
         let now = self.inner.clock.now();
-        let rows = self.inner.store.run(move |tx| Ok::<_, EngineError>(tx.due_deliveries(now, free, &busy)?)).await?;
+        let lease_until = now.plus_millis(self.lease_ms());
+        let rows = self
+            .inner
+            .store
+            .run(move |tx| Ok::<_, EngineError>(tx.claim_deliveries(now, lease_until, free, &busy)?))
+            .await?;
         let held = self.held_calls();
         Ok(rows.into_iter().filter(|r| !held.contains(&r.call_id) && in_flight.insert(r.call_id.clone())).collect())
+    }
+
+    /// How long a claimed notification stays this node's: one whole attempt and a margin.
+    /// Another node takes it over after that (and may then repeat it, never reorder it).
+    fn lease_ms(&self) -> i64 {
+        self.inner.config.delivery.total_timeout.as_millis() as i64 + 5_000
     }
 
     async fn release(&self, call_id: &CallId) {
@@ -126,10 +146,13 @@ impl Engine {
         }
         let at = self.inner.clock.now();
         let id = row.id;
-        if let Err(e) =
-            self.inner.store.run(move |tx| Ok::<_, EngineError>(tx.record_attempt(id, at, latency, &result)?)).await
-        {
-            tracing::error!(error = %e, "recording a delivery attempt failed");
+        match self.inner.store.run(move |tx| Ok::<_, EngineError>(tx.record_attempt(id, at, latency, &result)?)).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                call_id = %row.call_id, sequence = row.sequence,
+                "the delivery lease expired and another node took the notification over; attempt not recorded"
+            ),
+            Err(e) => tracing::error!(error = %e, "recording a delivery attempt failed"),
         }
     }
 
@@ -205,11 +228,16 @@ impl Engine {
     fn failure(&self, row: &OutboxRow, status: Option<i64>, error: String) -> AttemptResult {
         let config = &self.inner.config.delivery;
         let attempt = row.attempts + 1;
-        let retry_at = (attempt < config.max_attempts).then(|| {
-            let base = config.initial_backoff_ms.saturating_mul(1 << (attempt - 1).min(20)).min(config.max_backoff_ms);
-            let jitter = rand::thread_rng().gen_range(0..=base / 4);
-            self.inner.clock.now().plus_millis(base + jitter)
-        });
+        let expires = row.created_at.plus_millis(config.max_age.as_millis() as i64);
+        let retry_at = (attempt < config.max_attempts)
+            .then(|| {
+                let base =
+                    config.initial_backoff_ms.saturating_mul(1 << (attempt - 1).min(20)).min(config.max_backoff_ms);
+                let jitter = rand::thread_rng().gen_range(0..=base / 4);
+                self.inner.clock.now().plus_millis(base + jitter)
+            })
+            // Past its maximum age a notification is not tried again: it is a dead letter.
+            .filter(|at| *at <= expires);
         AttemptResult::Failed { status, error, retry_at }
     }
 

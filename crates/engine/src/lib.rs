@@ -18,14 +18,14 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 pub use clock::{Clock, ClockMode};
-pub use control::{LoggedAttempt, LoggedNotification};
+pub use control::{DeliveryState, LoggedAttempt, LoggedNotification};
 pub use delivery::DeliveryConfig;
 pub use directory::{DevCredentials, Seed};
 pub use error::EngineError;
 pub use keys::SigningKeys;
 pub use participants::RosterPage;
 use switchboard_core::{AppId, CallId, TenantId};
-use switchboard_store::SqliteStore;
+use switchboard_store::Store;
 
 /// Who is calling: the application and tenant of a validated token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,7 +63,7 @@ pub struct Engine {
 }
 
 struct Inner {
-    store: SqliteStore,
+    store: Store,
     clock: Clock,
     keys: SigningKeys,
     config: EngineConfig,
@@ -85,11 +85,13 @@ struct Inner {
 }
 
 impl Engine {
-    pub fn new(store: SqliteStore, keys: SigningKeys, config: EngineConfig) -> Result<Engine, EngineError> {
+    pub fn new(store: impl Into<Store>, keys: SigningKeys, config: EngineConfig) -> Result<Engine, EngineError> {
+        let store = store.into();
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .dns_resolver(std::sync::Arc::new(delivery::PolicyResolver))
             .connect_timeout(config.delivery.connect_timeout)
+            .read_timeout(config.delivery.read_timeout)
             .timeout(config.delivery.total_timeout)
             .build()
             .map_err(|e| EngineError::Internal(format!("http client: {e}")))?;
@@ -119,6 +121,13 @@ impl Engine {
                 self.inner.clock.set_virtual(switchboard_core::Timestamp(saved));
             }
         }
+        // Other nodes' commits (PostgreSQL NOTIFY) wake the background tasks; the idle poll
+        // stays as the safety net.
+        let engine = self.clone();
+        self.inner.store.listen(Arc::new(move || {
+            engine.inner.timer_wake.notify_one();
+            engine.inner.delivery_wake.notify_one();
+        }));
         Ok(vec![tokio::spawn(timers::run(self.clone())), tokio::spawn(delivery::run(self.clone()))])
     }
 
@@ -135,7 +144,7 @@ impl Engine {
         &self.inner.clock
     }
 
-    pub fn store(&self) -> &SqliteStore {
+    pub fn store(&self) -> &Store {
         &self.inner.store
     }
 

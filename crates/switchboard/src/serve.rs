@@ -10,8 +10,9 @@ use switchboard_api::throttle::ThrottleConfig;
 use switchboard_api::{ApiSettings, AppState};
 use switchboard_core::call_kind::CallbackPolicy;
 use switchboard_engine::directory::random_secret;
+use switchboard_engine::DeliveryConfig;
 use switchboard_engine::{ClockMode, Engine, EngineConfig, Seed, SigningKeys};
-use switchboard_store::SqliteStore;
+use switchboard_store::{PgStore, SqliteStore, Store};
 
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
@@ -33,6 +34,27 @@ pub struct ServeArgs {
     /// `iss` of the bearer tokens on notification callbacks.
     #[arg(long, env = "SWITCHBOARD_CALLBACK_ISSUER", default_value = "https://api.botframework.com")]
     pub callback_issuer: String,
+    /// PostgreSQL database shared by several nodes (`postgres://user@host:port/db`; add
+    /// `?options=-csearch_path%3Dschema` for a schema other than `public`). Without it, the
+    /// store is SQLite in the data directory, which serves one process only. The signing key
+    /// stays in each node's data directory: give every node the same `keys` directory.
+    #[arg(long, env = "SWITCHBOARD_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Delivery attempts of one notification before it is kept as a dead letter.
+    #[arg(long, env = "SWITCHBOARD_DELIVERY_MAX_ATTEMPTS", default_value_t = 8)]
+    pub delivery_max_attempts: i64,
+    /// Seconds after which an undelivered notification is kept as a dead letter, not retried.
+    #[arg(long, env = "SWITCHBOARD_DELIVERY_MAX_AGE", default_value_t = 86_400)]
+    pub delivery_max_age: u64,
+    /// Seconds to connect to a callback URI.
+    #[arg(long, env = "SWITCHBOARD_DELIVERY_CONNECT_TIMEOUT", default_value_t = 2.0)]
+    pub delivery_connect_timeout: f64,
+    /// Seconds to wait between two reads of a callback's response.
+    #[arg(long, env = "SWITCHBOARD_DELIVERY_READ_TIMEOUT", default_value_t = 5.0)]
+    pub delivery_read_timeout: f64,
+    /// Seconds one delivery attempt may take in all.
+    #[arg(long, env = "SWITCHBOARD_DELIVERY_TOTAL_TIMEOUT", default_value_t = 10.0)]
+    pub delivery_total_timeout: f64,
     /// Log format: `human` or `json`. RUST_LOG sets the level (default info).
     #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", default_value = "human", value_parser = ["human", "json"])]
     pub log_format: String,
@@ -63,9 +85,29 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let local = listener.local_addr()?;
     let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
 
-    let store = SqliteStore::open(&args.data_dir.join("switchboard.db")).context("cannot open the database")?;
-    let keys = SigningKeys::load_or_generate(&args.data_dir.join("keys")).context("cannot load the signing key")?;
     let clock = if args.clock == "virtual" { ClockMode::Virtual } else { ClockMode::System };
+    // Held for the life of the process: SQLite serves one node.
+    let mut _data_dir_lock = None;
+    let store: Store = match &args.database_url {
+        Some(url) => {
+            // Virtual time lives in one process (advances fire timers there): one node only.
+            anyhow::ensure!(
+                clock == ClockMode::System,
+                "--clock virtual needs the single-node SQLite store: it cannot be used with --database-url"
+            );
+            let url = url.clone();
+            tokio::task::spawn_blocking(move || PgStore::open(&url))
+                .await?
+                .context("cannot open the PostgreSQL database (--database-url)")?
+                .into()
+        }
+        None => {
+            _data_dir_lock = Some(lock_data_dir(&args.data_dir)?);
+            SqliteStore::open(&args.data_dir.join("switchboard.db")).context("cannot open the database")?.into()
+        }
+    };
+    let keys = SigningKeys::load_or_generate(&args.data_dir.join("keys")).context("cannot load the signing key")?;
+    let delivery = delivery_config(&args)?;
     let callback_policy = CallbackPolicy {
         allow_http_hosts: config.as_ref().map(|c| c.callback_allow_hosts.clone()).unwrap_or_default(),
         forbidden_origins: own_origins(local, &public_url),
@@ -73,12 +115,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let engine = Engine::new(
         store,
         keys,
-        EngineConfig {
-            clock,
-            callback_policy,
-            callback_issuer: args.callback_issuer.clone(),
-            ..EngineConfig::default()
-        },
+        EngineConfig { clock, callback_policy, callback_issuer: args.callback_issuer.clone(), delivery },
     )?;
 
     let credentials_path = args.data_dir.join("dev-credentials.json");
@@ -125,9 +162,50 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Takes the data directory for this process: a second server on the same SQLite database
+/// would break its single-writer design, so it is refused at start.
+fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let path = dir.join("switchboard.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another Switchboard process is using the data directory {} (SQLite serves one node; \
+             to run several nodes, give each --database-url postgres://...)",
+            dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("cannot lock {}", path.display())),
+    }
+}
+
+fn delivery_config(args: &ServeArgs) -> anyhow::Result<DeliveryConfig> {
+    let seconds = |name: &str, value: f64| {
+        anyhow::ensure!(value.is_finite() && value > 0.0, "{name} must be a positive number of seconds");
+        Ok(std::time::Duration::from_secs_f64(value))
+    };
+    anyhow::ensure!(args.delivery_max_attempts >= 1, "--delivery-max-attempts must be at least 1");
+    Ok(DeliveryConfig {
+        max_attempts: args.delivery_max_attempts,
+        max_age: std::time::Duration::from_secs(args.delivery_max_age),
+        connect_timeout: seconds("--delivery-connect-timeout", args.delivery_connect_timeout)?,
+        read_timeout: seconds("--delivery-read-timeout", args.delivery_read_timeout)?,
+        total_timeout: seconds("--delivery-total-timeout", args.delivery_total_timeout)?,
+        ..DeliveryConfig::default()
+    })
+}
+
 fn print_banner(public_url: &str, args: &ServeArgs, credentials_path: &std::path::Path) {
     println!("  Graph API:   {public_url}/beta  and  {public_url}/v1.0");
     println!("  Clock:       {}", args.clock);
+    println!(
+        "  Store:       {}",
+        if args.database_url.is_some() { "PostgreSQL (several nodes)" } else { "SQLite (one node)" }
+    );
     if args.config.is_none() {
         if let Ok(text) = std::fs::read_to_string(credentials_path) {
             if let Ok(c) = serde_json::from_str::<serde_json::Value>(&text) {
