@@ -1,10 +1,16 @@
 //! Bearer tokens on Graph routes: RS256 tokens of Switchboard's own token endpoint, checked
 //! for signature, expiry (wall time), issuer and audience, then for the route's permission.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use jsonwebtoken::{Algorithm, Validation};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use switchboard_core::{AppId, TenantId};
 use switchboard_engine::Caller;
@@ -59,7 +65,7 @@ impl FromRequestParts<AppState> for AppCaller {
             .map(|(_, t)| t.trim())
             .filter(|t| !t.is_empty())
             .ok_or_else(|| unauthenticated("Access token has an invalid format."))?;
-        let claims = validate(token, state).map_err(|why| unauthenticated(&why))?;
+        let claims = validate(token, state).await.map_err(|why| unauthenticated(&why))?;
         if claims.scp.is_some() {
             return Err(ApiError::forbidden("Delegated tokens are not supported: use an application token."));
         }
@@ -71,21 +77,47 @@ impl FromRequestParts<AppState> for AppCaller {
         }
         let app_id =
             claims.appid.or(claims.azp).ok_or_else(|| unauthenticated("Access token names no application (appid)."))?;
+        let now = (switchboard_engine::clock::wall_millis() / 1000) as u64;
+        if let Err(retry_after) = state.throttle().admit(&app_id, &claims.tid, now) {
+            return Err(ApiError {
+                retry_after: Some(retry_after),
+                ..ApiError::new(
+                    crate::error::GraphError::TooManyRequests,
+                    "Too many requests for this application and tenant; retry after the time in Retry-After.",
+                )
+            });
+        }
         Ok(AppCaller(Caller { app_id: AppId(app_id), tenant_id: TenantId(claims.tid) }))
     }
 }
 
-fn validate(token: &str, state: &AppState) -> Result<Claims, String> {
+async fn validate(token: &str, state: &AppState) -> Result<Claims, String> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| "Access token is malformed.".to_owned())?;
     if header.alg != Algorithm::RS256 {
         return Err("Access token must be signed with RS256.".to_owned());
     }
     let kid = header.kid.ok_or("Access token has no key id (kid).")?;
+    // The (not yet verified) issuer picks who must have signed the token.
+    if let Some(provider) = unverified_issuer(token).and_then(|iss| state.identity_provider(&iss)) {
+        return provider.validate(token, &kid).await;
+    }
     let key = state.engine().keys().decoding_key(&kid).ok_or("Access token is signed with an unknown key.")?;
-    let mut validation = Validation::new(Algorithm::RS256);
     let mut audiences: Vec<&str> = GRAPH_AUDIENCES.to_vec();
     audiences.push(state.public_url());
-    validation.set_audience(&audiences);
+    let claims = decode(token, &key, &audiences, None)?;
+    if claims.iss != crate::identity::issuer(state.public_url(), &claims.tid) {
+        return Err("Invalid issuer.".to_owned());
+    }
+    Ok(claims)
+}
+
+/// Verifies signature, lifetime (wall time, 60 s leeway), audience and optionally issuer.
+fn decode(token: &str, key: &DecodingKey, audiences: &[&str], issuer: Option<&str>) -> Result<Claims, String> {
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(audiences);
+    if let Some(iss) = issuer {
+        validation.set_issuer(&[iss]);
+    }
     validation.set_required_spec_claims(&["exp", "aud", "iss"]);
     validation.validate_nbf = true;
     validation.leeway = 60;
@@ -95,12 +127,105 @@ fn validate(token: &str, state: &AppState) -> Result<Claims, String> {
         }
         jsonwebtoken::errors::ErrorKind::ImmatureSignature => "The token is not valid yet (nbf).".to_owned(),
         jsonwebtoken::errors::ErrorKind::InvalidAudience => "Invalid audience.".to_owned(),
+        jsonwebtoken::errors::ErrorKind::InvalidIssuer => "Invalid issuer.".to_owned(),
         jsonwebtoken::errors::ErrorKind::InvalidSignature => "Invalid signature.".to_owned(),
         _ => "Access token validation failed.".to_owned(),
     })?;
-    let claims = data.claims;
-    if claims.iss != crate::identity::issuer(state.public_url(), &claims.tid) {
-        return Err("Invalid issuer.".to_owned());
+    Ok(data.claims)
+}
+
+fn unverified_issuer(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    claims["iss"].as_str().map(str::to_owned)
+}
+
+/// An external OpenID Connect issuer whose tokens are accepted (e.g. Microsoft Entra ID).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IdentityProviderConfig {
+    /// The exact `iss` of its tokens.
+    pub issuer: String,
+    /// Where its signing keys are published.
+    pub jwks_uri: String,
+    /// Accepted `aud` values (Switchboard's own application id URI in that directory).
+    pub audiences: Vec<String>,
+    /// Tenants (`tid`) whose tokens are accepted; empty accepts any.
+    #[serde(default)]
+    pub allowed_tenants: Vec<String>,
+    /// An unknown `kid` refetches the JWKS at most this often (seconds).
+    #[serde(default = "default_refetch_floor")]
+    pub min_refetch_seconds: u64,
+}
+
+fn default_refetch_floor() -> u64 {
+    10
+}
+
+/// An external issuer with its cached keys.
+pub struct IdentityProvider {
+    config: IdentityProviderConfig,
+    http: reqwest::Client,
+    /// Keys by `kid`, and when they were last fetched.
+    keys: tokio::sync::Mutex<(HashMap<String, DecodingKey>, Option<Instant>)>,
+    fetches: Mutex<u64>,
+}
+
+impl IdentityProvider {
+    pub fn new(config: IdentityProviderConfig) -> IdentityProvider {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        IdentityProvider { config, http, keys: tokio::sync::Mutex::default(), fetches: Mutex::new(0) }
     }
-    Ok(claims)
+
+    pub fn issuer(&self) -> &str {
+        &self.config.issuer
+    }
+
+    /// How many times the JWKS was fetched.
+    pub fn fetches(&self) -> u64 {
+        *self.fetches.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The key for `kid`: from the cache, or refetched when unknown and the floor allows.
+    async fn key(&self, kid: &str) -> Result<DecodingKey, String> {
+        let mut keys = self.keys.lock().await;
+        if let Some(key) = keys.0.get(kid) {
+            return Ok(key.clone());
+        }
+        let floor = Duration::from_secs(self.config.min_refetch_seconds);
+        if keys.1.is_some_and(|at| at.elapsed() < floor) {
+            return Err("Access token is signed with an unknown key.".to_owned());
+        }
+        *self.fetches.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        keys.1 = Some(Instant::now());
+        let jwks: serde_json::Value = match self.http.get(&self.config.jwks_uri).send().await {
+            Ok(r) if r.status().is_success() => r.json().await.map_err(|_| "The issuer's keys are unreadable.")?,
+            _ => return Err("The issuer's keys cannot be fetched.".to_owned()),
+        };
+        keys.0.clear();
+        for jwk in jwks["keys"].as_array().into_iter().flatten() {
+            if jwk["kty"] != "RSA" {
+                continue;
+            }
+            if let (Some(k), Some(n), Some(e)) = (jwk["kid"].as_str(), jwk["n"].as_str(), jwk["e"].as_str()) {
+                if let Ok(key) = DecodingKey::from_rsa_components(n, e) {
+                    keys.0.insert(k.to_owned(), key);
+                }
+            }
+        }
+        keys.0.get(kid).cloned().ok_or_else(|| "Access token is signed with an unknown key.".to_owned())
+    }
+
+    async fn validate(&self, token: &str, kid: &str) -> Result<Claims, String> {
+        let key = self.key(kid).await?;
+        let audiences: Vec<&str> = self.config.audiences.iter().map(String::as_str).collect();
+        let claims = decode(token, &key, &audiences, Some(&self.config.issuer))?;
+        if !self.config.allowed_tenants.is_empty() && !self.config.allowed_tenants.iter().any(|t| t == &claims.tid) {
+            return Err("The token's tenant is not allowed.".to_owned());
+        }
+        Ok(claims)
+    }
 }

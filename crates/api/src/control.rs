@@ -93,7 +93,11 @@ pub fn endpoints() -> Vec<Endpoint> {
             .answers(204, Body::None),
         endpoint(Method::GET, "/_switchboard/notifications", notifications)
             .summary("The notification log: bodies, headers and every delivery attempt")
-            .query(&[("callId", "only this call's notifications"), ("limit", "the newest N (default 200)")])
+            .query(&[
+                ("callId", "only this call's notifications"),
+                ("state", "only pending, delivered or dead ones (dead letters: retries exhausted or too old)"),
+                ("limit", "the newest N (default 200)"),
+            ])
             .answers(200, Body::JsonInline(any_object)),
         endpoint(Method::GET, "/_switchboard/notifications/{id}", notification)
             .summary("One notification of the log")
@@ -101,6 +105,12 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(Method::POST, "/_switchboard/notifications/{id}/redeliver", redeliver)
             .summary("Sends a delivered or dead notification again: a copy at the end of its call's queue")
             .answers(200, Body::JsonInline(any_object)),
+        endpoint(Method::POST, "/_switchboard/keys/rotate", rotate_keys)
+            .summary("Rotates the signing key (the old one stays published for a rollover)")
+            .answers(200, Body::JsonInline(any_object)),
+        endpoint(Method::PUT, "/_switchboard/failpoints/{name}", arm_failpoint)
+            .summary("Arms a named failure point: the process aborts the next time it passes there (crash tests)")
+            .answers(204, Body::None),
         endpoint(Method::GET, "/_switchboard/events", events)
             .summary("Server-sent events: one `change` event per committed change (the console's live view)")
             .query(&[("token", "the admin token, for clients that cannot send headers (EventSource)")])
@@ -409,6 +419,8 @@ async fn reset(State(state): State<AppState>, _: Admin) -> Result<StatusCode, Ap
 #[serde(rename_all = "camelCase")]
 struct LogQuery {
     call_id: Option<String>,
+    /// `pending`, `delivered` or `dead` (dead letters: retries exhausted or too old).
+    state: Option<String>,
     limit: Option<usize>,
 }
 
@@ -417,7 +429,14 @@ async fn notifications(
     _: Admin,
     GraphQuery(q): GraphQuery<LogQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let log = state.engine().notification_log(q.call_id, q.limit.unwrap_or(200).min(10_000)).await?;
+    let delivery_state = match q.state.as_deref() {
+        None => None,
+        Some(name) => Some(
+            switchboard_engine::DeliveryState::parse(name)
+                .ok_or_else(|| ApiError::invalid(format!("unknown state '{name}': use pending, delivered or dead")))?,
+        ),
+    };
+    let log = state.engine().notification_log(q.call_id, delivery_state, q.limit.unwrap_or(200).min(10_000)).await?;
     Ok(Json(json!({ "value": log })))
 }
 
@@ -466,4 +485,23 @@ async fn events(
 
 fn change_event(change: &Change) -> Event {
     Event::default().event("change").data(serde_json::to_string(change).unwrap_or_default())
+}
+
+async fn rotate_keys(State(state): State<AppState>, _: Admin) -> Result<Json<serde_json::Value>, ApiError> {
+    let kid = state.engine().rotate_keys()?;
+    Ok(Json(json!({ "kid": kid, "jwks": state.engine().keys().jwks() })))
+}
+
+/// Arms a named failure point: the process aborts the next time it passes there (crash tests).
+async fn arm_failpoint(
+    State(state): State<AppState>,
+    _: Admin,
+    GraphPath(name): GraphPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let point = switchboard_engine::Failpoint::parse(&name).ok_or_else(|| {
+        let names: Vec<&str> = switchboard_engine::Failpoint::ALL.iter().map(|f| f.name()).collect();
+        ApiError::not_found(format!("no failure point '{name}'; there are: {}", names.join(", ")))
+    })?;
+    state.engine().arm_failpoint(point);
+    Ok(StatusCode::NO_CONTENT)
 }

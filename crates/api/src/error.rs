@@ -52,6 +52,10 @@ graph_errors! {
     RequestEntityTooLarge => (PAYLOAD_TOO_LARGE, "requestEntityTooLarge"),
     /// A body that is not `application/json`.
     UnsupportedMediaType => (UNSUPPORTED_MEDIA_TYPE, "unsupportedMediaType"),
+    /// Over the application's throttle in its tenant (with `Retry-After`).
+    TooManyRequests => (TOO_MANY_REQUESTS, "TooManyRequests"),
+    /// Request headers larger than [`crate::MAX_HEADER_BYTES`].
+    RequestHeaderFieldsTooLarge => (REQUEST_HEADER_FIELDS_TOO_LARGE, "requestHeaderFieldsTooLarge"),
     /// An internal failure; details go to the log only.
     GeneralException => (INTERNAL_SERVER_ERROR, "generalException"),
     /// A Graph action Switchboard does not implement yet.

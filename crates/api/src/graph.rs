@@ -411,7 +411,7 @@ async fn keep_alive(
     AppCaller(caller): AppCaller,
     GraphPath(call_id): GraphPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    state.engine().get_call(caller, call_id).await?;
+    state.engine().keep_alive(caller, call_id).await?;
     Ok(StatusCode::OK)
 }
 
@@ -524,7 +524,23 @@ async fn create_meeting_for_user(
     create_meeting(State(state), Extension(version), AppCaller(caller), GraphJson(body)).await
 }
 
-async fn not_implemented(AppCaller(_caller): AppCaller, uri: axum::http::Uri) -> ApiError {
+/// A Graph action Switchboard does not implement: 501, once the call (and participant) in the
+/// path are known to be the caller's, so the answer never tells anything about others' calls.
+async fn not_implemented(
+    State(state): State<AppState>,
+    AppCaller(caller): AppCaller,
+    GraphPath(ids): GraphPath<std::collections::HashMap<String, String>>,
+    uri: axum::http::Uri,
+) -> ApiError {
+    let engine = state.engine();
+    let call_id = ids.get("call_id").cloned().unwrap_or_default();
+    let owned = match ids.get("participant_id") {
+        Some(participant) => engine.get_participant(caller, call_id, participant.clone()).await.map(drop),
+        None => engine.get_call(caller, call_id).await.map(drop),
+    };
+    if let Err(e) = owned {
+        return e.into();
+    }
     let action = uri.path().rsplit('/').next().unwrap_or_default().trim_start_matches("microsoft.graph.").to_owned();
     ApiError::not_implemented(format!("The action '{action}' is not implemented by Switchboard yet."))
 }

@@ -43,6 +43,9 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(Method::GET, "/common/discovery/instance", instance_discovery)
             .summary("Instance discovery, as MSAL asks for it")
             .answers(200, Body::JsonInline(object)),
+        endpoint(Method::GET, "/v1/.well-known/OpenIdConfiguration", callback_openid_configuration)
+            .summary("The OpenID configuration bots validate callback tokens against (Skype's, for Graph)")
+            .answers(200, Body::JsonInline(object)),
     ]
     .into_iter()
     .map(|e| e.tag(tag::IDENTITY))
@@ -274,5 +277,17 @@ async fn instance_discovery(State(state): State<AppState>) -> Json<serde_json::V
         "tenant_discovery_endpoint": format!("{base}/common/v2.0/.well-known/openid-configuration"),
         "api-version": "1.1",
         "metadata": [{ "preferred_network": host, "preferred_cache": host, "aliases": [host] }],
+    }))
+}
+
+/// The OpenID configuration bots validate callback tokens against: Graph's lives at
+/// `https://api.aps.skype.com/v1/.well-known/OpenIdConfiguration`; Switchboard's here.
+async fn callback_openid_configuration(State(state): State<AppState>) -> Json<serde_json::Value> {
+    let base = state.public_url();
+    Json(json!({
+        "issuer": state.engine().callback_issuer(),
+        "jwks_uri": format!("{base}/common/discovery/v2.0/keys"),
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
     }))
 }

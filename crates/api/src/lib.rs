@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod openapi;
 mod operations;
 mod request_id;
+pub mod throttle;
 
 use std::sync::Arc;
 
@@ -34,38 +35,43 @@ struct StateInner {
     engine: Engine,
     public_url: String,
     admin_token: String,
+    identity_providers: Vec<auth::IdentityProvider>,
+    throttle: throttle::Throttle,
     metrics: Option<PrometheusHandle>,
     /// Turns true when the server starts shutting down: endless responses (the event
     /// stream) end then, so a graceful shutdown does not wait for open consoles.
     shutdown: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
+/// Settings of the HTTP surface.
+pub struct ApiSettings {
+    /// The absolute base of `Location` headers, links and token issuers.
+    pub public_url: String,
+    /// The control API's credential.
+    pub admin_token: String,
+    /// External issuers whose tokens are accepted beside Switchboard's own.
+    pub identity_providers: Vec<auth::IdentityProviderConfig>,
+    pub throttle: throttle::ThrottleConfig,
+    /// Renders `/metrics` (the process's Prometheus recorder); `/metrics` answers 503 without.
+    pub metrics: Option<PrometheusHandle>,
+    /// Turns true when the server starts shutting down (endless responses end then).
+    pub shutdown: Option<tokio::sync::watch::Receiver<bool>>,
+}
+
 impl AppState {
-    /// `public_url` is the absolute base of `Location` headers and links (no trailing slash).
-    pub fn new(engine: Engine, public_url: String, admin_token: String) -> AppState {
-        let public_url = public_url.trim_end_matches('/').to_owned();
-        AppState { inner: Arc::new(StateInner { engine, public_url, admin_token, metrics: None, shutdown: None }) }
-    }
-
-    /// The same, ending endless responses when `shutdown` turns true.
-    pub fn with_shutdown(self, shutdown: tokio::sync::watch::Receiver<bool>) -> AppState {
-        self.rebuild(|inner| StateInner { shutdown: Some(shutdown), ..inner })
-    }
-
-    /// The same, with `/metrics` rendered by the process's Prometheus recorder.
-    pub fn with_metrics(self, handle: PrometheusHandle) -> AppState {
-        self.rebuild(|inner| StateInner { metrics: Some(handle), ..inner })
-    }
-
-    fn rebuild(self, change: impl FnOnce(StateInner) -> StateInner) -> AppState {
-        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|shared| StateInner {
-            engine: shared.engine.clone(),
-            public_url: shared.public_url.clone(),
-            admin_token: shared.admin_token.clone(),
-            metrics: shared.metrics.clone(),
-            shutdown: shared.shutdown.clone(),
-        });
-        AppState { inner: Arc::new(change(inner)) }
+    pub fn new(engine: Engine, settings: ApiSettings) -> AppState {
+        let public_url = settings.public_url.trim_end_matches('/').to_owned();
+        AppState {
+            inner: Arc::new(StateInner {
+                engine,
+                public_url,
+                admin_token: settings.admin_token,
+                identity_providers: settings.identity_providers.into_iter().map(auth::IdentityProvider::new).collect(),
+                throttle: throttle::Throttle::new(settings.throttle),
+                metrics: settings.metrics,
+                shutdown: settings.shutdown,
+            }),
+        }
     }
 
     /// Resolves once the server starts shutting down.
@@ -96,6 +102,14 @@ impl AppState {
     pub(crate) fn metrics(&self) -> Option<&PrometheusHandle> {
         self.inner.metrics.as_ref()
     }
+
+    pub(crate) fn identity_provider(&self, issuer: &str) -> Option<&auth::IdentityProvider> {
+        self.inner.identity_providers.iter().find(|p| p.issuer() == issuer)
+    }
+
+    pub(crate) fn throttle(&self) -> &throttle::Throttle {
+        &self.inner.throttle
+    }
 }
 
 /// Largest request body accepted (Graph's own limit for these routes is 4 MB; invites are small).
@@ -112,9 +126,28 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(graph::method_not_allowed)
         .fallback(not_found)
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(limit_headers))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(axum::middleware::from_fn(request_id::middleware))
         .with_state(state)
+}
+
+/// Largest total size of a request's headers (names and values).
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Refuses requests whose headers are larger than [`MAX_HEADER_BYTES`] with a Graph body
+/// (hyper's own, larger limit answers without one).
+async fn limit_headers(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let size: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+    if size > MAX_HEADER_BYTES {
+        return error::ApiError::new(
+            error::GraphError::RequestHeaderFieldsTooLarge,
+            format!("The request headers are larger than {MAX_HEADER_BYTES} bytes."),
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 async fn not_found(uri: axum::http::Uri) -> error::ApiError {

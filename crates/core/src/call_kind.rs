@@ -29,28 +29,74 @@ pub enum CallPlan {
     Meeting { locator: MeetingLocator },
 }
 
-/// Checks a callback URI against the callback policy: https anywhere, or http to loopback
-/// (local bots and tests). Switchboard never posts outside this policy.
-pub fn check_callback_uri(raw: &str) -> Result<(), DomainError> {
-    let invalid = |why: &str| DomainError::invalid(format!("callbackUri '{raw}' {why}"));
-    let url = url::Url::parse(raw).map_err(|_| invalid("is not an absolute URL"))?;
-    match url.scheme() {
-        "https" => Ok(()),
-        "http" => match url.host() {
-            Some(url::Host::Ipv4(ip)) if ip.is_loopback() => Ok(()),
-            Some(url::Host::Ipv6(ip)) if ip.is_loopback() => Ok(()),
-            Some(url::Host::Domain("localhost")) => Ok(()),
-            _ => Err(invalid("must use https (plain http is allowed to loopback only)")),
-        },
-        _ => Err(invalid("must use https")),
+/// Where Switchboard may post notifications. https anywhere (but link-local addresses and
+/// Switchboard itself); plain http only to loopback and to allow-listed hosts.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallbackPolicy {
+    /// Hosts that may receive plain-http callbacks besides loopback.
+    pub allow_http_hosts: Vec<String>,
+    /// `host:port` origins callbacks must never reach (Switchboard's own listeners).
+    pub forbidden_origins: Vec<(String, u16)>,
+}
+
+impl CallbackPolicy {
+    /// Checks a callback URI against the policy.
+    pub fn check(&self, raw: &str) -> Result<url::Url, DomainError> {
+        let invalid = |why: &str| DomainError::invalid(format!("callbackUri '{raw}' {why}"));
+        let url = url::Url::parse(raw).map_err(|_| invalid("is not an absolute URL"))?;
+        let host = url.host().ok_or_else(|| invalid("has no host"))?;
+        if is_link_local_or_unspecified(&host) {
+            return Err(invalid("names a link-local or unspecified address"));
+        }
+        let port = url.port_or_known_default().unwrap_or(0);
+        let host_text = url.host_str().unwrap_or_default().trim_start_matches('[').trim_end_matches(']');
+        let same_host = |h: &str| {
+            h.eq_ignore_ascii_case(host_text)
+                || (is_loopback(&host)
+                    && (h == "localhost" || h.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())))
+        };
+        if self.forbidden_origins.iter().any(|(h, p)| *p == port && same_host(h)) {
+            return Err(invalid("points at Switchboard itself"));
+        }
+        match url.scheme() {
+            "https" => Ok(url),
+            "http" if is_loopback(&host) => Ok(url),
+            "http" if self.allow_http_hosts.iter().any(|h| h.eq_ignore_ascii_case(host_text)) => Ok(url),
+            "http" => Err(invalid("must use https (plain http is allowed to loopback and allow-listed hosts only)")),
+            _ => Err(invalid("must use https")),
+        }
     }
 }
 
-pub fn plan_call(body: &CreateCallBody) -> Result<CallPlan, DomainError> {
+fn is_loopback(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost"),
+    }
+}
+
+fn is_link_local_or_unspecified(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Ipv4(ip) => ip.is_link_local() || ip.is_unspecified() || ip.is_broadcast(),
+        url::Host::Ipv6(ip) => (ip.segments()[0] & 0xffc0) == 0xfe80 || ip.is_unspecified(),
+        url::Host::Domain(_) => false,
+    }
+}
+
+/// Whether a resolved address may receive callbacks (never link-local or unspecified).
+pub fn address_allowed(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => !(v4.is_link_local() || v4.is_unspecified() || v4.is_broadcast()),
+        std::net::IpAddr::V6(v6) => !((v6.segments()[0] & 0xffc0) == 0xfe80 || v6.is_unspecified()),
+    }
+}
+
+pub fn plan_call(body: &CreateCallBody, policy: &CallbackPolicy) -> Result<CallPlan, DomainError> {
     match body.callback_uri.as_deref() {
         None | Some("") => return Err(DomainError::invalid("callbackUri is required")),
-        Some(uri) => check_callback_uri(uri)?,
-    }
+        Some(uri) => policy.check(uri)?,
+    };
     if let Some(t) = body.ringing_timeout_in_seconds {
         if !RING_TIMEOUT_RANGE.contains(&t) {
             return Err(DomainError::invalid("ringingTimeoutInSeconds must be between 1 and 115"));
@@ -113,7 +159,7 @@ mod tests {
     use serde_json::json;
 
     fn plan(v: serde_json::Value) -> Result<CallPlan, DomainError> {
-        plan_call(&serde_json::from_value(v).unwrap())
+        plan_call(&serde_json::from_value(v).unwrap(), &CallbackPolicy::default())
     }
 
     fn user(id: &str) -> serde_json::Value {
@@ -144,11 +190,28 @@ mod tests {
 
     #[test]
     fn callback_policy_allows_https_and_loopback_http_only() {
-        assert!(check_callback_uri("https://bot.example/cb").is_ok());
-        assert!(check_callback_uri("http://127.0.0.1:9000/cb").is_ok());
-        assert!(check_callback_uri("http://localhost/cb").is_ok());
-        assert!(check_callback_uri("http://10.0.0.1/cb").is_err());
-        assert!(check_callback_uri("ftp://x/cb").is_err());
-        assert!(check_callback_uri("not a url").is_err());
+        let policy = CallbackPolicy::default();
+        assert!(policy.check("https://bot.example/cb").is_ok());
+        assert!(policy.check("http://127.0.0.1:9000/cb").is_ok());
+        assert!(policy.check("http://localhost/cb").is_ok());
+        assert!(policy.check("http://10.0.0.1/cb").is_err());
+        assert!(policy.check("ftp://x/cb").is_err());
+        assert!(policy.check("not a url").is_err());
+    }
+
+    #[test]
+    fn callback_policy_refuses_link_local_and_switchboard_itself_and_honours_the_allow_list() {
+        let policy = CallbackPolicy {
+            allow_http_hosts: vec!["bot.internal".into()],
+            forbidden_origins: vec![("127.0.0.1".into(), 8080)],
+        };
+        assert!(policy.check("https://169.254.169.254/latest/meta-data").is_err());
+        assert!(policy.check("https://[fe80::1]/cb").is_err());
+        assert!(policy.check("http://0.0.0.0:9000/cb").is_err());
+        assert!(policy.check("http://127.0.0.1:8080/_switchboard/reset").is_err());
+        assert!(policy.check("http://localhost:8080/cb").is_err());
+        assert!(policy.check("http://127.0.0.1:8081/cb").is_ok());
+        assert!(policy.check("http://bot.internal:5000/cb").is_ok());
+        assert!(policy.check("http://other.internal/cb").is_err());
     }
 }

@@ -77,11 +77,16 @@ pub struct Call {
     /// Whether this call has had its first (full) roster notification.
     #[serde(default)]
     pub roster_started: bool,
+    /// The call ends (408/8537) unless a keepAlive comes before this time.
+    #[serde(default)]
+    pub keep_alive_due: Option<Timestamp>,
     pub created_at: Timestamp,
 }
 
 /// Default ring timeout of invites and P2P calls.
 pub const DEFAULT_RING_TIMEOUT_SECS: i64 = 60;
+/// A call without a keepAlive for this long ends (call-keepalive: "within 45 minutes").
+pub const KEEP_ALIVE_TIMEOUT_SECS: i64 = 45 * 60;
 
 impl Call {
     pub fn ring_timeout_secs(&self) -> i64 {
@@ -261,6 +266,8 @@ pub enum TimerAction {
     RingOutcome { participant_id: ParticipantId, outcome: crate::RingOutcome },
     /// A group or meeting leg finishes establishing.
     EstablishCall { call_id: CallId },
+    /// The keepAlive deadline of a call may have passed (a later keepAlive moves it on).
+    KeepAliveExpiry { call_id: CallId },
     /// An escalated or moved participant joins without ringing.
     JoinWithoutRinging { operation_id: OperationId, index: usize },
 }

@@ -91,6 +91,8 @@ pub enum CallEnd {
     PeerLeft,
     /// 200/540000: the other participant of a peer-to-peer call, a phone, hung up.
     PstnUserEnded,
+    /// 408/8537: no keepAlive within 45 minutes.
+    KeepAliveTimeout,
 }
 
 impl CallEnd {
@@ -105,6 +107,7 @@ impl CallEnd {
             }
             CallEnd::PeerLeft => (200, 18503, "The other participant in the peer-to-peer call left the conversation."),
             CallEnd::PstnUserEnded => (200, 540000, "Call ended by the PSTN User."),
+            CallEnd::KeepAliveTimeout => (408, 8537, "Keep Alive timeout, cleaned up inactive call."),
         };
         ResultInfo::new(code, subcode, message)
     }
@@ -130,6 +133,7 @@ pub fn all_codes() -> Vec<(i32, i32, String)> {
         CallEnd::AllOthersLeft,
         CallEnd::PeerLeft,
         CallEnd::PstnUserEnded,
+        CallEnd::KeepAliveTimeout,
     ];
     failures
         .iter()

@@ -196,7 +196,7 @@ impl Engine {
         caller: Caller,
         body: CreateCallBody,
     ) -> EngineResult<(graph_model::Call, HoldGuard)> {
-        let plan = call_kind::plan_call(&body)?;
+        let plan = call_kind::plan_call(&body, &self.inner.config.callback_policy)?;
         let now = self.inner.clock.now();
         let call_id = CallId(new_id());
         tracing::Span::current().record("call_id", tracing::field::display(&call_id));
@@ -214,6 +214,21 @@ impl Engine {
             let call = owned_call(tx, &caller, &call_id)?;
             let conversation = conversation_of(tx, &call)?;
             Ok::<_, EngineError>(render::call(&call, &conversation))
+        })
+        .await
+    }
+
+    /// `POST .../calls/{id}/keepAlive`: the call lives 45 more minutes (404 once ended).
+    pub async fn keep_alive(&self, caller: Caller, call_id: String) -> EngineResult<()> {
+        let now = self.inner.clock.now();
+        self.run(move |tx| {
+            let mut call = owned_call(tx, &caller, &call_id)?;
+            let due = now.plus_secs(switchboard_core::KEEP_ALIVE_TIMEOUT_SECS);
+            call.keep_alive_due = Some(due);
+            tx.update_call(&call)?;
+            // The earlier expiry timer finds the deadline moved on and does nothing.
+            tx.insert_timer(due, &TimerAction::KeepAliveExpiry { call_id: call.id.clone() })?;
+            Ok::<_, EngineError>(())
         })
         .await
     }
@@ -241,9 +256,8 @@ fn create_call_tx(
     call_id: CallId,
     now: Timestamp,
 ) -> EngineResult<graph_model::Call> {
-    let app = tx
-        .application(caller.app_id.as_str())?
-        .ok_or_else(|| EngineError::Internal(format!("application {} vanished", caller.app_id)))?;
+    // Applications of an external identity provider need not be in the directory.
+    let display_name = tx.application(caller.app_id.as_str())?.map(|a| a.display_name);
     let new_conversation = |kind, chat_thread_id, meeting_id| Conversation {
         id: ConversationId(new_id()),
         tenant_id: caller.tenant_id.clone(),
@@ -304,8 +318,8 @@ fn create_call_tx(
     let is_p2p = conversation.kind == ConversationKind::PeerToPeer;
     let bot = Party {
         kind: PartyKind::Application,
-        id: app.client_id.0.clone(),
-        display_name: Some(app.display_name.clone()),
+        id: caller.app_id.0.clone(),
+        display_name,
         tenant_id: Some(caller.tenant_id.0.clone()),
         identity_provider: None,
     };
@@ -344,6 +358,7 @@ fn create_call_tx(
         result_info: None,
         peer,
         roster_started: false,
+        keep_alive_due: Some(now.plus_secs(switchboard_core::KEEP_ALIVE_TIMEOUT_SECS)),
         created_at: now,
     };
     if is_new {
@@ -371,6 +386,9 @@ fn create_call_tx(
     }
     if !is_p2p {
         tx.insert_timer(now, &TimerAction::EstablishCall { call_id: call_id.clone() })?;
+    }
+    if let Some(due) = call.keep_alive_due {
+        tx.insert_timer(due, &TimerAction::KeepAliveExpiry { call_id: call_id.clone() })?;
     }
     notify::call_state(tx, &call, &conversation, now)?;
     Ok(render::call(&call, &conversation))

@@ -7,7 +7,8 @@ use switchboard_core::{
     render, Call, CallId, Conversation, ConversationId, DomainError, EndpointKind, InvitedBy, InviteeOutcome,
     Operation, Participant, ParticipantState, PartyKind, Timestamp,
 };
-use switchboard_store::{DeliveryState, OutboxRow, StoreStats, Tx};
+pub use switchboard_store::DeliveryState;
+use switchboard_store::{OutboxRow, StoreStats, Tx};
 
 use crate::error::EngineResult;
 use crate::{Engine, EngineError};
@@ -262,15 +263,16 @@ impl Engine {
         self.run(|tx| Ok::<_, EngineError>(tx.reset_calls()?)).await
     }
 
-    /// The newest `limit` notifications (of one call, or all), oldest first.
+    /// The newest `limit` notifications (of one call, or all; in one state, or any), oldest first.
     pub async fn notification_log(
         &self,
         call_id: Option<String>,
+        state: Option<DeliveryState>,
         limit: usize,
     ) -> EngineResult<Vec<LoggedNotification>> {
         self.run(move |tx| {
             let call = call_id.map(CallId);
-            let rows = tx.notifications(call.as_ref(), limit)?;
+            let rows = tx.notifications(call.as_ref(), state, limit)?;
             rows.into_iter().map(|row| logged(tx, row)).collect()
         })
         .await

@@ -9,14 +9,21 @@ use switchboard_store::{AttemptResult, OutboxRow};
 use tracing::Instrument;
 
 use crate::error::EngineResult;
-use crate::{Engine, EngineError};
+use crate::{Engine, EngineError, Failpoint};
 
 #[derive(Debug, Clone)]
 pub struct DeliveryConfig {
+    /// Connecting to a callback URI (default 2 s).
     pub connect_timeout: Duration,
+    /// Between two reads of a response (default 5 s).
+    pub read_timeout: Duration,
+    /// One whole attempt, from connecting to the end of the response (default 10 s).
     pub total_timeout: Duration,
-    /// Attempts before a notification is kept as a dead letter.
+    /// Attempts before a notification is kept as a dead letter (default 8).
     pub max_attempts: i64,
+    /// A notification not delivered this long after it was enqueued is kept as a dead letter
+    /// instead of being retried (default 24 h).
+    pub max_age: Duration,
     pub initial_backoff_ms: i64,
     pub max_backoff_ms: i64,
     /// Deliveries in flight at once (over all calls).
@@ -27,8 +34,10 @@ impl Default for DeliveryConfig {
     fn default() -> Self {
         DeliveryConfig {
             connect_timeout: Duration::from_secs(2),
+            read_timeout: Duration::from_secs(5),
             total_timeout: Duration::from_secs(10),
             max_attempts: 8,
+            max_age: Duration::from_secs(24 * 3600),
             initial_backoff_ms: 1_000,
             max_backoff_ms: 300_000,
             concurrency: 64,
@@ -88,9 +97,17 @@ impl Engine {
         let mut busy: Vec<CallId> = in_flight.iter().cloned().collect();
         busy.extend(self.held_calls());
         let now = self.inner.clock.now();
-        let rows = self.run(move |tx| Ok::<_, EngineError>(tx.due_deliveries(now, free, &busy)?)).await?;
+        let lease_until = now.plus_millis(self.lease_ms());
+        let rows =
+            self.run(move |tx| Ok::<_, EngineError>(tx.claim_deliveries(now, lease_until, free, &busy)?)).await?;
         let held = self.held_calls();
         Ok(rows.into_iter().filter(|r| !held.contains(&r.call_id) && in_flight.insert(r.call_id.clone())).collect())
+    }
+
+    /// How long a claimed notification stays this node's: one whole attempt and a margin.
+    /// Another node takes it over after that (and may then repeat it, never reorder it).
+    fn lease_ms(&self) -> i64 {
+        self.inner.config.delivery.total_timeout.as_millis() as i64 + 5_000
     }
 
     async fn release(&self, call_id: &CallId) {
@@ -122,29 +139,9 @@ impl Engine {
     /// One attempt to deliver one notification; the result is recorded in the store.
     async fn deliver(&self, row: OutboxRow) {
         let started = Instant::now();
-        let result = match self.callback_token(&row.app_id, &row.tenant_id) {
-            Ok(token) => {
-                let response = self
-                    .inner
-                    .http
-                    .post(&row.callback_uri)
-                    .header("Content-Type", "application/json")
-                    .header("Authorization", format!("Bearer {token}"))
-                    .header("X-Switchboard-Sequence", row.sequence.to_string())
-                    .header("X-Switchboard-Call-Id", row.call_id.as_str())
-                    .body(row.body.clone())
-                    .send()
-                    .await;
-                match response {
-                    Ok(r) if r.status().is_success() => {
-                        AttemptResult::Delivered { status: i64::from(r.status().as_u16()) }
-                    }
-                    Ok(r) => self.failure(&row, Some(i64::from(r.status().as_u16())), format!("HTTP {}", r.status())),
-                    Err(e) => self.failure(&row, None, transport_error(&e)),
-                }
-            }
-            Err(e) => self.failure(&row, None, e.to_string()),
-        };
+        self.failpoint(Failpoint::BeforePost);
+        let result = self.attempt(&row).await;
+        self.failpoint(Failpoint::AfterPost);
         let elapsed = started.elapsed();
         let latency = elapsed.as_millis() as i64;
         let outcome = match &result {
@@ -172,19 +169,95 @@ impl Engine {
             .record(elapsed.as_secs_f64());
         let at = self.inner.clock.now();
         let id = row.id;
-        if let Err(e) = self.run(move |tx| Ok::<_, EngineError>(tx.record_attempt(id, at, latency, &result)?)).await {
-            tracing::error!(error = %e, "recording a delivery attempt failed");
+        match self.run(move |tx| Ok::<_, EngineError>(tx.record_attempt(id, at, latency, &result)?)).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(
+                "the delivery lease expired and another node took the notification over; attempt not recorded"
+            ),
+            Err(e) => tracing::error!(error = %e, "recording a delivery attempt failed"),
         }
+    }
+
+    /// One POST of a notification, and what it came to.
+    async fn attempt(&self, row: &OutboxRow) -> AttemptResult {
+        let policy = &self.inner.config.callback_policy;
+        if let Err(refused) = policy.check(&row.callback_uri) {
+            // Never retried: the URI will not become acceptable by waiting.
+            return AttemptResult::Failed { status: None, error: refused.message, retry_at: None };
+        }
+        let token = match self.callback_token(&row.app_id, &row.tenant_id) {
+            Ok(token) => token,
+            Err(e) => return self.failure(row, None, e.to_string()),
+        };
+        let response = self
+            .inner
+            .http
+            .post(&row.callback_uri)
+            .header("Content-Type", "application/json")
+            .header("Authorization", format!("Bearer {token}"))
+            .header("X-Switchboard-Sequence", row.sequence.to_string())
+            .header("X-Switchboard-Call-Id", row.call_id.as_str())
+            .body(row.body.clone())
+            .send()
+            .await;
+        let r = match response {
+            Ok(r) => r,
+            Err(e) => return self.failure(row, None, transport_error(&e)),
+        };
+        let status = i64::from(r.status().as_u16());
+        if r.status().is_success() {
+            return AttemptResult::Delivered { status };
+        }
+        if r.status().is_redirection() {
+            // A bot moves its call's callbacks with a redirect (Graph documents 302 for this);
+            // followed only within the callback policy.
+            let target = r
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|l| url::Url::parse(&row.callback_uri).ok()?.join(l).ok());
+            return match target.filter(|t| policy.check(t.as_str()).is_ok()) {
+                Some(target) => match self.move_callbacks(&row.call_id, target.to_string()).await {
+                    Ok(()) => AttemptResult::Failed {
+                        status: Some(status),
+                        error: format!("callbacks moved to {target}"),
+                        retry_at: Some(self.inner.clock.now()),
+                    },
+                    Err(e) => self.failure(row, Some(status), format!("cannot move callbacks: {e}")),
+                },
+                None => self.failure(row, Some(status), "a redirect outside the callback policy".to_owned()),
+            };
+        }
+        self.failure(row, Some(status), format!("HTTP {}", r.status()))
+    }
+
+    /// Points the call, and its pending notifications, at a new callback URI.
+    async fn move_callbacks(&self, call_id: &CallId, target: String) -> EngineResult<()> {
+        let call_id = call_id.clone();
+        self.run(move |tx| {
+            if let Some(mut call) = tx.call(call_id.as_str())? {
+                call.callback_uri = target.clone();
+                tx.update_call(&call)?;
+            }
+            tx.retarget_pending_notifications(&call_id, &target)?;
+            Ok::<_, EngineError>(())
+        })
+        .await
     }
 
     fn failure(&self, row: &OutboxRow, status: Option<i64>, error: String) -> AttemptResult {
         let config = &self.inner.config.delivery;
         let attempt = row.attempts + 1;
-        let retry_at = (attempt < config.max_attempts).then(|| {
-            let base = config.initial_backoff_ms.saturating_mul(1 << (attempt - 1).min(20)).min(config.max_backoff_ms);
-            let jitter = rand::thread_rng().gen_range(0..=base / 4);
-            self.inner.clock.now().plus_millis(base + jitter)
-        });
+        let expires = row.created_at.plus_millis(config.max_age.as_millis() as i64);
+        let retry_at = (attempt < config.max_attempts)
+            .then(|| {
+                let base =
+                    config.initial_backoff_ms.saturating_mul(1 << (attempt - 1).min(20)).min(config.max_backoff_ms);
+                let jitter = rand::thread_rng().gen_range(0..=base / 4);
+                self.inner.clock.now().plus_millis(base + jitter)
+            })
+            // Past its maximum age a notification is not tried again: it is a dead letter.
+            .filter(|at| *at <= expires);
         AttemptResult::Failed { status, error, retry_at }
     }
 
@@ -220,5 +293,25 @@ fn transport_error(e: &reqwest::Error) -> String {
         "connection failed".to_owned()
     } else {
         "request failed".to_owned()
+    }
+}
+
+/// Resolves callback hosts, keeping only addresses callbacks may reach (never link-local or
+/// unspecified, whatever a DNS name resolves to).
+pub(crate) struct PolicyResolver;
+
+impl reqwest::dns::Resolve for PolicyResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let addrs: Vec<std::net::SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|a| switchboard_core::call_kind::address_allowed(a.ip()))
+                .collect();
+            if addrs.is_empty() {
+                return Err(format!("{host} resolves to no address callbacks may reach").into());
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
     }
 }

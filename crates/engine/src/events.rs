@@ -11,7 +11,7 @@ use switchboard_core::{
     Application, ApplicationInstance, Call, CallId, Conversation, ConversationId, Meeting, Operation, OperationKind,
     Participant, ParticipantId, PhoneNumber, Tenant, Timer, TimerAction, Timestamp, User,
 };
-use switchboard_store::{AttemptResult, DeliveryAttempt, OutboxRow, StoreResult, StoreStats, Tx};
+use switchboard_store::{AttemptResult, DeliveryAttempt, DeliveryState, OutboxRow, StoreResult, StoreStats, Tx};
 
 use crate::error::EngineResult;
 use crate::{Engine, EngineError};
@@ -315,12 +315,30 @@ impl Tx for Recording<'_> {
     fn next_delivery_due(&mut self) -> StoreResult<Option<Timestamp>> {
         self.inner.next_delivery_due()
     }
-    fn record_attempt(&mut self, id: i64, at: Timestamp, latency_ms: i64, result: &AttemptResult) -> StoreResult<()> {
-        self.notes.change(Change::Notification { call_id: None, notification_id: Some(id) });
-        self.inner.record_attempt(id, at, latency_ms, result)
+    fn claim_deliveries(
+        &mut self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+        busy: &[CallId],
+    ) -> StoreResult<Vec<OutboxRow>> {
+        // A lease is bookkeeping between nodes, not a change anyone watches.
+        self.inner.claim_deliveries(now, lease_until, limit, busy)
     }
-    fn notifications(&mut self, call: Option<&CallId>, limit: usize) -> StoreResult<Vec<OutboxRow>> {
-        self.inner.notifications(call, limit)
+    fn record_attempt(&mut self, id: i64, at: Timestamp, latency_ms: i64, result: &AttemptResult) -> StoreResult<bool> {
+        let recorded = self.inner.record_attempt(id, at, latency_ms, result)?;
+        if recorded {
+            self.notes.change(Change::Notification { call_id: None, notification_id: Some(id) });
+        }
+        Ok(recorded)
+    }
+    fn notifications(
+        &mut self,
+        call: Option<&CallId>,
+        state: Option<DeliveryState>,
+        limit: usize,
+    ) -> StoreResult<Vec<OutboxRow>> {
+        self.inner.notifications(call, state, limit)
     }
     fn delivery_attempts(&mut self, outbox_id: i64) -> StoreResult<Vec<DeliveryAttempt>> {
         self.inner.delivery_attempts(outbox_id)
@@ -338,6 +356,10 @@ impl Tx for Recording<'_> {
                 .change(Change::Notification { call_id: Some(row.call_id.0.clone()), notification_id: Some(row.id) });
         }
         Ok(row)
+    }
+    fn retarget_pending_notifications(&mut self, call: &CallId, callback_uri: &str) -> StoreResult<()> {
+        self.notes.change(Change::Notification { call_id: Some(call.0.clone()), notification_id: None });
+        self.inner.retarget_pending_notifications(call, callback_uri)
     }
     fn stats(&mut self) -> StoreResult<StoreStats> {
         self.inner.stats()

@@ -27,6 +27,7 @@ impl Engine {
         // the response; a call id that names no call of the caller gets a 404 below anyway.
         let hold = self.hold(&switchboard_core::CallId(call_id.clone()));
         let op = self.run(move |tx| invite_tx(tx, &caller, &call_id, request, now)).await?;
+        self.failpoint(crate::Failpoint::InviteCommitted);
         tracing::Span::current().record("operation_id", tracing::field::display(&op.id));
         tracing::info!(invitees = op.invitees.len(), "invite started");
         self.inner.timer_wake.notify_one();

@@ -20,7 +20,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 pub use clock::{Clock, ClockMode};
-pub use control::{ConversationView, LoggedAttempt, LoggedNotification, Stats};
+pub use control::{ConversationView, DeliveryState, LoggedAttempt, LoggedNotification, Stats};
 pub use delivery::DeliveryConfig;
 pub use directory::{DevCredentials, Seed};
 pub use error::EngineError;
@@ -28,7 +28,7 @@ pub use events::Change;
 pub use keys::SigningKeys;
 pub use participants::RosterPage;
 use switchboard_core::{AppId, CallId, TenantId};
-use switchboard_store::SqliteStore;
+use switchboard_store::Store;
 
 /// Who is calling: the application and tenant of a validated token.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +44,8 @@ pub struct EngineConfig {
     pub delivery: DeliveryConfig,
     /// `iss` of callback tokens.
     pub callback_issuer: String,
+    /// Where notifications may be posted.
+    pub callback_policy: switchboard_core::call_kind::CallbackPolicy,
 }
 
 impl Default for EngineConfig {
@@ -52,6 +54,7 @@ impl Default for EngineConfig {
             clock: ClockMode::System,
             delivery: DeliveryConfig::default(),
             callback_issuer: "https://api.botframework.com".to_owned(),
+            callback_policy: Default::default(),
         }
     }
 }
@@ -63,7 +66,7 @@ pub struct Engine {
 }
 
 struct Inner {
-    store: SqliteStore,
+    store: Store,
     clock: Clock,
     keys: SigningKeys,
     config: EngineConfig,
@@ -79,16 +82,21 @@ struct Inner {
     /// Serialises firing of timers between the timer task and clock advances.
     timer_lock: tokio::sync::Mutex<()>,
     http: reqwest::Client,
+    /// Failure points armed through the control API (crash tests).
+    failpoints: Mutex<HashSet<Failpoint>>,
     callback_tokens: Mutex<HashMap<(String, String), (String, i64)>>,
     /// Committed changes, for the console's live view (see [`events`]).
     changes: tokio::sync::broadcast::Sender<Change>,
 }
 
 impl Engine {
-    pub fn new(store: SqliteStore, keys: SigningKeys, config: EngineConfig) -> Result<Engine, EngineError> {
+    pub fn new(store: impl Into<Store>, keys: SigningKeys, config: EngineConfig) -> Result<Engine, EngineError> {
+        let store = store.into();
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .dns_resolver(std::sync::Arc::new(delivery::PolicyResolver))
             .connect_timeout(config.delivery.connect_timeout)
+            .read_timeout(config.delivery.read_timeout)
             .timeout(config.delivery.total_timeout)
             .build()
             .map_err(|e| EngineError::Internal(format!("http client: {e}")))?;
@@ -104,6 +112,7 @@ impl Engine {
                 delivery_wake: tokio::sync::Notify::new(),
                 timer_lock: tokio::sync::Mutex::new(()),
                 http,
+                failpoints: Mutex::new(HashSet::new()),
                 callback_tokens: Mutex::new(HashMap::new()),
                 changes: tokio::sync::broadcast::channel(events::CHANNEL_CAPACITY).0,
             }),
@@ -118,7 +127,19 @@ impl Engine {
                 self.inner.clock.set_virtual(switchboard_core::Timestamp(saved));
             }
         }
+        // Other nodes' commits (PostgreSQL NOTIFY) wake the background tasks; the idle poll
+        // stays as the safety net.
+        let engine = self.clone();
+        self.inner.store.listen(Arc::new(move || {
+            engine.inner.timer_wake.notify_one();
+            engine.inner.delivery_wake.notify_one();
+        }));
         Ok(vec![tokio::spawn(timers::run(self.clone())), tokio::spawn(delivery::run(self.clone()))])
+    }
+
+    /// `iss` of callback tokens.
+    pub fn callback_issuer(&self) -> &str {
+        &self.inner.config.callback_issuer
     }
 
     pub fn keys(&self) -> &SigningKeys {
@@ -138,9 +159,65 @@ impl Engine {
         self.inner.holds.lock().expect("holds lock").keys().cloned().collect()
     }
 
+    /// Rotates the signing keys (the previous key stays trusted during the rollover) and drops
+    /// cached callback tokens so new notifications carry the new key. Returns the new key id.
+    pub fn rotate_keys(&self) -> Result<String, EngineError> {
+        let kid = self.inner.keys.rotate()?;
+        self.inner.callback_tokens.lock().expect("token cache").clear();
+        Ok(kid)
+    }
+
     /// Whether the store answers (readiness).
     pub async fn ping(&self) -> Result<(), EngineError> {
         self.run(|tx| Ok::<_, EngineError>(tx.ping()?)).await
+    }
+}
+
+/// Named places where the engine can be stopped dead, to test what a crash there leaves
+/// behind. Armed through the control API; the process aborts the next time it passes there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Failpoint {
+    /// A notification was claimed for delivery; nothing was posted yet.
+    BeforePost,
+    /// A notification was posted (and maybe delivered); the attempt is not recorded yet.
+    AfterPost,
+    /// Due timers were read; none fired yet.
+    BeforeTimers,
+    /// An invite committed; its HTTP response is not written yet.
+    InviteCommitted,
+}
+
+impl Failpoint {
+    pub const ALL: [Failpoint; 4] =
+        [Failpoint::BeforePost, Failpoint::AfterPost, Failpoint::BeforeTimers, Failpoint::InviteCommitted];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Failpoint::BeforePost => "delivery-before-post",
+            Failpoint::AfterPost => "delivery-after-post",
+            Failpoint::BeforeTimers => "timers-before-fire",
+            Failpoint::InviteCommitted => "invite-committed",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Failpoint> {
+        Failpoint::ALL.into_iter().find(|f| f.name() == name)
+    }
+}
+
+impl Engine {
+    /// Arms a failure point.
+    pub fn arm_failpoint(&self, point: Failpoint) {
+        tracing::warn!(failpoint = point.name(), "failure point armed: the process will abort there");
+        self.inner.failpoints.lock().expect("failpoints").insert(point);
+    }
+
+    /// Aborts the process here if `point` is armed (no unwinding, no cleanup: a crash).
+    fn failpoint(&self, point: Failpoint) {
+        if self.inner.failpoints.lock().expect("failpoints").contains(&point) {
+            eprintln!("failure point {} reached: aborting", point.name());
+            std::process::abort();
+        }
     }
 }
 

@@ -45,6 +45,7 @@ impl Engine {
                 break;
             }
             let count = due.len();
+            self.failpoint(crate::Failpoint::BeforeTimers);
             let units = due.into_iter().map(|timer| {
                 self.run(move |tx| {
                     // Deleting the row first makes firing exactly-once across restarts.
@@ -106,7 +107,9 @@ fn fire(tx: &mut dyn Tx, timer: Timer, now: Timestamp) -> EngineResult<()> {
         TimerAction::RingOutcome { participant_id, .. } => {
             tracing::info_span!("timer", timer_id = timer.id, %participant_id)
         }
-        TimerAction::EstablishCall { call_id } => tracing::info_span!("timer", timer_id = timer.id, %call_id),
+        TimerAction::EstablishCall { call_id } | TimerAction::KeepAliveExpiry { call_id } => {
+            tracing::info_span!("timer", timer_id = timer.id, %call_id)
+        }
         TimerAction::JoinWithoutRinging { operation_id, .. } => {
             tracing::info_span!("timer", timer_id = timer.id, %operation_id)
         }
@@ -115,6 +118,7 @@ fn fire(tx: &mut dyn Tx, timer: Timer, now: Timestamp) -> EngineResult<()> {
     match timer.action {
         TimerAction::RingOutcome { participant_id, outcome } => ring_outcome(tx, &participant_id, outcome, now),
         TimerAction::EstablishCall { call_id } => establish(tx, &call_id, now),
+        TimerAction::KeepAliveExpiry { call_id } => keep_alive_expiry(tx, &call_id, now),
         TimerAction::JoinWithoutRinging { operation_id, index } => join_without_ringing(tx, &operation_id, index, now),
     }
 }
@@ -190,6 +194,15 @@ pub(crate) fn ring_outcome(
 
 fn failure_for_call(failure: &RingFailure) -> graph_model::ResultInfo {
     failure.call_result_info()
+}
+
+/// Ends a call whose keepAlive deadline has passed (408/8537).
+fn keep_alive_expiry(tx: &mut dyn Tx, call_id: &switchboard_core::CallId, now: Timestamp) -> EngineResult<()> {
+    let Some(mut call) = tx.call(call_id.as_str())?.filter(|c| c.is_live()) else { return Ok(()) };
+    if call.keep_alive_due.is_some_and(|due| due <= now) {
+        end_call(tx, &mut call, CallEnd::KeepAliveTimeout, now)?;
+    }
+    Ok(())
 }
 
 fn establish(tx: &mut dyn Tx, call_id: &switchboard_core::CallId, now: Timestamp) -> EngineResult<()> {

@@ -50,6 +50,10 @@ pub enum DeliveryState {
 }
 
 impl DeliveryState {
+    pub fn parse(name: &str) -> Option<DeliveryState> {
+        [DeliveryState::Pending, DeliveryState::Delivered, DeliveryState::Dead].into_iter().find(|s| s.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             DeliveryState::Pending => "pending",
@@ -96,6 +100,9 @@ pub struct StoreStats {
     pub ringing_participants: i64,
     pub connected_participants: i64,
 }
+
+/// How long a notification stays leased to the node that enqueued it (domain milliseconds).
+pub const BIRTH_LEASE_MS: i64 = 5_000;
 
 /// One transaction. Every method reads or writes within it; nothing is visible to other
 /// transactions until the closure that received it returns `Ok` and the store commits.
@@ -162,15 +169,37 @@ pub trait Tx {
     fn due_timers(&mut self, now: Timestamp, limit: usize) -> StoreResult<Vec<Timer>>;
     fn next_timer_due(&mut self) -> StoreResult<Option<Timestamp>>;
 
-    // Outbox.
+    // Outbox. Delivery is leased: a node claims the head of a call's queue (writing its node id
+    // and a deadline), posts with no transaction open, and records the attempt only while the
+    // lease is still its own. A row is born leased to the node that enqueued it for
+    // [`BIRTH_LEASE_MS`], so the node holding a call's notifications back until its HTTP
+    // response is written is the one that delivers them (unless it dies).
     /// Appends a notification to a call's queue; returns its per-call sequence number.
     fn enqueue_notification(&mut self, call: &Call, body: &str, now: Timestamp) -> StoreResult<i64>;
-    /// The head of each call's queue that is due at `now`, at most `limit` calls, skipping `busy` calls.
+    /// The head of each call's queue that is due at `now` and that this node may claim (no
+    /// lease, its own, or expired), at most `limit` calls, skipping `busy` calls. Reads only.
     fn due_deliveries(&mut self, now: Timestamp, limit: usize, busy: &[CallId]) -> StoreResult<Vec<OutboxRow>>;
+    /// Like [`Tx::due_deliveries`], and leases the rows to this node until `lease_until`. Two
+    /// nodes claiming at once never get the same row (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
+    fn claim_deliveries(
+        &mut self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+        busy: &[CallId],
+    ) -> StoreResult<Vec<OutboxRow>>;
     fn next_delivery_due(&mut self) -> StoreResult<Option<Timestamp>>;
-    fn record_attempt(&mut self, id: i64, at: Timestamp, latency_ms: i64, result: &AttemptResult) -> StoreResult<()>;
-    /// Notifications of one call (or all when `None`), newest last, at most `limit`.
-    fn notifications(&mut self, call: Option<&CallId>, limit: usize) -> StoreResult<Vec<OutboxRow>>;
+    /// Records an attempt and ends this node's lease on the row. Returns `false` (and records
+    /// nothing) when the lease is no longer this node's: another node took the row over.
+    fn record_attempt(&mut self, id: i64, at: Timestamp, latency_ms: i64, result: &AttemptResult) -> StoreResult<bool>;
+    /// Notifications of one call (or all when `None`), in one state (or any), newest last, at
+    /// most `limit`.
+    fn notifications(
+        &mut self,
+        call: Option<&CallId>,
+        state: Option<DeliveryState>,
+        limit: usize,
+    ) -> StoreResult<Vec<OutboxRow>>;
     fn delivery_attempts(&mut self, outbox_id: i64) -> StoreResult<Vec<DeliveryAttempt>>;
     fn pending_notification_count(&mut self) -> StoreResult<i64>;
     fn notification(&mut self, id: i64) -> StoreResult<Option<OutboxRow>>;
@@ -181,6 +210,9 @@ pub trait Tx {
 
     /// Counts for `/metrics`.
     fn stats(&mut self) -> StoreResult<StoreStats>;
+
+    /// Points a call's pending notifications at another callback URI (a `302` from the bot).
+    fn retarget_pending_notifications(&mut self, call: &CallId, callback_uri: &str) -> StoreResult<()>;
 
     /// Deletes every call, conversation, participant, operation, timer and notification
     /// (the directory and meetings stay).

@@ -13,11 +13,16 @@ use switchboard_core::{
     ParticipantId, PhoneNumber, Tenant, Timer, TimerAction, Timestamp, User,
 };
 
-use crate::port::{AttemptResult, DeliveryAttempt, DeliveryState, OutboxRow, StoreError, StoreResult, StoreStats, Tx};
+use crate::port::{
+    AttemptResult, DeliveryAttempt, DeliveryState, OutboxRow, StoreError, StoreResult, StoreStats, Tx, BIRTH_LEASE_MS,
+};
 
 /// Embedded migrations, applied in order; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] =
-    &[include_str!("../migrations/0001_initial.sql"), include_str!("../migrations/0002_console_and_metrics.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_initial.sql"),
+    include_str!("../migrations/0002_delivery_leases.sql"),
+    include_str!("../migrations/0003_console_and_metrics.sql"),
+];
 
 /// At most this many units of work commit in one transaction.
 const MAX_GROUP: usize = 256;
@@ -25,10 +30,13 @@ const MAX_GROUP: usize = 256;
 type Finisher = Box<dyn FnOnce(Result<(), String>) + Send>;
 type Job = Box<dyn FnOnce(&mut SqliteTx<'_>) -> Finisher + Send>;
 
-/// Handle to the SQLite store; cheap to clone.
+/// Handle to the SQLite store; cheap to clone. SQLite serves one node: the server takes an
+/// exclusive lock on its data directory, so opening clears the delivery leases a previous
+/// process left behind.
 #[derive(Clone)]
 pub struct SqliteStore {
     jobs: mpsc::Sender<Job>,
+    node_id: std::sync::Arc<str>,
 }
 
 impl SqliteStore {
@@ -52,12 +60,21 @@ impl SqliteStore {
         )
         .map_err(db)?;
         migrate(&conn)?;
+        conn.execute_batch("UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL")
+            .map_err(db)?;
+        let node_id: std::sync::Arc<str> = uuid::Uuid::new_v4().to_string().into();
         let (jobs, queue) = mpsc::channel::<Job>();
+        let node = node_id.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, queue))
+            .spawn(move || writer_loop(conn, queue, node))
             .map_err(|e| StoreError::Database(e.to_string()))?;
-        Ok(SqliteStore { jobs })
+        Ok(SqliteStore { jobs, node_id })
+    }
+
+    /// This process's id in delivery leases.
+    pub fn node_id(&self) -> &str {
+        &self.node_id
     }
 
     /// Runs `work` in a transaction. Its writes commit only if it returns `Ok`; the result is
@@ -84,7 +101,7 @@ impl SqliteStore {
     }
 }
 
-fn writer_loop(conn: Connection, queue: mpsc::Receiver<Job>) {
+fn writer_loop(conn: Connection, queue: mpsc::Receiver<Job>, node: std::sync::Arc<str>) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_GROUP {
@@ -96,7 +113,7 @@ fn writer_loop(conn: Connection, queue: mpsc::Receiver<Job>) {
         let begun = conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string());
         let mut finishers = Vec::with_capacity(batch.len());
         if begun.is_ok() {
-            let mut tx = SqliteTx { conn: &conn };
+            let mut tx = SqliteTx { conn: &conn, node: &node };
             for job in batch {
                 finishers.push(job(&mut tx));
             }
@@ -143,6 +160,8 @@ fn from_json<T: DeserializeOwned>(raw: &str) -> StoreResult<T> {
 /// A transaction on the writer's connection.
 pub struct SqliteTx<'c> {
     conn: &'c Connection,
+    /// This node's id in delivery leases.
+    node: &'c str,
 }
 
 impl SqliteTx<'_> {
@@ -443,9 +462,19 @@ impl Tx for SqliteTx<'_> {
             .query_row([&call.id.0], |r| r.get(0))
             .map_err(db)?;
         self.exec(
-            "INSERT INTO outbox (call_id, sequence, callback_uri, app_id, tenant_id, body, created_at, next_attempt_at, state) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 'pending')",
-            params![call.id.0, next, call.callback_uri, call.app_id.0, call.tenant_id.0, body, now.0],
+            "INSERT INTO outbox (call_id, sequence, callback_uri, app_id, tenant_id, body, created_at, next_attempt_at, \
+             state, lease_owner, lease_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 'pending', ?8, ?9)",
+            params![
+                call.id.0,
+                next,
+                call.callback_uri,
+                call.app_id.0,
+                call.tenant_id.0,
+                body,
+                now.0,
+                self.node,
+                now.0 + BIRTH_LEASE_MS
+            ],
         )?;
         Ok(next)
     }
@@ -454,16 +483,34 @@ impl Tx for SqliteTx<'_> {
         // which keeps each call's notifications in order.
         let sql = format!(
             "SELECT {OUTBOX_COLUMNS} FROM outbox o WHERE o.state = 'pending' AND o.next_attempt_at <= ?1 \
+             AND (o.lease_owner IS NULL OR o.lease_owner = ?3 OR o.lease_until <= ?1) \
              AND o.sequence = (SELECT MIN(sequence) FROM outbox i WHERE i.call_id = o.call_id AND i.state = 'pending') \
              ORDER BY o.next_attempt_at, o.id LIMIT ?2"
         );
         let mut stmt = self.conn.prepare_cached(&sql).map_err(db)?;
         let rows = stmt
-            .query_map(params![now.0, (limit + busy.len()) as i64], outbox_row)
+            .query_map(params![now.0, (limit + busy.len()) as i64, self.node], outbox_row)
             .map_err(db)?
             .collect::<Result<Vec<_>, _>>()
             .map_err(db)?;
         Ok(rows.into_iter().filter(|r| !busy.contains(&r.call_id)).take(limit).collect())
+    }
+    fn claim_deliveries(
+        &mut self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+        busy: &[CallId],
+    ) -> StoreResult<Vec<OutboxRow>> {
+        // The writer thread is the only one: reading then leasing cannot race another claimer.
+        let rows = self.due_deliveries(now, limit, busy)?;
+        for row in &rows {
+            self.exec(
+                "UPDATE outbox SET lease_owner = ?2, lease_until = ?3 WHERE id = ?1",
+                params![row.id, self.node, lease_until.0],
+            )?;
+        }
+        Ok(rows)
     }
     fn next_delivery_due(&mut self) -> StoreResult<Option<Timestamp>> {
         let due: Option<i64> = self
@@ -472,19 +519,24 @@ impl Tx for SqliteTx<'_> {
             .map_err(db)?;
         Ok(due.map(Timestamp))
     }
-    fn record_attempt(&mut self, id: i64, at: Timestamp, latency_ms: i64, result: &AttemptResult) -> StoreResult<()> {
-        let attempts: i64 = self
+    fn record_attempt(&mut self, id: i64, at: Timestamp, latency_ms: i64, result: &AttemptResult) -> StoreResult<bool> {
+        let attempts: Option<i64> = self
             .conn
-            .prepare_cached("SELECT attempts + 1 FROM outbox WHERE id = ?1")
+            .prepare_cached(
+                "UPDATE outbox SET attempts = attempts + 1, lease_owner = NULL, lease_until = NULL \
+                 WHERE id = ?1 AND state = 'pending' AND lease_owner = ?2 RETURNING attempts",
+            )
             .map_err(db)?
-            .query_row([id], |r| r.get(0))
+            .query_row(params![id, self.node], |r| r.get(0))
+            .optional()
             .map_err(db)?;
+        let Some(attempts) = attempts else { return Ok(false) };
         let (status, error) = match result {
             AttemptResult::Delivered { status } => {
                 self.exec(
-                    "UPDATE outbox SET attempts = ?2, state = 'delivered', last_status = ?3, last_error = NULL, \
-                     delivered_at = ?4 WHERE id = ?1",
-                    params![id, attempts, status, at.0],
+                    "UPDATE outbox SET state = 'delivered', last_status = ?2, last_error = NULL, \
+                     delivered_at = ?3 WHERE id = ?1",
+                    params![id, status, at.0],
                 )?;
                 (Some(*status), None)
             }
@@ -494,9 +546,8 @@ impl Tx for SqliteTx<'_> {
                     None => ("dead", at.0),
                 };
                 self.exec(
-                    "UPDATE outbox SET attempts = ?2, state = ?3, next_attempt_at = ?4, last_status = ?5, last_error = ?6 \
-                     WHERE id = ?1",
-                    params![id, attempts, state, next, status, error],
+                    "UPDATE outbox SET state = ?2, next_attempt_at = ?3, last_status = ?4, last_error = ?5 WHERE id = ?1",
+                    params![id, state, next, status, error],
                 )?;
                 (*status, Some(error.clone()))
             }
@@ -504,16 +555,23 @@ impl Tx for SqliteTx<'_> {
         self.exec(
             "INSERT INTO delivery_attempts (outbox_id, attempt, at, status, error, latency_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![id, attempts, at.0, status, error, latency_ms],
-        )
-        .map(drop)
+        )?;
+        Ok(true)
     }
-    fn notifications(&mut self, call: Option<&CallId>, limit: usize) -> StoreResult<Vec<OutboxRow>> {
+    fn notifications(
+        &mut self,
+        call: Option<&CallId>,
+        state: Option<DeliveryState>,
+        limit: usize,
+    ) -> StoreResult<Vec<OutboxRow>> {
         let sql = format!(
-            "SELECT {OUTBOX_COLUMNS} FROM (SELECT * FROM outbox WHERE ?1 IS NULL OR call_id = ?1 ORDER BY id DESC LIMIT ?2) \
-             ORDER BY id"
+            "SELECT {OUTBOX_COLUMNS} FROM (SELECT * FROM outbox WHERE (?1 IS NULL OR call_id = ?1) \
+             AND (?3 IS NULL OR state = ?3) ORDER BY id DESC LIMIT ?2) ORDER BY id"
         );
         let mut stmt = self.conn.prepare_cached(&sql).map_err(db)?;
-        let rows = stmt.query_map(params![call.map(|c| &c.0), limit as i64], outbox_row).map_err(db)?;
+        let rows = stmt
+            .query_map(params![call.map(|c| &c.0), limit as i64, state.map(DeliveryState::as_str)], outbox_row)
+            .map_err(db)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(db)
     }
     fn delivery_attempts(&mut self, outbox_id: i64) -> StoreResult<Vec<DeliveryAttempt>> {
@@ -593,6 +651,14 @@ impl Tx for SqliteTx<'_> {
             ringing_participants,
             connected_participants,
         })
+    }
+
+    fn retarget_pending_notifications(&mut self, call: &CallId, callback_uri: &str) -> StoreResult<()> {
+        self.exec(
+            "UPDATE outbox SET callback_uri = ?2 WHERE call_id = ?1 AND state = 'pending'",
+            params![call.0, callback_uri],
+        )
+        .map(drop)
     }
 
     fn reset_calls(&mut self) -> StoreResult<()> {

@@ -1,12 +1,14 @@
-//! The storage port's conformance suite. Every adapter must pass it; today that is SQLite
-//! (the PostgreSQL adapter will run the same functions).
+//! The storage port's conformance suite. Every adapter must pass it: each test runs against
+//! SQLite and against PostgreSQL (in a fresh schema of the database named by
+//! `SWITCHBOARD_TEST_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/test`, dropped
+//! afterwards). The PostgreSQL-only tests at the end check claims between several nodes.
 
 use graph_model::{CallDirection, CallState};
 use switchboard_core::{
     Call, CallId, Conversation, ConversationId, ConversationKind, EndpointKind, Participant, ParticipantId,
     ParticipantState, Party, PartyKind, RingOutcome, TimerAction, Timestamp,
 };
-use switchboard_store::{AttemptResult, DeliveryState, SqliteStore, StoreError, Tx};
+use switchboard_store::{AttemptResult, DeliveryState, PgStore, SqliteStore, Store, StoreError, Tx};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -45,6 +47,7 @@ fn call(id: &str, conversation: &str) -> Call {
         result_info: None,
         peer: None,
         roster_started: false,
+        keep_alive_due: None,
         created_at: Timestamp(0),
     }
 }
@@ -71,16 +74,109 @@ fn participant(id: &str, conversation: &str, user: &str, state: ParticipantState
     }
 }
 
-async fn run<T: Send + 'static>(
-    store: &SqliteStore,
-    f: impl FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static,
-) -> Result<T> {
+async fn run<T: Send + 'static>(store: &Store, f: impl FnOnce(&mut dyn Tx) -> Result<T> + Send + 'static) -> Result<T> {
     store.run(f).await
 }
 
-#[tokio::test]
-async fn an_identity_is_unique_among_active_participants_only() {
-    let store = SqliteStore::open_in_memory().unwrap();
+/// A database for one test: an SQLite file, or a fresh PostgreSQL schema. Opening it again
+/// gives another handle on the same data (a restart, or on PostgreSQL another node).
+enum Fixture {
+    Sqlite(tempfile::TempDir),
+    Postgres(PgSchema),
+}
+
+impl Fixture {
+    fn sqlite() -> Fixture {
+        Fixture::Sqlite(tempfile::tempdir().unwrap())
+    }
+
+    async fn postgres() -> Fixture {
+        Fixture::Postgres(PgSchema::create().await)
+    }
+
+    async fn open(&self) -> Store {
+        match self {
+            Fixture::Sqlite(dir) => SqliteStore::open(&dir.path().join("db.sqlite")).unwrap().into(),
+            Fixture::Postgres(schema) => {
+                let url = schema.url.clone();
+                tokio::task::spawn_blocking(move || PgStore::open(&url)).await.unwrap().unwrap().into()
+            }
+        }
+    }
+}
+
+fn database_url() -> String {
+    std::env::var("SWITCHBOARD_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A schema of its own in the test database, dropped with the value.
+struct PgSchema {
+    name: String,
+    url: String,
+}
+
+impl PgSchema {
+    async fn create() -> PgSchema {
+        let name = format!("conformance_{}", uuid::Uuid::new_v4().simple());
+        let base = database_url();
+        let (n, b) = (name.clone(), base.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut client = ::postgres::Client::connect(&b, ::postgres::NoTls)
+                .unwrap_or_else(|e| panic!("PostgreSQL at {b} (set SWITCHBOARD_TEST_DATABASE_URL): {e}"));
+            client.batch_execute(&format!("CREATE SCHEMA {n}")).unwrap();
+        })
+        .await
+        .unwrap();
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{separator}options=-csearch_path%3D{name}");
+        PgSchema { name, url }
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let (name, base) = (self.name.clone(), database_url());
+        // The synchronous client cannot run inside the test's runtime: use a thread of its own.
+        let _ = std::thread::spawn(move || {
+            if let Ok(mut client) = ::postgres::Client::connect(&base, ::postgres::NoTls) {
+                let _ = client.batch_execute(&format!("DROP SCHEMA {name} CASCADE"));
+            }
+        })
+        .join();
+    }
+}
+
+/// Declares each conformance test twice: `sqlite::name` and `postgres::name`.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Fixture::sqlite()).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Fixture::postgres().await).await })*
+        }
+    };
+}
+
+conformance!(
+    an_identity_is_unique_among_active_participants_only,
+    a_failing_unit_of_work_leaves_no_trace_and_does_not_undo_others,
+    the_outbox_hands_out_one_head_per_call_in_sequence_order,
+    timers_come_due_in_time_order_and_fire_once,
+    the_database_survives_a_reopen_and_migrations_run_once,
+    the_roster_pages_by_id_and_leaves_out_ringing_and_removed,
+    users_are_found_whatever_the_case_of_their_id,
+    a_lost_lease_records_nothing,
+    dead_letters_are_listed_by_state,
+    a_redelivery_is_a_copy_at_the_end_of_its_calls_queue,
+    stats_count_what_metrics_report,
+    conversations_list_newest_first_and_operations_by_call,
+);
+
+async fn an_identity_is_unique_among_active_participants_only(db: Fixture) {
+    let store = db.open().await;
     run(&store, |tx| {
         tx.insert_conversation(&conversation("c1"))?;
         tx.insert_participant(&participant("p1", "c1", "Alice", ParticipantState::Ringing))
@@ -108,9 +204,8 @@ async fn an_identity_is_unique_among_active_participants_only() {
     .unwrap();
 }
 
-#[tokio::test]
-async fn a_failing_unit_of_work_leaves_no_trace_and_does_not_undo_others() {
-    let store = SqliteStore::open_in_memory().unwrap();
+async fn a_failing_unit_of_work_leaves_no_trace_and_does_not_undo_others(db: Fixture) {
+    let store = db.open().await;
     let good = run(&store, |tx| tx.insert_conversation(&conversation("kept")));
     let bad = run(&store, |tx| {
         tx.insert_conversation(&conversation("undone"))?;
@@ -128,9 +223,8 @@ async fn a_failing_unit_of_work_leaves_no_trace_and_does_not_undo_others() {
     assert!(undone.is_none());
 }
 
-#[tokio::test]
-async fn the_outbox_hands_out_one_head_per_call_in_sequence_order() {
-    let store = SqliteStore::open_in_memory().unwrap();
+async fn the_outbox_hands_out_one_head_per_call_in_sequence_order(db: Fixture) {
+    let store = db.open().await;
     let (a, b) = (call("a", "c"), call("b", "c"));
     let seqs = run(&store, move |tx| {
         Ok(vec![
@@ -142,7 +236,7 @@ async fn the_outbox_hands_out_one_head_per_call_in_sequence_order() {
     .await
     .unwrap();
     assert_eq!(seqs, [1, 2, 1]);
-    let due = run(&store, |tx| tx.due_deliveries(Timestamp(20), 10, &[])).await.unwrap();
+    let due = run(&store, |tx| tx.claim_deliveries(Timestamp(20), Timestamp(30), 10, &[])).await.unwrap();
     let bodies: Vec<&str> = due.iter().map(|r| r.body.as_str()).collect();
     assert_eq!(bodies, ["a1", "b1"], "only the head of each call's queue");
     // A busy call is skipped; a failed head holds its call back until its retry time.
@@ -162,21 +256,20 @@ async fn the_outbox_hands_out_one_head_per_call_in_sequence_order() {
     .unwrap();
     let due = run(&store, |tx| tx.due_deliveries(Timestamp(50), 10, &[])).await.unwrap();
     assert_eq!(due.iter().map(|r| r.body.as_str()).collect::<Vec<_>>(), ["b1"], "a2 waits behind a1");
-    let due = run(&store, |tx| tx.due_deliveries(Timestamp(100), 10, &[])).await.unwrap();
+    let due = run(&store, |tx| tx.claim_deliveries(Timestamp(100), Timestamp(110), 10, &[])).await.unwrap();
     let a1 = due.iter().find(|r| r.call_id.0 == "a").expect("a1 is due again at its retry time");
     assert_eq!((a1.body.as_str(), a1.attempts), ("a1", 1));
     run(&store, move |tx| tx.record_attempt(first, Timestamp(100), 5, &AttemptResult::Delivered { status: 202 }))
         .await
         .unwrap();
-    let log = run(&store, |tx| tx.notifications(Some(&CallId("a".into())), 10)).await.unwrap();
+    let log = run(&store, |tx| tx.notifications(Some(&CallId("a".into())), None, 10)).await.unwrap();
     assert_eq!(log[0].state, DeliveryState::Delivered);
     let attempts = run(&store, move |tx| tx.delivery_attempts(first)).await.unwrap();
     assert_eq!(attempts.iter().map(|a| a.status).collect::<Vec<_>>(), [Some(500), Some(202)]);
 }
 
-#[tokio::test]
-async fn timers_come_due_in_time_order_and_fire_once() {
-    let store = SqliteStore::open_in_memory().unwrap();
+async fn timers_come_due_in_time_order_and_fire_once(db: Fixture) {
+    let store = db.open().await;
     let action =
         |p: &str| TimerAction::RingOutcome { participant_id: ParticipantId(p.into()), outcome: RingOutcome::Answered };
     let (late, early) = (action("late"), action("early"));
@@ -197,22 +290,18 @@ async fn timers_come_due_in_time_order_and_fire_once() {
     assert_eq!(run(&store, |tx| tx.next_timer_due()).await.unwrap(), None);
 }
 
-#[tokio::test]
-async fn the_database_survives_a_reopen_and_migrations_run_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("db.sqlite");
+async fn the_database_survives_a_reopen_and_migrations_run_once(db: Fixture) {
     {
-        let store = SqliteStore::open(&path).unwrap();
+        let store = db.open().await;
         run(&store, |tx| tx.insert_conversation(&conversation("c1"))).await.unwrap();
     }
-    let store = SqliteStore::open(&path).unwrap();
+    let store = db.open().await;
     let found = run(&store, |tx| tx.conversation(&ConversationId("c1".into()))).await.unwrap();
     assert_eq!(found, Some(conversation("c1")));
 }
 
-#[tokio::test]
-async fn the_roster_pages_by_id_and_leaves_out_ringing_and_removed() {
-    let store = SqliteStore::open_in_memory().unwrap();
+async fn the_roster_pages_by_id_and_leaves_out_ringing_and_removed(db: Fixture) {
+    let store = db.open().await;
     run(&store, |tx| {
         tx.insert_conversation(&conversation("c"))?;
         for (i, state) in [
@@ -242,20 +331,163 @@ async fn the_roster_pages_by_id_and_leaves_out_ringing_and_removed() {
     assert_eq!(rest.iter().map(|p| p.id.0.as_str()).collect::<Vec<_>>(), ["p2"]);
 }
 
-#[tokio::test]
-async fn a_redelivery_is_a_copy_at_the_end_of_its_calls_queue() {
-    let store = SqliteStore::open_in_memory().unwrap();
+async fn users_are_found_whatever_the_case_of_their_id(db: Fixture) {
+    let store = db.open().await;
+    let user = |id: &str, name: &str| switchboard_core::User {
+        id: id.into(),
+        tenant_id: switchboard_core::TenantId("t".into()),
+        display_name: name.into(),
+        behaviour: Default::default(),
+    };
+    let (first, second) = (user("Alice-ID", "Alice"), user("alice-id", "Alice Again"));
+    run(&store, move |tx| tx.upsert_user(&first)).await.unwrap();
+    run(&store, move |tx| tx.upsert_user(&second)).await.unwrap();
+    let (found, all) = run(&store, |tx| Ok((tx.user("ALICE-id")?, tx.users()?))).await.unwrap();
+    assert_eq!(found.map(|u| u.display_name), Some("Alice Again".to_owned()));
+    assert_eq!(all.len(), 1, "one user, replaced");
+}
+
+async fn a_lost_lease_records_nothing(db: Fixture) {
+    // Two handles on one database: two nodes (or, on SQLite, a process and its successor).
+    let (one, two) = (db.open().await, db.open().await);
+    let a = call("a", "c");
+    let id = run(&one, move |tx| {
+        tx.enqueue_notification(&a, "a1", Timestamp(0))?;
+        Ok(tx.due_deliveries(Timestamp(0), 10, &[])?[0].id)
+    })
+    .await
+    .unwrap();
+    // Born leased to the node that enqueued it: the other node waits out the grace.
+    let early = run(&two, |tx| tx.claim_deliveries(Timestamp(10), Timestamp(20), 10, &[])).await.unwrap();
+    assert!(early.is_empty(), "{early:?}");
+    let late = switchboard_store::BIRTH_LEASE_MS;
+    let taken =
+        run(&two, move |tx| tx.claim_deliveries(Timestamp(late), Timestamp(late + 10_000), 10, &[])).await.unwrap();
+    assert_eq!(taken.iter().map(|r| r.id).collect::<Vec<_>>(), [id], "an expired lease is taken over");
+    let again =
+        run(&one, move |tx| tx.claim_deliveries(Timestamp(late), Timestamp(late + 10_000), 10, &[])).await.unwrap();
+    assert!(again.is_empty(), "the row is leased to the other node now");
+    let delivered = AttemptResult::Delivered { status: 202 };
+    let d = delivered.clone();
+    assert!(!run(&one, move |tx| tx.record_attempt(id, Timestamp(late), 1, &d)).await.unwrap(), "lease lost");
+    assert!(run(&two, move |tx| tx.record_attempt(id, Timestamp(late), 1, &delivered)).await.unwrap());
+    let attempts = run(&two, move |tx| tx.delivery_attempts(id)).await.unwrap();
+    assert_eq!(attempts.len(), 1, "only the lease holder's attempt is kept");
+}
+
+async fn dead_letters_are_listed_by_state(db: Fixture) {
+    let store = db.open().await;
+    let (a, b) = (call("a", "c"), call("b", "c"));
+    let ids = run(&store, move |tx| {
+        tx.enqueue_notification(&a, "a1", Timestamp(0))?;
+        tx.enqueue_notification(&b, "b1", Timestamp(0))?;
+        Ok(tx.claim_deliveries(Timestamp(0), Timestamp(100), 10, &[])?.iter().map(|r| r.id).collect::<Vec<_>>())
+    })
+    .await
+    .unwrap();
+    let dead = AttemptResult::Failed { status: Some(500), error: "HTTP 500".into(), retry_at: None };
+    let first = ids[0];
+    assert!(run(&store, move |tx| tx.record_attempt(first, Timestamp(1), 1, &dead)).await.unwrap());
+    let listed = run(&store, |tx| tx.notifications(None, Some(DeliveryState::Dead), 10)).await.unwrap();
+    assert_eq!(listed.iter().map(|r| (r.id, r.state)).collect::<Vec<_>>(), [(first, DeliveryState::Dead)]);
+    let pending = run(&store, |tx| tx.notifications(None, Some(DeliveryState::Pending), 10)).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(run(&store, |tx| tx.notifications(None, None, 10)).await.unwrap().len(), 2);
+}
+
+// PostgreSQL only: several nodes on one database.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_two_claimers_never_get_the_same_row() {
+    let db = Fixture::postgres().await;
+    let (one, two) = (db.open().await, db.open().await);
+    const CALLS: usize = 60;
+    run(&one, |tx| {
+        for i in 0..CALLS {
+            tx.enqueue_notification(&call(&format!("call{i:03}"), "c"), "n", Timestamp(0))?;
+        }
+        Ok(())
+    })
+    .await
+    .unwrap();
+    // Past the birth lease, both nodes claim at once, a few rows at a time, until none is left.
+    let now = Timestamp(switchboard_store::BIRTH_LEASE_MS);
+    let claimer = |store: Store| async move {
+        // A node's own leased rows stay claimable by it, so it names them busy (as the engine
+        // names the calls it is delivering to).
+        let (mut mine, mut busy) = (Vec::new(), Vec::new());
+        loop {
+            let skip = busy.clone();
+            let got =
+                run(&store, move |tx| tx.claim_deliveries(now, Timestamp(now.0 + 60_000), 3, &skip)).await.unwrap();
+            if got.is_empty() {
+                return mine;
+            }
+            busy.extend(got.iter().map(|r| r.call_id.clone()));
+            mine.extend(got.into_iter().map(|r| r.id));
+        }
+    };
+    let (a, b) = tokio::join!(tokio::spawn(claimer(one)), tokio::spawn(claimer(two)));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let mut all: Vec<i64> = a.iter().chain(&b).copied().collect();
+    all.sort_unstable();
+    let total = all.len();
+    all.dedup();
+    assert_eq!(all.len(), total, "a row claimed twice");
+    assert_eq!(total, CALLS, "every row claimed once (node one {}, node two {})", a.len(), b.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_two_nodes_firing_timers_fire_each_once() {
+    let db = Fixture::postgres().await;
+    let (one, two) = (db.open().await, db.open().await);
+    const TIMERS: usize = 40;
+    run(&one, |tx| {
+        for i in 0..TIMERS {
+            let action = TimerAction::RingOutcome {
+                participant_id: ParticipantId(format!("p{i}")),
+                outcome: RingOutcome::Answered,
+            };
+            tx.insert_timer(Timestamp(i as i64), &action)?;
+        }
+        Ok(())
+    })
+    .await
+    .unwrap();
+    // The engine's pattern: read what is due, then fire each in a unit that deletes its row.
+    let firer = |store: Store| async move {
+        let mut fired = 0;
+        loop {
+            let due = run(&store, |tx| tx.due_timers(Timestamp(1_000), 5)).await.unwrap();
+            if due.is_empty() {
+                return fired;
+            }
+            for timer in due {
+                if run(&store, move |tx| tx.delete_timer(timer.id)).await.unwrap() {
+                    fired += 1;
+                }
+            }
+        }
+    };
+    let (a, b) = tokio::join!(tokio::spawn(firer(one)), tokio::spawn(firer(two)));
+    assert_eq!(a.unwrap() + b.unwrap(), TIMERS);
+}
+
+async fn a_redelivery_is_a_copy_at_the_end_of_its_calls_queue(db: Fixture) {
+    let store = db.open().await;
     let a = call("a", "c");
     let first = run(&store, move |tx| {
         tx.enqueue_notification(&a, "a1", Timestamp(10))?;
         tx.enqueue_notification(&a, "a2", Timestamp(11))?;
-        Ok(tx.notifications(None, 10)?[0].id)
+        Ok(tx.notifications(None, None, 10)?[0].id)
     })
     .await
     .unwrap();
-    run(&store, move |tx| tx.record_attempt(first, Timestamp(12), 3, &AttemptResult::Delivered { status: 202 }))
-        .await
-        .unwrap();
+    let recorded =
+        run(&store, move |tx| tx.record_attempt(first, Timestamp(12), 3, &AttemptResult::Delivered { status: 202 }))
+            .await
+            .unwrap();
+    assert!(recorded, "the row is born leased to this node");
     let copy = run(&store, move |tx| tx.requeue_notification(first, Timestamp(50))).await.unwrap().expect("a copy");
     assert_eq!((copy.body.as_str(), copy.sequence, copy.attempts), ("a1", 3, 0));
     assert_eq!((copy.state, copy.redelivery_of, copy.created_at), (DeliveryState::Pending, Some(first), Timestamp(50)));
@@ -267,9 +499,8 @@ async fn a_redelivery_is_a_copy_at_the_end_of_its_calls_queue() {
     assert_eq!(original.state, DeliveryState::Delivered, "the original keeps its history");
 }
 
-#[tokio::test]
-async fn stats_count_what_metrics_report() {
-    let store = SqliteStore::open_in_memory().unwrap();
+async fn stats_count_what_metrics_report(db: Fixture) {
+    let store = db.open().await;
     let stats = run(&store, |tx| {
         tx.insert_conversation(&conversation("c"))?;
         let live = call("live", "c");
@@ -293,9 +524,8 @@ async fn stats_count_what_metrics_report() {
     assert_eq!((stats.ringing_participants, stats.connected_participants), (1, 2));
 }
 
-#[tokio::test]
-async fn conversations_list_newest_first_and_operations_by_call() {
-    let store = SqliteStore::open_in_memory().unwrap();
+async fn conversations_list_newest_first_and_operations_by_call(db: Fixture) {
+    let store = db.open().await;
     let (live, ended) = run(&store, |tx| {
         tx.insert_conversation(&conversation("c1"))?;
         let mut c2 = conversation("c2");

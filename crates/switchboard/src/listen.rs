@@ -54,6 +54,19 @@ pub struct ListenArgs {
     /// HTTP status to answer each notification with (200-599).
     #[arg(long, default_value = "202", value_parser = parse_status)]
     pub status: StatusCode,
+
+    /// Verify each notification's bearer token against this JWKS, as a bot does
+    /// (Switchboard's is http://HOST:PORT/{tenant}/discovery/v2.0/keys).
+    #[arg(long, env = "SWITCHBOARD_LISTEN_JWKS_URL")]
+    pub jwks_url: Option<String>,
+
+    /// The `aud` a verified token must carry: your application's client id (any when absent).
+    #[arg(long)]
+    pub audience: Option<String>,
+
+    /// The `iss` a verified token must carry.
+    #[arg(long, default_value = "https://api.botframework.com")]
+    pub issuer: String,
 }
 
 fn parse_path(raw: &str) -> Result<String, String> {
@@ -88,10 +101,11 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
     println!("Listening for notifications on http://{host}:{port}{} (callbackUri for your calls)", args.path);
 
     let out: Arc<dyn Fn(String) + Send + Sync> = Arc::new(|block: String| println!("{block}"));
-    let app = match args.path.as_str() {
-        "/" => router(args.status, out),
-        only => router_for_path(only, args.status, out),
-    };
+    let verifier = args.jwks_url.clone().map(|url| {
+        println!("Verifying callback tokens against {url}");
+        Arc::new(crate::verify::CallbackVerifier::new(url, args.issuer.clone(), args.audience.clone()))
+    });
+    let app = router_with(&args.path, args.status, out, verifier);
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             if let Err(e) = tokio::signal::ctrl_c().await {
@@ -108,18 +122,32 @@ pub async fn run(args: ListenArgs) -> anyhow::Result<()> {
 /// The receiver: a POST on any path is formatted and handed to `out` as one block (without
 /// a trailing newline) and answered with `status` and an empty body; a GET on any path
 /// answers 200 with a short description.
+#[cfg(test)]
 pub fn router(status: StatusCode, out: Arc<dyn Fn(String) + Send + Sync>) -> Router {
     router_for_path("/", status, out)
 }
 
 /// Like [`router`], but with a `path` other than "/" only a POST on exactly that path is
 /// printed and answered with `status`; a POST elsewhere gets 404 and a one-line note.
+#[cfg(test)]
 pub fn router_for_path(path: &str, status: StatusCode, out: Arc<dyn Fn(String) + Send + Sync>) -> Router {
+    router_with(path, status, out, None)
+}
+
+/// Like [`router_for_path`], verifying each notification's token with `verifier` when given
+/// (the block then ends with a `Signature:` line).
+pub fn router_with(
+    path: &str,
+    status: StatusCode,
+    out: Arc<dyn Fn(String) + Send + Sync>,
+    verifier: Option<Arc<crate::verify::CallbackVerifier>>,
+) -> Router {
     let only_path = (path != "/").then(|| path.to_owned());
     Router::new().fallback(handle).layer(DefaultBodyLimit::max(BODY_LIMIT)).with_state(Arc::new(Receiver {
         status,
         only_path,
         out,
+        verifier,
     }))
 }
 
@@ -128,6 +156,7 @@ struct Receiver {
     /// `None`: any path.
     only_path: Option<String>,
     out: Arc<dyn Fn(String) + Send + Sync>,
+    verifier: Option<Arc<crate::verify::CallbackVerifier>>,
 }
 
 async fn handle(
@@ -153,7 +182,15 @@ async fn handle(
             return StatusCode::NOT_FOUND.into_response();
         }
     }
-    (rx.out)(format_request(&shown_path, &headers, &body, now));
+    let mut block = format_request(&shown_path, &headers, &body, now);
+    if let Some(verifier) = &rx.verifier {
+        let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        match verifier.verify(authorization).await {
+            Ok(what) => block.push_str(&format!("\nSignature: valid ({what})")),
+            Err(why) => block.push_str(&format!("\nSignature: INVALID: {why}")),
+        }
+    }
+    (rx.out)(block);
     rx.status.into_response()
 }
 

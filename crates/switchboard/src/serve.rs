@@ -5,10 +5,14 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
-use switchboard_api::AppState;
+use switchboard_api::auth::IdentityProviderConfig;
+use switchboard_api::throttle::ThrottleConfig;
+use switchboard_api::{ApiSettings, AppState};
+use switchboard_core::call_kind::CallbackPolicy;
 use switchboard_engine::directory::random_secret;
+use switchboard_engine::DeliveryConfig;
 use switchboard_engine::{ClockMode, Engine, EngineConfig, Seed, SigningKeys};
-use switchboard_store::SqliteStore;
+use switchboard_store::{PgStore, SqliteStore, Store};
 
 #[derive(clap::Args, Debug)]
 pub struct ServeArgs {
@@ -28,6 +32,30 @@ pub struct ServeArgs {
     /// Domain time: `system` (wall clock) or `virtual` (moves only through /_switchboard/clock/advance).
     #[arg(long, env = "SWITCHBOARD_CLOCK", default_value = "system", value_parser = ["system", "virtual"])]
     pub clock: String,
+    /// `iss` of the bearer tokens on notification callbacks.
+    #[arg(long, env = "SWITCHBOARD_CALLBACK_ISSUER", default_value = "https://api.botframework.com")]
+    pub callback_issuer: String,
+    /// PostgreSQL database shared by several nodes (`postgres://user@host:port/db`; add
+    /// `?options=-csearch_path%3Dschema` for a schema other than `public`). Without it, the
+    /// store is SQLite in the data directory, which serves one process only. The signing key
+    /// stays in each node's data directory: give every node the same `keys` directory.
+    #[arg(long, env = "SWITCHBOARD_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Delivery attempts of one notification before it is kept as a dead letter.
+    #[arg(long, env = "SWITCHBOARD_DELIVERY_MAX_ATTEMPTS", default_value_t = 8)]
+    pub delivery_max_attempts: i64,
+    /// Seconds after which an undelivered notification is kept as a dead letter, not retried.
+    #[arg(long, env = "SWITCHBOARD_DELIVERY_MAX_AGE", default_value_t = 86_400)]
+    pub delivery_max_age: u64,
+    /// Seconds to connect to a callback URI.
+    #[arg(long, env = "SWITCHBOARD_DELIVERY_CONNECT_TIMEOUT", default_value_t = 2.0)]
+    pub delivery_connect_timeout: f64,
+    /// Seconds to wait between two reads of a callback's response.
+    #[arg(long, env = "SWITCHBOARD_DELIVERY_READ_TIMEOUT", default_value_t = 5.0)]
+    pub delivery_read_timeout: f64,
+    /// Seconds one delivery attempt may take in all.
+    #[arg(long, env = "SWITCHBOARD_DELIVERY_TOTAL_TIMEOUT", default_value_t = 10.0)]
+    pub delivery_total_timeout: f64,
     /// Log format: `human` or `json` (one object per line, with the request, call and
     /// operation ids of the spans it belongs to). RUST_LOG sets the levels (default info).
     #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", default_value = "human", value_parser = ["human", "json"])]
@@ -49,23 +77,54 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     init_logging(&args.log_format);
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create the data directory {}", args.data_dir.display()))?;
-    let store = SqliteStore::open(&args.data_dir.join("switchboard.db")).context("cannot open the database")?;
-    let keys = SigningKeys::load_or_generate(&args.data_dir.join("keys")).context("cannot load the signing key")?;
-    let clock = if args.clock == "virtual" { ClockMode::Virtual } else { ClockMode::System };
-    let engine = Engine::new(store, keys, EngineConfig { clock, ..EngineConfig::default() })?;
-
+    let config = match &args.config {
+        Some(path) => Some(ConfigFile::read(path)?),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let local = listener.local_addr()?;
     let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
 
+    let clock = if args.clock == "virtual" { ClockMode::Virtual } else { ClockMode::System };
+    // Held for the life of the process: SQLite serves one node.
+    let mut _data_dir_lock = None;
+    let store: Store = match &args.database_url {
+        Some(url) => {
+            // Virtual time lives in one process (advances fire timers there): one node only.
+            anyhow::ensure!(
+                clock == ClockMode::System,
+                "--clock virtual needs the single-node SQLite store: it cannot be used with --database-url"
+            );
+            let url = url.clone();
+            tokio::task::spawn_blocking(move || PgStore::open(&url))
+                .await?
+                .context("cannot open the PostgreSQL database (--database-url)")?
+                .into()
+        }
+        None => {
+            _data_dir_lock = Some(lock_data_dir(&args.data_dir)?);
+            SqliteStore::open(&args.data_dir.join("switchboard.db")).context("cannot open the database")?.into()
+        }
+    };
+    let keys = SigningKeys::load_or_generate(&args.data_dir.join("keys")).context("cannot load the signing key")?;
+    let delivery = delivery_config(&args)?;
+    let callback_policy = CallbackPolicy {
+        allow_http_hosts: config.as_ref().map(|c| c.callback_allow_hosts.clone()).unwrap_or_default(),
+        forbidden_origins: own_origins(local, &public_url),
+    };
+    let engine = Engine::new(
+        store,
+        keys,
+        EngineConfig { clock, callback_policy, callback_issuer: args.callback_issuer.clone(), delivery },
+    )?;
+
     let credentials_path = args.data_dir.join("dev-credentials.json");
-    let admin_token = match &args.config {
-        Some(path) => {
-            let seed: Seed = crate::client::read_seed(path)?;
-            let admin = seed.admin_token.clone();
-            engine.seed(seed).await.context("cannot seed the directory")?;
+    let admin_token = match &config {
+        Some(config) => {
+            let admin = config.seed.admin_token.clone();
+            engine.seed(config.seed.clone()).await.context("cannot seed the directory")?;
             match admin {
                 Some(token) => {
                     engine.set_setting("admin_token", token.clone()).await?;
@@ -92,8 +151,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let metrics = switchboard_api::metrics::install().map_err(|e| anyhow::anyhow!("cannot install metrics: {e}"))?;
     tasks.push(tokio::spawn(metrics_upkeep(metrics.clone())));
     let (stopping, shutdown) = tokio::sync::watch::channel(false);
-    let state = AppState::new(engine, public_url.clone(), admin_token).with_metrics(metrics).with_shutdown(shutdown);
-    let app = switchboard_api::router(state);
+    let (identity_providers, throttle) = match config {
+        Some(c) => (c.identity_providers, c.throttle),
+        None => (Vec::new(), ThrottleConfig::default()),
+    };
+    let settings = ApiSettings {
+        public_url: public_url.clone(),
+        admin_token,
+        identity_providers,
+        throttle,
+        metrics: Some(metrics),
+        shutdown: Some(shutdown),
+    };
+    let app = switchboard_api::router(AppState::new(engine, settings));
     println!("Switchboard listening on {public_url}");
     print_banner(&public_url, &args, &credentials_path);
     let signal = async move {
@@ -118,9 +188,50 @@ async fn metrics_upkeep(handle: metrics_exporter_prometheus::PrometheusHandle) {
     }
 }
 
+/// Takes the data directory for this process: a second server on the same SQLite database
+/// would break its single-writer design, so it is refused at start.
+fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
+    let path = dir.join("switchboard.lock");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => anyhow::bail!(
+            "another Switchboard process is using the data directory {} (SQLite serves one node; \
+             to run several nodes, give each --database-url postgres://...)",
+            dir.display()
+        ),
+        Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("cannot lock {}", path.display())),
+    }
+}
+
+fn delivery_config(args: &ServeArgs) -> anyhow::Result<DeliveryConfig> {
+    let seconds = |name: &str, value: f64| {
+        anyhow::ensure!(value.is_finite() && value > 0.0, "{name} must be a positive number of seconds");
+        Ok(std::time::Duration::from_secs_f64(value))
+    };
+    anyhow::ensure!(args.delivery_max_attempts >= 1, "--delivery-max-attempts must be at least 1");
+    Ok(DeliveryConfig {
+        max_attempts: args.delivery_max_attempts,
+        max_age: std::time::Duration::from_secs(args.delivery_max_age),
+        connect_timeout: seconds("--delivery-connect-timeout", args.delivery_connect_timeout)?,
+        read_timeout: seconds("--delivery-read-timeout", args.delivery_read_timeout)?,
+        total_timeout: seconds("--delivery-total-timeout", args.delivery_total_timeout)?,
+        ..DeliveryConfig::default()
+    })
+}
+
 fn print_banner(public_url: &str, args: &ServeArgs, credentials_path: &std::path::Path) {
     println!("  Graph API:   {public_url}/beta  and  {public_url}/v1.0");
     println!("  Clock:       {}", args.clock);
+    println!(
+        "  Store:       {}",
+        if args.database_url.is_some() { "PostgreSQL (several nodes)" } else { "SQLite (one node)" }
+    );
     println!("  Console:     {public_url}/console");
     println!("  Metrics:     {public_url}/metrics    OpenAPI: {public_url}/openapi.json");
     if args.config.is_none() {
@@ -190,4 +301,58 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = terminate => {},
     }
+}
+
+/// The `--config` file: the directory seed, plus the settings of the HTTP surface
+/// (`identityProviders`, `throttle`) and of callbacks (`callbackAllowHosts`).
+struct ConfigFile {
+    seed: Seed,
+    identity_providers: Vec<IdentityProviderConfig>,
+    throttle: ThrottleConfig,
+    callback_allow_hosts: Vec<String>,
+}
+
+impl ConfigFile {
+    /// A configuration file: TOML, or JSON when its name ends in `.json` (what
+    /// `switchboard directory export --format json` writes). Its server settings are taken
+    /// out; the rest is the directory seed.
+    fn read(path: &std::path::Path) -> anyhow::Result<ConfigFile> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let invalid = || format!("{} is not a valid configuration", path.display());
+        let mut table: serde_json::Map<String, serde_json::Value> =
+            if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json")) {
+                serde_json::from_str(&text).with_context(invalid)?
+            } else {
+                toml::from_str(&text).with_context(invalid)?
+            };
+        let mut take = |key: &str| table.remove(key);
+        let identity_providers = match take("identityProviders") {
+            Some(v) => serde_json::from_value(v).with_context(|| format!("{}: identityProviders", invalid()))?,
+            None => Vec::new(),
+        };
+        let throttle = match take("throttle") {
+            Some(v) => serde_json::from_value(v).with_context(|| format!("{}: throttle", invalid()))?,
+            None => ThrottleConfig::default(),
+        };
+        let callback_allow_hosts = match take("callbackAllowHosts") {
+            Some(v) => serde_json::from_value(v).with_context(|| format!("{}: callbackAllowHosts", invalid()))?,
+            None => Vec::new(),
+        };
+        let seed: Seed = serde_json::from_value(serde_json::Value::Object(table)).with_context(invalid)?;
+        Ok(ConfigFile { seed, identity_providers, throttle, callback_allow_hosts })
+    }
+}
+
+/// The origins of Switchboard's own listeners, which callbacks must never reach.
+fn own_origins(local: std::net::SocketAddr, public_url: &str) -> Vec<(String, u16)> {
+    let mut origins = vec![(local.ip().to_string(), local.port())];
+    if local.ip().is_unspecified() {
+        origins.push(("127.0.0.1".to_owned(), local.port()));
+    }
+    if let Ok(url) = url::Url::parse(public_url) {
+        if let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) {
+            origins.push((host.trim_start_matches('[').trim_end_matches(']').to_owned(), port));
+        }
+    }
+    origins
 }

@@ -223,7 +223,7 @@ async fn json_logs_carry_the_request_call_and_operation_ids_on_every_line_about_
 
 #[tokio::test]
 async fn rust_log_sets_the_levels() {
-    let app = TestApp::spawn_with(SpawnOptions { rust_log: "warn".into(), ..Default::default() }).await;
+    let app = TestApp::spawn_with(SpawnOptions { rust_log: "warn", ..Default::default() }).await;
     app.get_call("no-such-call").await.assert_error(404, "itemNotFound");
     let log = app.server_log();
     assert!(!log.contains("request answered"), "info lines are off with RUST_LOG=warn:\n{log}");

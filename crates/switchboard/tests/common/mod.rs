@@ -67,10 +67,12 @@ pub struct SpawnOptions {
     /// A seed file to start with, as is (TOML, or JSON when it ends in `.json`).
     pub config_file: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
+    /// `RUST_LOG` of the server (its log is `DATA_DIR/server.log`).
+    pub rust_log: &'static str,
     /// More arguments of `switchboard serve`.
     pub extra_args: Vec<String>,
-    /// `RUST_LOG` of the server.
-    pub rust_log: String,
+    /// `--database-url` (PostgreSQL; see [`PgSchema`]); SQLite in the data directory without it.
+    pub database_url: Option<String>,
 }
 
 impl Default for SpawnOptions {
@@ -80,8 +82,9 @@ impl Default for SpawnOptions {
             config: None,
             config_file: None,
             data_dir: None,
+            rust_log: "info",
             extra_args: Vec::new(),
-            rust_log: "info".to_owned(),
+            database_url: None,
         }
     }
 }
@@ -93,6 +96,29 @@ impl TestApp {
     }
 
     pub async fn spawn_with(options: SpawnOptions) -> TestApp {
+        TestApp::spawn_full(options, None).await
+    }
+
+    /// Kills the server (SIGKILL, unless it already died) and starts it again on the same data
+    /// directory (development seed), with the same webhook receiver.
+    pub async fn restart(self) -> TestApp {
+        let TestApp { mut child, data_dir, hooks, _dir, .. } = self;
+        let _ = child.kill().await;
+        let mut app =
+            TestApp::spawn_full(SpawnOptions { data_dir: Some(data_dir), ..Default::default() }, Some(hooks)).await;
+        app._dir = _dir;
+        app
+    }
+
+    /// Waits until the server process exits by itself (e.g. at an armed failure point).
+    pub async fn wait_for_exit(&mut self) -> std::process::ExitStatus {
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("the server did not stop")
+            .unwrap()
+    }
+
+    async fn spawn_full(options: SpawnOptions, hooks: Option<Receiver>) -> TestApp {
         let (dir, data_dir) = match options.data_dir {
             Some(d) => (None, d),
             None => {
@@ -120,6 +146,9 @@ impl TestApp {
         if let Some(path) = &options.config_file {
             args.extend(["--config".into(), path.display().to_string()]);
         }
+        if let Some(url) = &options.database_url {
+            args.extend(["--database-url".into(), url.clone()]);
+        }
         args.extend(options.extra_args.iter().cloned());
         let seeded = options.config.is_some() || options.config_file.is_some();
         let stderr = std::fs::File::create(data_dir.join("server.log")).unwrap();
@@ -127,7 +156,8 @@ impl TestApp {
             .args(&args)
             .env_remove("SWITCHBOARD_LISTEN")
             .env_remove("SWITCHBOARD_PUBLIC_URL")
-            .env("RUST_LOG", &options.rust_log)
+            .env_remove("SWITCHBOARD_DATABASE_URL")
+            .env("RUST_LOG", options.rust_log)
             .stdout(Stdio::piped())
             .stderr(stderr)
             .kill_on_drop(true)
@@ -151,7 +181,10 @@ impl TestApp {
         } else {
             serde_json::from_str(&std::fs::read_to_string(data_dir.join("dev-credentials.json")).unwrap()).unwrap()
         };
-        let hooks = Receiver::start().await;
+        let hooks = match hooks {
+            Some(hooks) => hooks,
+            None => Receiver::start().await,
+        };
         let callback = format!("{}/callback", hooks.url);
         let mut app = TestApp {
             base,
@@ -173,6 +206,28 @@ impl TestApp {
                 app.fetch_token(&app.tenant_id.clone(), &app.client_id.clone(), &app.client_secret.clone()).await;
         }
         app
+    }
+
+    /// Another node on the same PostgreSQL database: its own data directory, holding copies of
+    /// this node's signing keys and development credentials, and the same webhook receiver.
+    pub async fn another_node(&self, options: SpawnOptions) -> TestApp {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data_dir = dir.path().join("data");
+        std::fs::create_dir_all(data_dir.join("keys")).unwrap();
+        for entry in std::fs::read_dir(self.data_dir.join("keys")).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), data_dir.join("keys").join(entry.file_name())).unwrap();
+        }
+        std::fs::copy(self.data_dir.join("dev-credentials.json"), data_dir.join("dev-credentials.json")).unwrap();
+        let mut app =
+            TestApp::spawn_full(SpawnOptions { data_dir: Some(data_dir), ..options }, Some(self.hooks.clone())).await;
+        app._dir = Some(dir);
+        app
+    }
+
+    /// The process id of the server.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the server is running")
     }
 
     /// Stops the server (SIGKILL) and returns its data directory for a restart.
@@ -478,7 +533,8 @@ impl Received {
     }
 }
 
-/// A real webhook receiver: records every POST and answers 202.
+/// A real webhook receiver: records every POST and answers 202. Clones share what was received.
+#[derive(Clone)]
 pub struct Receiver {
     pub url: String,
     received: Arc<Mutex<Vec<Received>>>,
@@ -530,6 +586,62 @@ impl Receiver {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Waits (at most `timeout`) until `count` notifications of one call were received; returns
+    /// them without taking them off the receiver.
+    pub async fn wait_for(&self, call_id: &str, count: usize, timeout: Duration) -> Vec<Received> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let got: Vec<Received> =
+                self.received.lock().unwrap().iter().filter(|r| r.call_id() == call_id).cloned().collect();
+            if got.len() >= count || tokio::time::Instant::now() >= deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+/// The PostgreSQL database of the tests: `SWITCHBOARD_TEST_DATABASE_URL`, by default
+/// `postgres://postgres@127.0.0.1:5432/test` (`.ci/run` starts the server).
+pub fn test_database_url() -> String {
+    std::env::var("SWITCHBOARD_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A fresh schema of the test database for one test, dropped with the value; `url` selects it.
+pub struct PgSchema {
+    pub name: String,
+    pub url: String,
+}
+
+impl PgSchema {
+    pub async fn create() -> PgSchema {
+        let name = format!("nodes_{}", uuid::Uuid::new_v4().simple());
+        let base = test_database_url();
+        let (n, b) = (name.clone(), base.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut client = postgres::Client::connect(&b, postgres::NoTls)
+                .unwrap_or_else(|e| panic!("PostgreSQL at {b} (set SWITCHBOARD_TEST_DATABASE_URL): {e}"));
+            client.batch_execute(&format!("CREATE SCHEMA {n}")).unwrap();
+        })
+        .await
+        .unwrap();
+        let separator = if base.contains('?') { '&' } else { '?' };
+        let url = format!("{base}{separator}options=-csearch_path%3D{name}");
+        PgSchema { name, url }
+    }
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        let (name, base) = (self.name.clone(), test_database_url());
+        let _ = std::thread::spawn(move || {
+            if let Ok(mut client) = postgres::Client::connect(&base, postgres::NoTls) {
+                let _ = client.batch_execute(&format!("DROP SCHEMA {name} CASCADE"));
+            }
+        })
+        .join();
     }
 }
 

@@ -1,0 +1,115 @@
+//! Several nodes on one PostgreSQL database: two server processes (system clock), a call
+//! created through one and an invite through the other, every notification delivered exactly
+//! once; then the node that took an invite is killed while the invitee rings, and the other
+//! node finishes the invite and delivers its notifications.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn node_options(schema: &PgSchema) -> SpawnOptions {
+    SpawnOptions {
+        clock_virtual: false,
+        database_url: Some(schema.url.clone()),
+        // A short lease, so a dead node's claimed notifications move on quickly.
+        extra_args: vec!["--delivery-total-timeout".into(), "2".into()],
+        ..SpawnOptions::default()
+    }
+}
+
+/// Joins a new meeting through `app`; returns the call id.
+async fn join_meeting(app: &TestApp) -> String {
+    let meeting = app.create_meeting(&json!({"subject": "nodes"})).await.assert_status(201).clone();
+    let call = app
+        .create_call(&json!({
+            "@odata.type": "#microsoft.graph.call",
+            "callbackUri": app.callback,
+            "requestedModalities": ["audio"],
+            "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
+            "chatInfo": {"@odata.type": "#microsoft.graph.chatInfo", "threadId": meeting["chatInfo"]["threadId"], "messageId": "0"},
+            "meetingInfo": {"@odata.type": "#microsoft.graph.organizerMeetingInfo",
+                            "organizer": {"@odata.type": "#microsoft.graph.identitySet", "user": {"id": app.user("Adele Vance")}}},
+            "tenantId": app.tenant_id,
+        }))
+        .await;
+    call.assert_status(201)["id"].as_str().unwrap().to_owned()
+}
+
+/// Each sequence number of the call received exactly once, numbered from 1 without a gap.
+fn assert_exactly_once(got: &[Received]) {
+    let mut by_sequence: BTreeMap<i64, usize> = BTreeMap::new();
+    for r in got {
+        *by_sequence.entry(r.sequence()).or_default() += 1;
+    }
+    let duplicated: Vec<_> = by_sequence.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(duplicated.is_empty(), "delivered more than once: {duplicated:?}");
+    let sequences: Vec<i64> = by_sequence.keys().copied().collect();
+    assert_eq!(sequences, (1..=got.len() as i64).collect::<Vec<_>>(), "no gap");
+}
+
+fn operation_status<'a>(got: &'a [Received], operation_id: &Value) -> Option<&'a Value> {
+    got.iter()
+        .find(|r| r.kind() == "operation" && r.resource_data()["id"] == *operation_id)
+        .map(|r| &r.resource_data()["status"])
+}
+
+#[tokio::test]
+async fn a_call_made_on_one_node_takes_an_invite_on_another_and_each_notification_arrives_once() {
+    let schema = PgSchema::create().await;
+    let a = TestApp::spawn_with(node_options(&schema)).await;
+    let b = a.another_node(node_options(&schema)).await;
+    let (adele, alex) = (a.user("Adele Vance"), a.user("Alex Wilber"));
+    b.set_user_behaviour(&adele, json!({"kind": "answer", "afterMs": 300})).await;
+    b.set_user_behaviour(&alex, json!({"kind": "answer", "afterMs": 300})).await;
+
+    let call = join_meeting(&a).await;
+    let joined = a.hooks.wait_for(&call, 3, WAIT).await;
+    assert_eq!(joined.len(), 3, "establishing, established, roster: {joined:#?}");
+
+    let op = b.invite(&call, &invite_body(&[user_identity(&alex)], "through node B")).await.assert_status(200).clone();
+    let got = a.hooks.wait_for(&call, 5, WAIT).await;
+    assert_eq!(operation_status(&got, &op["id"]), Some(&json!("completed")), "{got:#?}");
+    assert!(got.iter().any(|r| r.kind() == "roster"
+        && r.resource_data()
+            .as_array()
+            .is_some_and(|ps| ps.iter().any(|p| p["info"]["identity"]["user"]["id"] == alex))));
+    // Whichever node fired the timer or posted, nothing arrives twice, even a while later.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let got = a.hooks.take_for(&call);
+    assert_eq!(got.len(), 5, "{got:#?}");
+    assert_exactly_once(&got);
+    assert_eq!(
+        a.get_operation(&call, op["id"].as_str().unwrap()).await.assert_status(200)["status"],
+        "Completed",
+        "node A reads what node B started"
+    );
+}
+
+#[tokio::test]
+async fn killing_the_node_that_took_an_invite_while_the_invitee_rings_lets_the_other_finish_it() {
+    let schema = PgSchema::create().await;
+    let a = TestApp::spawn_with(node_options(&schema)).await;
+    let b = a.another_node(node_options(&schema)).await;
+    let (adele, diego) = (a.user("Adele Vance"), a.user("Diego Siciliani"));
+    a.set_user_behaviour(&adele, json!({"kind": "answer", "afterMs": 0})).await;
+    a.set_user_behaviour(&diego, json!({"kind": "answer", "afterMs": 1500})).await;
+    let call = join_meeting(&a).await;
+    assert_eq!(a.hooks.wait_for(&call, 3, WAIT).await.len(), 3);
+
+    let op = a.invite(&call, &invite_body(&[user_identity(&diego)], "node A dies")).await.assert_status(200).clone();
+    // SIGKILL, right after the invite was acknowledged: the invitee is still ringing.
+    let _dir = a.kill().await;
+
+    let got = b.hooks.wait_for(&call, 5, WAIT).await;
+    assert_eq!(operation_status(&got, &op["id"]), Some(&json!("completed")), "node B finished the invite: {got:#?}");
+    assert!(got.iter().any(|r| r.kind() == "roster"));
+    assert_exactly_once(&got);
+    let read = b.get_operation(&call, op["id"].as_str().unwrap()).await;
+    assert_eq!(read.assert_status(200)["status"], "Completed");
+}
