@@ -104,7 +104,7 @@ async fn run(events: Vec<Event>) -> Result<(), String> {
     // Long enough for every ring to end (the longest ring timeout is 60 s).
     engine.advance(120_000).await.map_err(|e| e.to_string())?;
 
-    let log = engine.notification_log(None, 100_000).await.map_err(|e| e.to_string())?;
+    let log = engine.notification_log(None, None, 100_000).await.map_err(|e| e.to_string())?;
     let mut operations: HashMap<String, Vec<String>> = HashMap::new();
     let mut last_sequence: HashMap<String, i64> = HashMap::new();
     let mut terminated: HashSet<String> = HashSet::new();
