@@ -84,7 +84,7 @@ fn validate(token: &str, state: &AppState) -> Result<Claims, String> {
     let key = state.engine().keys().decoding_key(&kid).ok_or("Access token is signed with an unknown key.")?;
     let mut validation = Validation::new(Algorithm::RS256);
     let mut audiences: Vec<&str> = GRAPH_AUDIENCES.to_vec();
-    audiences.push(state.public_url());
+    audiences.extend(state.issuer_bases());
     validation.set_audience(&audiences);
     validation.set_required_spec_claims(&["exp", "aud", "iss"]);
     validation.validate_nbf = true;
@@ -99,7 +99,9 @@ fn validate(token: &str, state: &AppState) -> Result<Claims, String> {
         _ => "Access token validation failed.".to_owned(),
     })?;
     let claims = data.claims;
-    if claims.iss != crate::identity::issuer(state.public_url(), &claims.tid) {
+    // A token names the listener it was issued on (http or TLS); both are Switchboard's own,
+    // so a token from either validates on either.
+    if !state.issuer_bases().any(|base| claims.iss == crate::identity::issuer(base, &claims.tid)) {
         return Err("Invalid issuer.".to_owned());
     }
     Ok(claims)

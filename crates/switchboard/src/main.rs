@@ -2,6 +2,7 @@
 
 mod listen;
 mod serve;
+mod tls;
 
 use clap::{Parser, Subcommand};
 

@@ -24,6 +24,11 @@ pub struct ServeArgs {
     /// Absolute base URL for Location headers, links and token issuers (default: the listen address).
     #[arg(long, env = "SWITCHBOARD_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Also serve the same API over TLS on this address (port 0 picks a free port; the second
+    /// line printed names it), with a development certificate generated into DATA_DIR/tls.
+    /// MSAL and azure-identity need it: they accept only an https authority.
+    #[arg(long, env = "SWITCHBOARD_TLS_LISTEN")]
+    pub tls_listen: Option<SocketAddr>,
     /// Domain time: `system` (wall clock) or `virtual` (moves only through /_switchboard/clock/advance).
     #[arg(long, env = "SWITCHBOARD_CLOCK", default_value = "system", value_parser = ["system", "virtual"])]
     pub clock: String,
@@ -57,6 +62,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let local = listener.local_addr()?;
     let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
+    let tls = match args.tls_listen {
+        None => None,
+        Some(addr) => {
+            let config = crate::tls::DevCertificate::in_dir(&args.data_dir)
+                .load_or_generate()
+                .context("cannot set up the development TLS certificate")?;
+            let listener =
+                tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+            let url = format!("https://{}", listener.local_addr()?);
+            Some((listener, config, url))
+        }
+    };
+    let tls_url = tls.as_ref().map(|(_, _, url)| url.clone());
 
     let credentials_path = args.data_dir.join("dev-credentials.json");
     let admin_token = match &args.config {
@@ -88,10 +106,15 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
 
-    let tasks = engine.start().await?;
-    let app = switchboard_api::router(AppState::new(engine, public_url.clone(), admin_token));
+    let mut tasks = engine.start().await?;
+    let state = AppState::with_tls(engine, public_url.clone(), tls_url.clone(), admin_token);
+    let app = switchboard_api::router(state.clone());
     println!("Switchboard listening on {public_url}");
-    print_banner(&public_url, &args, &credentials_path);
+    if let Some((listener, config, url)) = tls {
+        println!("Switchboard TLS listening on {url}");
+        tasks.push(tokio::spawn(crate::tls::serve(listener, config, switchboard_api::tls_router(state))));
+    }
+    print_banner(&public_url, tls_url.as_deref(), &args, &credentials_path);
     axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
     for task in tasks {
         task.abort();
@@ -100,8 +123,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_banner(public_url: &str, args: &ServeArgs, credentials_path: &std::path::Path) {
+fn print_banner(public_url: &str, tls_url: Option<&str>, args: &ServeArgs, credentials_path: &std::path::Path) {
     println!("  Graph API:   {public_url}/beta  and  {public_url}/v1.0");
+    if let Some(tls_url) = tls_url {
+        let cert = crate::tls::DevCertificate::in_dir(&args.data_dir);
+        println!("  Authority:   {tls_url}  (MSAL, azure-identity; trust {})", cert.cert.display());
+    }
     println!("  Clock:       {}", args.clock);
     if args.config.is_none() {
         if let Ok(text) = std::fs::read_to_string(credentials_path) {
