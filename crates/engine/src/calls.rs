@@ -194,12 +194,14 @@ impl Engine {
         &self,
         caller: Caller,
         body: CreateCallBody,
+        version: graph_model::GraphVersion,
     ) -> EngineResult<(graph_model::Call, HoldGuard)> {
         let plan = call_kind::plan_call(&body)?;
         let now = self.inner.clock.now();
         let call_id = CallId(new_id());
         let hold = self.hold(&call_id);
-        let rendered = self.inner.store.run(move |tx| create_call_tx(tx, caller, body, plan, call_id, now)).await?;
+        let rendered =
+            self.inner.store.run(move |tx| create_call_tx(tx, caller, body, plan, call_id, version, now)).await?;
         self.inner.timer_wake.notify_one();
         Ok((rendered, hold))
     }
@@ -237,6 +239,7 @@ fn create_call_tx(
     body: CreateCallBody,
     plan: CallPlan,
     call_id: CallId,
+    version: graph_model::GraphVersion,
     now: Timestamp,
 ) -> EngineResult<graph_model::Call> {
     let app = tx
@@ -343,6 +346,7 @@ fn create_call_tx(
         peer,
         roster_started: false,
         created_at: now,
+        api_version: version,
     };
     if is_new {
         tx.insert_conversation(&conversation)?;

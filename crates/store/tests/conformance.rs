@@ -46,6 +46,7 @@ fn call(id: &str, conversation: &str) -> Call {
         peer: None,
         roster_started: false,
         created_at: Timestamp(0),
+        api_version: graph_model::GraphVersion::Beta,
     }
 }
 

@@ -1022,3 +1022,33 @@ async fn the_control_api_without_the_admin_token_is_401() {
     }
     app.control(Method::GET, "/_switchboard/directory", None).await.assert_status(200);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Graph versions
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_call_created_on_v1_shows_no_beta_only_property_in_responses_gets_or_notifications() {
+    let app = TestApp::spawn().await;
+    let alex = app.user("Alex Wilber");
+    app.set_user_behaviour(&alex, json!({"kind": "answer", "afterMs": 0})).await;
+    let body = call_body(&app, json!({"targets": [user_target(&alex)]}));
+    let created = app.post("/v1.0/communications/calls", &body).await;
+    let id = created.assert_status(201)["id"].as_str().unwrap().to_owned();
+    app.advance(0).await;
+    let notifications = app.hooks.take_for(&id);
+    assert_eq!(notifications.len(), 2, "establishing, established");
+    let got = app.get(&format!("/v1.0/communications/calls/{id}")).await;
+    for (what, call) in [("response", &created.body), ("GET", &got.body)]
+        .into_iter()
+        .chain(notifications.iter().map(|n| ("notification", n.resource_data())))
+    {
+        for key in ["activeModalities", "routingPolicies", "ringingTimeoutInSeconds", "terminationReason"] {
+            assert!(call.get(key).is_none(), "v1.0 {what} carries the beta-only {key}: {call}");
+        }
+        assert!(call.get("callChainId").is_some(), "{call}");
+    }
+    // The same call read through beta shows beta's shape.
+    let beta = app.get_call(&id).await;
+    assert_eq!(beta.assert_status(200)["activeModalities"], json!(["audio"]));
+}
