@@ -74,8 +74,10 @@ pub fn participant(p: &Participant) -> graph_model::Participant {
         is_muted: p.is_muted,
         is_in_lobby: false,
         metadata: None,
-        removed_state: (p.state == ParticipantState::Removed)
-            .then(|| RemovedState { reason: p.removed_reason.clone().unwrap_or_else(|| "left".to_owned()) }),
+        removed_state: (p.state == ParticipantState::Removed).then(|| RemovedState {
+            odata_type: None,
+            reason: p.removed_reason.clone().unwrap_or_else(|| "left".to_owned()),
+        }),
         roster_sequence_number: Some(p.roster_sequence),
     }
 }
