@@ -20,6 +20,8 @@ const STARTUP: Duration = Duration::from_secs(30);
 /// A running server and the receiver of its callbacks.
 pub struct TestApp {
     pub base: String,
+    /// The https base of the TLS listener, when spawned with `tls`.
+    pub tls_base: Option<String>,
     pub data_dir: PathBuf,
     pub credentials: Value,
     pub tenant_id: String,
@@ -65,11 +67,13 @@ pub struct SpawnOptions {
     pub clock_virtual: bool,
     pub config: Option<String>,
     pub data_dir: Option<PathBuf>,
+    /// Also listen with TLS (`--tls-listen 127.0.0.1:0`).
+    pub tls: bool,
 }
 
 impl Default for SpawnOptions {
     fn default() -> Self {
-        SpawnOptions { clock_virtual: true, config: None, data_dir: None }
+        SpawnOptions { clock_virtual: true, config: None, data_dir: None, tls: false }
     }
 }
 
@@ -99,6 +103,9 @@ impl TestApp {
         if options.clock_virtual {
             args.extend(["--clock".into(), "virtual".into()]);
         }
+        if options.tls {
+            args.extend(["--tls-listen".into(), "127.0.0.1:0".into()]);
+        }
         if let Some(config) = &options.config {
             let path = data_dir.join("seed.toml");
             std::fs::write(&path, config).unwrap();
@@ -125,6 +132,14 @@ impl TestApp {
                 panic!("server exited: {}", std::fs::read_to_string(data_dir.join("server.log")).unwrap())
             });
         let base = first.strip_prefix("Switchboard listening on ").expect("first line names the URL").to_owned();
+        let tls_base = if options.tls {
+            let second = lines.next_line().await.unwrap().expect("a second line naming the TLS URL");
+            Some(
+                second.strip_prefix("Switchboard TLS listening on ").expect("second line names the TLS URL").to_owned(),
+            )
+        } else {
+            None
+        };
         // Keep draining stdout so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
@@ -138,6 +153,7 @@ impl TestApp {
         let callback = format!("{}/callback", hooks.url);
         let mut app = TestApp {
             base,
+            tls_base,
             data_dir,
             tenant_id: credentials["tenantId"].as_str().unwrap_or_default().to_owned(),
             client_id: credentials["clientId"].as_str().unwrap_or_default().to_owned(),
