@@ -12,6 +12,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from harness import Receiver, Server, graph_client  # noqa: E402
+from sdk import BETA, V1, call_of, operation_of, roster_of  # noqa: E402
 
 # requests (under MSAL) lets these variables override the `verify=` given to MSAL (psf/requests
 # #3829), so a machine that sets them would not trust Switchboard's certificate even though the
@@ -30,12 +31,20 @@ def server():
 
 
 @pytest.fixture
-def receiver():
+def receiver(request):
+    """The webhook receiver. When the test is done, every notification it received, read or
+    not by the test, is parsed with the SDK's models of the version the test used (its
+    resourceData as Call, CommsOperation or a Participant collection, by resourceUrl), with
+    the additional_data audit."""
     r = Receiver()
     try:
         yield r
     finally:
         r.stop()
+    models = V1 if "graph_v1" in request.fixturenames else BETA
+    parse = {"call": call_of, "operation": operation_of, "roster": roster_of}
+    for notification in r.log:
+        parse[notification.kind](notification, models)
 
 
 @pytest.fixture

@@ -191,16 +191,20 @@ class Receiver:
 
     def __init__(self) -> None:
         self._received: list[Notification] = []
+        # Everything ever received, for the end-of-test check that every notification parses.
+        self.log: list[Notification] = []
         self._lock = threading.Lock()
-        received, lock = self._received, self._lock
+        received, log, lock = self._received, self.log, self._lock
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length)
                 headers = {k.lower(): v for k, v in self.headers.items()}
+                notification = Notification(self.path, headers, json.loads(raw) if raw else None)
                 with lock:
-                    received.append(Notification(self.path, headers, json.loads(raw) if raw else None))
+                    received.append(notification)
+                    log.append(notification)
                 self.send_response(202)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
