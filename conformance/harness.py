@@ -10,7 +10,6 @@ themselves (client-pitfalls.md). Every `resourceData` is parsed with the SDK's o
 from __future__ import annotations
 
 import dataclasses
-import enum
 import json
 import os
 import queue
@@ -18,10 +17,9 @@ import ssl
 import subprocess
 import tempfile
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import httpx
 from kiota_abstractions.serialization import Parsable
@@ -385,14 +383,3 @@ def round_trips(model: Any, sent: Parsable, what: str) -> None:
     """What the bot set (the SDK's serialisation of its request) comes back unchanged in
     `model` (the SDK's re-serialisation of what Switchboard returned)."""
     assert_contains(to_json(sent), to_json(model), what)
-
-
-def enum_value(value: Any) -> Any:
-    return value.value if isinstance(value, enum.Enum) else value
-
-
-def wait_until(predicate: Callable[[], bool], seconds: float = 5.0) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)

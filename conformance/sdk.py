@@ -1,13 +1,12 @@
-"""Request bodies built with the beta SDK's models, as a bot writes them, and the scenarios many
-tests share. Only SDK model classes and attributes are used; properties the SDK has no
-attribute for (identityProvider) go through `additional_data`, as the docs' generated Python
-snippets do."""
+"""Request bodies built with the SDKs' models (beta by default, v1.0 with `m=V1`), as a bot
+writes them; reading notifications with those models; and the scenarios many tests share.
+Only SDK model classes and attributes are used; properties the SDK has no attribute for
+(identityProvider) go through `additional_data`, as the docs' generated Python snippets do."""
 
 from __future__ import annotations
 
 import importlib
 from types import SimpleNamespace
-from typing import Optional
 
 from harness import Notification, Receiver, Server, assert_no_unknown_additional_data, parse, parse_collection
 

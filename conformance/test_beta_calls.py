@@ -81,8 +81,7 @@ async def test_a_declined_peer_to_peer_call_terminates_with_a_result_info_the_sd
     got = [call_of(n) for n in receiver.take_for(call.id)]
     assert got[-1].state == CallState.Terminated
     assert got[-1].result_info is not None
-    assert isinstance(got[-1].result_info.code, int) and got[-1].result_info.code >= 400
-    assert isinstance(got[-1].result_info.subcode, int)
+    assert (got[-1].result_info.code, got[-1].result_info.subcode) == (603, 10003), "declined (docs/codes.md)"
     assert got[-1].result_info.message
 
 
