@@ -103,9 +103,11 @@ async fn validate(token: &str, state: &AppState) -> Result<Claims, String> {
     }
     let key = state.engine().keys().decoding_key(&kid).ok_or("Access token is signed with an unknown key.")?;
     let mut audiences: Vec<&str> = GRAPH_AUDIENCES.to_vec();
-    audiences.push(state.public_url());
+    audiences.extend(state.issuer_bases());
     let claims = decode(token, &key, &audiences, None)?;
-    if claims.iss != crate::identity::issuer(state.public_url(), &claims.tid) {
+    // A token names the listener it was issued on (http or TLS); both are Switchboard's own,
+    // so a token from either validates on either.
+    if !state.issuer_bases().any(|base| claims.iss == crate::identity::issuer(base, &claims.tid)) {
         return Err("Invalid issuer.".to_owned());
     }
     Ok(claims)

@@ -297,7 +297,7 @@ async fn application_token(
         .application(client_id.clone())
         .await?
         .ok_or_else(|| ApiError::not_found(format!("application {client_id} is not in the directory")))?;
-    let token = crate::identity::app_token(&state, &app)?;
+    let token = crate::identity::app_token(&state, state.public_url(), &app)?;
     Ok(Json(json!({
         "token_type": "Bearer",
         "expires_in": crate::identity::TOKEN_LIFETIME_SECS,

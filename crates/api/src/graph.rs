@@ -268,6 +268,13 @@ pub fn route_table() -> Vec<GraphRoute> {
 #[derive(Debug, Clone, Copy)]
 struct ApiVersion(&'static str);
 
+impl ApiVersion {
+    /// The version whose metadata shapes the resources of this request.
+    fn graph(self) -> graph_model::GraphVersion {
+        graph_model::GraphVersion::from_segment(self.0).unwrap_or_default()
+    }
+}
+
 /// Every Graph route, under each version and (for `/communications` routes) on both
 /// `/communications` and the deprecated `/app` alias.
 pub fn endpoints() -> Vec<Endpoint> {
@@ -377,10 +384,11 @@ async fn create_call(
     AppCaller(caller): AppCaller,
     GraphJson(body): GraphJson<CreateCallBody>,
 ) -> Result<Response, ApiError> {
-    let (call, hold) = state.engine().create_call(caller, body).await?;
+    let (call, hold) = state.engine().create_call(caller, body, version.graph()).await?;
     let location = call_url(&state, version, &call.id);
     let context = call_context(&state, version);
-    Ok(json_response(StatusCode::CREATED, Some(location), &WithContext { context, value: &call }, Some(hold)))
+    let value = call.to_json(version.graph());
+    Ok(json_response(StatusCode::CREATED, Some(location), &WithContext { context, value: &value }, Some(hold)))
 }
 
 async fn get_call(
@@ -389,7 +397,7 @@ async fn get_call(
     AppCaller(caller): AppCaller,
     GraphPath(call_id): GraphPath<String>,
 ) -> Result<Response, ApiError> {
-    let call = state.engine().get_call(caller, call_id).await?;
+    let call = state.engine().get_call(caller, call_id).await?.to_json(version.graph());
     Ok(json_response(StatusCode::OK, None, &WithContext { context: call_context(&state, version), value: &call }, None))
 }
 

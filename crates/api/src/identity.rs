@@ -17,7 +17,7 @@ use crate::endpoints::{endpoint, tag, Body, Endpoint};
 use serde_json::json;
 
 use crate::extract::GraphPath;
-use crate::AppState;
+use crate::{AppState, ListenerBase};
 
 /// Lifetime of access tokens, as Entra ID issues them.
 pub const TOKEN_LIFETIME_SECS: i64 = 3599;
@@ -25,6 +25,22 @@ pub const TOKEN_LIFETIME_SECS: i64 = 3599;
 /// The `iss` of tokens issued for `tenant`.
 pub fn issuer(public_url: &str, tenant: &str) -> String {
     format!("{public_url}/{tenant}/v2.0")
+}
+
+/// The base URL the identity endpoints describe: that of the listener the request came in on
+/// (https on the TLS listener, so discovery never sends MSAL to plain http), else `public_url`.
+struct Authority(String);
+
+impl axum::extract::FromRequestParts<AppState> for Authority {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let base = parts.extensions.get::<ListenerBase>().map(|b| b.0.clone());
+        Ok(Authority(base.unwrap_or_else(|| state.public_url().to_owned())))
+    }
 }
 
 /// The identity routes.
@@ -151,6 +167,7 @@ fn oauth_error(failure: OAuthFailure, description: impl Into<String>) -> OAuthEr
 
 async fn token(
     State(state): State<AppState>,
+    Authority(base): Authority,
     GraphPath(tenant): GraphPath<String>,
     headers: HeaderMap,
     body: axum::body::Bytes,
@@ -207,7 +224,8 @@ async fn token(
                 "Invalid client secret provided, or the application is not registered in this tenant.",
             )
         })?;
-    let token = app_token(&state, &app).map_err(|_| oauth_error(OAuthFailure::ServerError, "Token signing failed."))?;
+    let token =
+        app_token(&state, &base, &app).map_err(|_| oauth_error(OAuthFailure::ServerError, "Token signing failed."))?;
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
         Json(json!({
@@ -222,14 +240,16 @@ async fn token(
 
 /// An application token as the token endpoint issues it (also minted for the control API's
 /// `POST /_switchboard/applications/{clientId}/token`, which `switchboard token` uses).
+/// An access token for `app`, issued by the listener at `base` (its `iss` names it).
 pub(crate) fn app_token(
     state: &AppState,
+    base: &str,
     app: &switchboard_core::Application,
 ) -> Result<String, switchboard_engine::EngineError> {
     let now = switchboard_engine::clock::wall_millis() / 1000;
     state.engine().keys().sign(&json!({
         "aud": "https://graph.microsoft.com",
-        "iss": issuer(state.public_url(), app.tenant_id.as_str()),
+        "iss": issuer(base, app.tenant_id.as_str()),
         "iat": now,
         "nbf": now,
         "exp": now + TOKEN_LIFETIME_SECS,
@@ -247,12 +267,11 @@ pub(crate) fn app_token(
 }
 
 async fn openid_configuration(
-    State(state): State<AppState>,
+    Authority(base): Authority,
     GraphPath(tenant): GraphPath<String>,
 ) -> Json<serde_json::Value> {
-    let base = state.public_url();
     Json(json!({
-        "issuer": issuer(base, &tenant),
+        "issuer": issuer(&base, &tenant),
         "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
         "authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/authorize"),
         "jwks_uri": format!("{base}/{tenant}/discovery/v2.0/keys"),
@@ -270,9 +289,8 @@ async fn jwks(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(state.engine().keys().jwks())
 }
 
-async fn instance_discovery(State(state): State<AppState>) -> Json<serde_json::Value> {
-    let base = state.public_url();
-    let host = base.split("://").nth(1).unwrap_or(base);
+async fn instance_discovery(Authority(base): Authority) -> Json<serde_json::Value> {
+    let host = base.split("://").nth(1).unwrap_or(&base);
     Json(json!({
         "tenant_discovery_endpoint": format!("{base}/common/v2.0/.well-known/openid-configuration"),
         "api-version": "1.1",

@@ -34,6 +34,7 @@ pub struct AppState {
 struct StateInner {
     engine: Engine,
     public_url: String,
+    tls_url: Option<String>,
     admin_token: String,
     identity_providers: Vec<auth::IdentityProvider>,
     throttle: throttle::Throttle,
@@ -47,6 +48,8 @@ struct StateInner {
 pub struct ApiSettings {
     /// The absolute base of `Location` headers, links and token issuers.
     pub public_url: String,
+    /// The https base of the TLS listener, when there is one (its identity endpoints name it).
+    pub tls_url: Option<String>,
     /// The control API's credential.
     pub admin_token: String,
     /// External issuers whose tokens are accepted beside Switchboard's own.
@@ -65,6 +68,7 @@ impl AppState {
             inner: Arc::new(StateInner {
                 engine,
                 public_url,
+                tls_url: settings.tls_url.map(|u| u.trim_end_matches('/').to_owned()),
                 admin_token: settings.admin_token,
                 identity_providers: settings.identity_providers.into_iter().map(auth::IdentityProvider::new).collect(),
                 throttle: throttle::Throttle::new(settings.throttle),
@@ -95,6 +99,16 @@ impl AppState {
         &self.inner.public_url
     }
 
+    /// The https base of the TLS listener, if there is one.
+    pub fn tls_url(&self) -> Option<&str> {
+        self.inner.tls_url.as_deref()
+    }
+
+    /// The bases whose issuer Switchboard's tokens may carry: one per listener.
+    pub(crate) fn issuer_bases(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.public_url()).chain(self.tls_url())
+    }
+
     pub(crate) fn admin_token(&self) -> &str {
         &self.inner.admin_token
     }
@@ -115,9 +129,26 @@ impl AppState {
 /// Largest request body accepted (Graph's own limit for these routes is 4 MB; invites are small).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// The base URL of the listener a request came in on. The TLS listener's router carries it
+/// (see [`tls_router`]); requests without it came in on the plain listener (`public_url`).
+#[derive(Debug, Clone)]
+pub struct ListenerBase(pub String);
+
 /// The whole application, built from [`endpoints::all`]. Layers, outermost first: request ids
 /// (and the request's span), metrics and the request log line, the body limit.
 pub fn router(state: AppState) -> Router {
+    routes(state)
+}
+
+/// The same application for the TLS listener: identical routes, but the identity endpoints
+/// (OpenID configuration, instance discovery, token issuer) name the https base, because MSAL
+/// and azure-identity accept only an https authority and https endpoints from discovery.
+pub fn tls_router(state: AppState) -> Router {
+    let base = state.tls_url().unwrap_or(state.public_url()).to_owned();
+    routes(state).layer(axum::Extension(ListenerBase(base)))
+}
+
+fn routes(state: AppState) -> Router {
     let mut router = Router::new();
     for e in endpoints::all() {
         router = router.route(&e.path, e.handler);

@@ -81,6 +81,10 @@ pub struct Call {
     #[serde(default)]
     pub keep_alive_due: Option<Timestamp>,
     pub created_at: Timestamp,
+    /// The Graph version the call was created on: its notifications show the call as that
+    /// version's metadata has it (calls stored before this field are beta).
+    #[serde(default)]
+    pub api_version: graph_model::GraphVersion,
 }
 
 /// Default ring timeout of invites and P2P calls.

@@ -74,8 +74,10 @@ pub fn participant(p: &Participant) -> graph_model::Participant {
         is_muted: p.is_muted,
         is_in_lobby: false,
         metadata: None,
-        removed_state: (p.state == ParticipantState::Removed)
-            .then(|| RemovedState { reason: p.removed_reason.clone().unwrap_or_else(|| "left".to_owned()) }),
+        removed_state: (p.state == ParticipantState::Removed).then(|| RemovedState {
+            odata_type: None,
+            reason: p.removed_reason.clone().unwrap_or_else(|| "left".to_owned()),
+        }),
         roster_sequence_number: Some(p.roster_sequence),
     }
 }
@@ -114,8 +116,11 @@ pub fn operation(op: &Operation, for_notification: bool) -> CommsOperation {
         client_context: op.client_context.clone(),
         result_info: op.result_info.clone(),
         participants: Some(participants),
-        created_date_time: Some(op.created_at.to_rfc3339()),
-        last_action_date_time: Some(op.last_action_at.to_rfc3339()),
+        // Not written: Graph's published metadata (and so every SDK's commsOperation) has no
+        // createdDateTime or lastActionDateTime; only an old version of the resource page
+        // lists them. Written, they would land in the SDKs' additional_data.
+        created_date_time: None,
+        last_action_date_time: None,
     }
 }
 
@@ -144,7 +149,7 @@ fn to_value<T: serde::Serialize>(value: &T) -> serde_json::Value {
 /// A call-state notification: `updated` while live, `deleted` once terminated.
 pub fn call_notification(c: &Call, conversation: &Conversation) -> CommsNotifications {
     let change = if c.state == graph_model::CallState::Terminated { ChangeType::Deleted } else { ChangeType::Updated };
-    envelope(change, &c.id, "", to_value(&call(c, conversation)))
+    envelope(change, &c.id, "", call(c, conversation).to_json(c.api_version))
 }
 
 /// The `deleted` notification of a finished operation.

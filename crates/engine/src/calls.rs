@@ -195,13 +195,14 @@ impl Engine {
         &self,
         caller: Caller,
         body: CreateCallBody,
+        version: graph_model::GraphVersion,
     ) -> EngineResult<(graph_model::Call, HoldGuard)> {
         let plan = call_kind::plan_call(&body, &self.inner.config.callback_policy)?;
         let now = self.inner.clock.now();
         let call_id = CallId(new_id());
         tracing::Span::current().record("call_id", tracing::field::display(&call_id));
         let hold = self.hold(&call_id);
-        let rendered = self.run(move |tx| create_call_tx(tx, caller, body, plan, call_id, now)).await?;
+        let rendered = self.run(move |tx| create_call_tx(tx, caller, body, plan, call_id, version, now)).await?;
         tracing::info!(conversation_id = %rendered.call_chain_id, "call created");
         self.inner.timer_wake.notify_one();
         Ok((rendered, hold))
@@ -254,6 +255,7 @@ fn create_call_tx(
     body: CreateCallBody,
     plan: CallPlan,
     call_id: CallId,
+    version: graph_model::GraphVersion,
     now: Timestamp,
 ) -> EngineResult<graph_model::Call> {
     // Applications of an external identity provider need not be in the directory.
@@ -360,6 +362,7 @@ fn create_call_tx(
         roster_started: false,
         keep_alive_due: Some(now.plus_secs(switchboard_core::KEEP_ALIVE_TIMEOUT_SECS)),
         created_at: now,
+        api_version: version,
     };
     if is_new {
         tx.insert_conversation(&conversation)?;

@@ -454,6 +454,7 @@ pub fn render_meeting(m: &Meeting) -> graph_model::OnlineMeeting {
             reply_chain_message_id: None,
         },
         join_meeting_id_settings: graph_model::JoinMeetingIdSettings {
+            odata_type: None,
             join_meeting_id: m.join_meeting_id.clone(),
             passcode: None,
             is_passcode_required: false,

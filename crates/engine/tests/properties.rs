@@ -63,7 +63,10 @@ async fn run(events: Vec<Event>) -> Result<(), String> {
         "meetingInfo": {"@odata.type": "#microsoft.graph.organizerMeetingInfo"},
     }))
     .unwrap();
-    let (call, hold) = engine.create_call(caller.clone(), body).await.map_err(|e| e.to_string())?;
+    let (call, hold) = engine
+        .create_call(caller.clone(), body, graph_model::GraphVersion::default())
+        .await
+        .map_err(|e| e.to_string())?;
     drop(hold);
     engine.advance(0).await.map_err(|e| e.to_string())?;
 

@@ -111,6 +111,28 @@ pub struct RejectBody {
     pub callback_uri: Option<String>,
 }
 
+/// The Graph version a resource is rendered for. The calls API is the same on both, but some
+/// `call` properties exist only in beta's metadata ([`Call::BETA_ONLY`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GraphVersion {
+    #[default]
+    #[serde(rename = "beta")]
+    Beta,
+    #[serde(rename = "v1.0")]
+    V1,
+}
+
+impl GraphVersion {
+    /// From the version segment of a path (`beta`, `v1.0`).
+    pub fn from_segment(segment: &str) -> Option<GraphVersion> {
+        match segment {
+            "beta" => Some(GraphVersion::Beta),
+            "v1.0" => Some(GraphVersion::V1),
+            _ => None,
+        }
+    }
+}
+
 /// A `call` as Graph renders it. Unset properties are written as `null`, as Graph does.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -145,4 +167,67 @@ pub struct Call {
     pub answered_by: Option<serde_json::Value>,
     pub meeting_capability: Option<serde_json::Value>,
     pub tone_info: Option<serde_json::Value>,
+}
+
+impl Call {
+    /// Properties of `call` in beta's metadata that v1.0's has not: v1.0 clients (the v1.0
+    /// SDKs) would find them in `additionalData`, so a call rendered for v1.0 leaves them out.
+    pub const BETA_ONLY: &'static [&'static str] = &[
+        "activeModalities",
+        "answeredBy",
+        "meetingCapability",
+        "ringingTimeoutInSeconds",
+        "routingPolicies",
+        "terminationReason",
+    ];
+
+    /// The call as JSON for `version`: everything for beta, without [`Call::BETA_ONLY`] for v1.0.
+    pub fn to_json(&self, version: GraphVersion) -> serde_json::Value {
+        // Serialising our own wire struct cannot fail: it holds only strings, numbers and maps.
+        let mut value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        if let (GraphVersion::V1, Some(object)) = (version, value.as_object_mut()) {
+            for key in Call::BETA_ONLY {
+                object.remove(*key);
+            }
+        }
+        value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call() -> Call {
+        serde_json::from_value(serde_json::json!({
+            "@odata.type": "#microsoft.graph.call", "id": "c", "state": "established", "direction": "outgoing",
+            "callbackUri": "https://bot/cb", "callChainId": "cc", "source": null, "targets": [],
+            "requestedModalities": ["audio"], "activeModalities": ["audio"], "mediaConfig": null, "chatInfo": null,
+            "meetingInfo": null, "callOptions": null, "subject": null, "tenantId": "t", "myParticipantId": "p",
+            "resultInfo": null, "ringingTimeoutInSeconds": 30, "routingPolicies": [], "callRoutes": [],
+            "incomingContext": null, "terminationReason": null, "mediaState": null, "answeredBy": null,
+            "meetingCapability": null, "toneInfo": null
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_call_for_v1_leaves_out_exactly_the_beta_only_properties() {
+        let beta = call().to_json(GraphVersion::Beta);
+        let v1 = call().to_json(GraphVersion::V1);
+        for key in Call::BETA_ONLY {
+            assert!(beta.get(*key).is_some(), "beta keeps {key}");
+            assert!(v1.get(*key).is_none(), "v1.0 drops {key}");
+        }
+        let (beta, v1) = (beta.as_object().unwrap(), v1.as_object().unwrap());
+        assert_eq!(beta.len() - v1.len(), Call::BETA_ONLY.len());
+        assert_eq!(v1["requestedModalities"], serde_json::json!(["audio"]));
+    }
+
+    #[test]
+    fn versions_read_from_path_segments() {
+        assert_eq!(GraphVersion::from_segment("beta"), Some(GraphVersion::Beta));
+        assert_eq!(GraphVersion::from_segment("v1.0"), Some(GraphVersion::V1));
+        assert_eq!(GraphVersion::from_segment("v2"), None);
+    }
 }

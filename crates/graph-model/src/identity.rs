@@ -12,7 +12,8 @@ pub struct Identity {
     pub odata_type: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Written as `null` when unknown, as Graph does (call-get.md's organizer).
+    #[serde(default)]
     pub display_name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity_provider: Option<String>,

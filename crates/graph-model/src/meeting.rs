@@ -44,6 +44,8 @@ pub struct OnlineMeeting {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct JoinMeetingIdSettings {
+    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
+    pub odata_type: Option<String>,
     pub join_meeting_id: String,
     pub passcode: Option<String>,
     pub is_passcode_required: bool,

@@ -54,13 +54,16 @@ pub struct MediaStream {
     pub source_id: String,
     pub direction: MediaDirection,
     pub server_muted: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Written as `null` when unset, as Graph does (participant-get.md).
+    #[serde(default)]
     pub label: Option<String>,
 }
 
 /// `removedState`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RemovedState {
+    #[serde(rename = "@odata.type", default, skip_serializing_if = "Option::is_none")]
+    pub odata_type: Option<String>,
     pub reason: String,
 }
 
@@ -74,7 +77,10 @@ pub struct Participant {
     pub info: ParticipantInfo,
     #[serde(default)]
     pub media_streams: Vec<MediaStream>,
+    /// Read as `false` when absent (the docs' shortened rosters leave them out); always written.
+    #[serde(default)]
     pub is_muted: bool,
+    #[serde(default)]
     pub is_in_lobby: bool,
     #[serde(default)]
     pub metadata: Option<String>,

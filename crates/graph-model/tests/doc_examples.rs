@@ -1,14 +1,30 @@
 //! The examples of the Graph pages Switchboard copies, used as fixtures of the wire types.
 //!
-//! Every JSON example of `participant-invite.md` (request bodies, response bodies, notification
-//! bodies), of `graph/application-post-calls.md` and of `graph/application-post-onlinemeetings.md`
-//! is read from `shared/reference` (a sibling of the checkout), parsed into the model type it
-//! stands for, serialised again and compared with the example. "Equivalent" means: every key and
-//! value of the example is in our serialisation, recursively, arrays element by element; our
-//! serialisation may hold more (the examples are shortened). The differences we accept are listed
-//! in [`ALLOWED`], each with the examples and the JSON path it applies to and its reason; any
-//! other difference fails the test naming the example and the JSON path. An entry that no example
-//! uses fails too, so the table cannot go stale.
+//! Every JSON example of the seed page `participant-invite.md` and of the pages under
+//! `shared/reference/graph/` for the routes and types Switchboard implements (request bodies,
+//! response bodies, notification bodies, and the resource pages' `JSON representation` and
+//! `Example` blocks) is read from `shared/reference` (a sibling of the checkout), parsed into
+//! the model type it stands for, serialised again and compared with the example. One test per
+//! page, each asserting how many examples of each kind the page has, so a block the extractor
+//! misses fails too. "Equivalent" means: every key and value of the example is in our
+//! serialisation, recursively, arrays element by element; our serialisation may hold more (the
+//! examples are shortened). The differences we accept are listed in [`ALLOWED`], each with the
+//! examples and the JSON path it applies to and its reason; any other difference fails the test
+//! naming the example and the JSON path. An entry that no example uses fails too, so the table
+//! cannot go stale.
+//!
+//! A `JSON representation` is a schema sketch: its placeholders (`"String"`, `"Boolean"`,
+//! `"a | b | c"`, `{"@odata.type": "microsoft.graph.resultInfo"}`) are replaced by sample values
+//! of the type they name before the check ([`sample_placeholders`]), so the check is that every
+//! property the page lists is one our type reads and writes, or is listed in [`ALLOWED`] as not
+//! modelled, with the reason.
+//!
+//! Pages not checked here, and why: media configurations (`mediaconfig.md`,
+//! `servicehostedmediaconfig.md`, `apphostedmediaconfig.md`, `mediainfo.md`) are carried as
+//! opaque JSON (Switchboard has no media); the pages of actions Switchboard answers with
+//! `501 notImplemented` (answer, reject, transfer, mute, startHoldMusic, ...) and of their
+//! types (`muteparticipantoperation.md`, `toneinfo.md`, `callroute.md`, `recordinginfo.md`, ...)
+//! belong to those actions; `errors.md` is checked by the API's own error tests.
 //!
 //! Doc blocks that are not JSON at all (trailing commas, escaped text) are listed by name in
 //! [`NOT_JSON`]; an unlisted block that does not parse fails.
@@ -22,8 +38,9 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use graph_model::{
-    Call, CommsNotifications, CommsOperation, CreateCallBody, CreateOnlineMeetingBody, IdentitySet,
-    InviteParticipantsBody, OnlineMeeting, Participant,
+    Call, CallOptions, ChatInfo, CollectionPage, CommsNotification, CommsNotifications, CommsOperation, CreateCallBody,
+    CreateOnlineMeetingBody, Identity, IdentitySet, InvitationParticipantInfo, InviteParticipantsBody, MediaStream,
+    MeetingInfo, OnlineMeeting, Participant, ParticipantInfo, RemovedState, ResultInfo,
 };
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -53,6 +70,9 @@ enum Allow {
     /// Shortened resource that no model type can hold as it is; parsed no further than its
     /// envelope, compared as raw JSON.
     NotTyped,
+    /// Members of the object at this path that our type does not model (Switchboard never
+    /// writes them); accepted when absent from ours.
+    DroppedKeys(&'static [&'static str]),
 }
 
 struct Deviation {
@@ -67,6 +87,89 @@ struct Deviation {
 const INVITE: &str = "participant-invite.md";
 const CALLS: &str = "application-post-calls.md";
 const MEETINGS: &str = "application-post-onlinemeetings.md";
+const P_CALL_GET: &str = "call-get.md";
+const P_CALL_DELETE: &str = "call-delete.md";
+const P_CALL_LIST_PARTICIPANTS: &str = "call-list-participants.md";
+const P_PARTICIPANT_GET: &str = "participant-get.md";
+const P_PARTICIPANT_DELETE: &str = "participant-delete.md";
+const P_CALL_KEEPALIVE: &str = "call-keepalive.md";
+const P_V1_0_PARTICIPANT_INVITE: &str = "v1.0-participant-invite.md";
+const P_COMMSNOTIFICATION: &str = "commsnotification.md";
+const P_COMMSNOTIFICATIONS: &str = "commsnotifications.md";
+const P_V1_0_COMMSNOTIFICATION: &str = "v1.0-commsnotification.md";
+const P_PARTICIPANT: &str = "participant.md";
+const P_CALL: &str = "call.md";
+const P_V1_0_CALL: &str = "v1.0-call.md";
+const P_INVITEPARTICIPANTSOPERATION: &str = "inviteparticipantsoperation.md";
+const P_COMMSOPERATION: &str = "commsoperation.md";
+const P_IDENTITYSET: &str = "identityset.md";
+const P_COMMUNICATIONSIDENTITYSET: &str = "communicationsidentityset.md";
+const P_IDENTITY: &str = "identity.md";
+const P_COMMUNICATIONSUSERIDENTITY: &str = "communicationsuseridentity.md";
+const P_COMMUNICATIONSPHONEIDENTITY: &str = "communicationsphoneidentity.md";
+const P_COMMUNICATIONSAPPLICATIONIDENTITY: &str = "communicationsapplicationidentity.md";
+const P_COMMUNICATIONSAPPLICATIONINSTANCEIDENTITY: &str = "communicationsapplicationinstanceidentity.md";
+const P_INVITATIONPARTICIPANTINFO: &str = "invitationparticipantinfo.md";
+const P_V1_0_INVITATIONPARTICIPANTINFO: &str = "v1.0-invitationparticipantinfo.md";
+const P_PARTICIPANTINFO: &str = "participantinfo.md";
+const P_V1_0_PARTICIPANTINFO: &str = "v1.0-participantinfo.md";
+const P_RESULTINFO: &str = "resultinfo.md";
+const P_CHATINFO: &str = "chatinfo.md";
+const P_MEETINGINFO: &str = "meetinginfo.md";
+const P_ORGANIZERMEETINGINFO: &str = "organizermeetinginfo.md";
+const P_TOKENMEETINGINFO: &str = "tokenmeetinginfo.md";
+const P_JOINMEETINGIDMEETINGINFO: &str = "joinmeetingidmeetinginfo.md";
+const P_MEDIASTREAM: &str = "mediastream.md";
+const P_REMOVEDSTATE: &str = "removedstate.md";
+const P_OUTGOINGCALLOPTIONS: &str = "outgoingcalloptions.md";
+const P_INCOMINGCALLOPTIONS: &str = "incomingcalloptions.md";
+const P_CALLOPTIONS: &str = "calloptions.md";
+const P_ONLINEMEETING: &str = "onlinemeeting.md";
+
+/// Every page checked here, for the table's own consistency test.
+const PAGES: &[&str] = &[
+    INVITE,
+    CALLS,
+    MEETINGS,
+    P_CALL_GET,
+    P_CALL_DELETE,
+    P_CALL_LIST_PARTICIPANTS,
+    P_PARTICIPANT_GET,
+    P_PARTICIPANT_DELETE,
+    P_CALL_KEEPALIVE,
+    P_V1_0_PARTICIPANT_INVITE,
+    P_COMMSNOTIFICATION,
+    P_COMMSNOTIFICATIONS,
+    P_V1_0_COMMSNOTIFICATION,
+    P_PARTICIPANT,
+    P_CALL,
+    P_V1_0_CALL,
+    P_INVITEPARTICIPANTSOPERATION,
+    P_COMMSOPERATION,
+    P_IDENTITYSET,
+    P_COMMUNICATIONSIDENTITYSET,
+    P_IDENTITY,
+    P_COMMUNICATIONSUSERIDENTITY,
+    P_COMMUNICATIONSPHONEIDENTITY,
+    P_COMMUNICATIONSAPPLICATIONIDENTITY,
+    P_COMMUNICATIONSAPPLICATIONINSTANCEIDENTITY,
+    P_INVITATIONPARTICIPANTINFO,
+    P_V1_0_INVITATIONPARTICIPANTINFO,
+    P_PARTICIPANTINFO,
+    P_V1_0_PARTICIPANTINFO,
+    P_RESULTINFO,
+    P_CHATINFO,
+    P_MEETINGINFO,
+    P_ORGANIZERMEETINGINFO,
+    P_TOKENMEETINGINFO,
+    P_JOINMEETINGIDMEETINGINFO,
+    P_MEDIASTREAM,
+    P_REMOVEDSTATE,
+    P_OUTGOINGCALLOPTIONS,
+    P_INCOMINGCALLOPTIONS,
+    P_CALLOPTIONS,
+    P_ONLINEMEETING,
+];
 
 const ALLOWED: &[Deviation] = &[
     // --- participant-invite.md -----------------------------------------------------------
@@ -168,7 +271,361 @@ const ALLOWED: &[Deviation] = &[
                  OnlineMeeting always writes; it also carries audioConferencing, which \
                  OnlineMeeting does not model (Switchboard has no dial-in)",
     },
+    // --- graph/call-get.md ----------------------------------------------------------------
+    Deviation {
+        examples: "call-get.md: Example * / Response",
+        path: "$.callChainId",
+        allow: Allow::FilledBeforeParse(fill_call_chain_id),
+        reason: "this page version predates callChainId (v1.0-call.md has it); Switchboard \
+                 always writes it (the conversation id), so Call requires it",
+    },
+    Deviation {
+        examples: "call-get.md: Example * / Response",
+        path: "$.targets[*]",
+        allow: Allow::DroppedKeys(&["region", "languageId"]),
+        reason: "the old page types targets as participantInfo; v1.0-call.md types them as \
+                 invitationParticipantInfo, which has neither region nor languageId",
+    },
+    Deviation {
+        examples: "call-get.md: Example * / Response",
+        path: "$",
+        allow: Allow::DroppedKeys(&["transcription"]),
+        reason: "callTranscriptionInfo: Switchboard has no media, so no transcription; Call does \
+                 not model it (the example shows null or an inactive transcription)",
+    },
+    // --- graph/call-delete.md -------------------------------------------------------------
+    Deviation {
+        examples: "call-delete.md: Notification - * / Notification",
+        path: "$.value[*].resource",
+        allow: Allow::FilledBeforeParse(fill_legacy_resource),
+        reason: "the page's notifications omit the legacy `resource`; Switchboard writes it \
+                 beside resourceUrl (DESIGN.md, Notifications); filled as resourceUrl's /app twin",
+    },
+    Deviation {
+        examples: "call-delete.md: Notification - * / Notification",
+        path: "$.value[*].resourceData",
+        allow: Allow::NotTyped,
+        reason: "call-state notifications shortened to state (and resultInfo); Call holds a \
+                 full call (Switchboard sends the whole call, core::render::call). The \
+                 terminated one also writes resultInfo's code and subcode as strings (\"200\", \
+                 \"5001\"); Switchboard writes numbers, the schema's Int32 (docs/decisions.md)",
+    },
+    // --- graph/participant-get.md ---------------------------------------------------------
+    Deviation {
+        examples: "participant-get.md: Example / Response",
+        path: "$.info.id",
+        allow: Allow::Dropped,
+        reason: "\"id\": null inside participantInfo is in no schema of participantInfo \
+                 (participantinfo.md); the participant's id is the participant's own `id`",
+    },
+    Deviation {
+        examples: "participant-get.md: Example / Response",
+        path: "$",
+        allow: Allow::DroppedKeys(&["@odata.context", "recordingInfo"]),
+        reason: "Participant does not carry @odata.context (Switchboard writes it on calls \
+                 only) nor recordingInfo (no media, so never recording; the example has null)",
+    },
+    // --- graph/participant-delete.md ------------------------------------------------------
+    Deviation {
+        examples: "participant-delete.md: Example 2 / Response",
+        path: "$.participants[*].id",
+        allow: Allow::Dropped,
+        reason: "as participant-invite.md: \"id\": null on invitationParticipantInfo is in no \
+                 schema of that type; the invitee's participant id travels as participantId",
+    },
+    // --- graph/v1.0-participant-invite.md -------------------------------------------------
+    Deviation {
+        examples: "v1.0-participant-invite.md: Example * / Response",
+        path: "$.participants[*].id",
+        allow: Allow::Dropped,
+        reason: "as participant-invite.md: \"id\": null on invitationParticipantInfo is in no \
+                 schema of that type; the invitee's participant id travels as participantId",
+    },
+    Deviation {
+        examples: "v1.0-participant-invite.md: Example * / Notification - roster*",
+        path: "$.value[*].resourceData[*].id",
+        allow: Allow::RealValueForNull,
+        reason: "the same slip as the beta page: rosters show \"id\": null where a real \
+                 participant id belongs",
+    },
+    Deviation {
+        examples: "v1.0-participant-invite.md: Example 2 / Notification - operation completed",
+        path: "$.value[*].resourceData.id",
+        allow: Allow::RealValueForNull,
+        reason: "the same slip as the beta page's Ex. 2: the operation shows \"id\": null",
+    },
+    Deviation {
+        examples: "v1.0-participant-invite.md: Example 2 / Notification - roster*",
+        path: "$.value[*].resourceUrl",
+        allow: Allow::ReadAs(Resource::Roster),
+        reason: "the same slip as the beta page's Ex. 2: the roster is addressed to \
+                 .../operations/participants; its resourceData is a participant collection",
+    },
+    // --- graph/commsnotification.md, commsnotifications.md, v1.0-commsnotification.md ------
+    Deviation {
+        examples: "commsnotification.md: JSON representation / Representation",
+        path: "$",
+        allow: Allow::NotTyped,
+        reason: "the representation has only changeType and resource (no resourceData, no \
+                 resourceUrl): no notification Switchboard sends is that short; its two \
+                 example envelopes below are checked in full",
+    },
+    Deviation {
+        examples: "commsnotification.md: JSON representation / Representation #*",
+        path: "$.@odata.type",
+        allow: Allow::FilledBeforeParse(fill_notifications_type),
+        reason: "the old page's envelopes carry no @odata.type; Switchboard writes \
+                 #microsoft.graph.commsNotifications on every envelope",
+    },
+    Deviation {
+        examples: "commsnotification.md: JSON representation / Representation #*",
+        path: "$.value[*].@odata.type",
+        allow: Allow::FilledBeforeParse(fill_notification_type),
+        reason: "as above, on each notification: Switchboard writes #microsoft.graph.commsNotification",
+    },
+    Deviation {
+        examples: "commsnotification.md: JSON representation / Representation #*",
+        path: "$.value[*].resourceUrl",
+        allow: Allow::FilledBeforeParse(fill_resource_url),
+        reason: "the old page predates resourceUrl (v1.0-commsnotification.md has it); \
+                 Switchboard writes both; filled as the /communications twin of `resource`",
+    },
+    Deviation {
+        examples: "commsnotification.md: JSON representation / Representation #2",
+        path: "$.value[*].resourceData",
+        allow: Allow::NotTyped,
+        reason: "an incoming call shortened to id and state; Call holds a full call",
+    },
+    Deviation {
+        examples: "commsnotification.md: JSON representation / Representation #3",
+        path: "$.value[*].resourceData",
+        allow: Allow::NotTyped,
+        reason: "a roster shortened to ids; Participant requires info (Switchboard always \
+                 writes it, core::render::participant)",
+    },
+    Deviation {
+        examples: "commsnotifications.md: JSON representation / Representation",
+        path: "$.@odata.type",
+        allow: Allow::FilledBeforeParse(fill_notifications_type),
+        reason: "the representation has no @odata.type on the envelope; Switchboard writes \
+                 #microsoft.graph.commsNotifications",
+    },
+    Deviation {
+        examples: "v1.0-commsnotification.md: JSON representation / Representation",
+        path: "$",
+        allow: Allow::NotTyped,
+        reason: "the representation has only @odata.type, changeType and resourceUrl (\"String\"): \
+                 no resource, no resourceData; no notification Switchboard sends is that short \
+                 (the invite pages' notifications are checked in full)",
+    },
+    // --- graph/call.md, graph/v1.0-call.md --------------------------------------------------
+    Deviation {
+        examples: "call.md: JSON representation / Representation",
+        path: "$.@odata.type",
+        allow: Allow::FilledBeforeParse(fill_call_type),
+        reason: "representations leave @odata.type out; Switchboard writes #microsoft.graph.call",
+    },
+    Deviation {
+        examples: "v1.0-call.md: JSON representation / Representation",
+        path: "$.@odata.type",
+        allow: Allow::FilledBeforeParse(fill_call_type),
+        reason: "representations leave @odata.type out; Switchboard writes #microsoft.graph.call",
+    },
+    Deviation {
+        examples: "call.md: JSON representation / Representation",
+        path: "$.callChainId",
+        allow: Allow::FilledBeforeParse(fill_call_chain_id),
+        reason: "this page version predates callChainId (v1.0-call.md has it); Switchboard \
+                 always writes it",
+    },
+    Deviation {
+        examples: "call.md: JSON representation / Representation",
+        path: "$",
+        allow: Allow::DroppedKeys(&["replacesContext"]),
+        reason: "replacesContext (an old beta property for transfers) is not modelled: \
+                 Switchboard does not implement transfer",
+    },
+    Deviation {
+        examples: "v1.0-call.md: JSON representation / Representation",
+        path: "$.activeModalities",
+        allow: Allow::FilledBeforeParse(fill_empty_list),
+        reason: "beta-only (Call::BETA_ONLY); Call requires it and leaves it out of v1.0 JSON \
+                 by Call::to_json, not by its serde shape",
+    },
+    Deviation {
+        examples: "v1.0-call.md: JSON representation / Representation",
+        path: "$.routingPolicies",
+        allow: Allow::FilledBeforeParse(fill_empty_list),
+        reason: "beta-only, as activeModalities",
+    },
+    Deviation {
+        examples: "v1.0-call.md: JSON representation / Representation",
+        path: "$.callRoutes",
+        allow: Allow::FilledBeforeParse(fill_empty_list),
+        reason: "callRoutes is missing from this representation though the v1.0 SDK's call has \
+                 it; Switchboard always writes it (empty: no forwarding)",
+    },
+    Deviation {
+        examples: "v1.0-call.md: JSON representation / Representation",
+        path: "$.tenantId",
+        allow: Allow::FilledBeforeParse(fill_placeholder_string),
+        reason: "tenantId is missing from this representation though the page's property table \
+                 and every SDK list it; Switchboard always writes it",
+    },
+    Deviation {
+        examples: "v1.0-call.md: JSON representation / Representation",
+        path: "$",
+        allow: Allow::DroppedKeys(&["contentSharingSessions", "transcription"]),
+        reason: "content sharing and transcription need media, which Switchboard does not have \
+                 (DESIGN.md, out of scope); Call does not model them",
+    },
+    // --- graph/inviteparticipantsoperation.md, graph/commsoperation.md ----------------------
+    Deviation {
+        examples: "inviteparticipantsoperation.md: JSON representation / Representation",
+        path: "$.@odata.type",
+        allow: Allow::FilledBeforeParse(fill_invite_operation_type),
+        reason: "representations leave @odata.type out; Switchboard writes \
+                 #microsoft.graph.inviteParticipantsOperation, the discriminator the SDKs need",
+    },
+    Deviation {
+        examples: "commsoperation.md: JSON representation / Representation",
+        path: "$.@odata.type",
+        allow: Allow::FilledBeforeParse(fill_comms_operation_type),
+        reason: "representations leave @odata.type out; a bare operation is \
+                 #microsoft.graph.commsOperation",
+    },
+    // --- identity sets and identities ---------------------------------------------------------
+    Deviation {
+        examples: "identityset.md: JSON representation / Representation",
+        path: "$",
+        allow: Allow::DroppedKeys(&["conversation", "conversationIdentityType"]),
+        reason: "conversation identities name Teams chats in chat APIs; no calls API page \
+                 uses them and Switchboard never writes them",
+    },
+    Deviation {
+        examples: "communicationsidentityset.md: JSON representation / Representation",
+        path: "$",
+        allow: Allow::DroppedKeys(&["assertedIdentity", "azureCommunicationServicesUser", "endpointType"]),
+        reason: "asserted identities, Azure Communication Services users and the set's own \
+                 endpointType belong to interop scenarios Switchboard does not have (DESIGN.md, \
+                 out of scope); IdentitySet does not model them",
+    },
+    Deviation {
+        examples: "communicationsapplicationidentity.md: JSON representation / Representation",
+        path: "$",
+        allow: Allow::DroppedKeys(&["applicationType", "hidden"]),
+        reason: "Identity models the members every identity kind shares (id, displayName, \
+                 tenantId, identityProvider); applicationType and hidden are never set by \
+                 Switchboard",
+    },
+    Deviation {
+        examples: "communicationsapplicationinstanceidentity.md: JSON representation / Representation",
+        path: "$",
+        allow: Allow::DroppedKeys(&["hidden"]),
+        reason: "as communicationsApplicationIdentity: hidden is never set by Switchboard",
+    },
+    // --- graph/participant.md -----------------------------------------------------------------
+    Deviation {
+        examples: "participant.md: JSON representation / Representation",
+        path: "$",
+        allow: Allow::DroppedKeys(&["recordingInfo", "restrictedExperience"]),
+        reason: "no media, so no recording; no meeting restrictions: Participant does not model \
+                 them",
+    },
+    // --- graph/onlinemeeting.md ---------------------------------------------------------------
+    Deviation {
+        examples: "onlinemeeting.md: JSON representation / Representation",
+        path: "$.@odata.type",
+        allow: Allow::FilledBeforeParse(fill_online_meeting_type),
+        reason: "representations leave @odata.type out; Switchboard writes #microsoft.graph.onlineMeeting",
+    },
+    Deviation {
+        examples: "onlinemeeting.md: JSON representation / Representation",
+        path: "$.joinUrl",
+        allow: Allow::FilledBeforeParse(fill_join_url),
+        reason: "joinUrl, the deprecated twin of joinWebUrl the 2019 create-meeting page \
+                 shows, is written by Switchboard; this newer representation dropped it",
+    },
+    Deviation {
+        examples: "onlinemeeting.md: JSON representation / Representation",
+        path: "$.autoAdmittedUsers",
+        allow: Allow::FilledBeforeParse(fill_auto_admitted_users),
+        reason: "autoAdmittedUsers is written by Switchboard as the 2019 create-meeting page \
+                 shows; this newer representation replaced it with lobbyBypassSettings",
+    },
+    Deviation {
+        examples: "onlinemeeting.md: JSON representation / Representation",
+        path: "$",
+        allow: Allow::DroppedKeys(&[
+            "allowAttendeeToEnableCamera",
+            "allowAttendeeToEnableMic",
+            "allowMeetingChat",
+            "allowTeamworkReactions",
+            "allowedPresenters",
+            "alternativeRecording",
+            "anonymizeIdentityForRoles",
+            "audioConferencing",
+            "broadcastSettings",
+            "isEntryExitAnnounced",
+            "joinInformation",
+            "lobbyBypassSettings",
+            "recordAutomatically",
+            "recording",
+            "shareMeetingChatHistoryDefault",
+            "videoTeleconferenceId",
+            "watermarkProtection",
+        ]),
+        reason: "meeting policies, lobby, recording, dial-in and broadcast settings: Switchboard's \
+                 meetings exist to be joined by calls (DESIGN.md, Directory); OnlineMeeting \
+                 models what create-meeting and joining use (ids, URLs, chatInfo, \
+                 joinMeetingIdSettings, times, subject, participants)",
+    },
 ];
+
+fn fill_call_type(_: &Map<String, Value>) -> Value {
+    Value::String("#microsoft.graph.call".to_owned())
+}
+
+fn fill_comms_operation_type(_: &Map<String, Value>) -> Value {
+    Value::String("#microsoft.graph.commsOperation".to_owned())
+}
+
+fn fill_invite_operation_type(_: &Map<String, Value>) -> Value {
+    Value::String("#microsoft.graph.inviteParticipantsOperation".to_owned())
+}
+
+fn fill_notification_type(_: &Map<String, Value>) -> Value {
+    Value::String("#microsoft.graph.commsNotification".to_owned())
+}
+
+fn fill_notifications_type(_: &Map<String, Value>) -> Value {
+    Value::String("#microsoft.graph.commsNotifications".to_owned())
+}
+
+fn fill_online_meeting_type(_: &Map<String, Value>) -> Value {
+    Value::String("#microsoft.graph.onlineMeeting".to_owned())
+}
+
+fn fill_join_url(meeting: &Map<String, Value>) -> Value {
+    meeting.get("joinWebUrl").cloned().unwrap_or(Value::Null)
+}
+
+fn fill_auto_admitted_users(_: &Map<String, Value>) -> Value {
+    Value::String("everyoneInCompany".to_owned())
+}
+
+fn fill_empty_list(_: &Map<String, Value>) -> Value {
+    Value::Array(Vec::new())
+}
+
+fn fill_placeholder_string(_: &Map<String, Value>) -> Value {
+    Value::String("String".to_owned())
+}
+
+fn fill_resource_url(notification: &Map<String, Value>) -> Value {
+    let resource = notification.get("resource").and_then(Value::as_str).unwrap_or_default();
+    Value::String(resource.replacen("/app/", "/communications/", 1))
+}
 
 fn fill_call_chain_id(_call: &Map<String, Value>) -> Value {
     Value::String("00000000-0000-4000-8000-c0c0c0c0c0c0".to_owned())
@@ -204,6 +661,21 @@ const NOT_JSON: &[(&str, Broken, &str)] = &[
     ("application-post-calls.md: Example 6 / Request", Broken::TrailingComma, "`mediaConfig` ends in `,}`"),
     ("application-post-calls.md: Example 7 / Request", Broken::TrailingComma, "`mediaConfig` ends in `],}`"),
     ("application-post-calls.md: Example 8 / Request", Broken::TrailingComma, "`mediaConfig` ends in `],}`"),
+    (
+        "call-get.md: Example 1 / Response",
+        Broken::TrailingComma,
+        "`source.identity.application` and `mediaConfig` end in `,}`",
+    ),
+    (
+        "call-get.md: Example 2 / Response",
+        Broken::TrailingComma,
+        "`source.identity.application` and `mediaConfig` end in `,}`",
+    ),
+    (
+        "v1.0-call.md: JSON representation / Representation",
+        Broken::TrailingComma,
+        "`transcription` is followed by `,}`",
+    ),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -215,6 +687,10 @@ enum Kind {
     Request,
     Response,
     Notification,
+    /// A resource page's `JSON representation` (placeholders such as `"String"` or
+    /// `"a | b | c"` stand for values: each is replaced by a sample of its type before the
+    /// check, see [`sample_placeholders`]) or its `Example` block.
+    Representation,
 }
 
 /// The model type a request or response body is read into.
@@ -226,6 +702,20 @@ enum Target {
     Call,
     CreateOnlineMeetingBody,
     OnlineMeeting,
+    Participant,
+    ParticipantCollection,
+    ParticipantInfo,
+    InvitationParticipantInfo,
+    IdentitySet,
+    Identity,
+    ResultInfo,
+    ChatInfo,
+    MeetingInfo,
+    MediaStream,
+    RemovedState,
+    CallOptions,
+    CommsNotification,
+    CommsNotifications,
 }
 
 /// What a notification's `resourceData` is.
@@ -253,10 +743,13 @@ struct Page {
     /// Path below `shared/reference`.
     file: &'static str,
     name: &'static str,
-    request: Target,
-    response: Target,
-    /// Expected numbers of request, response and notification examples.
-    expected: [usize; 3],
+    /// The type request bodies, response bodies and representations/examples are read as
+    /// (`None`: the page has none; one found is an error).
+    request: Option<Target>,
+    response: Option<Target>,
+    resource: Option<Target>,
+    /// Expected numbers of request, response, notification and representation examples.
+    expected: [usize; 4],
 }
 
 struct Example {
@@ -330,8 +823,14 @@ fn extract(page: &str, markdown: &str) -> Vec<Example> {
                 (kind, body)
             }
             "json" => {
-                let label = section.as_deref().unwrap_or_default();
-                let kind = if label.starts_with("Request") {
+                // A block directly under an example's heading takes its kind from that heading
+                // (call-delete.md puts notifications under "### Notification - ...").
+                let label = section.as_deref().unwrap_or(example.as_str());
+                let kind = if section.is_none()
+                    && (example.starts_with("JSON representation") || example.starts_with("Example"))
+                {
+                    Kind::Representation
+                } else if label.starts_with("Request") {
                     Kind::Request
                 } else if label.starts_with("Response") {
                     Kind::Response
@@ -370,6 +869,15 @@ fn glob(pattern: &[u8], text: &[u8], star: fn(u8) -> bool) -> bool {
             (0..=text.len()).take_while(|&i| i == 0 || star(text[i - 1])).any(|i| glob(rest, &text[i..], star))
         }
         Some((c, rest)) => text.first() == Some(c) && glob(rest, &text[1..], star),
+    }
+}
+
+/// A path's parent and last member; `@odata.type` and `@odata.context` are one member.
+fn split_member(path: &str) -> Option<(&str, &str)> {
+    let (parent, key) = path.rsplit_once('.')?;
+    match parent.rsplit_once('.') {
+        Some((grandparent, "@odata")) => Some((grandparent, &path[grandparent.len() + 1..])),
+        _ => Some((parent, key)),
     }
 }
 
@@ -435,12 +943,22 @@ impl<'t> Checker<'t> {
         self.errors.push(format!("{}: {path}: {message}", self.example));
     }
 
-    /// The first entry that applies to this example at `path`.
+    /// The first entry that applies to this example at `path` (a [`Allow::DroppedKeys`] entry
+    /// applies to the members it names of the object at its path).
     fn allowance(&self, path: &str) -> Option<(usize, Allow)> {
+        let member = split_member(path);
         self.table
             .iter()
             .enumerate()
-            .find(|(_, d)| name_matches(d.examples, &self.example) && path_matches(d.path, path))
+            .find(|(_, d)| {
+                name_matches(d.examples, &self.example)
+                    && match d.allow {
+                        Allow::DroppedKeys(keys) => {
+                            member.is_some_and(|(parent, key)| path_matches(d.path, parent) && keys.contains(&key))
+                        }
+                        _ => path_matches(d.path, path),
+                    }
+            })
             .map(|(i, d)| (i, d.allow))
     }
 
@@ -466,7 +984,7 @@ impl<'t> Checker<'t> {
                     .filter(|(_, d)| name_matches(d.examples, &self.example))
                     .filter_map(|(i, d)| match d.allow {
                         Allow::FilledBeforeParse(fill) => {
-                            let (parent, key) = d.path.rsplit_once('.')?;
+                            let (parent, key) = split_member(d.path)?;
                             (path_matches(parent, path) && !map.contains_key(key))
                                 .then(|| (i, key.to_owned(), fill(map)))
                         }
@@ -505,7 +1023,7 @@ impl<'t> Checker<'t> {
                     self.used.insert(i);
                     return;
                 }
-                Allow::Dropped => {
+                Allow::Dropped | Allow::DroppedKeys(_) => {
                     self.used.insert(i);
                     if ours.is_none() {
                         return;
@@ -561,7 +1079,110 @@ fn roundtrip_as(target: Target, value: &Value) -> Result<Value, String> {
         Target::Call => roundtrip::<Call>(value),
         Target::CreateOnlineMeetingBody => roundtrip::<CreateOnlineMeetingBody>(value),
         Target::OnlineMeeting => roundtrip::<OnlineMeeting>(value),
+        Target::Participant => roundtrip::<Participant>(value),
+        Target::ParticipantCollection => roundtrip::<CollectionPage<Participant>>(value),
+        Target::ParticipantInfo => roundtrip::<ParticipantInfo>(value),
+        Target::InvitationParticipantInfo => roundtrip::<InvitationParticipantInfo>(value),
+        Target::IdentitySet => roundtrip::<IdentitySet>(value),
+        Target::Identity => roundtrip::<Identity>(value),
+        Target::ResultInfo => roundtrip::<ResultInfo>(value),
+        Target::ChatInfo => roundtrip::<ChatInfo>(value),
+        Target::MeetingInfo => roundtrip::<MeetingInfo>(value),
+        Target::MediaStream => roundtrip::<MediaStream>(value),
+        Target::RemovedState => roundtrip::<RemovedState>(value),
+        Target::CallOptions => roundtrip::<CallOptions>(value),
+        Target::CommsNotification => roundtrip::<CommsNotification>(value),
+        Target::CommsNotifications => roundtrip::<CommsNotifications>(value),
     }
+}
+
+/// Samples for references to another type (`{"@odata.type": "microsoft.graph.resultInfo"}`)
+/// whose model has required members: the reference keeps its `@odata.type` and gets these
+/// members. References to types whose members are all optional stay as they are.
+const TYPE_SAMPLES: &[(&str, &str)] = &[
+    ("microsoft.graph.resultInfo", r#"{"code": 0, "subcode": 0, "message": "String"}"#),
+    ("microsoft.graph.removedState", r#"{"reason": "String"}"#),
+    (
+        "microsoft.graph.mediaStream",
+        r#"{"mediaType": "unknown", "sourceId": "String", "direction": "inactive", "serverMuted": true}"#,
+    ),
+    (
+        "microsoft.graph.joinMeetingIdSettings",
+        r#"{"joinMeetingId": "String", "isPasscodeRequired": true, "passcode": "String"}"#,
+    ),
+    (
+        "microsoft.graph.commsNotification",
+        r#"{"changeType": "created", "resource": "/app/calls/c/participants",
+            "resourceUrl": "/communications/calls/c/participants", "resourceData": []}"#,
+    ),
+];
+
+/// Samples for placeholders that name no type (`"endpointType": "String"`), by member name.
+/// Arrays of `"String"` get the sample too (`"requestedModalities": ["String"]`).
+const MEMBER_SAMPLES: &[(&str, &str)] = &[
+    ("endpointType", "default"),
+    ("direction", "outgoing"),
+    ("state", "establishing"),
+    ("requestedModalities", "audio"),
+];
+
+/// A resource page's JSON representation with its placeholders replaced by sample values of
+/// the type they name: `"Boolean"` → `true`, `"Int32"`/`"Int64"` → `0`, a timestamp →
+/// `"2020-01-01T00:00:00Z"`, an enumeration `"a | b | c"` → `"a"`; other strings (`"String"`,
+/// `"String (identifier)"`) are strings already. Real examples have no placeholders and pass
+/// through unchanged.
+fn sample_placeholders(value: &mut Value) {
+    if let Value::Object(map) = value {
+        for (key, sample) in MEMBER_SAMPLES {
+            let sample = Value::String((*sample).to_owned());
+            match map.get_mut(*key) {
+                Some(v @ Value::String(_)) if v == "String" => *v = sample,
+                Some(Value::Array(items)) => {
+                    items.iter_mut().filter(|v| *v == "String").for_each(|v| *v = sample.clone())
+                }
+                _ => {}
+            }
+        }
+        if map.len() == 1 {
+            let reference =
+                map.get("@odata.type").and_then(Value::as_str).map(|t| t.trim_start_matches('#').to_owned());
+            if let Some((_, sample)) = reference.and_then(|r| TYPE_SAMPLES.iter().find(|(t, _)| *t == r)) {
+                let sample: Map<String, Value> = serde_json::from_str(sample).expect("TYPE_SAMPLES are JSON objects");
+                map.extend(sample);
+                return;
+            }
+        }
+    }
+    match value {
+        Value::String(text) => {
+            let t = text.trim();
+            let sample = match t {
+                "Boolean" => Some(Value::Bool(true)),
+                "Int16" | "Int32" | "Int64" | "Integer" => Some(Value::from(0)),
+                _ if t.contains("timestamp") || t == "DateTimeOffset" => {
+                    Some(Value::String("2020-01-01T00:00:00Z".to_owned()))
+                }
+                _ if t.contains(" | ") => {
+                    Some(Value::String(t.split('|').next().unwrap_or_default().trim().to_owned()))
+                }
+                _ => None,
+            };
+            if let Some(sample) = sample {
+                *value = sample;
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(sample_placeholders),
+        Value::Object(map) => map.values_mut().for_each(sample_placeholders),
+        _ => {}
+    }
+}
+
+/// Whether a representation block is in fact a notification envelope (commsnotification.md
+/// shows two envelopes under its JSON representation).
+fn is_envelope(value: &Value) -> bool {
+    value.get("value").and_then(Value::as_array).is_some_and(|items| {
+        items.iter().all(|item| item.get("changeType").is_some() || item.get("@odata.type").is_some())
+    })
 }
 
 /// The envelope as `CommsNotifications`, then each `resourceData` by its `resourceUrl`.
@@ -580,9 +1201,11 @@ fn roundtrip_notifications(checker: &mut Checker<'_>, value: &Value) -> Result<V
                 checker.used.insert(index);
                 resource
             }
-            _ => Resource::from_url(&notification.resource_url).ok_or_else(|| {
-                (url_path.clone(), format!("{:?} names no call, roster or operation", notification.resource_url))
-            })?,
+            _ => Resource::from_url(&notification.resource_url)
+                .or_else(|| Resource::from_url(&notification.resource))
+                .ok_or_else(|| {
+                    (url_path.clone(), format!("{:?} names no call, roster or operation", notification.resource_url))
+                })?,
         };
         let data = &notification.resource_data;
         let typed = match resource {
@@ -624,16 +1247,27 @@ fn check_example(checker: &mut Checker<'_>, page: &Page, example: &Example) {
             }
         }
     };
+    let mut parsed = parsed;
+    if example.kind == Kind::Representation {
+        sample_placeholders(&mut parsed);
+    }
     let mut prepared = parsed.clone();
     checker.prepare("$", &mut prepared);
     let root = |e: String| ("$".to_owned(), e);
+    let target = |t: Option<Target>, what: &str| {
+        t.ok_or_else(|| ("$".to_owned(), format!("the page declares no type for its {what} bodies")))
+    };
     let ours = if checker.not_typed("$") {
         Ok(prepared)
     } else {
         match example.kind {
-            Kind::Request => roundtrip_as(page.request, &prepared).map_err(root),
-            Kind::Response => roundtrip_as(page.response, &prepared).map_err(root),
+            Kind::Request => target(page.request, "request").and_then(|t| roundtrip_as(t, &prepared).map_err(root)),
+            Kind::Response => target(page.response, "response").and_then(|t| roundtrip_as(t, &prepared).map_err(root)),
             Kind::Notification => roundtrip_notifications(checker, &prepared),
+            Kind::Representation if is_envelope(&prepared) => roundtrip_notifications(checker, &prepared),
+            Kind::Representation => {
+                target(page.resource, "representation").and_then(|t| roundtrip_as(t, &prepared).map_err(root))
+            }
         }
     };
     match ours {
@@ -646,11 +1280,11 @@ fn check_page(page: &Page) {
     let markdown = read_page(page);
     let examples = extract(page.name, &markdown);
     let count = |kind: Kind| examples.iter().filter(|e| e.kind == kind).count();
-    let found = [count(Kind::Request), count(Kind::Response), count(Kind::Notification)];
+    let found = [count(Kind::Request), count(Kind::Response), count(Kind::Notification), count(Kind::Representation)];
     let names: Vec<&str> = examples.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(
         found, page.expected,
-        "{}: expected [requests, responses, notifications] = {:?}, the extractor found {found:?}: {names:#?}",
+        "{}: expected [requests, responses, notifications, representations] = {:?}, the extractor found {found:?}: {names:#?}",
         page.name, page.expected
     );
 
@@ -689,10 +1323,11 @@ fn participant_invite_examples_round_trip() {
     check_page(&Page {
         file: "participant-invite.md",
         name: INVITE,
-        request: Target::InviteParticipantsBody,
-        response: Target::CommsOperation,
+        request: Some(Target::InviteParticipantsBody),
+        response: Some(Target::CommsOperation),
+        resource: None,
         // Five examples, each: request, response, operation notification, roster notification.
-        expected: [5, 5, 10],
+        expected: [5, 5, 10, 0],
     });
 }
 
@@ -701,11 +1336,12 @@ fn create_call_examples_round_trip() {
     check_page(&Page {
         file: "graph/application-post-calls.md",
         name: CALLS,
-        request: Target::CreateCallBody,
-        response: Target::Call,
+        request: Some(Target::CreateCallBody),
+        response: Some(Target::Call),
+        resource: None,
         // Requests of Examples 1-8 and the media-session blob of Example 2; responses of
         // Examples 1, 2, 5; notifications: two of Ex. 1, three of Ex. 5, one of Ex. 8.
-        expected: [9, 3, 6],
+        expected: [9, 3, 6, 0],
     });
 }
 
@@ -714,9 +1350,478 @@ fn create_online_meeting_examples_round_trip() {
     check_page(&Page {
         file: "graph/application-post-onlinemeetings.md",
         name: MEETINGS,
-        request: Target::CreateOnlineMeetingBody,
-        response: Target::OnlineMeeting,
-        expected: [3, 3, 0],
+        request: Some(Target::CreateOnlineMeetingBody),
+        response: Some(Target::OnlineMeeting),
+        resource: None,
+        expected: [3, 3, 0, 0],
+    });
+}
+
+#[test]
+fn get_call_examples_round_trip() {
+    check_page(&Page {
+        file: "graph/call-get.md",
+        name: P_CALL_GET,
+        request: None,
+        response: Some(Target::Call),
+        resource: None,
+        // Two responses: a P2P call and a meeting call.
+        expected: [0, 2, 0, 0],
+    });
+}
+
+#[test]
+fn delete_call_examples_round_trip() {
+    check_page(&Page {
+        file: "graph/call-delete.md",
+        name: P_CALL_DELETE,
+        request: None,
+        response: None,
+        resource: None,
+        // The terminating and terminated notifications (the 204 has no body).
+        expected: [0, 0, 2, 0],
+    });
+}
+
+#[test]
+fn list_participants_examples_round_trip() {
+    check_page(&Page {
+        file: "graph/call-list-participants.md",
+        name: P_CALL_LIST_PARTICIPANTS,
+        request: None,
+        response: Some(Target::ParticipantCollection),
+        resource: None,
+        // Two responses: a roster, and a large roster.
+        expected: [0, 2, 0, 0],
+    });
+}
+
+#[test]
+fn get_participant_examples_round_trip() {
+    check_page(&Page {
+        file: "graph/participant-get.md",
+        name: P_PARTICIPANT_GET,
+        request: None,
+        response: Some(Target::Participant),
+        resource: None,
+        // One response.
+        expected: [0, 1, 0, 0],
+    });
+}
+
+#[test]
+fn delete_participant_examples_round_trip() {
+    check_page(&Page {
+        file: "graph/participant-delete.md",
+        name: P_PARTICIPANT_DELETE,
+        request: Some(Target::InviteParticipantsBody),
+        response: Some(Target::CommsOperation),
+        resource: None,
+        // Example 2 invites before cancelling: its request and response (the 204s have no body).
+        expected: [1, 1, 0, 0],
+    });
+}
+
+#[test]
+fn keep_alive_examples_round_trip() {
+    check_page(&Page {
+        file: "graph/call-keepalive.md",
+        name: P_CALL_KEEPALIVE,
+        request: None,
+        response: None,
+        resource: None,
+        // No body at all: request and 200 are empty.
+        expected: [0, 0, 0, 0],
+    });
+}
+
+#[test]
+fn v1_invite_examples_round_trip() {
+    check_page(&Page {
+        file: "graph/v1.0-participant-invite.md",
+        name: P_V1_0_PARTICIPANT_INVITE,
+        request: Some(Target::InviteParticipantsBody),
+        response: Some(Target::CommsOperation),
+        resource: None,
+        // Three examples: request, response, operation and roster notifications each.
+        expected: [3, 3, 6, 0],
+    });
+}
+
+#[test]
+fn comms_notification_representations_round_trip() {
+    check_page(&Page {
+        file: "graph/commsnotification.md",
+        name: P_COMMSNOTIFICATION,
+        request: None,
+        response: None,
+        resource: Some(Target::CommsNotification),
+        // The representation and two example envelopes (a call, a roster).
+        expected: [0, 0, 0, 3],
+    });
+}
+
+#[test]
+fn comms_notifications_representation_round_trips() {
+    check_page(&Page {
+        file: "graph/commsnotifications.md",
+        name: P_COMMSNOTIFICATIONS,
+        request: None,
+        response: None,
+        resource: Some(Target::CommsNotifications),
+        expected: [0, 0, 0, 1],
+    });
+}
+
+#[test]
+fn v1_comms_notification_representation_round_trips() {
+    check_page(&Page {
+        file: "graph/v1.0-commsnotification.md",
+        name: P_V1_0_COMMSNOTIFICATION,
+        request: None,
+        response: None,
+        resource: Some(Target::CommsNotification),
+        expected: [0, 0, 0, 1],
+    });
+}
+
+#[test]
+fn participant_representation_round_trips() {
+    check_page(&Page {
+        file: "graph/participant.md",
+        name: P_PARTICIPANT,
+        request: None,
+        response: None,
+        resource: Some(Target::Participant),
+        expected: [0, 0, 0, 1],
+    });
+}
+
+#[test]
+fn call_representation_round_trips() {
+    check_page(&Page {
+        file: "graph/call.md",
+        name: P_CALL,
+        request: None,
+        response: None,
+        resource: Some(Target::Call),
+        // The Teams join URL block is not JSON (an http block without a body).
+        expected: [0, 0, 0, 1],
+    });
+}
+
+#[test]
+fn v1_call_representation_round_trips() {
+    check_page(&Page {
+        file: "graph/v1.0-call.md",
+        name: P_V1_0_CALL,
+        request: None,
+        response: None,
+        resource: Some(Target::Call),
+        expected: [0, 0, 0, 1],
+    });
+}
+
+#[test]
+fn invite_participants_operation_representation_round_trips() {
+    check_page(&Page {
+        file: "graph/inviteparticipantsoperation.md",
+        name: P_INVITEPARTICIPANTSOPERATION,
+        request: None,
+        response: None,
+        resource: Some(Target::CommsOperation),
+        expected: [0, 0, 0, 1],
+    });
+}
+
+#[test]
+fn comms_operation_representation_round_trips() {
+    check_page(&Page {
+        file: "graph/commsoperation.md",
+        name: P_COMMSOPERATION,
+        request: None,
+        response: None,
+        resource: Some(Target::CommsOperation),
+        expected: [0, 0, 0, 1],
+    });
+}
+
+#[test]
+fn identity_set_representation_round_trips() {
+    check_page(&Page {
+        file: "graph/identityset.md",
+        name: P_IDENTITYSET,
+        request: None,
+        response: None,
+        resource: Some(Target::IdentitySet),
+        expected: [0, 0, 0, 1],
+    });
+}
+
+#[test]
+fn communications_identity_set_representation_round_trips() {
+    check_page(&Page {
+        file: "graph/communicationsidentityset.md",
+        name: P_COMMUNICATIONSIDENTITYSET,
+        request: None,
+        response: None,
+        resource: Some(Target::IdentitySet),
+        expected: [0, 0, 0, 1],
+    });
+}
+
+#[test]
+fn identity_representation_round_trips() {
+    check_page(&Page {
+        file: "graph/identity.md",
+        name: P_IDENTITY,
+        request: None,
+        response: None,
+        resource: Some(Target::Identity),
+        expected: [0, 0, 0, 1],
+    });
+}
+
+#[test]
+fn communications_user_identity_representation_round_trips() {
+    check_page(&Page {
+        file: "graph/communicationsuseridentity.md",
+        name: P_COMMUNICATIONSUSERIDENTITY,
+        request: None,
+        response: None,
+        resource: Some(Target::Identity),
+        expected: [0, 0, 0, 1],
+    });
+}
+
+#[test]
+fn communications_phone_identity_representation_round_trips() {
+    check_page(&Page {
+        file: "graph/communicationsphoneidentity.md",
+        name: P_COMMUNICATIONSPHONEIDENTITY,
+        request: None,
+        response: None,
+        resource: Some(Target::Identity),
+        expected: [0, 0, 0, 1],
+    });
+}
+
+#[test]
+fn communications_application_identity_representation_round_trips() {
+    check_page(&Page {
+        file: "graph/communicationsapplicationidentity.md",
+        name: P_COMMUNICATIONSAPPLICATIONIDENTITY,
+        request: None,
+        response: None,
+        resource: Some(Target::Identity),
+        expected: [0, 0, 0, 1],
+    });
+}
+
+#[test]
+fn communications_application_instance_identity_representation_round_trips() {
+    check_page(&Page {
+        file: "graph/communicationsapplicationinstanceidentity.md",
+        name: P_COMMUNICATIONSAPPLICATIONINSTANCEIDENTITY,
+        request: None,
+        response: None,
+        resource: Some(Target::Identity),
+        expected: [0, 0, 0, 1],
+    });
+}
+
+#[test]
+fn invitation_participant_info_representation_round_trips() {
+    check_page(&Page {
+        file: "graph/invitationparticipantinfo.md",
+        name: P_INVITATIONPARTICIPANTINFO,
+        request: None,
+        response: None,
+        resource: Some(Target::InvitationParticipantInfo),
+        expected: [0, 0, 0, 1],
+    });
+}
+
+#[test]
+fn v1_invitation_participant_info_representation_round_trips() {
+    check_page(&Page {
+        file: "graph/v1.0-invitationparticipantinfo.md",
+        name: P_V1_0_INVITATIONPARTICIPANTINFO,
+        request: None,
+        response: None,
+        resource: Some(Target::InvitationParticipantInfo),
+        expected: [0, 0, 0, 1],
+    });
+}
+
+#[test]
+fn participant_info_representation_round_trips() {
+    check_page(&Page {
+        file: "graph/participantinfo.md",
+        name: P_PARTICIPANTINFO,
+        request: None,
+        response: None,
+        resource: Some(Target::ParticipantInfo),
+        expected: [0, 0, 0, 1],
+    });
+}
+
+#[test]
+fn v1_participant_info_representation_round_trips() {
+    check_page(&Page {
+        file: "graph/v1.0-participantinfo.md",
+        name: P_V1_0_PARTICIPANTINFO,
+        request: None,
+        response: None,
+        resource: Some(Target::ParticipantInfo),
+        expected: [0, 0, 0, 1],
+    });
+}
+
+#[test]
+fn result_info_representation_round_trips() {
+    check_page(&Page {
+        file: "graph/resultinfo.md",
+        name: P_RESULTINFO,
+        request: None,
+        response: None,
+        resource: Some(Target::ResultInfo),
+        expected: [0, 0, 0, 1],
+    });
+}
+
+#[test]
+fn chat_info_representation_round_trips() {
+    check_page(&Page {
+        file: "graph/chatinfo.md",
+        name: P_CHATINFO,
+        request: None,
+        response: None,
+        resource: Some(Target::ChatInfo),
+        expected: [0, 0, 0, 1],
+    });
+}
+
+#[test]
+fn meeting_info_representation_round_trips() {
+    check_page(&Page {
+        file: "graph/meetinginfo.md",
+        name: P_MEETINGINFO,
+        request: None,
+        response: None,
+        resource: Some(Target::MeetingInfo),
+        expected: [0, 0, 0, 1],
+    });
+}
+
+#[test]
+fn organizer_meeting_info_examples_round_trip() {
+    check_page(&Page {
+        file: "graph/organizermeetinginfo.md",
+        name: P_ORGANIZERMEETINGINFO,
+        request: None,
+        response: None,
+        resource: Some(Target::MeetingInfo),
+        // Representation and example.
+        expected: [0, 0, 0, 2],
+    });
+}
+
+#[test]
+fn token_meeting_info_examples_round_trip() {
+    check_page(&Page {
+        file: "graph/tokenmeetinginfo.md",
+        name: P_TOKENMEETINGINFO,
+        request: None,
+        response: None,
+        resource: Some(Target::MeetingInfo),
+        // Representation and example.
+        expected: [0, 0, 0, 2],
+    });
+}
+
+#[test]
+fn join_meeting_id_meeting_info_representation_round_trips() {
+    check_page(&Page {
+        file: "graph/joinmeetingidmeetinginfo.md",
+        name: P_JOINMEETINGIDMEETINGINFO,
+        request: None,
+        response: None,
+        resource: Some(Target::MeetingInfo),
+        expected: [0, 0, 0, 1],
+    });
+}
+
+#[test]
+fn media_stream_examples_round_trip() {
+    check_page(&Page {
+        file: "graph/mediastream.md",
+        name: P_MEDIASTREAM,
+        request: None,
+        response: None,
+        resource: Some(Target::MediaStream),
+        // Representation and example.
+        expected: [0, 0, 0, 2],
+    });
+}
+
+#[test]
+fn removed_state_representation_round_trips() {
+    check_page(&Page {
+        file: "graph/removedstate.md",
+        name: P_REMOVEDSTATE,
+        request: None,
+        response: None,
+        resource: Some(Target::RemovedState),
+        expected: [0, 0, 0, 1],
+    });
+}
+
+#[test]
+fn outgoing_call_options_representation_round_trips() {
+    check_page(&Page {
+        file: "graph/outgoingcalloptions.md",
+        name: P_OUTGOINGCALLOPTIONS,
+        request: None,
+        response: None,
+        resource: Some(Target::CallOptions),
+        expected: [0, 0, 0, 1],
+    });
+}
+
+#[test]
+fn incoming_call_options_representation_round_trips() {
+    check_page(&Page {
+        file: "graph/incomingcalloptions.md",
+        name: P_INCOMINGCALLOPTIONS,
+        request: None,
+        response: None,
+        resource: Some(Target::CallOptions),
+        expected: [0, 0, 0, 1],
+    });
+}
+
+#[test]
+fn call_options_representation_round_trips() {
+    check_page(&Page {
+        file: "graph/calloptions.md",
+        name: P_CALLOPTIONS,
+        request: None,
+        response: None,
+        resource: Some(Target::CallOptions),
+        expected: [0, 0, 0, 1],
+    });
+}
+
+#[test]
+fn online_meeting_representation_round_trips() {
+    check_page(&Page {
+        file: "graph/onlinemeeting.md",
+        name: P_ONLINEMEETING,
+        request: None,
+        response: None,
+        resource: Some(Target::OnlineMeeting),
+        expected: [0, 0, 0, 1],
     });
 }
 
@@ -726,7 +1831,7 @@ fn every_allowed_difference_and_broken_block_gives_a_reason() {
         assert!(d.reason.len() > 20, "ALLOWED entry {:?} at {} needs a reason", d.examples, d.path);
         assert!(d.path.starts_with('$'), "path {:?} must start at the root $", d.path);
         assert!(
-            [INVITE, CALLS, MEETINGS].iter().any(|page| d.examples.starts_with(&format!("{page}: "))),
+            PAGES.iter().any(|page| d.examples.starts_with(&format!("{page}: "))),
             "ALLOWED entry {:?} must start with its page",
             d.examples
         );
@@ -766,6 +1871,9 @@ fn path_patterns_match_indices_only_where_written() {
         "p.md: Example * / Notification - roster*",
         "p.md: Example 2 / Notification - roster updated"
     ));
+    assert_eq!(split_member("$.a.@odata.type"), Some(("$.a", "@odata.type")));
+    assert_eq!(split_member("$.@odata.context"), Some(("$", "@odata.context")));
+    assert_eq!(split_member("$.value[0].id"), Some(("$.value[0]", "id")));
     assert_eq!(remove_trailing_commas(r#"{"a": [1,], "b": ",}", }"#), r#"{"a": [1], "b": ",}" }"#);
 }
 

@@ -49,6 +49,7 @@ fn call(id: &str, conversation: &str) -> Call {
         roster_started: false,
         keep_alive_due: None,
         created_at: Timestamp(0),
+        api_version: graph_model::GraphVersion::Beta,
     }
 }
 

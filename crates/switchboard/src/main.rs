@@ -3,6 +3,7 @@
 mod client;
 mod listen;
 mod serve;
+mod tls;
 mod verify;
 
 use clap::{Parser, Subcommand};

@@ -29,6 +29,11 @@ pub struct ServeArgs {
     /// Absolute base URL for Location headers, links and token issuers (default: the listen address).
     #[arg(long, env = "SWITCHBOARD_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Also serve the same API over TLS on this address (port 0 picks a free port; the second
+    /// line printed names it), with a development certificate generated into DATA_DIR/tls.
+    /// MSAL and azure-identity need it: they accept only an https authority.
+    #[arg(long, env = "SWITCHBOARD_TLS_LISTEN")]
+    pub tls_listen: Option<SocketAddr>,
     /// Domain time: `system` (wall clock) or `virtual` (moves only through /_switchboard/clock/advance).
     #[arg(long, env = "SWITCHBOARD_CLOCK", default_value = "system", value_parser = ["system", "virtual"])]
     pub clock: String,
@@ -86,6 +91,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let local = listener.local_addr()?;
     let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{local}"));
+    let tls = match args.tls_listen {
+        None => None,
+        Some(addr) => {
+            let config = crate::tls::DevCertificate::in_dir(&args.data_dir)
+                .load_or_generate()
+                .context("cannot set up the development TLS certificate")?;
+            let listener =
+                tokio::net::TcpListener::bind(addr).await.with_context(|| format!("cannot listen on {addr}"))?;
+            let url = format!("https://{}", listener.local_addr()?);
+            Some((listener, config, url))
+        }
+    };
+    let tls_url = tls.as_ref().map(|(_, _, url)| url.clone());
 
     let clock = if args.clock == "virtual" { ClockMode::Virtual } else { ClockMode::System };
     // Held for the life of the process: SQLite serves one node.
@@ -157,15 +175,21 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     };
     let settings = ApiSettings {
         public_url: public_url.clone(),
+        tls_url: tls_url.clone(),
         admin_token,
         identity_providers,
         throttle,
         metrics: Some(metrics),
         shutdown: Some(shutdown),
     };
-    let app = switchboard_api::router(AppState::new(engine, settings));
+    let state = AppState::new(engine, settings);
+    let app = switchboard_api::router(state.clone());
     println!("Switchboard listening on {public_url}");
-    print_banner(&public_url, &args, &credentials_path);
+    if let Some((listener, config, url)) = tls {
+        println!("Switchboard TLS listening on {url}");
+        tasks.push(tokio::spawn(crate::tls::serve(listener, config, switchboard_api::tls_router(state))));
+    }
+    print_banner(&public_url, tls_url.as_deref(), &args, &credentials_path);
     let signal = async move {
         shutdown_signal().await;
         tracing::info!("stopping: finishing the requests in flight");
@@ -225,8 +249,12 @@ fn delivery_config(args: &ServeArgs) -> anyhow::Result<DeliveryConfig> {
     })
 }
 
-fn print_banner(public_url: &str, args: &ServeArgs, credentials_path: &std::path::Path) {
+fn print_banner(public_url: &str, tls_url: Option<&str>, args: &ServeArgs, credentials_path: &std::path::Path) {
     println!("  Graph API:   {public_url}/beta  and  {public_url}/v1.0");
+    if let Some(tls_url) = tls_url {
+        let cert = crate::tls::DevCertificate::in_dir(&args.data_dir);
+        println!("  Authority:   {tls_url}  (MSAL, azure-identity; trust {})", cert.cert.display());
+    }
     println!("  Clock:       {}", args.clock);
     println!(
         "  Store:       {}",

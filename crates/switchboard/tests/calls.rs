@@ -1022,3 +1022,106 @@ async fn the_control_api_without_the_admin_token_is_401() {
     }
     app.control(Method::GET, "/_switchboard/directory", None).await.assert_status(200);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Graph versions
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn a_call_created_on_v1_shows_no_beta_only_property_in_responses_gets_or_notifications() {
+    let app = TestApp::spawn().await;
+    let alex = app.user("Alex Wilber");
+    app.set_user_behaviour(&alex, json!({"kind": "answer", "afterMs": 0})).await;
+    let body = call_body(&app, json!({"targets": [user_target(&alex)]}));
+    let created = app.post("/v1.0/communications/calls", &body).await;
+    let id = created.assert_status(201)["id"].as_str().unwrap().to_owned();
+    app.advance(0).await;
+    let notifications = app.hooks.take_for(&id);
+    assert_eq!(notifications.len(), 2, "establishing, established");
+    let got = app.get(&format!("/v1.0/communications/calls/{id}")).await;
+    for (what, call) in [("response", &created.body), ("GET", &got.body)]
+        .into_iter()
+        .chain(notifications.iter().map(|n| ("notification", n.resource_data())))
+    {
+        for key in ["activeModalities", "routingPolicies", "ringingTimeoutInSeconds", "terminationReason"] {
+            assert!(call.get(key).is_none(), "v1.0 {what} carries the beta-only {key}: {call}");
+        }
+        assert!(call.get("callChainId").is_some(), "{call}");
+    }
+    // The same call read through beta shows beta's shape.
+    let beta = app.get_call(&id).await;
+    assert_eq!(beta.assert_status(200)["activeModalities"], json!(["audio"]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The TLS listener (for MSAL and azure-identity)
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn the_tls_listener_describes_https_identity_endpoints_and_its_tokens_work_on_both_listeners() {
+    let app = TestApp::spawn_with(SpawnOptions { tls: true, ..SpawnOptions::default() }).await;
+    let tls = app.tls_base.clone().expect("the TLS URL");
+    assert!(tls.starts_with("https://127.0.0.1:"), "{tls}");
+    let ca = std::fs::read(app.data_dir.join("tls/ca.pem")).expect("the development CA is in the data directory");
+    assert!(app.data_dir.join("tls/cert.pem").exists() && app.data_dir.join("tls/key.pem").exists());
+    let https =
+        reqwest::Client::builder().add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap()).build().unwrap();
+    let tenant = &app.tenant_id;
+
+    // Discovery over TLS names https endpoints whose first segment is the tenant.
+    let config: Value = https
+        .get(format!("{tls}/{tenant}/v2.0/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(config["token_endpoint"], format!("{tls}/{tenant}/oauth2/v2.0/token"));
+    assert_eq!(config["issuer"], format!("{tls}/{tenant}/v2.0"));
+    // The plain listener still describes itself.
+    let path = format!("/{tenant}/v2.0/.well-known/openid-configuration");
+    let plain = app.request_as(Method::GET, &path, None, None).await;
+    assert_eq!(plain.body["token_endpoint"], format!("{}/{tenant}/oauth2/v2.0/token", app.base));
+
+    // A token from the TLS token endpoint, as MSAL asks for one (extra fields included).
+    let token: Value = https
+        .post(format!("{tls}/{tenant}/oauth2/v2.0/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", app.client_id.as_str()),
+            ("client_secret", app.client_secret.as_str()),
+            ("scope", "https://graph.microsoft.com/.default"),
+            ("client_info", "1"),
+            ("claims", r#"{"access_token":{"xms_cc":{"values":["CP1"]}}}"#),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tls_token = token["access_token"].as_str().expect("an access token").to_owned();
+    // It works on the plain listener...
+    let body = json!({"subject": "over http"});
+    let meeting =
+        app.request_as(Method::POST, "/beta/communications/onlineMeetings", Some(&tls_token), Some(&body)).await;
+    meeting.assert_status(201);
+    // ...and the plain listener's token works over TLS.
+    let over_tls = https
+        .post(format!("{tls}/beta/communications/onlineMeetings"))
+        .bearer_auth(app.token())
+        .json(&json!({"subject": "over TLS"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(over_tls.status(), 201);
+
+    // The certificate is kept: a restart on the same data directory serves the same one.
+    let (data_dir, _keep) = app.kill().await;
+    let again =
+        TestApp::spawn_with(SpawnOptions { tls: true, data_dir: Some(data_dir), ..SpawnOptions::default() }).await;
+    assert_eq!(std::fs::read(again.data_dir.join("tls/ca.pem")).unwrap(), ca);
+    let health = https.get(format!("{}/healthz", again.tls_base.as_ref().unwrap())).send().await.unwrap();
+    assert_eq!(health.status(), 200);
+}

@@ -20,6 +20,8 @@ const STARTUP: Duration = Duration::from_secs(30);
 /// A running server and the receiver of its callbacks.
 pub struct TestApp {
     pub base: String,
+    /// The https base of the TLS listener, when spawned with `tls`.
+    pub tls_base: Option<String>,
     pub data_dir: PathBuf,
     pub credentials: Value,
     pub tenant_id: String,
@@ -73,6 +75,8 @@ pub struct SpawnOptions {
     pub extra_args: Vec<String>,
     /// `--database-url` (PostgreSQL; see [`PgSchema`]); SQLite in the data directory without it.
     pub database_url: Option<String>,
+    /// Also listen with TLS (`--tls-listen 127.0.0.1:0`).
+    pub tls: bool,
 }
 
 impl Default for SpawnOptions {
@@ -85,6 +89,7 @@ impl Default for SpawnOptions {
             rust_log: "info",
             extra_args: Vec::new(),
             database_url: None,
+            tls: false,
         }
     }
 }
@@ -138,6 +143,9 @@ impl TestApp {
         if options.clock_virtual {
             args.extend(["--clock".into(), "virtual".into()]);
         }
+        if options.tls {
+            args.extend(["--tls-listen".into(), "127.0.0.1:0".into()]);
+        }
         if let Some(config) = &options.config {
             let path = data_dir.join("seed.toml");
             std::fs::write(&path, config).unwrap();
@@ -173,6 +181,14 @@ impl TestApp {
                 panic!("server exited: {}", std::fs::read_to_string(data_dir.join("server.log")).unwrap())
             });
         let base = first.strip_prefix("Switchboard listening on ").expect("first line names the URL").to_owned();
+        let tls_base = if options.tls {
+            let second = lines.next_line().await.unwrap().expect("a second line naming the TLS URL");
+            Some(
+                second.strip_prefix("Switchboard TLS listening on ").expect("second line names the TLS URL").to_owned(),
+            )
+        } else {
+            None
+        };
         // Keep draining stdout so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
@@ -188,6 +204,7 @@ impl TestApp {
         let callback = format!("{}/callback", hooks.url);
         let mut app = TestApp {
             base,
+            tls_base,
             data_dir,
             tenant_id: credentials["tenantId"].as_str().unwrap_or_default().to_owned(),
             client_id: credentials["clientId"].as_str().unwrap_or_default().to_owned(),
