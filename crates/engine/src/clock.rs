@@ -37,6 +37,12 @@ impl Clock {
         }
     }
 
+    /// Puts virtual time back where a previous run left it (at start, before anything ran):
+    /// exactly there, not at the wall time this process started at.
+    pub(crate) fn restore_virtual(&self, t: Timestamp) {
+        self.virtual_now.store(t.0, Ordering::SeqCst);
+    }
+
     /// Moves virtual time forward to `t` (never backwards).
     pub(crate) fn set_virtual(&self, t: Timestamp) {
         self.virtual_now.fetch_max(t.0, Ordering::SeqCst);

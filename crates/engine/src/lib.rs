@@ -124,7 +124,7 @@ impl Engine {
     pub async fn start(&self) -> Result<Vec<tokio::task::JoinHandle<()>>, EngineError> {
         if self.inner.clock.mode() == ClockMode::Virtual {
             if let Some(saved) = self.setting(VIRTUAL_NOW).await?.and_then(|v| v.parse::<i64>().ok()) {
-                self.inner.clock.set_virtual(switchboard_core::Timestamp(saved));
+                self.inner.clock.restore_virtual(switchboard_core::Timestamp(saved));
             }
         }
         // Other nodes' commits (PostgreSQL NOTIFY) wake the background tasks; the idle poll
