@@ -19,6 +19,8 @@ use switchboard_engine::{Change, Seed};
 use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::{RefOr, Schema};
 
+use crate::openapi::schema::{integer, object, string};
+
 use crate::endpoints::{endpoint, tag, Body, Endpoint};
 use crate::error::ApiError;
 use crate::extract::{GraphJson, GraphPath, GraphQuery};
@@ -29,32 +31,32 @@ pub fn endpoints() -> Vec<Endpoint> {
     vec![
         endpoint(Method::GET, "/_switchboard/directory", directory)
             .summary("The directory: applications, application instances, users, phone numbers (no secrets)")
-            .answers(200, Body::JsonInline(any_object)),
+            .answers(200, Body::JsonInline(object)),
         endpoint(Method::GET, "/_switchboard/directory/export", export_directory)
             .summary("The whole directory as a seed (secrets as hashes), for `switchboard directory export`")
-            .answers(200, Body::JsonInline(any_object)),
+            .answers(200, Body::JsonInline(object)),
         endpoint(Method::POST, "/_switchboard/directory/import", import_directory)
             .summary("Writes a seed into the directory, entry by entry (insert or replace)")
-            .reads(Body::JsonInline(any_object))
+            .reads(Body::JsonInline(object))
             .answers(204, Body::None),
         endpoint(Method::POST, "/_switchboard/users", add_user)
             .summary("Adds a directory user")
             .reads(Body::JsonInline(new_user_schema))
-            .answers(201, Body::JsonInline(any_object)),
+            .answers(201, Body::JsonInline(object)),
         endpoint(Method::PUT, "/_switchboard/users/{id}/behaviour", set_user_behaviour)
             .summary("Sets how a user's simulated endpoint answers when rung")
             .reads(Body::JsonInline(behaviour_schema))
-            .answers(200, Body::JsonInline(any_object)),
+            .answers(200, Body::JsonInline(object)),
         endpoint(Method::PUT, "/_switchboard/phones/{number}/behaviour", set_phone_behaviour)
             .summary("Sets how a phone number answers when rung (E.164, `+` escaped as %2B)")
             .reads(Body::JsonInline(behaviour_schema))
-            .answers(200, Body::JsonInline(any_object)),
+            .answers(200, Body::JsonInline(object)),
         endpoint(Method::POST, "/_switchboard/applications/{client_id}/token", application_token)
             .summary("Mints an access token for an application of the directory, as the token endpoint would")
-            .answers(200, Body::JsonInline(any_object)),
+            .answers(200, Body::JsonInline(object)),
         endpoint(Method::GET, "/_switchboard/meetings", meetings)
             .summary("Every online meeting, as Graph renders it")
-            .answers(200, Body::JsonInline(any_object)),
+            .answers(200, Body::JsonInline(object)),
         endpoint(Method::POST, "/_switchboard/meetings/{id}/join", join_meeting)
             .summary("A directory user joins an online meeting (by id or joinMeetingId) from a client")
             .reads(Body::JsonInline(join_schema))
@@ -74,17 +76,17 @@ pub fn endpoints() -> Vec<Endpoint> {
                 ("limit", "at most this many (default 50, at most 1000)"),
                 ("includeEnded", "true to include ended conversations (default true)"),
             ])
-            .answers(200, Body::JsonInline(any_object)),
+            .answers(200, Body::JsonInline(object)),
         endpoint(Method::GET, "/_switchboard/conversations/{id}", conversation)
             .summary("One conversation with its calls, operations and participants")
-            .answers(200, Body::JsonInline(any_object)),
+            .answers(200, Body::JsonInline(object)),
         endpoint(Method::GET, "/_switchboard/clock", clock)
             .summary("Domain time and the clock's mode")
-            .answers(200, Body::JsonInline(any_object)),
+            .answers(200, Body::JsonInline(object)),
         endpoint(Method::POST, "/_switchboard/clock/advance", advance)
             .summary("Moves the virtual clock forward; returns once due work ran and each notification was tried")
             .reads(Body::JsonInline(advance_schema))
-            .answers(200, Body::JsonInline(any_object)),
+            .answers(200, Body::JsonInline(object)),
         endpoint(Method::POST, "/_switchboard/outbox/flush", flush)
             .summary("Delivers every notification due now, once each")
             .answers(204, Body::None),
@@ -98,16 +100,16 @@ pub fn endpoints() -> Vec<Endpoint> {
                 ("state", "only pending, delivered or dead ones (dead letters: retries exhausted or too old)"),
                 ("limit", "the newest N (default 200)"),
             ])
-            .answers(200, Body::JsonInline(any_object)),
+            .answers(200, Body::JsonInline(object)),
         endpoint(Method::GET, "/_switchboard/notifications/{id}", notification)
             .summary("One notification of the log")
-            .answers(200, Body::JsonInline(any_object)),
+            .answers(200, Body::JsonInline(object)),
         endpoint(Method::POST, "/_switchboard/notifications/{id}/redeliver", redeliver)
             .summary("Sends a delivered or dead notification again: a copy at the end of its call's queue")
-            .answers(200, Body::JsonInline(any_object)),
+            .answers(200, Body::JsonInline(object)),
         endpoint(Method::POST, "/_switchboard/keys/rotate", rotate_keys)
             .summary("Rotates the signing key (the old one stays published for a rollover)")
-            .answers(200, Body::JsonInline(any_object)),
+            .answers(200, Body::JsonInline(object)),
         endpoint(Method::PUT, "/_switchboard/failpoints/{name}", arm_failpoint)
             .summary("Arms a named failure point: the process aborts the next time it passes there (crash tests)")
             .answers(204, Body::None),
@@ -119,18 +121,6 @@ pub fn endpoints() -> Vec<Endpoint> {
     .into_iter()
     .map(|e| e.tag(tag::CONTROL).admin())
     .collect()
-}
-
-fn any_object() -> RefOr<Schema> {
-    ObjectBuilder::new().schema_type(SchemaType::Type(Type::Object)).into()
-}
-
-fn string() -> ObjectBuilder {
-    ObjectBuilder::new().schema_type(SchemaType::Type(Type::String))
-}
-
-fn integer() -> ObjectBuilder {
-    ObjectBuilder::new().schema_type(SchemaType::Type(Type::Integer))
 }
 
 /// A simulated behaviour (`{"kind": "answer", "afterMs": 1000}`, ...).

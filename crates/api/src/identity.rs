@@ -13,6 +13,8 @@ use axum::Json;
 use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::{RefOr, Schema};
 
+use crate::openapi::schema::{integer, object, string};
+
 use crate::endpoints::{endpoint, tag, Body, Endpoint};
 use serde_json::json;
 
@@ -68,14 +70,6 @@ pub fn endpoints() -> Vec<Endpoint> {
     .collect()
 }
 
-fn object() -> RefOr<Schema> {
-    ObjectBuilder::new().schema_type(SchemaType::Type(Type::Object)).into()
-}
-
-fn string() -> ObjectBuilder {
-    ObjectBuilder::new().schema_type(SchemaType::Type(Type::String))
-}
-
 fn token_form_schema() -> RefOr<Schema> {
     ObjectBuilder::new()
         .schema_type(SchemaType::Type(Type::Object))
@@ -93,7 +87,7 @@ fn token_schema() -> RefOr<Schema> {
     ObjectBuilder::new()
         .schema_type(SchemaType::Type(Type::Object))
         .property("token_type", string())
-        .property("expires_in", ObjectBuilder::new().schema_type(SchemaType::Type(Type::Integer)))
+        .property("expires_in", integer())
         .property("access_token", string())
         .into()
 }

@@ -237,3 +237,22 @@ mod tests {
         assert!(doc["components"]["schemas"]["IdentitySet"].is_object(), "nested schemas are registered");
     }
 }
+
+/// Small schema builders the route declarations share.
+pub(crate) mod schema {
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
+    use utoipa::openapi::RefOr;
+
+    /// Any JSON object.
+    pub(crate) fn object() -> RefOr<Schema> {
+        ObjectBuilder::new().schema_type(SchemaType::Type(Type::Object)).into()
+    }
+
+    pub(crate) fn string() -> ObjectBuilder {
+        ObjectBuilder::new().schema_type(SchemaType::Type(Type::String))
+    }
+
+    pub(crate) fn integer() -> ObjectBuilder {
+        ObjectBuilder::new().schema_type(SchemaType::Type(Type::Integer))
+    }
+}
