@@ -153,6 +153,7 @@ pub fn all() -> Vec<Endpoint> {
     let mut all = crate::graph::endpoints();
     all.extend(crate::identity::endpoints());
     all.extend(crate::control::endpoints());
+    all.extend(crate::agents::endpoints());
     all.extend(crate::operations::endpoints());
     all.extend(crate::console::endpoints());
     all

@@ -5,6 +5,7 @@
 //! Every route is described once in [`endpoints::all`]; the router and `/openapi.json` are
 //! both built from that list.
 
+mod agents;
 pub mod auth;
 mod console;
 pub mod control;

@@ -125,6 +125,7 @@ fn operation(e: &Endpoint, components: &mut Option<ComponentsBuilder>) -> utoipa
 
 fn status_text(status: u16) -> &'static str {
     match status {
+        101 => "Switching Protocols",
         200 => "OK",
         201 => "Created",
         202 => "Accepted",

@@ -332,22 +332,23 @@ impl Engine {
         self.run(move |tx| Ok(tx.participants_of_node(&node)?)).await
     }
 
-    /// Records an agent of directory user `user_id` connected to this node; from now on the
-    /// user is rung through the agent driver. Returns the session id.
-    pub async fn add_agent_session(&self, user_id: &str) -> EngineResult<switchboard_store::AgentSession> {
+    /// Records agent session `session_id` of directory user `user_id` as connected to this
+    /// node; from now on the user is rung through the agent driver.
+    pub async fn add_agent_session(
+        &self,
+        session_id: &str,
+        user_id: &str,
+    ) -> EngineResult<switchboard_store::AgentSession> {
         let now = self.inner.clock.now();
         let node = self.node_id().to_owned();
         let user_id = user_id.to_owned();
+        let session_id = session_id.to_owned();
         self.run(move |tx| {
             let user = tx
                 .user(&user_id)?
                 .ok_or_else(|| DomainError::not_found(format!("user {user_id} is not in the directory")))?;
-            let session = switchboard_store::AgentSession {
-                session_id: crate::new_id(),
-                user_id: user.id,
-                node_id: node,
-                connected_at: now,
-            };
+            let session =
+                switchboard_store::AgentSession { session_id, user_id: user.id, node_id: node, connected_at: now };
             tx.insert_agent_session(&session)?;
             Ok(session)
         })

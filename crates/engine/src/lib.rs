@@ -3,6 +3,7 @@
 //! outbox). Background tasks fire due timers and deliver the outbox to callback URIs.
 
 mod actions;
+pub mod agents;
 mod calls;
 pub mod clock;
 mod control;
@@ -99,6 +100,8 @@ struct Inner {
     drivers: legs::Drivers,
     /// Wakes the leg task after a commit wrote leg commands.
     leg_wake: tokio::sync::Notify,
+    /// The agents connected to this node.
+    agents: agents::AgentHub,
 }
 
 impl Engine {
@@ -112,7 +115,7 @@ impl Engine {
             .timeout(config.delivery.total_timeout)
             .build()
             .map_err(|e| EngineError::Internal(format!("http client: {e}")))?;
-        Ok(Engine {
+        let engine = Engine {
             inner: Arc::new(Inner {
                 store,
                 clock: Clock::new(config.clock),
@@ -129,8 +132,11 @@ impl Engine {
                 changes: tokio::sync::broadcast::channel(events::CHANNEL_CAPACITY).0,
                 drivers: Default::default(),
                 leg_wake: tokio::sync::Notify::new(),
+                agents: agents::AgentHub::default(),
             }),
-        })
+        };
+        agents::register(&engine);
+        Ok(engine)
     }
 
     /// Restores the virtual clock where the last run left it, forgets this node's agent
@@ -147,6 +153,7 @@ impl Engine {
         if forgotten > 0 {
             tracing::info!(sessions = forgotten, "agent sessions of the previous run forgotten");
         }
+        self.end_orphaned_agent_legs().await?;
         // Other nodes' commits (PostgreSQL NOTIFY) wake the background tasks; the idle poll
         // stays as the safety net.
         let engine = self.clone();

@@ -4,6 +4,8 @@
 //! header, and a Graph error body on 4xx/5xx).
 #![allow(dead_code)]
 
+pub mod agent;
+
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
