@@ -355,3 +355,43 @@ async fn a_ring_left_in_the_leg_inbox_by_a_crash_runs_after_the_restart() {
     let result = &got[0].resource_data()["resultInfo"];
     assert_eq!((result["code"].as_i64(), result["subcode"].as_i64()), (Some(480), Some(10076)), "{result}");
 }
+
+#[tokio::test]
+async fn a_peer_to_peer_call_answered_by_an_agent_is_established_and_ends_when_the_agent_leaves() {
+    let app = TestApp::spawn().await;
+    let megan = app.user("Megan Bowen");
+    let mut agent = Agent::connect(&app, &megan).await;
+    let call = app
+        .create_call(&json!({
+            "callbackUri": app.callback,
+            "requestedModalities": ["audio"],
+            "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
+            "targets": [{"@odata.type": "#microsoft.graph.invitationParticipantInfo", "identity": user_identity(&megan)}],
+        }))
+        .await
+        .assert_status(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Megan's simulated endpoint would decline after two seconds; her agent rings instead.
+    app.advance(3_000).await;
+    let invitation = agent.expect("invitation").await;
+    assert_eq!(invitation["callId"], call.as_str());
+    assert!(invitation["chatInfo"].is_null(), "a peer-to-peer call has no chat: {invitation}");
+    let participant = invitation["participantId"].as_str().unwrap().to_owned();
+    agent.accept(&participant).await;
+    agent.expect("answered").await;
+    let roster = agent.expect("roster").await;
+    assert_eq!(roster["participants"].as_array().unwrap().len(), 2, "the bot and Megan: {roster}");
+    let got = notifications(&app, &call, 2).await;
+    let states: Vec<&str> = got.iter().map(|n| n.resource_data()["state"].as_str().unwrap_or("")).collect();
+    assert_eq!(states, ["establishing", "established"]);
+
+    agent.leave(&participant).await;
+    agent.expect("left").await;
+    let got = notifications(&app, &call, 2).await;
+    let last = got.last().unwrap().resource_data();
+    assert_eq!(last["state"], "terminated");
+    assert_eq!((last["resultInfo"]["code"].as_i64(), last["resultInfo"]["subcode"].as_i64()), (Some(200), Some(18503)));
+    app.get_call(&call).await.assert_error(404, "itemNotFound");
+}
