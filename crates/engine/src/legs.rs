@@ -203,14 +203,23 @@ impl Engine {
         }
         let lanes = by_participant.into_iter().map(|(_, rows)| async move {
             for row in rows {
-                self.dispatch(row).await;
+                if !self.dispatch(row).await {
+                    // Keep this participant's later commands behind the one that must re-run.
+                    return false;
+                }
             }
+            true
         });
-        futures::future::join_all(lanes).await;
+        let kept = futures::future::join_all(lanes).await.into_iter().any(|done| !done);
+        if kept {
+            // The store is failing: wait for the next round instead of spinning.
+            return Err(EngineError::Internal("leg commands kept for the next round".to_owned()));
+        }
         Ok(count)
     }
 
-    async fn dispatch(&self, row: switchboard_store::LegCommandRow) {
+    /// Runs one command; `false` when it stays in the inbox (the store could not be read).
+    async fn dispatch(&self, row: switchboard_store::LegCommandRow) -> bool {
         let id = row.id;
         let pid = row.participant_id.0.clone();
         let participant = self.run(move |tx| Ok(tx.participant(&pid)?)).await;
@@ -234,12 +243,16 @@ impl Engine {
             (Err(e), _) => {
                 // The store failed: keep the command for the next round.
                 tracing::error!(error = %e, "cannot read the participant of a leg command");
-                return;
+                return false;
             }
             (_, Err(e)) => tracing::error!(command_id = id, error = %e, "unreadable leg command dropped"),
         }
-        if let Err(e) = self.run(move |tx| Ok(tx.delete_leg_command(id)?)).await {
-            tracing::error!(command_id = id, error = %e, "cannot delete a leg command that ran");
+        match self.run(move |tx| Ok(tx.delete_leg_command(id)?)).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::error!(command_id = id, error = %e, "cannot delete a leg command that ran");
+                false
+            }
         }
     }
 
