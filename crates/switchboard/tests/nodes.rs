@@ -1,7 +1,8 @@
 //! Several nodes on one PostgreSQL database: two server processes (system clock), a call
 //! created through one and an invite through the other, every notification delivered exactly
 //! once; then the node that took an invite is killed while the invitee rings, and the other
-//! node finishes the invite and delivers its notifications.
+//! node finishes the invite and delivers its notifications. An agent connected to one node is
+//! rung through that node's leg inbox when another node takes the invite.
 
 mod common;
 
@@ -112,4 +113,25 @@ async fn killing_the_node_that_took_an_invite_while_the_invitee_rings_lets_the_o
     assert_exactly_once(&got);
     let read = b.get_operation(&call, op["id"].as_str().unwrap()).await;
     assert_eq!(read.assert_status(200)["status"], "Completed");
+}
+
+#[tokio::test]
+async fn an_agent_on_one_node_is_rung_when_another_node_takes_the_invite() {
+    let schema = PgSchema::create().await;
+    let a = TestApp::spawn_with(node_options(&schema)).await;
+    let b = a.another_node(node_options(&schema)).await;
+    let adele = a.user("Adele Vance");
+    let mut agent = common::agent::Agent::connect(&b, &adele).await;
+    let call = join_meeting(&a).await;
+    assert_eq!(a.hooks.wait_for(&call, 3, WAIT).await.len(), 3);
+
+    let op = a.invite(&call, &invite_body(&[user_identity(&adele)], "agent on B")).await.assert_status(200).clone();
+    let invitation = agent.expect("invitation").await;
+    assert_eq!(invitation["participantId"], op["participants"][0]["participantId"]);
+    agent.accept(invitation["participantId"].as_str().unwrap()).await;
+    agent.expect("answered").await;
+    agent.expect("roster").await;
+    let got = a.hooks.wait_for(&call, 5, WAIT).await;
+    assert_eq!(operation_status(&got, &op["id"]), Some(&json!("completed")), "{got:#?}");
+    assert_exactly_once(&got);
 }
