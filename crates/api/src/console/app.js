@@ -287,6 +287,9 @@ function renderConversations() {
   renderNotifications();
 }
 
+/** Legs a client of their own drives (docs/agents.md): the console does not act for them. */
+const LIVE_ENDPOINT = { agent: 'agent', sip: 'SIP' };
+
 function person(p, c) {
   const kind = p.identity.kind;
   const name = partyName(p.identity);
@@ -306,7 +309,8 @@ function person(p, c) {
     : `${kind}${p.callId ? ` · call …${short(p.callId)}` : ''} · rosterSequenceNumber ${p.rosterSequenceNumber}`;
   return h('li', { class: `person ${p.state}`, dataset: { testid: p.state === 'ringing' ? 'ringing' : 'roster-entry', name } },
     h('div', { class: `avatar ${kind}` }, kind === 'phone' ? '☎' : initials(name)),
-    h('div', { class: 'who' }, h('div', { class: 'name' }, name, ' ', p.state === 'ringing' ? badge('ringing', 'amber') : null),
+    h('div', { class: 'who' }, h('div', { class: 'name' }, name, ' ', p.state === 'ringing' ? badge('ringing', 'amber') : null,
+      LIVE_ENDPOINT[p.endpoint] ? badge(LIVE_ENDPOINT[p.endpoint]) : null),
       h('div', { class: 'id', title: `${p.identity.id} · participant ${p.id}` }, detail)),
     actions);
 }
