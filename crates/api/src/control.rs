@@ -54,6 +54,14 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(Method::POST, "/_switchboard/applications/{client_id}/token", application_token)
             .summary("Mints an access token for an application of the directory, as the token endpoint would")
             .answers(200, Body::JsonInline(object)),
+        endpoint(Method::PUT, "/_switchboard/applications/{client_id}/callingWebhook", set_calling_webhook)
+            .summary("Sets (or with `url: null` clears) the application's calling webhook, where its incoming calls are notified")
+            .reads(Body::JsonInline(webhook_schema))
+            .answers(200, Body::JsonInline(object)),
+        endpoint(Method::POST, "/_switchboard/calls", call_application)
+            .summary("A directory user or a phone number calls an application (by application id, application instance id or phone number)")
+            .reads(Body::JsonInline(call_application_schema))
+            .answers(201, Body::JsonInline(object)),
         endpoint(Method::GET, "/_switchboard/meetings", meetings)
             .summary("Every online meeting, as Graph renders it")
             .answers(200, Body::JsonInline(object)),
@@ -148,6 +156,33 @@ fn new_user_schema() -> RefOr<Schema> {
         .property("tenantId", string())
         .required("tenantId")
         .property("behaviour", behaviour_schema())
+        .into()
+}
+
+fn webhook_schema() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::Object))
+        .property("url", ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null])))
+        .required("url")
+        .into()
+}
+
+/// `{"from": {"userId"|"phoneNumber"}, "to": {"applicationId"|"applicationInstanceId"|"phoneNumber"}}`.
+fn call_application_schema() -> RefOr<Schema> {
+    let one_of = |names: &[&str]| {
+        let mut o = ObjectBuilder::new().schema_type(SchemaType::Type(Type::Object));
+        for n in names {
+            o = o.property(*n, string());
+        }
+        o
+    };
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::Object))
+        .property("from", one_of(&["userId", "phoneNumber"]))
+        .required("from")
+        .property("to", one_of(&["applicationId", "applicationInstanceId", "phoneNumber"]))
+        .required("to")
+        .property("requestedModalities", utoipa::openapi::schema::ArrayBuilder::new().items(string()))
         .into()
 }
 
@@ -299,6 +334,92 @@ async fn application_token(
 
 async fn meetings(State(state): State<AppState>, _: Admin) -> Result<Json<serde_json::Value>, ApiError> {
     Ok(Json(json!({ "value": state.engine().meetings().await? })))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct WebhookBody {
+    url: Option<String>,
+}
+
+async fn set_calling_webhook(
+    State(state): State<AppState>,
+    _: Admin,
+    GraphPath(client_id): GraphPath<String>,
+    GraphJson(body): GraphJson<WebhookBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let app = state.engine().set_calling_webhook(client_id, body.url).await?;
+    Ok(Json(json!({"clientId": app.client_id, "callingWebhook": app.calling_webhook})))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CallFrom {
+    user_id: Option<String>,
+    phone_number: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CallTo {
+    application_id: Option<String>,
+    application_instance_id: Option<String>,
+    phone_number: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CallApplicationBody {
+    from: CallFrom,
+    to: CallTo,
+    #[serde(default)]
+    requested_modalities: Vec<graph_model::Modality>,
+}
+
+/// A simulated user or phone calls an application: its incoming call is notified to the
+/// application's calling webhook. 201 with the ids of the call, the conversation and both legs.
+async fn call_application(
+    State(state): State<AppState>,
+    _: Admin,
+    GraphJson(body): GraphJson<CallApplicationBody>,
+) -> Result<(StatusCode, Json<switchboard_engine::InboundCall>), ApiError> {
+    use switchboard_core::{Party, PartyKind};
+    use switchboard_engine::{ApplicationAddress, IncomingCallRequest, IncomingParty};
+    let party = match (body.from.user_id, body.from.phone_number) {
+        (Some(id), None) => Party {
+            kind: PartyKind::User,
+            id,
+            display_name: None,
+            tenant_id: None,
+            identity_provider: Some("AAD".to_owned()),
+        },
+        (None, Some(number)) => Party {
+            kind: PartyKind::Phone,
+            id: switchboard_core::party::parse_e164(&number).map_err(ApiError::from)?,
+            display_name: None,
+            tenant_id: None,
+            identity_provider: None,
+        },
+        _ => return Err(ApiError::invalid("from names exactly one of userId or phoneNumber")),
+    };
+    let to = match (body.to.application_id, body.to.application_instance_id, body.to.phone_number) {
+        (Some(id), None, None) => ApplicationAddress::Application(id),
+        (None, Some(id), None) => ApplicationAddress::Instance(id),
+        (None, None, Some(number)) => {
+            ApplicationAddress::PhoneNumber(switchboard_core::party::parse_e164(&number).map_err(ApiError::from)?)
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "to names exactly one of applicationId, applicationInstanceId or phoneNumber",
+            ))
+        }
+    };
+    let request = IncomingCallRequest {
+        from: IncomingParty { party, endpoint: switchboard_core::EndpointKind::Simulated },
+        to,
+        requested_modalities: body.requested_modalities,
+    };
+    Ok((StatusCode::CREATED, Json(state.engine().call_application(request).await?)))
 }
 
 #[derive(Deserialize)]

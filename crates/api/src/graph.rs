@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use switchboard_engine::participants::{DEFAULT_PAGE, MAX_PAGE};
 use switchboard_engine::HoldGuard;
 
-use crate::auth::{AppCaller, RequiredRoles};
+use crate::auth::{AppCaller, GrantedRoles, RequiredRoles};
 use crate::endpoints::{tag, Auth, Body, Endpoint};
 use crate::error::{ApiError, GraphError};
 use crate::extract::{GraphJson, GraphPath, GraphQuery};
@@ -115,8 +115,6 @@ fn route(
 
 /// Graph actions Switchboard does not implement yet: they answer `501 notImplemented`.
 pub const NOT_IMPLEMENTED_CALL_ACTIONS: &[&str] = &[
-    "answer",
-    "reject",
     "redirect",
     "transfer",
     "playPrompt",
@@ -238,6 +236,20 @@ pub fn route_table() -> Vec<GraphRoute> {
         .reads(Body::json::<CreateOnlineMeetingBody>())
         .answers(201, Body::json::<graph_model::OnlineMeeting>()),
     ];
+    for spelling in ["", "microsoft.graph."] {
+        let answer: &'static str = Box::leak(format!("/calls/{{call_id}}/{spelling}answer").into_boxed_str());
+        let reject: &'static str = Box::leak(format!("/calls/{{call_id}}/{spelling}reject").into_boxed_str());
+        table.push(
+            route(Method::POST, Communications, answer, CALLS_ANY, "Answer an incoming call", handler!(answer_call))
+                .reads(Body::json::<graph_model::AnswerBody>())
+                .answers(202, Body::None),
+        );
+        table.push(
+            route(Method::POST, Communications, reject, CALLS_ANY, "Reject an incoming call", handler!(reject_call))
+                .reads(Body::json::<graph_model::RejectBody>())
+                .answers(202, Body::None),
+        );
+    }
     let unimplemented = [
         ("/calls/{call_id}/", NOT_IMPLEMENTED_CALL_ACTIONS),
         ("/calls/{call_id}/participants/{participant_id}/", NOT_IMPLEMENTED_PARTICIPANT_ACTIONS),
@@ -412,6 +424,43 @@ async fn delete_call(
 ) -> Result<StatusCode, ApiError> {
     state.engine().delete_call(caller, call_id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST .../answer`. Any calling permission answers (the page names
+/// `Calls.JoinGroupCall.All`; cloud-communications-calls says answering a peer-to-peer call
+/// needs none more), and application-hosted media needs `Calls.AccessMedia.All`.
+async fn answer_call(
+    State(state): State<AppState>,
+    AppCaller(caller): AppCaller,
+    roles: Option<Extension<GrantedRoles>>,
+    GraphPath(call_id): GraphPath<String>,
+    GraphJson(body): GraphJson<graph_model::AnswerBody>,
+) -> Result<StatusCode, ApiError> {
+    let app_hosted = body
+        .media_config
+        .as_ref()
+        .and_then(|m| m.get("@odata.type"))
+        .and_then(|t| t.as_str())
+        .is_some_and(|t| t.eq_ignore_ascii_case("#microsoft.graph.appHostedMediaConfig"));
+    let roles = roles.map(|Extension(r)| r).unwrap_or_default();
+    if app_hosted && !roles.has("Calls.AccessMedia.All") {
+        return Err(ApiError::forbidden(
+            "Answering with application-hosted media requires the Calls.AccessMedia.All permission.",
+        ));
+    }
+    state.engine().answer(caller, call_id, body).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `POST .../reject`.
+async fn reject_call(
+    State(state): State<AppState>,
+    AppCaller(caller): AppCaller,
+    GraphPath(call_id): GraphPath<String>,
+    GraphJson(body): GraphJson<graph_model::RejectBody>,
+) -> Result<StatusCode, ApiError> {
+    state.engine().reject(caller, call_id, body).await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 async fn keep_alive(

@@ -41,7 +41,7 @@ pub fn call(call: &Call, conversation: &Conversation) -> graph_model::Call {
         ringing_timeout_in_seconds: call.ringing_timeout_in_seconds,
         routing_policies: Vec::new(),
         call_routes: Vec::new(),
-        incoming_context: None,
+        incoming_context: call.incoming_context.clone(),
         termination_reason: None,
         media_state: None,
         answered_by: None,
@@ -150,6 +150,12 @@ fn to_value<T: serde::Serialize>(value: &T) -> serde_json::Value {
 pub fn call_notification(c: &Call, conversation: &Conversation) -> CommsNotifications {
     let change = if c.state == graph_model::CallState::Terminated { ChangeType::Deleted } else { ChangeType::Updated };
     envelope(change, &c.id, "", call(c, conversation).to_json(c.api_version))
+}
+
+/// The `created` notification of an incoming call, posted to the called application's calling
+/// webhook: the call in state `incoming`.
+pub fn incoming_call_notification(c: &Call, conversation: &Conversation) -> CommsNotifications {
+    envelope(ChangeType::Created, &c.id, "", call(c, conversation).to_json(c.api_version))
 }
 
 /// The `deleted` notification of a finished operation.
