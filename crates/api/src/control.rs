@@ -78,6 +78,16 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(Method::POST, "/_switchboard/participants/{id}/leave", leave)
             .summary("The user hangs up: leaves the roster, or ends a peer-to-peer call (200/18503)")
             .answers(200, Body::json::<graph_model::Participant>()),
+        endpoint(Method::POST, "/_switchboard/participants/{id}/mute", mute_self)
+            .summary("The user mutes themselves (the roster of a group call or meeting shows it)")
+            .answers(200, Body::json::<graph_model::Participant>()),
+        endpoint(Method::POST, "/_switchboard/participants/{id}/unmute", unmute_self)
+            .summary("The user unmutes themselves")
+            .answers(200, Body::json::<graph_model::Participant>()),
+        endpoint(Method::POST, "/_switchboard/participants/{id}/hangUp", hang_up_after)
+            .summary("The user hangs up after `afterMs` of domain time (a timer): then as `leave`")
+            .reads(Body::JsonInline(after_schema))
+            .answers(200, Body::json::<graph_model::Participant>()),
         endpoint(Method::GET, "/_switchboard/conversations", conversations)
             .summary("The newest conversations with their calls, operations and participants")
             .query(&[
@@ -183,6 +193,14 @@ fn call_application_schema() -> RefOr<Schema> {
         .property("to", one_of(&["applicationId", "applicationInstanceId", "phoneNumber"]))
         .required("to")
         .property("requestedModalities", utoipa::openapi::schema::ArrayBuilder::new().items(string()))
+        .into()
+}
+
+fn after_schema() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::Object))
+        .property("afterMs", integer())
+        .required("afterMs")
         .into()
 }
 
@@ -435,6 +453,37 @@ async fn join_meeting(
     GraphJson(body): GraphJson<JoinBody>,
 ) -> Result<Json<graph_model::Participant>, ApiError> {
     Ok(Json(state.engine().join_meeting(meeting_id, body.user_id).await?))
+}
+
+async fn mute_self(
+    State(state): State<AppState>,
+    _: Admin,
+    GraphPath(id): GraphPath<String>,
+) -> Result<Json<graph_model::Participant>, ApiError> {
+    Ok(Json(state.engine().mute_self(id, true).await?))
+}
+
+async fn unmute_self(
+    State(state): State<AppState>,
+    _: Admin,
+    GraphPath(id): GraphPath<String>,
+) -> Result<Json<graph_model::Participant>, ApiError> {
+    Ok(Json(state.engine().mute_self(id, false).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AfterBody {
+    after_ms: i64,
+}
+
+async fn hang_up_after(
+    State(state): State<AppState>,
+    _: Admin,
+    GraphPath(id): GraphPath<String>,
+    GraphJson(body): GraphJson<AfterBody>,
+) -> Result<Json<graph_model::Participant>, ApiError> {
+    Ok(Json(state.engine().hang_up_after(id, body.after_ms).await?))
 }
 
 async fn accept(

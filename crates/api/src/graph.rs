@@ -128,7 +128,7 @@ pub const NOT_IMPLEMENTED_CALL_ACTIONS: &[&str] = &[
     "updateRecordingStatus",
     "addLargeGalleryView",
 ];
-pub const NOT_IMPLEMENTED_PARTICIPANT_ACTIONS: &[&str] = &["mute", "startHoldMusic", "stopHoldMusic"];
+pub const NOT_IMPLEMENTED_PARTICIPANT_ACTIONS: &[&str] = &["startHoldMusic", "stopHoldMusic"];
 pub const NOT_IMPLEMENTED_ROSTER_ACTIONS: &[&str] = &["muteAll", "configureMixer"];
 
 /// Every Graph endpoint, once.
@@ -248,6 +248,15 @@ pub fn route_table() -> Vec<GraphRoute> {
             route(Method::POST, Communications, reject, CALLS_ANY, "Reject an incoming call", handler!(reject_call))
                 .reads(Body::json::<graph_model::RejectBody>())
                 .answers(202, Body::None),
+        );
+    }
+    for spelling in ["", "microsoft.graph."] {
+        let mute: &'static str =
+            Box::leak(format!("/calls/{{call_id}}/participants/{{participant_id}}/{spelling}mute").into_boxed_str());
+        table.push(
+            route(Method::POST, Communications, mute, CALLS_ANY, "Mute participant", handler!(mute_participant))
+                .reads(Body::json::<graph_model::MuteParticipantBody>())
+                .answers(200, Body::json::<graph_model::CommsOperation>()),
         );
     }
     let unimplemented = [
@@ -450,6 +459,22 @@ async fn answer_call(
     }
     state.engine().answer(caller, call_id, body).await?;
     Ok(StatusCode::ACCEPTED)
+}
+
+/// `POST .../participants/{id}/mute` (participant-mute: permission "None", so any calling
+/// permission): 200 with the settled operation and its `Location`.
+async fn mute_participant(
+    State(state): State<AppState>,
+    Extension(version): Extension<ApiVersion>,
+    AppCaller(caller): AppCaller,
+    GraphPath((call_id, participant_id)): GraphPath<(String, String)>,
+    GraphJson(body): GraphJson<graph_model::MuteParticipantBody>,
+) -> Result<Response, ApiError> {
+    let (operation, hold) =
+        state.engine().mute_participant(caller, call_id.clone(), participant_id, body.client_context).await?;
+    let location = format!("{}/operations/{}", call_url(&state, version, &call_id), operation.id);
+    let context = format!("{}/{}/$metadata#muteParticipantOperation", state.public_url(), version.0);
+    Ok(json_response(StatusCode::OK, Some(location), &WithContext { context, value: &operation }, Some(hold)))
 }
 
 /// `POST .../reject`.

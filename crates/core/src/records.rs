@@ -185,6 +185,8 @@ pub struct Invitee {
 #[serde(rename_all = "camelCase")]
 pub enum OperationKind {
     Invite,
+    /// `participant: mute` (server mute); settled when it is created.
+    MuteParticipant,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

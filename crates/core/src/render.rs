@@ -109,13 +109,17 @@ pub fn operation(op: &Operation, for_notification: bool) -> CommsOperation {
             remove_from_default_audio_routing_group: None,
         })
         .collect();
+    let (odata_type, participants) = match op.kind {
+        crate::OperationKind::Invite => (odata::INVITE_PARTICIPANTS_OPERATION, Some(participants)),
+        crate::OperationKind::MuteParticipant => (odata::MUTE_PARTICIPANT_OPERATION, None),
+    };
     CommsOperation {
-        odata_type: odata::INVITE_PARTICIPANTS_OPERATION.to_owned(),
+        odata_type: odata_type.to_owned(),
         id: op.id.0.clone(),
         status: if for_notification { op.status.notification_str() } else { op.status.as_str() }.to_owned(),
         client_context: op.client_context.clone(),
         result_info: op.result_info.clone(),
-        participants: Some(participants),
+        participants,
         // Not written: Graph's published metadata (and so every SDK's commsOperation) has no
         // createdDateTime or lastActionDateTime; only an old version of the resource page
         // lists them. Written, they would land in the SDKs' additional_data.

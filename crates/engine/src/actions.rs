@@ -16,7 +16,7 @@ use crate::error::EngineResult;
 use crate::{notify, timers, Engine};
 
 /// A participant a user can act for: a simulated endpoint, not an application's own leg.
-fn simulated_participant(tx: &mut dyn Tx, participant_id: &str) -> EngineResult<Participant> {
+pub(crate) fn simulated_participant(tx: &mut dyn Tx, participant_id: &str) -> EngineResult<Participant> {
     let p = tx
         .participant(participant_id)?
         .ok_or_else(|| DomainError::not_found(format!("participant {participant_id} was not found")))?;

@@ -52,6 +52,7 @@ enum OperationEvent {
 fn kind_label(kind: OperationKind) -> &'static str {
     match kind {
         OperationKind::Invite => "invite",
+        OperationKind::MuteParticipant => "muteParticipant",
     }
 }
 

@@ -13,6 +13,7 @@ pub mod events;
 pub mod inbound;
 mod invite;
 pub mod keys;
+mod mute;
 mod notify;
 pub mod participants;
 mod timers;
