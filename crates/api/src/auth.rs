@@ -99,6 +99,12 @@ impl FromRequestParts<AppState> for AppCaller {
                 )
             });
         }
+        // An injected 429/503 answers like the throttle, after the token was checked.
+        if let Some(template) = parts.extensions.get::<axum::extract::MatchedPath>() {
+            if let Some(fault) = state.route_faults().take(parts.method.as_str(), template.as_str()) {
+                return Err(fault);
+            }
+        }
         parts.extensions.insert(GrantedRoles(claims.roles));
         Ok(AppCaller(Caller { app_id: AppId(app_id), tenant_id: TenantId(claims.tid) }))
     }

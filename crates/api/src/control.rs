@@ -88,6 +88,20 @@ pub fn endpoints() -> Vec<Endpoint> {
             .summary("The user hangs up after `afterMs` of domain time (a timer): then as `leave`")
             .reads(Body::JsonInline(after_schema))
             .answers(200, Body::json::<graph_model::Participant>()),
+        endpoint(Method::POST, "/_switchboard/faults", inject_fault)
+            .summary("Arms a fault: the next ring(s) of a user, a phone number or from a call fail with a resultInfo (a preset, or code/subcode/message)")
+            .reads(Body::JsonInline(fault_schema))
+            .answers(201, Body::JsonInline(object)),
+        endpoint(Method::POST, "/_switchboard/faults/routes", inject_route_fault)
+            .summary("Arms a 429 or 503 with Retry-After on a Graph route, for `count` requests or until cleared")
+            .reads(Body::JsonInline(route_fault_schema))
+            .answers(201, Body::JsonInline(object)),
+        endpoint(Method::GET, "/_switchboard/faults", faults)
+            .summary("The armed faults (`value`) and route faults (`routes`)")
+            .answers(200, Body::JsonInline(object)),
+        endpoint(Method::DELETE, "/_switchboard/faults", clear_faults)
+            .summary("Disarms every fault and route fault")
+            .answers(204, Body::None),
         endpoint(Method::GET, "/_switchboard/conversations", conversations)
             .summary("The newest conversations with their calls, operations and participants")
             .query(&[
@@ -201,6 +215,37 @@ fn after_schema() -> RefOr<Schema> {
         .schema_type(SchemaType::Type(Type::Object))
         .property("afterMs", integer())
         .required("afterMs")
+        .into()
+}
+
+fn fault_schema() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::Object))
+        .property("userId", string())
+        .property("phoneNumber", string())
+        .property("callId", string())
+        .property(
+            "preset",
+            string().enum_values(Some(switchboard_core::faults::PRESETS.iter().map(|p| p.0).collect::<Vec<_>>())),
+        )
+        .property("code", integer())
+        .property("subcode", integer())
+        .property("message", string())
+        .property("count", integer())
+        .property("untilCleared", ObjectBuilder::new().schema_type(SchemaType::Type(Type::Boolean)))
+        .into()
+}
+
+fn route_fault_schema() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::Object))
+        .property("path", string())
+        .required("path")
+        .property("method", string())
+        .property("status", integer().enum_values(Some([429, 503])))
+        .required("status")
+        .property("retryAfter", integer())
+        .property("count", integer())
         .into()
 }
 
@@ -469,6 +514,82 @@ async fn unmute_self(
     GraphPath(id): GraphPath<String>,
 ) -> Result<Json<graph_model::Participant>, ApiError> {
     Ok(Json(state.engine().mute_self(id, false).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FaultBody {
+    user_id: Option<String>,
+    phone_number: Option<String>,
+    call_id: Option<String>,
+    preset: Option<String>,
+    code: Option<i32>,
+    subcode: Option<i32>,
+    message: Option<String>,
+    count: Option<u32>,
+    #[serde(default)]
+    until_cleared: bool,
+}
+
+async fn inject_fault(
+    State(state): State<AppState>,
+    _: Admin,
+    GraphJson(body): GraphJson<FaultBody>,
+) -> Result<(StatusCode, Json<switchboard_core::faults::InjectedFault>), ApiError> {
+    use switchboard_core::faults::FaultTarget;
+    let target = match (body.user_id, body.phone_number, body.call_id) {
+        (Some(id), None, None) => FaultTarget::UserId(id),
+        (None, Some(n), None) => FaultTarget::PhoneNumber(switchboard_core::party::parse_e164(&n)?),
+        (None, None, Some(id)) => FaultTarget::CallId(id),
+        _ => return Err(ApiError::invalid("name exactly one of userId, phoneNumber or callId")),
+    };
+    let request = switchboard_engine::faults::FaultRequest {
+        target,
+        preset: body.preset,
+        code: body.code,
+        subcode: body.subcode,
+        reason: body.message,
+        count: body.count,
+        until_cleared: body.until_cleared,
+    };
+    Ok((StatusCode::CREATED, Json(state.engine().inject_fault(request).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RouteFaultBody {
+    path: String,
+    method: Option<String>,
+    status: u16,
+    retry_after: Option<u64>,
+    count: Option<u32>,
+}
+
+async fn inject_route_fault(
+    State(state): State<AppState>,
+    _: Admin,
+    GraphJson(body): GraphJson<RouteFaultBody>,
+) -> Result<(StatusCode, Json<crate::faults::RouteFault>), ApiError> {
+    let fault = crate::faults::RouteFault {
+        id: uuid::Uuid::now_v7().to_string(),
+        method: body.method,
+        path: body.path,
+        status: body.status,
+        retry_after: body.retry_after.unwrap_or(1),
+        remaining: body.count,
+    };
+    Ok((StatusCode::CREATED, Json(state.route_faults().arm(fault)?)))
+}
+
+async fn faults(State(state): State<AppState>, _: Admin) -> Result<Json<serde_json::Value>, ApiError> {
+    let armed = state.engine().faults().await?;
+    Ok(Json(json!({"value": armed, "routes": state.route_faults().list()})))
+}
+
+async fn clear_faults(State(state): State<AppState>, _: Admin) -> Result<StatusCode, ApiError> {
+    state.engine().clear_faults().await?;
+    state.route_faults().clear();
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Deserialize)]

@@ -182,6 +182,29 @@ mod tests {
     }
 
     #[test]
+    fn the_table_by_endpoint_kind_shows_the_codes_and_messages_emitted() {
+        let doc = include_str!("../../../docs/codes.md");
+        let section = doc.split("## By endpoint kind and outcome").nth(1).expect("the section");
+        let section = section.split("\n## ").next().unwrap();
+        let mut emitted = all_codes();
+        emitted.extend(crate::faults::PRESETS.iter().map(|(_, c, s, r)| (*c, *s, (*r).to_owned())));
+        let mut rows = 0;
+        for line in section.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| endpoint")) {
+            let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+            assert_eq!(cells.len(), 5, "{line}");
+            if let (Ok(code), Ok(subcode)) = (cells[2].parse::<i32>(), cells[3].parse::<i32>()) {
+                rows += 1;
+                assert!(
+                    emitted.iter().any(|(c, s, m)| (*c, *s) == (code, subcode) && m == cells[4]),
+                    "docs/codes.md: {code}/{subcode} '{}' is not what Switchboard emits",
+                    cells[4]
+                );
+            }
+        }
+        assert!(rows >= 20, "the table lost rows ({rows})");
+    }
+
+    #[test]
     fn the_published_table_lists_every_code() {
         let doc = include_str!("../../../docs/codes.md");
         let codes = all_codes();

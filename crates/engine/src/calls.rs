@@ -60,22 +60,29 @@ pub(crate) fn schedule_ring(
     let fail_now = |failure| RingPlan { due_at: now, outcome: RingOutcome::Failed(failure) };
     let timeout = call.ring_timeout_secs();
     let party = &participant.party;
-    let plan = match party.kind {
-        PartyKind::Phone => {
-            let has_number = tx.application_instances(call.app_id.as_str())?.iter().any(|i| i.phone_number.is_some());
-            if !has_number {
-                fail_now(RingFailure::PstnWithoutInstanceNumber)
-            } else {
-                let behaviour = tx.phone(&party.id)?.map(|p| p.behaviour).unwrap_or_else(Behaviour::default);
-                RingPlan::for_behaviour(&behaviour, now, timeout)
+    let injected = crate::faults::take_for_ring(tx, call.id.as_str(), party)?;
+    // An injected fault (the call's, then the invitee's) fails the ring at once.
+    let plan = if let Some(failure) = injected {
+        fail_now(failure)
+    } else {
+        match party.kind {
+            PartyKind::Phone => {
+                let has_number =
+                    tx.application_instances(call.app_id.as_str())?.iter().any(|i| i.phone_number.is_some());
+                if !has_number {
+                    fail_now(RingFailure::PstnWithoutInstanceNumber)
+                } else {
+                    let behaviour = tx.phone(&party.id)?.map(|p| p.behaviour).unwrap_or_else(Behaviour::default);
+                    RingPlan::for_behaviour(&behaviour, now, timeout)
+                }
             }
-        }
-        PartyKind::User => match tx.user(&party.id)? {
-            Some(user) => RingPlan::for_behaviour(&user.behaviour, now, timeout),
-            None => fail_now(RingFailure::NoEndpoints),
-        },
-        PartyKind::Application | PartyKind::ApplicationInstance | PartyKind::Guest => {
-            fail_now(RingFailure::NoEndpoints)
+            PartyKind::User => match tx.user(&party.id)? {
+                Some(user) => RingPlan::for_behaviour(&user.behaviour, now, timeout),
+                None => fail_now(RingFailure::NoEndpoints),
+            },
+            PartyKind::Application | PartyKind::ApplicationInstance | PartyKind::Guest => {
+                fail_now(RingFailure::NoEndpoints)
+            }
         }
     };
     tx.insert_timer(

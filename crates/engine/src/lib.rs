@@ -10,6 +10,7 @@ mod delivery;
 pub mod directory;
 mod error;
 pub mod events;
+pub mod faults;
 pub mod inbound;
 mod invite;
 pub mod keys;
