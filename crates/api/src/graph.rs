@@ -445,19 +445,8 @@ async fn answer_call(
     GraphPath(call_id): GraphPath<String>,
     GraphJson(body): GraphJson<graph_model::AnswerBody>,
 ) -> Result<StatusCode, ApiError> {
-    let app_hosted = body
-        .media_config
-        .as_ref()
-        .and_then(|m| m.get("@odata.type"))
-        .and_then(|t| t.as_str())
-        .is_some_and(|t| t.eq_ignore_ascii_case("#microsoft.graph.appHostedMediaConfig"));
-    let roles = roles.map(|Extension(r)| r).unwrap_or_default();
-    if app_hosted && !roles.has("Calls.AccessMedia.All") {
-        return Err(ApiError::forbidden(
-            "Answering with application-hosted media requires the Calls.AccessMedia.All permission.",
-        ));
-    }
-    state.engine().answer(caller, call_id, body).await?;
+    let may_access_media = roles.is_some_and(|Extension(r)| r.has("Calls.AccessMedia.All"));
+    state.engine().answer(caller, call_id, body, may_access_media).await?;
     Ok(StatusCode::ACCEPTED)
 }
 

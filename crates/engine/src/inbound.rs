@@ -327,24 +327,43 @@ impl Engine {
     /// `establishing` then `established` (notified to the answer's callbackUri), and the
     /// caller's side is connected (an application caller's call is `established` too).
     #[tracing::instrument(skip(self, caller, body))]
-    pub async fn answer(&self, caller: Caller, call_id: String, body: AnswerBody) -> EngineResult<()> {
-        let callback = match body.callback_uri.as_deref() {
-            None | Some("") => return Err(DomainError::invalid("callbackUri is required").into()),
-            Some(uri) => self.inner.config.callback_policy.check(uri)?.to_string(),
-        };
-        if body.accepted_modalities.as_ref().is_some_and(|m| m.is_empty()) {
-            return Err(DomainError::invalid("acceptedModalities must name at least one modality").into());
-        }
-        if let Some(capacity) = body.participant_capacity {
-            if capacity < 0 {
+    pub async fn answer(
+        &self,
+        caller: Caller,
+        call_id: String,
+        body: AnswerBody,
+        may_access_media: bool,
+    ) -> EngineResult<()> {
+        let now = self.inner.clock.now();
+        let policy = self.inner.config.callback_policy.clone();
+        self.run(move |tx| {
+            // The call is the caller's and waiting before anything of the body is judged, so
+            // another application learns nothing of it (404).
+            let mut call = waiting_incoming_call(tx, &caller, &call_id, "answered")?;
+            let callback = match body.callback_uri.as_deref() {
+                None | Some("") => return Err(DomainError::invalid("callbackUri is required").into()),
+                Some(uri) => policy.check(uri)?.to_string(),
+            };
+            if body.accepted_modalities.as_ref().is_some_and(|m| m.is_empty()) {
+                return Err(DomainError::invalid("acceptedModalities must name at least one modality").into());
+            }
+            if body.participant_capacity.is_some_and(|c| c < 0) {
                 return Err(DomainError::invalid("participantCapacity must not be negative").into());
             }
-        }
-        let now = self.inner.clock.now();
-        self.run(move |tx| {
-            let mut call = waiting_incoming_call(tx, &caller, &call_id, "answered")?;
+            let app_hosted = body
+                .media_config
+                .as_ref()
+                .and_then(|m| m.get("@odata.type"))
+                .and_then(|t| t.as_str())
+                .is_some_and(|t| t.eq_ignore_ascii_case("#microsoft.graph.appHostedMediaConfig"));
+            if app_hosted && !may_access_media {
+                return Err(DomainError::forbidden(
+                    "Answering with application-hosted media requires the Calls.AccessMedia.All permission.",
+                )
+                .into());
+            }
             let conversation = conversation_of(tx, &call)?;
-            call.callback_uri = callback.clone();
+            call.callback_uri = callback;
             if let Some(accepted) = body.accepted_modalities.clone() {
                 call.requested_modalities = accepted;
             }
@@ -369,10 +388,7 @@ impl Engine {
     /// call ends with the same resultInfo.
     #[tracing::instrument(skip(self, caller, body))]
     pub async fn reject(&self, caller: Caller, call_id: String, body: RejectBody) -> EngineResult<()> {
-        let callback = match body.callback_uri.as_deref() {
-            None | Some("") => None,
-            Some(uri) => Some(self.inner.config.callback_policy.check(uri)?.to_string()),
-        };
+        let policy = self.inner.config.callback_policy.clone();
         let failure = match body.reason.unwrap_or(RejectReason::None) {
             RejectReason::None => RingFailure::Declined,
             RejectReason::Busy => RingFailure::Busy,
@@ -381,8 +397,8 @@ impl Engine {
         let now = self.inner.clock.now();
         self.run(move |tx| {
             let mut call = waiting_incoming_call(tx, &caller, &call_id, "rejected")?;
-            if let Some(callback) = callback.clone() {
-                call.callback_uri = callback;
+            if let Some(uri) = body.callback_uri.as_deref().filter(|u| !u.is_empty()) {
+                call.callback_uri = policy.check(uri)?.to_string();
             }
             end_unanswered(tx, call, failure.call_result_info(), failure.clone(), now)
         })

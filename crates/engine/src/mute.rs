@@ -46,9 +46,6 @@ impl Engine {
         participant_id: String,
         client_context: Option<String>,
     ) -> EngineResult<(graph_model::CommsOperation, HoldGuard)> {
-        if client_context.as_ref().is_some_and(|c| c.chars().count() > MAX_CLIENT_CONTEXT) {
-            return Err(DomainError::invalid("clientContext is longer than 256 characters").into());
-        }
         let now = self.inner.clock.now();
         let call_key = switchboard_core::CallId(call_id.clone());
         let hold = self.hold(&call_key);
@@ -59,6 +56,9 @@ impl Engine {
                     .participant(&participant_id)?
                     .filter(|p| p.conversation_id == call.conversation_id && p.is_active())
                     .ok_or_else(|| DomainError::not_found(format!("participant {participant_id} was not found")))?;
+                if client_context.as_ref().is_some_and(|c| c.chars().count() > MAX_CLIENT_CONTEXT) {
+                    return Err(DomainError::invalid("clientContext is longer than 256 characters").into());
+                }
                 let conversation = conversation_of(tx, &call)?;
                 if conversation.kind == ConversationKind::PeerToPeer {
                     return Err(DomainError::invalid(
