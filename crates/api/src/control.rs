@@ -478,7 +478,7 @@ async fn call_application(
         }
     };
     let request = IncomingCallRequest {
-        from: IncomingParty { party, endpoint: switchboard_core::EndpointKind::Simulated },
+        from: IncomingParty { party, endpoint: switchboard_core::EndpointKind::Simulated, node: None, leg_state: None },
         to,
         requested_modalities: body.requested_modalities,
     };

@@ -27,6 +27,7 @@ use switchboard_store::Tx;
 
 use crate::calls::{conversation_of, end_conversation, enrich, new_participant, owned_call};
 use crate::error::EngineResult;
+use crate::legs::LegCommand;
 use crate::{new_id, notify, timers, Caller, Engine, EngineError};
 
 /// How the called application is addressed.
@@ -46,8 +47,14 @@ pub enum ApplicationAddress {
 pub struct IncomingParty {
     /// A user or a phone number. Its display name and tenant are filled in from the directory.
     pub party: Party,
-    /// How the caller is reached: `Simulated` (control API), or a live leg kind.
+    /// How the caller is reached: `Simulated` (control API), or a live leg kind (`Agent`,
+    /// `Sip`), which is told `Connected` when the bot answers and `Rejected` when it rejects or
+    /// lets the answer deadline pass.
     pub endpoint: EndpointKind,
+    /// The node owning a live caller leg (its driver receives the leg commands).
+    pub node: Option<String>,
+    /// The driver's private state of a live caller leg (e.g. the SIP dialog).
+    pub leg_state: Option<serde_json::Value>,
 }
 
 /// What the caller asks for.
@@ -192,6 +199,12 @@ pub(crate) fn ring_application(
     Ok(Ok((call, leg)))
 }
 
+/// The live leg (agent, SIP) that placed an incoming call, if the caller is one.
+fn live_caller(tx: &mut dyn Tx, call: &Call) -> EngineResult<Option<Participant>> {
+    let Some(id) = call.source.as_ref().and_then(|s| s.participant_id.clone()) else { return Ok(None) };
+    Ok(tx.participant(&id)?.filter(|p| p.endpoint.is_live() && p.state == ParticipantState::Connected))
+}
+
 /// The caller's incoming call `id`, still waiting for an answer: 404 when unknown or not the
 /// caller's (or ended), 400 for an outgoing call, 409 once answered or rejected.
 fn waiting_incoming_call(tx: &mut dyn Tx, caller: &Caller, id: &str, action: &str) -> EngineResult<Call> {
@@ -223,6 +236,20 @@ fn end_unanswered(
     now: Timestamp,
 ) -> EngineResult<()> {
     let conversation = conversation_of(tx, &call)?;
+    // A live caller leg is told why, and leaves before the conversation ends (so it is not
+    // told `HangUp` as well).
+    if let Some(mut leg) = live_caller(tx, &call)? {
+        let info = failure.call_result_info();
+        crate::legs::send(
+            tx,
+            &leg,
+            &LegCommand::Rejected { code: info.code, subcode: info.subcode, message: info.message },
+            now,
+        )?;
+        leg.state = ParticipantState::Removed;
+        leg.removed_reason = Some("notAnswered".to_owned());
+        tx.update_participant(&leg)?;
+    }
     call.state = CallState::Terminated;
     call.result_info = Some(result);
     tx.update_call(&call)?;
@@ -277,7 +304,7 @@ impl Engine {
                     created_at: now,
                 };
                 tx.insert_conversation(&conversation)?;
-                let caller = new_participant(
+                let mut caller = new_participant(
                     &conversation,
                     party,
                     ParticipantState::Connected,
@@ -285,6 +312,8 @@ impl Engine {
                     None,
                     now,
                 );
+                caller.node = request.from.node.clone();
+                caller.leg_state = request.from.leg_state.clone();
                 tx.insert_participant(&caller)?;
                 let modalities = if request.requested_modalities.is_empty() {
                     vec![Modality::Audio]
@@ -375,6 +404,9 @@ impl Engine {
             call.state = CallState::Established;
             tx.update_call(&call)?;
             notify::call_state(tx, &call, &conversation, now)?;
+            if let Some(leg) = live_caller(tx, &call)? {
+                crate::legs::send(tx, &leg, &LegCommand::Connected, now)?;
+            }
             timers::ring_outcome(tx, &call.my_participant_id, RingOutcome::Answered, now)
         })
         .await?;

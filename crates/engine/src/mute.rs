@@ -88,7 +88,10 @@ impl Engine {
                 tx.insert_operation(&op)?;
                 // The operation's notification precedes the roster it caused.
                 notify::operation_finished(tx, &op, now)?;
-                set_muted(tx, &mut p, true, now)?;
+                if set_muted(tx, &mut p, true, now)? {
+                    // A live leg (agent, SIP) is told by its node.
+                    crate::legs::send(tx, &p, &crate::legs::LegCommand::Muted { muted: true }, now)?;
+                }
                 Ok::<_, EngineError>(render::operation(&op, false))
             })
             .await?;
