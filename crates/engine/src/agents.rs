@@ -58,6 +58,12 @@ pub enum AgentEvent {
     Roster { participant_id: String, conversation_id: String, participants: Vec<graph_model::Participant> },
     /// The agent's mute state changed (by itself or by the application).
     Muted { participant_id: String, muted: bool },
+    /// This agent's `callApplication` placed a call: the application is being rung.
+    Calling { participant_id: String, call_id: String, conversation_id: String },
+    /// The application answered the agent's call.
+    Connected { participant_id: String },
+    /// The application rejected the agent's call or did not answer in time.
+    Rejected { participant_id: String, code: i32, subcode: i32, message: String },
     /// A message could not be acted on; the session stays open.
     Error { code: String, message: String },
 }
@@ -81,6 +87,21 @@ pub enum AgentRequest {
         participant_id: String,
         muted: bool,
     },
+    /// Calls an application (a bot), by exactly one of its addresses.
+    CallApplication {
+        to: ApplicationTarget,
+        #[serde(default)]
+        requested_modalities: Vec<graph_model::Modality>,
+    },
+}
+
+/// The application an agent calls: exactly one of the three.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ApplicationTarget {
+    pub application_id: Option<String>,
+    pub application_instance_id: Option<String>,
+    pub phone_number: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -185,7 +206,14 @@ fn not_connected(participant_id: &str) -> AgentEvent {
 
 fn engine_error(e: EngineError) -> AgentEvent {
     match e {
-        EngineError::Domain(d) => AgentEvent::Error { code: "conflict".into(), message: d.to_string() },
+        EngineError::Domain(d) => {
+            let code = match d.kind {
+                switchboard_core::ErrorKind::NotFound => "notFound",
+                switchboard_core::ErrorKind::InvalidRequest => "badMessage",
+                _ => "conflict",
+            };
+            AgentEvent::Error { code: code.into(), message: d.to_string() }
+        }
         other => {
             tracing::error!(error = %other, "an agent request failed");
             AgentEvent::Error { code: "internal".into(), message: "An internal error occurred.".into() }
@@ -221,7 +249,7 @@ impl Engine {
         });
         // Known to the hub before the store, so a ring chosen by the store finds it here.
         self.hub().lock().sessions.insert(session_id.clone(), Session { user_id: user.id.clone(), events });
-        if let Err(e) = self.add_agent_session(&session_id, &user.id).await {
+        if let Err(e) = self.add_agent_session_with_id(&session_id, &user.id).await {
             self.hub().lock().sessions.remove(&session_id);
             return Err(e);
         }
@@ -288,6 +316,9 @@ impl Engine {
                     Err(e) => self.hub().tell(session_id, engine_error(e)),
                 }
             }
+            AgentRequest::CallApplication { to, requested_modalities } => {
+                self.agent_call_application(session_id, to, requested_modalities).await
+            }
             AgentRequest::Mute { participant_id, muted } => {
                 let mine = match self.hub().lock().connected.get_mut(&participant_id) {
                     Some(leg) if leg.session == session_id => {
@@ -341,6 +372,58 @@ impl Engine {
                     reason: "failed".into(),
                 });
             }
+        }
+    }
+
+    async fn agent_call_application(
+        &self,
+        session_id: &str,
+        to: ApplicationTarget,
+        requested_modalities: Vec<graph_model::Modality>,
+    ) {
+        use crate::inbound::{ApplicationAddress, IncomingCallRequest, IncomingParty};
+        let address = match (to.application_id, to.application_instance_id, to.phone_number) {
+            (Some(id), None, None) => ApplicationAddress::Application(id),
+            (None, Some(id), None) => ApplicationAddress::Instance(id),
+            (None, None, Some(number)) => ApplicationAddress::PhoneNumber(number),
+            _ => {
+                let message = "`to` names exactly one of applicationId, applicationInstanceId, phoneNumber";
+                return self
+                    .hub()
+                    .tell(session_id, AgentEvent::Error { code: "badMessage".into(), message: message.into() });
+            }
+        };
+        let Some(user_id) = self.hub().lock().sessions.get(session_id).map(|s| s.user_id.clone()) else { return };
+        let request = IncomingCallRequest {
+            from: IncomingParty {
+                party: switchboard_core::Party {
+                    kind: switchboard_core::PartyKind::User,
+                    id: user_id,
+                    display_name: None,
+                    tenant_id: None,
+                    identity_provider: None,
+                },
+                endpoint: EndpointKind::Agent,
+                node: Some(self.node_id().to_owned()),
+                leg_state: None,
+            },
+            to: address,
+            requested_modalities,
+        };
+        match self.call_application(request).await {
+            Ok(placed) => {
+                let participant_id = placed.caller_participant_id.0.clone();
+                self.hub().lock().connected.insert(participant_id.clone(), Leg::new(session_id, false));
+                self.hub().tell(
+                    session_id,
+                    AgentEvent::Calling {
+                        participant_id,
+                        call_id: placed.call_id.0.clone(),
+                        conversation_id: placed.conversation_id.0.clone(),
+                    },
+                );
+            }
+            Err(e) => self.hub().tell(session_id, engine_error(e)),
         }
     }
 
@@ -446,7 +529,18 @@ impl Engine {
                     self.tell_roster(&session, participant).await?;
                 }
             }
-            LegCommand::Connected | LegCommand::Rejected { .. } => {}
+            LegCommand::Connected => {
+                let session = self.hub().lock().connected.get(&pid).map(|l| l.session.clone());
+                if let Some(session) = session {
+                    self.hub().tell(&session, AgentEvent::Connected { participant_id: pid });
+                }
+            }
+            LegCommand::Rejected { code, subcode, message } => {
+                let leg = self.hub().lock().connected.remove(&pid);
+                if let Some(leg) = leg {
+                    self.hub().tell(&leg.session, AgentEvent::Rejected { participant_id: pid, code, subcode, message });
+                }
+            }
         }
         Ok(())
     }

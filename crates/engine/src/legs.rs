@@ -345,9 +345,15 @@ impl Engine {
         self.run(move |tx| Ok(tx.participants_of_node(&node)?)).await
     }
 
-    /// Records agent session `session_id` of directory user `user_id` as connected to this
-    /// node; from now on the user is rung through the agent driver.
-    pub async fn add_agent_session(
+    /// Records an agent of directory user `user_id` connected to this node; from now on the
+    /// user is rung through the agent driver. Returns the session (its id is minted here).
+    pub async fn add_agent_session(&self, user_id: &str) -> EngineResult<switchboard_store::AgentSession> {
+        self.add_agent_session_with_id(&crate::new_id(), user_id).await
+    }
+
+    /// [`Engine::add_agent_session`] with the session id the caller chose (the agent hub knows
+    /// the session before the store does).
+    pub(crate) async fn add_agent_session_with_id(
         &self,
         session_id: &str,
         user_id: &str,

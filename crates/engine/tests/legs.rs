@@ -77,7 +77,7 @@ async fn an_agent_is_rung_through_its_driver_and_answers_then_is_hung_up() {
     let credentials = seeded(&engine).await;
     let tasks = engine.start().await.unwrap();
     let adele = credentials.users[0].id.clone();
-    engine.add_agent_session("s1", &adele.to_uppercase()).await.unwrap();
+    engine.add_agent_session(&adele.to_uppercase()).await.unwrap();
     let started = engine.clock().now();
 
     let call_id = call_user(&engine, &credentials, &adele).await;
@@ -124,7 +124,7 @@ async fn a_ringing_agent_is_cancelled_at_the_ring_deadline_and_a_declined_one_is
     let credentials = seeded(&engine).await;
     let tasks = engine.start().await.unwrap();
     let adele = credentials.users[0].id.clone();
-    engine.add_agent_session("s1", &adele).await.unwrap();
+    engine.add_agent_session(&adele).await.unwrap();
 
     call_user(&engine, &credentials, &adele).await;
     let (leg, _) = next(&mut commands).await;
@@ -157,7 +157,7 @@ async fn a_command_left_in_the_inbox_runs_after_a_restart_and_sessions_are_forgo
         let engine = engine(dir.path());
         let credentials = seeded(&engine).await;
         let adele = credentials.users[0].id.clone();
-        engine.add_agent_session("s1", &adele).await.unwrap();
+        engine.add_agent_session(&adele).await.unwrap();
         call_user(&engine, &credentials, &adele).await;
         let legs = engine.legs_of_node().await.unwrap();
         assert_eq!(legs.len(), 1);

@@ -395,3 +395,67 @@ async fn a_peer_to_peer_call_answered_by_an_agent_is_established_and_ends_when_t
     assert_eq!((last["resultInfo"]["code"].as_i64(), last["resultInfo"]["subcode"].as_i64()), (Some(200), Some(18503)));
     app.get_call(&call).await.assert_error(404, "itemNotFound");
 }
+
+/// Points the development bot's calling webhook at the test receiver.
+async fn set_calling_webhook(app: &TestApp) {
+    let url = format!("{}/incoming", app.hooks.url);
+    app.control(
+        Method::PUT,
+        &format!("/_switchboard/applications/{}/callingWebhook", app.client_id),
+        Some(&json!({ "url": url })),
+    )
+    .await
+    .assert_status(200);
+}
+
+fn answer_body(app: &TestApp) -> Value {
+    json!({
+        "callbackUri": app.callback,
+        "acceptedModalities": ["audio"],
+        "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
+    })
+}
+
+#[tokio::test]
+async fn an_agent_calls_the_bot_which_answers_then_hangs_up_or_rejects() {
+    let app = TestApp::spawn().await;
+    set_calling_webhook(&app).await;
+    let adele = app.user("Adele Vance");
+    let mut agent = Agent::connect(&app, &adele).await;
+    let number = "+14255550100"; // the development application instance's number
+
+    agent.send(json!({"type": "callApplication", "to": {"phoneNumber": number}})).await;
+    let calling = agent.expect("calling").await;
+    let call = calling["callId"].as_str().unwrap().to_owned();
+    let participant = calling["participantId"].as_str().unwrap().to_owned();
+    app.advance(0).await;
+    let got = notifications(&app, &call, 1).await;
+    assert_eq!(got[0].path, "/incoming", "the incoming call goes to the bot's calling webhook");
+    let incoming = got[0].resource_data();
+    assert_eq!(incoming["state"], "incoming");
+    assert_eq!(incoming["source"]["identity"]["user"]["id"], adele.as_str());
+    assert_eq!(incoming["incomingContext"]["sourceParticipantId"], participant.as_str());
+
+    app.post(&format!("/beta/communications/calls/{call}/answer"), &answer_body(&app)).await.assert_status(202);
+    assert_eq!(agent.expect("connected").await["participantId"], participant.as_str());
+    let roster = agent.until("roster").await;
+    assert_eq!(roster["participants"].as_array().unwrap().len(), 2, "the agent and the bot: {roster}");
+    app.delete_call(&call).await.assert_status(204);
+    assert_eq!(agent.until("ended").await["participantId"], participant.as_str());
+
+    // The bot rejects the next call: the agent hears why.
+    agent.send(json!({"type": "callApplication", "to": {"applicationId": app.client_id}})).await;
+    let calling = agent.expect("calling").await;
+    let call = calling["callId"].as_str().unwrap().to_owned();
+    app.post(&format!("/beta/communications/calls/{call}/reject"), &json!({"reason": "busy"})).await.assert_status(202);
+    let rejected = agent.expect("rejected").await;
+    assert_eq!(rejected["participantId"], calling["participantId"]);
+    assert!(rejected["code"].as_i64().is_some_and(|c| c >= 400), "{rejected}");
+    assert!(rejected["message"].as_str().is_some_and(|m| !m.is_empty()));
+
+    // Addresses that name no application, or more than one address.
+    agent.send(json!({"type": "callApplication", "to": {"phoneNumber": "+15550000000"}})).await;
+    assert_eq!(agent.expect("error").await["code"], "notFound");
+    agent.send(json!({"type": "callApplication", "to": {"applicationId": app.client_id, "phoneNumber": number}})).await;
+    assert_eq!(agent.expect("error").await["code"], "badMessage");
+}
