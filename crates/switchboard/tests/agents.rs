@@ -342,7 +342,15 @@ async fn a_ring_left_in_the_leg_inbox_by_a_crash_runs_after_the_restart() {
     let (call, _) = app.join_new_meeting(json!(null)).await;
     let _agent = Agent::connect(&app, &adele).await;
     app.control(Method::PUT, "/_switchboard/failpoints/legs-before-dispatch", None).await.assert_status(204);
-    let op = invite(&app, &call, &adele).await;
+    // The process may abort before the invite's response is written: its answer does not matter.
+    let body = invite_body(&[user_identity(&adele)], "agents");
+    let _ = app
+        .http
+        .post(format!("{}/beta/communications/calls/{call}/participants/invite", app.base))
+        .bearer_auth(app.token())
+        .json(&body)
+        .send()
+        .await;
     let status = app.wait_for_exit().await;
     assert!(!status.success(), "the server stopped with the ring in its leg inbox");
     assert!(app.hooks.take_for(&call).is_empty());
@@ -351,7 +359,7 @@ async fn a_ring_left_in_the_leg_inbox_by_a_crash_runs_after_the_restart() {
     // unreachable at once (not at the ring deadline, a minute later).
     let app = app.restart().await;
     let got = notifications(&app, &call, 1).await;
-    assert_eq!(got[0].resource_data()["id"], op["id"]);
+    assert_eq!(summary(&got), ["operation failed"]);
     let result = &got[0].resource_data()["resultInfo"];
     assert_eq!((result["code"].as_i64(), result["subcode"].as_i64()), (Some(480), Some(10076)), "{result}");
 }
@@ -458,4 +466,24 @@ async fn an_agent_calls_the_bot_which_answers_then_hangs_up_or_rejects() {
     assert_eq!(agent.expect("error").await["code"], "notFound");
     agent.send(json!({"type": "callApplication", "to": {"applicationId": app.client_id, "phoneNumber": number}})).await;
     assert_eq!(agent.expect("error").await["code"], "badMessage");
+}
+
+#[tokio::test]
+async fn a_server_mute_by_the_bot_is_told_to_the_agent() {
+    let app = TestApp::spawn().await;
+    let adele = app.user("Adele Vance");
+    let mut agent = Agent::connect(&app, &adele).await;
+    let (call, participant) = agent_in_meeting(&app, &mut agent).await;
+    app.post(&format!("/beta/communications/calls/{call}/participants/{participant}/mute"), &json!({}))
+        .await
+        .assert_status(200);
+    // Both the server mute and the roster it changed, in either order.
+    let (first, second) = (agent.next().await, agent.next().await);
+    let (muted, roster) = if first["type"] == "muted" { (first, second) } else { (second, first) };
+    assert_eq!(
+        (&muted["type"], &muted["participantId"], &muted["muted"]),
+        (&json!("muted"), &json!(participant), &json!(true))
+    );
+    assert_eq!(roster["type"], "roster");
+    assert_eq!(of_user(&roster["participants"], &adele).unwrap()["isMuted"], true);
 }
