@@ -11,6 +11,10 @@ pub mod endpoint;
 pub mod message;
 pub mod sdp;
 pub mod transaction;
+pub mod ua;
 
 pub use endpoint::{Endpoint, TransportKind};
 pub use transaction::TimerConfig;
+pub use ua::{
+    CallFailure, CallProgress, DialRequest, DialogState, InboundInvite, OutgoingCall, SipConfig, SipUa, UaEvent,
+};
