@@ -27,7 +27,9 @@ pub enum RingFailure {
     CallEnded,
     /// A dial-out through the SIP trunk ended with a final response that is none of the
     /// outcomes above (see [`RingFailure::from_sip_status`]).
-    SipFinal { status: u16 },
+    SipFinal {
+        status: u16,
+    },
     /// The SIP trunk did not answer the INVITE at all (timer B) or could not be reached.
     TrunkUnreachable,
     /// An injected fault.
@@ -207,7 +209,8 @@ mod tests {
         assert_eq!(other.parts().1, 560503);
         // The "SIP" column of the published table names each mapped status.
         let doc = include_str!("../../../docs/codes.md");
-        for row in ["| 486 | 10004 | 486, 600 |", "| 603 | 10003 | 603 |", "| 480 | 10076 | 404, 410, 480, 484, 604 |"] {
+        for row in ["| 486 | 10004 | 486, 600 |", "| 603 | 10003 | 603 |", "| 480 | 10076 | 404, 410, 480, 484, 604 |"]
+        {
             assert!(doc.contains(row), "docs/codes.md lacks {row}");
         }
     }

@@ -39,7 +39,9 @@ impl SipDriver {
         });
         match engine.legs_of_node().await {
             Ok(legs) => {
-                for leg in legs.iter().filter(|p| p.endpoint == EndpointKind::Sip && p.state == ParticipantState::Connected) {
+                for leg in
+                    legs.iter().filter(|p| p.endpoint == EndpointKind::Sip && p.state == ParticipantState::Connected)
+                {
                     if let Some(dialog) = dialog_of(leg) {
                         driver.ua.track(&dialog.call_id);
                         driver.dialogs.lock().expect("dialogs").insert(dialog.call_id, leg.id.0.clone());
@@ -48,7 +50,7 @@ impl SipDriver {
             }
             Err(e) => tracing::error!(error = %e, "cannot restore this node's SIP dialogs"),
         }
-        engine.register_driver(EndpointKind::Sip, Arc::new(driver.clone()));
+        engine.register_driver(EndpointKind::Sip, Arc::new(Registered(driver.clone())));
         tokio::spawn(driver.clone().serve(events));
         Ok(driver)
     }
@@ -96,7 +98,11 @@ impl SipDriver {
     }
 
     /// Reports a dial-out's outcome to the engine.
-    async fn follow(self: Arc<Self>, participant: String, mut progress: tokio::sync::mpsc::UnboundedReceiver<CallProgress>) {
+    async fn follow(
+        self: Arc<Self>,
+        participant: String,
+        mut progress: tokio::sync::mpsc::UnboundedReceiver<CallProgress>,
+    ) {
         while let Some(step) = progress.recv().await {
             match step {
                 CallProgress::Ringing(_) => {}
@@ -139,32 +145,39 @@ fn dialog_of(participant: &Participant) -> Option<DialogState> {
     serde_json::from_value(participant.leg_state.clone()?).ok()
 }
 
+/// The driver as the engine holds it (its tasks need the `Arc`).
+struct Registered(Arc<SipDriver>);
+
 #[async_trait::async_trait]
-impl LegDriver for Arc<SipDriver> {
+impl LegDriver for Registered {
     async fn execute(&self, participant: &Participant, command: LegCommand) -> Result<(), EngineError> {
+        let this = &self.0;
         match command {
             LegCommand::Ring(ring) => {
                 if participant.state == ParticipantState::Ringing {
-                    self.ring(participant, ring);
+                    this.ring(participant, ring);
                 }
             }
             LegCommand::Cancel => {
-                let call = self.ringing.lock().expect("ringing").remove(&participant.id.0);
+                let call = this.ringing.lock().expect("ringing").remove(&participant.id.0);
                 if let Some(call) = call {
                     call.cancel();
                 }
             }
             LegCommand::HangUp => {
                 if let Some(dialog) = dialog_of(participant) {
-                    self.dialogs.lock().expect("dialogs").remove(&dialog.call_id);
-                    match self.ua.hang_up(&dialog).await {
+                    this.dialogs.lock().expect("dialogs").remove(&dialog.call_id);
+                    match this.ua.hang_up(&dialog).await {
                         Ok(status) => tracing::debug!(participant_id = %participant.id, status, "BYE answered"),
                         Err(e) => tracing::warn!(participant_id = %participant.id, error = ?e, "BYE not answered"),
                     }
                 }
             }
             // A phone shows no roster and has no server mute; inbound legs are not wired yet.
-            LegCommand::Roster { .. } | LegCommand::Muted { .. } | LegCommand::Connected | LegCommand::Rejected { .. } => {}
+            LegCommand::Roster { .. }
+            | LegCommand::Muted { .. }
+            | LegCommand::Connected
+            | LegCommand::Rejected { .. } => {}
         }
         Ok(())
     }

@@ -7,6 +7,7 @@
 //! glue that turns leg commands into SIP and SIP outcomes into engine calls.
 
 pub mod digest;
+pub mod driver;
 pub mod endpoint;
 pub mod message;
 pub mod sdp;

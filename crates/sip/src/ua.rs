@@ -21,8 +21,9 @@ use crate::endpoint::{Endpoint, Incoming, ServerTx, TransportKind, TxEvent};
 use crate::message::{self, header, new_branch, new_tag, tag, uri_of};
 use crate::transaction::{Failure, TimerConfig};
 
-/// The trunk as configured (`[sip]` in the config file, or `--sip-*` flags).
-#[derive(Debug, Clone)]
+/// The trunk as configured (`[sip]` in the config file, or `--sip-*` flags). Its `Debug`
+/// never shows the password.
+#[derive(Clone)]
 pub struct SipConfig {
     /// Where the trunk (or its SBC) listens; every request is sent there.
     pub trunk: SocketAddr,
@@ -36,6 +37,20 @@ pub struct SipConfig {
     pub password: Option<String>,
     /// RFC 3261 T1 (T2 and T4 are scaled from it).
     pub t1: Duration,
+}
+
+impl std::fmt::Debug for SipConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SipConfig")
+            .field("trunk", &self.trunk)
+            .field("transport", &self.transport)
+            .field("listen", &self.listen)
+            .field("media", &self.media)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("t1", &self.t1)
+            .finish()
+    }
 }
 
 /// What a dialog needs to send a BYE later, from any node that reads it from the store.

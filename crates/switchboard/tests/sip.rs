@@ -1,0 +1,346 @@
+//! Phones over a SIP trunk, against a real SIP peer: sipp plays the trunk and the phone behind
+//! it with one scenario per outcome (tests/sipp/*.xml), Switchboard runs with `--sip-trunk`
+//! pointing at it, and the bot invites a phone number into a meeting. Each test checks the
+//! notifications at the bot's webhook AND sipp's exit status (sipp fails when its scenario
+//! is not followed: a missing ACK, CANCEL or BYE, an INVITE without SDP or caller id).
+//! sipp must be installed (`.ci/run` installs Debian's `sip-tester`): these tests fail
+//! without it, they never skip.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+
+const PHONE: &str = "+15550100";
+
+fn free_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A running sipp, playing the phone (the trunk's far end) with one scenario.
+struct Sipp {
+    child: Child,
+    addr: SocketAddr,
+    dir: PathBuf,
+}
+
+impl Sipp {
+    fn phone(scenario: &str, tcp: bool) -> Sipp {
+        let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(format!("{scenario}.xml"));
+        let port = free_port();
+        let dir = tempfile::tempdir().unwrap().keep();
+        let child = Command::new("sipp")
+            .current_dir(&dir)
+            .args(["-sf", file.to_str().unwrap(), "-i", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-t", if tcp { "t1" } else { "u1" }])
+            .args(["-cp", &free_port().to_string(), "-mp", &free_port().to_string()])
+            .args(["-m", "1", "-nostdin", "-timeout", "120s", "-timeout_error", "-trace_err", "-trace_msg"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sipp must be installed (Debian package sip-tester; .ci/run installs it)");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        if tcp {
+            for _ in 0..200 {
+                if std::net::TcpStream::connect(addr).is_ok() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+        }
+        Sipp { child, addr, dir }
+    }
+
+    /// Waits for sipp to finish its one call; panics with its logs unless it exited 0.
+    async fn assert_passed(mut self) {
+        let (status, child) = tokio::task::spawn_blocking(move || {
+            let start = std::time::Instant::now();
+            loop {
+                if let Some(status) = self.child.try_wait().unwrap() {
+                    return (status.code(), self);
+                }
+                if start.elapsed() > Duration::from_secs(120) {
+                    let _ = self.child.kill();
+                    return (None, self);
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+        })
+        .await
+        .unwrap();
+        if status != Some(0) {
+            let mut log = String::new();
+            for entry in std::fs::read_dir(&child.dir).unwrap().flatten() {
+                log.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+            }
+            panic!("sipp exited {status:?}; its logs:\n{log}");
+        }
+        let _ = std::fs::remove_dir_all(&child.dir);
+    }
+}
+
+impl Drop for Sipp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn trunk_args(sipp: &Sipp, tcp: bool) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        "--sip-trunk".into(),
+        sipp.addr.to_string(),
+        "--sip-listen".into(),
+        "127.0.0.1:0".into(),
+        "--sip-t1-ms".into(),
+        "50".into(),
+    ];
+    if tcp {
+        args.extend(["--sip-transport".into(), "tcp".into()]);
+    }
+    args
+}
+
+async fn spawn_with_trunk(sipp: &Sipp, tcp: bool) -> TestApp {
+    TestApp::spawn_with(SpawnOptions {
+        extra_args: trunk_args(sipp, tcp),
+        rust_log: "info,switchboard_sip=debug",
+        ..Default::default()
+    })
+    .await
+}
+
+fn phone_identity(number: &str) -> Value {
+    json!({"@odata.type": "#microsoft.graph.identitySet",
+           "phone": {"@odata.type": "#microsoft.graph.identity", "id": number}})
+}
+
+/// `operation <status>`, `roster <n>`, `call <changeType> <state>`, one per notification.
+fn summary(got: &[Received]) -> Vec<String> {
+    got.iter()
+        .map(|r| match r.kind() {
+            "call" => format!("call {} {}", r.change_type(), r.resource_data()["state"].as_str().unwrap_or("?")),
+            "roster" => format!("roster {}", r.resource_data().as_array().map_or(0, Vec::len)),
+            _ => format!("operation {}", r.resource_data()["status"].as_str().unwrap_or("?")),
+        })
+        .collect()
+}
+
+fn roster_phones(r: &Received) -> Vec<String> {
+    r.resource_data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["info"]["identity"]["phone"]["id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The bot joins a meeting and invites the phone; returns (call, participant id of the phone).
+async fn invite_phone(app: &TestApp) -> (String, String) {
+    let (call, _) = app.join_new_meeting(json!(null)).await;
+    let op = app.invite(&call, &invite_body(&[phone_identity(PHONE)], "dial-out")).await;
+    let participant = op.assert_status(200)["participants"][0]["participantId"].as_str().unwrap().to_owned();
+    (call, participant)
+}
+
+/// Waits until `count` notifications of `call` arrived (the SIP side runs on wall time), then
+/// takes them.
+async fn notifications(app: &TestApp, call: &str, count: usize) -> Vec<Received> {
+    let got = app.hooks.wait_for(call, count, Duration::from_secs(30)).await;
+    assert!(got.len() >= count, "expected {count} notifications, got {:#?}\n{}", summary(&got), app.server_log());
+    app.hooks.take_for(call)
+}
+
+async fn answered_phone_joins_and_is_hung_up_by_delete(tcp: bool) {
+    let sipp = Sipp::phone("answer", tcp);
+    let app = spawn_with_trunk(&sipp, tcp).await;
+    let (call, participant) = invite_phone(&app).await;
+
+    let got = notifications(&app, &call, 2).await;
+    assert_eq!(summary(&got), ["operation completed", "roster 2"]);
+    assert_eq!(roster_phones(&got[1]), [PHONE]);
+    let p = app.get_participant(&call, &participant).await;
+    assert_eq!(p.assert_status(200)["info"]["identity"]["phone"]["id"], PHONE);
+
+    app.delete_participant(&call, &participant).await.assert_status(204);
+    let got = notifications(&app, &call, 1).await;
+    assert_eq!(summary(&got), ["roster 1"]);
+    sipp.assert_passed().await; // it saw the ACK of its 200, then our BYE
+}
+
+#[tokio::test]
+async fn a_phone_that_answers_over_udp_joins_the_roster_and_delete_sends_bye() {
+    answered_phone_joins_and_is_hung_up_by_delete(false).await;
+}
+
+#[tokio::test]
+async fn a_phone_that_answers_over_tcp_joins_the_roster_and_delete_sends_bye() {
+    answered_phone_joins_and_is_hung_up_by_delete(true).await;
+}
+
+async fn rejected(scenario: &str, code: i64, subcode: i64) {
+    let sipp = Sipp::phone(scenario, false);
+    let app = spawn_with_trunk(&sipp, false).await;
+    let (call, participant) = invite_phone(&app).await;
+    let got = notifications(&app, &call, 1).await;
+    assert_eq!(summary(&got), ["operation failed"], "{scenario}: no roster change, the phone never joined");
+    let result = &got[0].resource_data()["resultInfo"];
+    assert_eq!(
+        (result["code"].as_i64(), result["subcode"].as_i64()),
+        (Some(code), Some(subcode)),
+        "{scenario}: {result}"
+    );
+    let message = result["message"].as_str().unwrap();
+    assert!(message.starts_with(&format!("addParticipants failed for participant 4:{PHONE}.")), "{message}");
+    assert!(message.ends_with(&format!("DiagCode: {code}#{subcode}")), "{message}");
+    app.get_participant(&call, &participant).await.assert_error(404, "itemNotFound");
+    sipp.assert_passed().await; // it saw the ACK of its final response
+}
+
+#[tokio::test]
+async fn a_busy_phone_fails_the_invitation_with_486() {
+    rejected("busy", 486, 10004).await;
+}
+
+#[tokio::test]
+async fn a_phone_that_declines_fails_the_invitation_with_603() {
+    rejected("decline", 603, 10003).await;
+}
+
+#[tokio::test]
+async fn an_unknown_number_404_fails_the_invitation_as_unreachable() {
+    rejected("unreachable", 480, 10076).await;
+}
+
+#[tokio::test]
+async fn an_unavailable_phone_480_fails_the_invitation_as_unreachable() {
+    rejected("unavailable", 480, 10076).await;
+}
+
+#[tokio::test]
+async fn another_final_response_keeps_its_status_with_subcode_560000_plus_status() {
+    rejected("service_unavailable", 503, 560503).await;
+}
+
+#[tokio::test]
+async fn a_phone_nobody_answers_is_cancelled_at_the_ring_timeout() {
+    let sipp = Sipp::phone("no_answer", false);
+    let app = spawn_with_trunk(&sipp, false).await;
+    let (call, _) = invite_phone(&app).await;
+    // Let the INVITE reach the phone (CANCEL waits for its 180 anyway), then time the ring out.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(app.hooks.take_for(&call).is_empty(), "still ringing");
+    app.advance(60_000).await;
+    let got = notifications(&app, &call, 1).await;
+    assert_eq!(summary(&got), ["operation failed"]);
+    let result = &got[0].resource_data()["resultInfo"];
+    assert_eq!((result["code"].as_i64(), result["subcode"].as_i64()), (Some(408), Some(10057)), "{result}");
+    sipp.assert_passed().await; // it saw our CANCEL, and the ACK of its 487
+}
+
+#[tokio::test]
+async fn a_phone_that_hangs_up_leaves_the_roster() {
+    let sipp = Sipp::phone("remote_bye", false);
+    let app = spawn_with_trunk(&sipp, false).await;
+    let (call, participant) = invite_phone(&app).await;
+    let got = notifications(&app, &call, 3).await;
+    assert_eq!(summary(&got), ["operation completed", "roster 2", "roster 1"]);
+    assert_eq!(roster_phones(&got[1]), [PHONE]);
+    assert!(roster_phones(&got[2]).is_empty());
+    app.get_participant(&call, &participant).await.assert_error(404, "itemNotFound");
+    sipp.assert_passed().await; // its BYE was answered 200
+}
+
+#[tokio::test]
+async fn a_digest_challenge_from_the_trunk_is_answered_with_the_configured_credentials() {
+    let sipp = Sipp::phone("digest", false);
+    let mut args = trunk_args(&sipp, false);
+    args.extend(["--sip-username".into(), "user".into(), "--sip-password".into(), "secret".into()]);
+    let app = TestApp::spawn_with(SpawnOptions { extra_args: args, ..Default::default() }).await;
+    let (call, participant) = invite_phone(&app).await;
+    let got = notifications(&app, &call, 2).await;
+    assert_eq!(summary(&got), ["operation completed", "roster 2"]);
+    assert!(!app.server_log().contains("secret"), "the SIP password is never logged");
+    app.delete_participant(&call, &participant).await.assert_status(204);
+    notifications(&app, &call, 1).await;
+    sipp.assert_passed().await;
+}
+
+#[tokio::test]
+async fn a_restarted_node_still_hangs_up_the_phone_from_the_saved_dialog() {
+    let sipp = Sipp::phone("answer", false);
+    let args = trunk_args(&sipp, false);
+    let app = TestApp::spawn_with(SpawnOptions { extra_args: args.clone(), ..Default::default() }).await;
+    let (call, participant) = invite_phone(&app).await;
+    let got = notifications(&app, &call, 2).await;
+    assert_eq!(summary(&got), ["operation completed", "roster 2"]);
+
+    // SIGKILL: the dialog lives on only in the store.
+    let app = app.restart_with(args).await;
+    app.delete_participant(&call, &participant).await.assert_status(204);
+    let got = notifications(&app, &call, 1).await;
+    assert_eq!(summary(&got), ["roster 1"]);
+    sipp.assert_passed().await; // the BYE came from the restarted process
+}
+
+#[tokio::test]
+async fn the_sip_listener_is_written_to_the_data_directory() {
+    let sipp = Sipp::phone("answer", false);
+    let app = spawn_with_trunk(&sipp, false).await;
+    let line = std::fs::read_to_string(app.data_dir.join("sip-address")).unwrap();
+    let (transport, addr) = line.split_once(' ').unwrap();
+    assert_eq!(transport, "udp");
+    let addr: SocketAddr = addr.parse().unwrap();
+    assert_eq!(addr.ip().to_string(), "127.0.0.1");
+    assert_ne!(addr.port(), 0, "port 0 was resolved to the bound port");
+}
+
+#[tokio::test]
+async fn the_bot_ending_the_call_sends_bye_to_the_phone() {
+    let sipp = Sipp::phone("answer", false);
+    let app = spawn_with_trunk(&sipp, false).await;
+    let (call, _) = invite_phone(&app).await;
+    notifications(&app, &call, 2).await;
+    app.delete_call(&call).await.assert_status(204);
+    sipp.assert_passed().await; // our BYE ended its dialog
+}
+
+#[tokio::test]
+async fn a_peer_to_peer_call_to_a_phone_is_established_when_it_answers_and_ends_when_it_hangs_up() {
+    let sipp = Sipp::phone("remote_bye", false);
+    let app = spawn_with_trunk(&sipp, false).await;
+    let created = app
+        .create_call(&json!({
+            "callbackUri": app.callback,
+            "requestedModalities": ["audio"],
+            "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
+            "targets": [{"@odata.type": "#microsoft.graph.invitationParticipantInfo", "identity": phone_identity(PHONE)}],
+            "tenantId": app.tenant_id,
+        }))
+        .await;
+    let call = created.assert_status(201)["id"].as_str().unwrap().to_owned();
+    let got = notifications(&app, &call, 4).await;
+    assert_eq!(
+        summary(&got),
+        [
+            "call updated establishing",
+            "call updated established",
+            "call updated terminating",
+            "call deleted terminated"
+        ]
+    );
+    let result = &got[3].resource_data()["resultInfo"];
+    assert_eq!((result["code"].as_i64(), result["subcode"].as_i64()), (Some(200), Some(540000)), "{result}");
+    sipp.assert_passed().await;
+}
