@@ -217,6 +217,21 @@ fn strip_tag(name_addr: &str) -> String {
     }
 }
 
+/// `bound` as others should reach it: an unspecified IP (listening on all interfaces) is
+/// replaced by the source address the system would use toward the trunk (a connected UDP
+/// socket only looks the route up; it sends nothing).
+fn advertised_address(bound: SocketAddr, trunk: SocketAddr) -> SocketAddr {
+    if !bound.ip().is_unspecified() {
+        return bound;
+    }
+    let any: SocketAddr = if trunk.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }.parse().expect("an address");
+    let routed = std::net::UdpSocket::bind(any).and_then(|s| s.connect(trunk).and_then(|()| s.local_addr()));
+    match routed {
+        Ok(local) => SocketAddr::new(local.ip(), bound.port()),
+        Err(_) => bound,
+    }
+}
+
 fn session_id() -> u64 {
     u64::from(uuid::Uuid::new_v4().as_fields().0)
 }
@@ -225,6 +240,9 @@ fn session_id() -> u64 {
 pub struct SipUa {
     endpoint: Endpoint,
     config: SipConfig,
+    /// The address our Via and Contact name: the bound one, or, when listening on all
+    /// interfaces, the local address the system routes toward the trunk from.
+    advertised: SocketAddr,
     /// Call-IDs of established dialogs whose BYE we accept.
     dialogs: Mutex<std::collections::HashSet<String>>,
     /// Inbound INVITEs not answered yet, by Call-ID: the CANCEL path answers them 487.
@@ -243,9 +261,11 @@ impl SipUa {
     pub async fn start(config: SipConfig) -> io::Result<(Arc<SipUa>, mpsc::UnboundedReceiver<UaEvent>)> {
         let (endpoint, mut incoming) =
             Endpoint::bind(config.transport, config.listen, TimerConfig::with_t1(config.t1)).await?;
+        let advertised = advertised_address(endpoint.local_addr(), config.trunk);
         let ua = Arc::new(SipUa {
             endpoint,
             config,
+            advertised,
             dialogs: Mutex::new(Default::default()),
             pending_inbound: Mutex::new(HashMap::new()),
             awaiting_ack: Mutex::new(HashMap::new()),
@@ -287,12 +307,12 @@ impl SipUa {
     }
 
     fn contact(&self) -> String {
-        format!("<sip:switchboard@{}{}>", self.local_addr(), self.transport_param())
+        format!("<sip:switchboard@{}{}>", self.advertised, self.transport_param())
     }
 
     fn via(&self) -> String {
         let rport = if self.config.transport == TransportKind::Udp { ";rport" } else { "" };
-        format!("SIP/2.0/{} {};branch={}{rport}", self.config.transport.via_name(), self.local_addr(), new_branch())
+        format!("SIP/2.0/{} {};branch={}{rport}", self.config.transport.via_name(), self.advertised, new_branch())
     }
 
     fn host(&self) -> String {
@@ -623,6 +643,13 @@ impl SipUa {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_wildcard_listener_advertises_the_address_routed_toward_the_trunk() {
+        let trunk: SocketAddr = "127.0.0.1:5070".parse().unwrap();
+        assert_eq!(advertised_address("0.0.0.0:5060".parse().unwrap(), trunk), "127.0.0.1:5060".parse().unwrap());
+        assert_eq!(advertised_address("127.0.0.2:5062".parse().unwrap(), trunk), "127.0.0.2:5062".parse().unwrap());
+    }
 
     #[test]
     fn strips_only_the_tag() {
