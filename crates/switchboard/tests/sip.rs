@@ -344,3 +344,24 @@ async fn a_peer_to_peer_call_to_a_phone_is_established_when_it_answers_and_ends_
     assert_eq!((result["code"].as_i64(), result["subcode"].as_i64()), (Some(200), Some(540000)), "{result}");
     sipp.assert_passed().await;
 }
+
+#[tokio::test]
+async fn a_trunk_that_never_answers_fails_the_invitation_with_503_560000() {
+    // A bound socket that never answers plays the dead trunk; T1 = 10 ms makes timer B 640 ms.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let args: Vec<String> = vec![
+        "--sip-trunk".into(),
+        silent.local_addr().unwrap().to_string(),
+        "--sip-listen".into(),
+        "127.0.0.1:0".into(),
+        "--sip-t1-ms".into(),
+        "10".into(),
+    ];
+    let app = TestApp::spawn_with(SpawnOptions { extra_args: args, ..Default::default() }).await;
+    let (call, _) = invite_phone(&app).await;
+    let got = notifications(&app, &call, 1).await;
+    assert_eq!(summary(&got), ["operation failed"]);
+    let result = &got[0].resource_data()["resultInfo"];
+    assert_eq!((result["code"].as_i64(), result["subcode"].as_i64()), (Some(503), Some(560000)), "{result}");
+    drop(silent);
+}
