@@ -62,6 +62,24 @@ impl Sipp {
         Sipp { child, addr, dir }
     }
 
+    /// sipp playing the trunk that sends requests to Switchboard's SIP listener (`target`).
+    fn trunk_calling(scenario: &str, target: SocketAddr) -> Sipp {
+        let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(format!("{scenario}.xml"));
+        let port = free_port();
+        let dir = tempfile::tempdir().unwrap().keep();
+        let child = Command::new("sipp")
+            .current_dir(&dir)
+            .arg(target.to_string())
+            .args(["-sf", file.to_str().unwrap(), "-i", "127.0.0.1", "-p", &port.to_string(), "-t", "u1"])
+            .args(["-cp", &free_port().to_string(), "-mp", &free_port().to_string()])
+            .args(["-m", "1", "-nostdin", "-timeout", "120s", "-timeout_error", "-trace_err", "-trace_msg"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sipp must be installed (Debian package sip-tester; .ci/run installs it)");
+        Sipp { child, addr: format!("127.0.0.1:{port}").parse().unwrap(), dir }
+    }
+
     /// Waits for sipp to finish its one call; panics with its logs unless it exited 0.
     async fn assert_passed(mut self) {
         let (status, child) = tokio::task::spawn_blocking(move || {
@@ -364,4 +382,24 @@ async fn a_trunk_that_never_answers_fails_the_invitation_with_503_560000() {
     let result = &got[0].resource_data()["resultInfo"];
     assert_eq!((result["code"].as_i64(), result["subcode"].as_i64()), (Some(503), Some(560000)), "{result}");
     drop(silent);
+}
+
+/// Switchboard's SIP listener, as written to DATA_DIR/sip-address.
+fn sip_address(app: &TestApp) -> SocketAddr {
+    let line = std::fs::read_to_string(app.data_dir.join("sip-address")).unwrap();
+    line.split_once(' ').unwrap().1.trim().parse().unwrap()
+}
+
+#[tokio::test]
+async fn the_trunk_gets_200_to_options_and_481_to_a_bye_for_an_unknown_dialog() {
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let args: Vec<String> = vec![
+        "--sip-trunk".into(),
+        silent.local_addr().unwrap().to_string(),
+        "--sip-listen".into(),
+        "127.0.0.1:0".into(),
+    ];
+    let app = TestApp::spawn_with(SpawnOptions { extra_args: args, ..Default::default() }).await;
+    let sipp = Sipp::trunk_calling("options", sip_address(&app));
+    sipp.assert_passed().await;
 }
