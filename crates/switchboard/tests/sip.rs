@@ -80,6 +80,23 @@ impl Sipp {
         Sipp { child, addr: format!("127.0.0.1:{port}").parse().unwrap(), dir }
     }
 
+    /// Waits (at most 30 s) until sipp's message trace shows `text`: what it sent or received.
+    async fn wait_for_trace(&self, text: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let traced = std::fs::read_dir(&self.dir)
+                .unwrap()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with("_messages.log"))
+                .any(|e| std::fs::read_to_string(e.path()).unwrap_or_default().contains(text));
+            if traced {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "sipp never traced {text:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// Waits for sipp to finish its one call; panics with its logs unless it exited 0.
     async fn assert_passed(mut self) {
         let (status, child) = tokio::task::spawn_blocking(move || {
@@ -256,8 +273,8 @@ async fn a_phone_nobody_answers_is_cancelled_at_the_ring_timeout() {
     let sipp = Sipp::phone("no_answer", false);
     let app = spawn_with_trunk(&sipp, false).await;
     let (call, _) = invite_phone(&app).await;
-    // Let the INVITE reach the phone (CANCEL waits for its 180 anyway), then time the ring out.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The phone rings (sipp sent its 180), then the ring times out.
+    sipp.wait_for_trace("SIP/2.0 180 Ringing").await;
     assert!(app.hooks.take_for(&call).is_empty(), "still ringing");
     app.advance(60_000).await;
     let got = notifications(&app, &call, 1).await;
