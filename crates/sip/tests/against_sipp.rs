@@ -10,6 +10,16 @@ use std::time::Duration;
 
 use switchboard_sip::{CallFailure, CallProgress, DialRequest, SipConfig, SipUa, TransportKind, UaEvent};
 
+/// sipp's RTP port: it binds it and the port two above (video), so both must be free.
+fn free_media_port() -> u16 {
+    loop {
+        let port = free_port();
+        if port < 65_000 && std::net::UdpSocket::bind(("127.0.0.1", port + 2)).is_ok() {
+            return port;
+        }
+    }
+}
+
 fn free_port() -> u16 {
     // A port free for both UDP and TCP on loopback.
     loop {
@@ -37,7 +47,7 @@ impl Sipp {
             .current_dir(&dir)
             .args(["-sf", file.to_str().unwrap(), "-i", "127.0.0.1", "-p", &port.to_string()])
             .args(["-t", if transport == TransportKind::Tcp { "t1" } else { "u1" }])
-            .args(["-cp", &free_port().to_string(), "-mp", &free_port().to_string()])
+            .args(["-cp", &free_port().to_string(), "-mp", &free_media_port().to_string()])
             .args(["-m", "1", "-nostdin", "-timeout", "60s", "-timeout_error", "-trace_err", "-trace_msg"])
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

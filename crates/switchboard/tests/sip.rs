@@ -18,6 +18,16 @@ use serde_json::{json, Value};
 
 const PHONE: &str = "+15550100";
 
+/// sipp's RTP port: it binds it and the port two above (video), so both must be free.
+fn free_media_port() -> u16 {
+    loop {
+        let port = free_port();
+        if port < 65_000 && std::net::UdpSocket::bind(("127.0.0.1", port + 2)).is_ok() {
+            return port;
+        }
+    }
+}
+
 fn free_port() -> u16 {
     loop {
         let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -44,7 +54,7 @@ impl Sipp {
             .current_dir(&dir)
             .args(["-sf", file.to_str().unwrap(), "-i", "127.0.0.1", "-p", &port.to_string()])
             .args(["-t", if tcp { "t1" } else { "u1" }])
-            .args(["-cp", &free_port().to_string(), "-mp", &free_port().to_string()])
+            .args(["-cp", &free_port().to_string(), "-mp", &free_media_port().to_string()])
             .args(["-m", "1", "-nostdin", "-timeout", "120s", "-timeout_error", "-trace_err", "-trace_msg"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -63,15 +73,26 @@ impl Sipp {
     }
 
     /// sipp playing the trunk that sends requests to Switchboard's SIP listener (`target`).
-    fn trunk_calling(scenario: &str, target: SocketAddr) -> Sipp {
+    fn trunk_calling(scenario: &str, target: SocketAddr, service: &str) -> Sipp {
         let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(format!("{scenario}.xml"));
         let port = free_port();
         let dir = tempfile::tempdir().unwrap().keep();
         let child = Command::new("sipp")
             .current_dir(&dir)
             .arg(target.to_string())
-            .args(["-sf", file.to_str().unwrap(), "-i", "127.0.0.1", "-p", &port.to_string(), "-t", "u1"])
-            .args(["-cp", &free_port().to_string(), "-mp", &free_port().to_string()])
+            .args([
+                "-sf",
+                file.to_str().unwrap(),
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-t",
+                "u1",
+                "-s",
+                service,
+            ])
+            .args(["-cp", &free_port().to_string(), "-mp", &free_media_port().to_string()])
             .args(["-m", "1", "-nostdin", "-timeout", "120s", "-timeout_error", "-trace_err", "-trace_msg"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -417,6 +438,22 @@ async fn the_trunk_gets_200_to_options_and_481_to_a_bye_for_an_unknown_dialog() 
         "127.0.0.1:0".into(),
     ];
     let app = TestApp::spawn_with(SpawnOptions { extra_args: args, ..Default::default() }).await;
-    let sipp = Sipp::trunk_calling("options", sip_address(&app));
+    let sipp = Sipp::trunk_calling("options", sip_address(&app), "switchboard");
     sipp.assert_passed().await;
+}
+
+#[tokio::test]
+async fn an_inbound_sip_call_is_refused_with_480_until_inbound_calls_are_wired() {
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let args: Vec<String> = vec![
+        "--sip-trunk".into(),
+        silent.local_addr().unwrap().to_string(),
+        "--sip-listen".into(),
+        "127.0.0.1:0".into(),
+    ];
+    let app = TestApp::spawn_with(SpawnOptions { extra_args: args, ..Default::default() }).await;
+    // The development application instance's number.
+    let sipp = Sipp::trunk_calling("inbound_refused", sip_address(&app), "+14255550100");
+    sipp.assert_passed().await;
+    assert!(app.hooks.is_empty(), "no application was called");
 }
