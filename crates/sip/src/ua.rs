@@ -571,7 +571,15 @@ impl SipUa {
     }
 
     fn on_request(self: &Arc<Self>, msg: Incoming, events: &mpsc::UnboundedSender<UaEvent>) {
-        let Incoming { request, tx, .. } = msg;
+        let Incoming { request, tx, source } = msg;
+        // Only the trunk may talk to us: anyone else could hang up calls by guessing Call-IDs.
+        if source.ip() != self.config.trunk.ip() {
+            tracing::warn!(%source, method = %request.method, "SIP request from outside the trunk refused");
+            if let Some(tx) = tx {
+                tx.respond(message::response(&request, 403, Some(&new_tag()), vec![], vec![]));
+            }
+            return;
+        }
         let call_id = message::call_id(&request.headers).unwrap_or_default();
         let Some(tx) = tx else {
             // The ACK of a 2xx we sent: stop retransmitting it.

@@ -457,3 +457,19 @@ async fn an_inbound_sip_call_is_refused_with_480_until_inbound_calls_are_wired()
     sipp.assert_passed().await;
     assert!(app.hooks.is_empty(), "no application was called");
 }
+
+#[tokio::test]
+async fn requests_from_anywhere_but_the_trunk_are_refused_with_403() {
+    // The trunk is 127.0.0.2; sipp speaks from 127.0.0.1.
+    let silent = std::net::UdpSocket::bind("127.0.0.2:0").unwrap();
+    let args: Vec<String> = vec![
+        "--sip-trunk".into(),
+        silent.local_addr().unwrap().to_string(),
+        "--sip-listen".into(),
+        "127.0.0.1:0".into(),
+    ];
+    let app = TestApp::spawn_with(SpawnOptions { extra_args: args, ..Default::default() }).await;
+    let sipp = Sipp::trunk_calling("stranger", sip_address(&app), "switchboard");
+    sipp.assert_passed().await;
+    assert!(app.server_log().contains("SIP request from outside the trunk refused"));
+}
