@@ -473,3 +473,17 @@ async fn requests_from_anywhere_but_the_trunk_are_refused_with_403() {
     sipp.assert_passed().await;
     assert!(app.server_log().contains("SIP request from outside the trunk refused"));
 }
+
+#[tokio::test]
+async fn deleting_a_ringing_phone_sends_cancel_and_fails_the_invitation_with_487() {
+    let sipp = Sipp::phone("no_answer", false);
+    let app = spawn_with_trunk(&sipp, false).await;
+    let (call, participant) = invite_phone(&app).await;
+    sipp.wait_for_trace("SIP/2.0 180 Ringing").await;
+    app.delete_participant(&call, &participant).await.assert_status(204);
+    let got = notifications(&app, &call, 1).await;
+    assert_eq!(summary(&got), ["operation failed"]);
+    let result = &got[0].resource_data()["resultInfo"];
+    assert_eq!((result["code"].as_i64(), result["subcode"].as_i64()), (Some(487), Some(10170)), "{result}");
+    sipp.assert_passed().await; // our CANCEL, and the ACK of its 487
+}
