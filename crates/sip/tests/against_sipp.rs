@@ -121,7 +121,7 @@ async fn ua(
 fn phone() -> DialRequest {
     DialRequest {
         to_number: "+15550100".into(),
-        from_number: Some("+15550000".into()),
+        from_number: Some("+14255550100".into()),
         display_name: Some("Bot".into()),
     }
 }

@@ -26,7 +26,7 @@ async fn ua(trunk: &UdpSocket) -> std::sync::Arc<SipUa> {
 }
 
 fn dial() -> DialRequest {
-    DialRequest { to_number: "+15550100".into(), from_number: Some("+15550000".into()), display_name: None }
+    DialRequest { to_number: "+15550100".into(), from_number: Some("+14255550100".into()), display_name: None }
 }
 
 /// Receives one request on the peer socket (blocking, with a limit).
