@@ -505,3 +505,48 @@ fn sip_config(args: &ServeArgs, file: Option<SipSection>) -> anyhow::Result<Opti
         t1: std::time::Duration::from_millis(t1_ms),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn args(flags: &[&str]) -> ServeArgs {
+        Cli::parse_from(std::iter::once("serve").chain(flags.iter().copied())).serve
+    }
+
+    #[test]
+    fn the_sip_section_of_the_config_file_is_read_and_flags_override_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "[sip]\ntrunk = \"127.0.0.1:5070\"\ntransport = \"tcp\"\nmedia = \"192.0.2.1:4000\"\n\
+             username = \"bot\"\npassword = \"pw\"\nt1Ms = 100\n",
+        )
+        .unwrap();
+        let file = ConfigFile::read(&path).unwrap().sip;
+        let sip = sip_config(&args(&["--sip-t1-ms", "20"]), file.clone()).unwrap().unwrap();
+        assert_eq!(sip.trunk, "127.0.0.1:5070".parse().unwrap());
+        assert_eq!(sip.transport, switchboard_sip::TransportKind::Tcp);
+        assert_eq!(sip.media, "192.0.2.1:4000".parse().unwrap());
+        assert_eq!(sip.listen, "127.0.0.1:5060".parse().unwrap(), "the default listener");
+        assert_eq!(sip.t1, std::time::Duration::from_millis(20), "the flag wins over the file");
+        assert_eq!((sip.username.as_deref(), sip.password.as_deref()), (Some("bot"), Some("pw")));
+        assert!(!format!("{sip:?}").contains("pw"), "Debug never shows the password");
+    }
+
+    #[test]
+    fn without_a_trunk_there_is_no_sip_and_half_a_configuration_is_refused() {
+        assert!(sip_config(&args(&[]), None).unwrap().is_none());
+        assert!(sip_config(&args(&["--sip-username", "bot"]), None).is_err(), "credentials without a trunk");
+        assert!(sip_config(&args(&["--sip-trunk", "127.0.0.1:5070", "--sip-username", "bot"]), None).is_err());
+        assert!(sip_config(&args(&["--sip-trunk", "127.0.0.1:5070", "--sip-t1-ms", "0"]), None).is_err());
+    }
+}
