@@ -32,6 +32,8 @@ pub enum RingFailure {
     },
     /// The SIP trunk did not answer the INVITE at all (timer B) or could not be reached.
     TrunkUnreachable,
+    /// The called application rejected the call with reason `forbidden`.
+    Forbidden,
     /// An injected fault.
     Fault {
         code: i32,
@@ -76,6 +78,7 @@ impl RingFailure {
             RingFailure::TrunkUnreachable => {
                 (503, 560_000, "The SIP trunk could not be reached (no response, or a transport error).".into())
             }
+            RingFailure::Forbidden => (403, 10003, "Call rejected as forbidden by the callee.".into()),
             RingFailure::Fault { code, subcode, reason } => {
                 (*code, *subcode, reason.clone().unwrap_or_else(|| "Injected fault.".to_owned()))
             }
@@ -122,6 +125,10 @@ pub enum CallEnd {
     PstnUserEnded,
     /// 408/8537: no keepAlive within 45 minutes.
     KeepAliveTimeout,
+    /// 408/1106: an incoming call neither answered nor rejected within 15 s.
+    AnswerTimeout,
+    /// 200/5010: only one participant remained in a group call.
+    OnlyOneRemained,
 }
 
 impl CallEnd {
@@ -137,6 +144,12 @@ impl CallEnd {
             CallEnd::PeerLeft => (200, 18503, "The other participant in the peer-to-peer call left the conversation."),
             CallEnd::PstnUserEnded => (200, 540000, "Call ended by the PSTN User."),
             CallEnd::KeepAliveTimeout => (408, 8537, "Keep Alive timeout, cleaned up inactive call."),
+            CallEnd::AnswerTimeout => {
+                (408, 1106, "An acknowledgement was not received for the call acceptance in the allotted time.")
+            }
+            CallEnd::OnlyOneRemained => {
+                (200, 5010, "The conversation has ended as only one participant remained in the conversation.")
+            }
         };
         ResultInfo::new(code, subcode, message)
     }
@@ -154,6 +167,7 @@ pub fn all_codes() -> Vec<(i32, i32, String)> {
         RingFailure::Cancelled,
         RingFailure::CallEnded,
         RingFailure::TrunkUnreachable,
+        RingFailure::Forbidden,
     ];
     let ends = [
         CallEnd::ByBot,
@@ -164,6 +178,8 @@ pub fn all_codes() -> Vec<(i32, i32, String)> {
         CallEnd::PeerLeft,
         CallEnd::PstnUserEnded,
         CallEnd::KeepAliveTimeout,
+        CallEnd::AnswerTimeout,
+        CallEnd::OnlyOneRemained,
     ];
     failures
         .iter()
@@ -213,6 +229,29 @@ mod tests {
         {
             assert!(doc.contains(row), "docs/codes.md lacks {row}");
         }
+    }
+
+    #[test]
+    fn the_table_by_endpoint_kind_shows_the_codes_and_messages_emitted() {
+        let doc = include_str!("../../../docs/codes.md");
+        let section = doc.split("## By endpoint kind and outcome").nth(1).expect("the section");
+        let section = section.split("\n## ").next().unwrap();
+        let mut emitted = all_codes();
+        emitted.extend(crate::faults::PRESETS.iter().map(|(_, c, s, r)| (*c, *s, (*r).to_owned())));
+        let mut rows = 0;
+        for line in section.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| endpoint")) {
+            let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+            assert_eq!(cells.len(), 5, "{line}");
+            if let (Ok(code), Ok(subcode)) = (cells[2].parse::<i32>(), cells[3].parse::<i32>()) {
+                rows += 1;
+                assert!(
+                    emitted.iter().any(|(c, s, m)| (*c, *s) == (code, subcode) && m == cells[4]),
+                    "docs/codes.md: {code}/{subcode} '{}' is not what Switchboard emits",
+                    cells[4]
+                );
+            }
+        }
+        assert!(rows >= 20, "the table lost rows ({rows})");
     }
 
     #[test]
