@@ -5,15 +5,24 @@
 //! `leg_failed` with the SIP final response mapped by `RingFailure::from_sip_status`);
 //! `Cancel` sends CANCEL; `HangUp` sends BYE from the dialog saved on the participant
 //! (`leg_state`), so it works after a restart too; a BYE from the phone becomes `leg_left`.
+//!
+//! Inbound: an INVITE to an application instance's number becomes `Engine::call_application`
+//! with the phone as a live `Sip` caller leg owned by this node; the bot's answer comes back as
+//! `Connected` (200 with our SDP, then the dialog is saved like a dial-out's), its rejection or
+//! the 15 s answer deadline as `Rejected` (486 for busy, 480 for no answer, 603 otherwise).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use switchboard_core::results::RingFailure;
-use switchboard_core::{EndpointKind, Participant, ParticipantState};
-use switchboard_engine::{Engine, EngineError, LegCommand, LegDriver};
+use switchboard_core::{EndpointKind, Participant, ParticipantState, Party, PartyKind};
+use switchboard_engine::{
+    ApplicationAddress, Engine, EngineError, IncomingCallRequest, IncomingParty, LegCommand, LegDriver,
+};
 
-use crate::ua::{CallFailure, CallProgress, DialRequest, DialogState, OutgoingCall, SipConfig, SipUa, UaEvent};
+use crate::ua::{
+    CallFailure, CallProgress, DialRequest, DialogState, InboundInvite, OutgoingCall, SipConfig, SipUa, UaEvent,
+};
 
 /// The SIP leg driver of one node.
 pub struct SipDriver {
@@ -23,6 +32,8 @@ pub struct SipDriver {
     ringing: Mutex<HashMap<String, OutgoingCall>>,
     /// Established dialogs, Call-ID -> participant id (for the phone's BYE).
     dialogs: Mutex<HashMap<String, String>>,
+    /// Inbound calls waiting for the bot, by the caller's participant id.
+    inbound: Mutex<HashMap<String, InboundInvite>>,
 }
 
 impl SipDriver {
@@ -36,6 +47,7 @@ impl SipDriver {
             engine: engine.clone(),
             ringing: Mutex::new(HashMap::new()),
             dialogs: Mutex::new(HashMap::new()),
+            inbound: Mutex::new(HashMap::new()),
         });
         match engine.legs_of_node().await {
             Ok(legs) => {
@@ -71,12 +83,59 @@ impl SipDriver {
                         }
                     }
                 }
-                UaEvent::Invite(invite) => {
-                    // Inbound calls to applications are not wired to the engine yet.
-                    tracing::info!(call_id = %invite.call_id, to = ?invite.to_number, "inbound SIP call refused");
-                    invite.reject(480);
+                UaEvent::Invite(invite) => self.incoming(*invite).await,
+                UaEvent::InviteCancelled { call_id } => {
+                    // The caller gave up before the bot answered: it leaves its call.
+                    let caller = {
+                        let mut inbound = self.inbound.lock().expect("inbound");
+                        let id = inbound.iter().find(|(_, i)| i.call_id == call_id).map(|(id, _)| id.clone());
+                        id.inspect(|id| {
+                            inbound.remove(id);
+                        })
+                    };
+                    if let Some(caller) = caller {
+                        if let Err(e) = self.engine.leg_left(&caller).await {
+                            tracing::info!(%caller, error = %e, "a cancelled inbound call had already ended");
+                        }
+                    }
                 }
-                UaEvent::InviteCancelled { .. } => {}
+            }
+        }
+    }
+
+    /// An INVITE from the trunk: the application whose instance has the dialled number is called.
+    async fn incoming(&self, invite: InboundInvite) {
+        let (Some(to), Some(from)) = (invite.to_number.as_deref().map(e164), invite.from_number.as_deref().map(e164))
+        else {
+            invite.reject(404);
+            return;
+        };
+        let request = IncomingCallRequest {
+            from: IncomingParty {
+                party: Party {
+                    kind: PartyKind::Phone,
+                    id: from,
+                    display_name: None,
+                    tenant_id: None,
+                    identity_provider: None,
+                },
+                endpoint: EndpointKind::Sip,
+                node: Some(self.engine.node_id().to_owned()),
+                leg_state: Some(serde_json::json!({ "inboundCallId": invite.call_id })),
+            },
+            to: ApplicationAddress::PhoneNumber(to),
+            requested_modalities: Vec::new(),
+        };
+        match self.engine.call_application(request).await {
+            Ok(call) => {
+                invite.ringing();
+                self.inbound.lock().expect("inbound").insert(call.caller_participant_id.0.clone(), invite);
+            }
+            Err(e) => {
+                // No application has that number (404), or it cannot take calls (480).
+                let status = if e.to_string().contains("no application answers") { 404 } else { 480 };
+                tracing::info!(call_id = %invite.call_id, error = %e, status, "inbound SIP call refused");
+                invite.reject(status);
             }
         }
     }
@@ -141,12 +200,50 @@ impl SipDriver {
     }
 }
 
+/// A number as the trunk wrote it, in E.164 (`15550123` -> `+15550123`).
+fn e164(number: &str) -> String {
+    if number.starts_with('+') {
+        number.to_owned()
+    } else {
+        format!("+{number}")
+    }
+}
+
+/// The SIP final response a rejected inbound call gets, from the calling party's resultInfo
+/// code: busy 486, no answer within the deadline 480, every other rejection 603 Decline.
+fn inbound_rejection_status(code: i32) -> u16 {
+    match code {
+        486 => 486,
+        408 => 480,
+        _ => 603,
+    }
+}
+
 fn dialog_of(participant: &Participant) -> Option<DialogState> {
     serde_json::from_value(participant.leg_state.clone()?).ok()
 }
 
 /// The driver as the engine holds it (its tasks need the `Arc`).
 struct Registered(Arc<SipDriver>);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rejected_inbound_call_gets_486_480_or_603() {
+        assert_eq!(inbound_rejection_status(486), 486);
+        assert_eq!(inbound_rejection_status(408), 480);
+        assert_eq!(inbound_rejection_status(603), 603);
+        assert_eq!(inbound_rejection_status(403), 603);
+    }
+
+    #[test]
+    fn numbers_are_read_as_e164() {
+        assert_eq!(e164("+15550123"), "+15550123");
+        assert_eq!(e164("15550123"), "+15550123");
+    }
+}
 
 #[async_trait::async_trait]
 impl LegDriver for Registered {
@@ -173,11 +270,23 @@ impl LegDriver for Registered {
                     }
                 }
             }
-            // A phone shows no roster and has no server mute; inbound legs are not wired yet.
-            LegCommand::Roster { .. }
-            | LegCommand::Muted { .. }
-            | LegCommand::Connected
-            | LegCommand::Rejected { .. } => {}
+            LegCommand::Connected => {
+                let invite = this.inbound.lock().expect("inbound").remove(&participant.id.0);
+                if let Some(invite) = invite {
+                    let dialog = invite.answer();
+                    this.dialogs.lock().expect("dialogs").insert(dialog.call_id.clone(), participant.id.0.clone());
+                    let saved = serde_json::to_value(&dialog).expect("a dialog serialises");
+                    this.engine.save_leg_state(&participant.id.0, saved).await?;
+                }
+            }
+            LegCommand::Rejected { code, .. } => {
+                let invite = this.inbound.lock().expect("inbound").remove(&participant.id.0);
+                if let Some(invite) = invite {
+                    invite.reject(inbound_rejection_status(code));
+                }
+            }
+            // A phone shows no roster and has no server mute.
+            LegCommand::Roster { .. } | LegCommand::Muted { .. } => {}
         }
         Ok(())
     }

@@ -74,8 +74,12 @@ impl Sipp {
 
     /// sipp playing the trunk that sends requests to Switchboard's SIP listener (`target`).
     fn trunk_calling(scenario: &str, target: SocketAddr, service: &str) -> Sipp {
+        Sipp::trunk_calling_from(scenario, target, service, free_port())
+    }
+
+    /// Like `trunk_calling`, from this port (when Switchboard must know the trunk beforehand).
+    fn trunk_calling_from(scenario: &str, target: SocketAddr, service: &str, port: u16) -> Sipp {
         let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(format!("{scenario}.xml"));
-        let port = free_port();
         let dir = tempfile::tempdir().unwrap().keep();
         let child = Command::new("sipp")
             .current_dir(&dir)
@@ -443,22 +447,6 @@ async fn the_trunk_gets_200_to_options_and_481_to_a_bye_for_an_unknown_dialog() 
 }
 
 #[tokio::test]
-async fn an_inbound_sip_call_is_refused_with_480_until_inbound_calls_are_wired() {
-    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let args: Vec<String> = vec![
-        "--sip-trunk".into(),
-        silent.local_addr().unwrap().to_string(),
-        "--sip-listen".into(),
-        "127.0.0.1:0".into(),
-    ];
-    let app = TestApp::spawn_with(SpawnOptions { extra_args: args, ..Default::default() }).await;
-    // The development application instance's number.
-    let sipp = Sipp::trunk_calling("inbound_refused", sip_address(&app), "+14255550100");
-    sipp.assert_passed().await;
-    assert!(app.hooks.is_empty(), "no application was called");
-}
-
-#[tokio::test]
 async fn requests_from_anywhere_but_the_trunk_are_refused_with_403() {
     // The trunk is 127.0.0.2; sipp speaks from 127.0.0.1.
     let silent = std::net::UdpSocket::bind("127.0.0.2:0").unwrap();
@@ -486,4 +474,110 @@ async fn deleting_a_ringing_phone_sends_cancel_and_fails_the_invitation_with_487
     let result = &got[0].resource_data()["resultInfo"];
     assert_eq!((result["code"].as_i64(), result["subcode"].as_i64()), (Some(487), Some(10170)), "{result}");
     sipp.assert_passed().await; // our CANCEL, and the ACK of its 487
+}
+
+const BOT_NUMBER: &str = "+14255550100";
+
+/// Switchboard whose trunk is a sipp about to call in with `scenario`, dialling `service`:
+/// both ports are chosen up front, since each must know the other. The development bot's
+/// calling webhook is `/incoming` on the test receiver unless `webhook` is false.
+async fn phone_calls_in(scenario: &str, service: &str, webhook: bool) -> (TestApp, Sipp) {
+    let (trunk_port, our_port) = (free_port(), free_port());
+    let args: Vec<String> = vec![
+        "--sip-trunk".into(),
+        format!("127.0.0.1:{trunk_port}"),
+        "--sip-listen".into(),
+        format!("127.0.0.1:{our_port}"),
+        "--sip-t1-ms".into(),
+        "50".into(),
+    ];
+    let app = TestApp::spawn_with(SpawnOptions { extra_args: args, ..Default::default() }).await;
+    if webhook {
+        let url = format!("{}/incoming", app.hooks.url);
+        let path = format!("/_switchboard/applications/{}/callingWebhook", app.client_id);
+        app.control(reqwest::Method::PUT, &path, Some(&json!({ "url": url }))).await.assert_status(200);
+    }
+    let sipp = Sipp::trunk_calling_from(scenario, sip_address(&app), service, trunk_port);
+    (app, sipp)
+}
+
+/// The incoming-call notification of the phone's call: (call id, notification).
+async fn incoming_call(app: &TestApp) -> (String, Received) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(r) = app.hooks.take().into_iter().find(|r| r.path == "/incoming") {
+            return (r.call_id(), r);
+        }
+        assert!(std::time::Instant::now() < deadline, "no incoming call\n{}", app.server_log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_phone_calling_the_bots_number_is_an_incoming_call_answered_with_200_and_ended_by_its_bye() {
+    let (app, sipp) = phone_calls_in("inbound_answered", BOT_NUMBER, true).await;
+    let (call, incoming) = incoming_call(&app).await;
+    assert_eq!(incoming.change_type(), "created");
+    let data = incoming.resource_data();
+    assert_eq!((data["state"].as_str(), data["direction"].as_str()), (Some("incoming"), Some("incoming")));
+    assert_eq!(data["source"]["identity"]["phone"]["id"], "+15550123", "{data}");
+
+    let answer = json!({
+        "callbackUri": app.callback,
+        "acceptedModalities": ["audio"],
+        "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
+    });
+    app.post(&format!("/beta/communications/calls/{call}/answer"), &answer).await.assert_status(202);
+    // Answered (sipp gets 200 and ACKs), then the phone hangs up: the call ends, PSTN user ended.
+    let got = notifications(&app, &call, 4).await;
+    assert_eq!(
+        summary(&got),
+        [
+            "call updated establishing",
+            "call updated established",
+            "call updated terminating",
+            "call deleted terminated"
+        ]
+    );
+    let result = &got[3].resource_data()["resultInfo"];
+    assert_eq!((result["code"].as_i64(), result["subcode"].as_i64()), (Some(200), Some(540000)), "{result}");
+    sipp.assert_passed().await;
+}
+
+async fn phone_rejected(scenario: &str, reason: &str) {
+    let (app, sipp) = phone_calls_in(scenario, BOT_NUMBER, true).await;
+    let (call, _) = incoming_call(&app).await;
+    let body = json!({"reason": reason});
+    app.post(&format!("/beta/communications/calls/{call}/reject"), &body).await.assert_status(202);
+    sipp.assert_passed().await; // it got the tabulated final response, and ACKed it
+}
+
+#[tokio::test]
+async fn a_phone_call_the_bot_rejects_as_busy_gets_486() {
+    phone_rejected("inbound_busy", "busy").await;
+}
+
+#[tokio::test]
+async fn a_phone_call_the_bot_rejects_otherwise_gets_603() {
+    phone_rejected("inbound_declined", "none").await;
+    phone_rejected("inbound_declined", "forbidden").await;
+}
+
+#[tokio::test]
+async fn a_phone_call_nobody_answers_within_15_seconds_gets_480() {
+    let (app, sipp) = phone_calls_in("inbound_unanswered", BOT_NUMBER, true).await;
+    let (call, _) = incoming_call(&app).await;
+    app.advance(15_000).await;
+    let got = notifications(&app, &call, 1).await;
+    assert_eq!(summary(&got), ["call deleted terminated"]);
+    sipp.assert_passed().await;
+}
+
+#[tokio::test]
+async fn a_phone_call_to_a_bot_without_a_calling_webhook_gets_480_and_to_an_unknown_number_404() {
+    let (app, sipp) = phone_calls_in("inbound_unanswered", BOT_NUMBER, false).await;
+    sipp.assert_passed().await;
+    assert!(app.hooks.is_empty(), "no application was called");
+    let (_app, sipp) = phone_calls_in("inbound_unknown", "+19995550000", true).await;
+    sipp.assert_passed().await;
 }
