@@ -226,25 +226,6 @@ fn dialog_of(participant: &Participant) -> Option<DialogState> {
 /// The driver as the engine holds it (its tasks need the `Arc`).
 struct Registered(Arc<SipDriver>);
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_rejected_inbound_call_gets_486_480_or_603() {
-        assert_eq!(inbound_rejection_status(486), 486);
-        assert_eq!(inbound_rejection_status(408), 480);
-        assert_eq!(inbound_rejection_status(603), 603);
-        assert_eq!(inbound_rejection_status(403), 603);
-    }
-
-    #[test]
-    fn numbers_are_read_as_e164() {
-        assert_eq!(e164("+15550123"), "+15550123");
-        assert_eq!(e164("15550123"), "+15550123");
-    }
-}
-
 #[async_trait::async_trait]
 impl LegDriver for Registered {
     async fn execute(&self, participant: &Participant, command: LegCommand) -> Result<(), EngineError> {
@@ -289,5 +270,24 @@ impl LegDriver for Registered {
             LegCommand::Roster { .. } | LegCommand::Muted { .. } => {}
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rejected_inbound_call_gets_486_480_or_603() {
+        assert_eq!(inbound_rejection_status(486), 486);
+        assert_eq!(inbound_rejection_status(408), 480);
+        assert_eq!(inbound_rejection_status(603), 603);
+        assert_eq!(inbound_rejection_status(403), 603);
+    }
+
+    #[test]
+    fn numbers_are_read_as_e164() {
+        assert_eq!(e164("+15550123"), "+15550123");
+        assert_eq!(e164("15550123"), "+15550123");
     }
 }
