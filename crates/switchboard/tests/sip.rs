@@ -581,3 +581,18 @@ async fn a_phone_call_to_a_bot_without_a_calling_webhook_gets_480_and_to_an_unkn
     let (_app, sipp) = phone_calls_in("inbound_unknown", "+19995550000", true).await;
     sipp.assert_passed().await;
 }
+
+#[tokio::test]
+async fn a_phone_that_gives_up_before_the_bot_answers_ends_the_incoming_call() {
+    let (app, sipp) = phone_calls_in("inbound_cancelled", BOT_NUMBER, true).await;
+    let (call, _) = incoming_call(&app).await;
+    sipp.assert_passed().await; // its CANCEL got 200, the INVITE 487
+    let got = notifications(&app, &call, 2).await;
+    assert_eq!(summary(&got), ["call updated terminating", "call deleted terminated"], "{got:#?}");
+    let answer = json!({
+        "callbackUri": app.callback,
+        "acceptedModalities": ["audio"],
+        "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
+    });
+    app.post(&format!("/beta/communications/calls/{call}/answer"), &answer).await.assert_error(404, "itemNotFound");
+}
