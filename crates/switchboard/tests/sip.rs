@@ -596,3 +596,20 @@ async fn a_phone_that_gives_up_before_the_bot_answers_ends_the_incoming_call() {
     });
     app.post(&format!("/beta/communications/calls/{call}/answer"), &answer).await.assert_error(404, "itemNotFound");
 }
+
+#[tokio::test]
+async fn the_bot_hanging_up_an_answered_phone_call_sends_bye() {
+    let (app, sipp) = phone_calls_in("inbound_bot_hangs_up", BOT_NUMBER, true).await;
+    let (call, _) = incoming_call(&app).await;
+    let answer = json!({
+        "callbackUri": app.callback,
+        "acceptedModalities": ["audio"],
+        "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
+    });
+    app.post(&format!("/beta/communications/calls/{call}/answer"), &answer).await.assert_status(202);
+    let got = notifications(&app, &call, 2).await;
+    assert_eq!(summary(&got), ["call updated establishing", "call updated established"]);
+    sipp.wait_for_trace("ACK sip:").await;
+    app.delete_call(&call).await.assert_status(204);
+    sipp.assert_passed().await; // our BYE ended its call
+}
