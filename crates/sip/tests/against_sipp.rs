@@ -97,6 +97,8 @@ impl Drop for Sipp {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Its logs were printed already if it failed.
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
