@@ -62,6 +62,17 @@ pub enum AgentEvent {
     Calling { participant_id: String, call_id: String, conversation_id: String },
     /// The application answered the agent's call.
     Connected { participant_id: String },
+    /// The agent's user joined another call without ringing (the application escalated the
+    /// agent's call into it, or moved the agent there): this agent is in that call as
+    /// `participant_id`; its leg `replaces_participant_id` ends (`ended` follows) and a
+    /// `roster` of the new call follows.
+    Joined {
+        participant_id: String,
+        replaces_participant_id: String,
+        call_id: String,
+        conversation_id: String,
+        chat_info: Option<graph_model::ChatInfo>,
+    },
     /// The application rejected the agent's call or did not answer in time.
     Rejected { participant_id: String, code: i32, subcode: i32, message: String },
     /// A message could not be acted on; the session stays open.
@@ -533,6 +544,40 @@ impl Engine {
                 let session = self.hub().lock().connected.get(&pid).map(|l| l.session.clone());
                 if let Some(session) = session {
                     self.hub().tell(&session, AgentEvent::Connected { participant_id: pid });
+                }
+            }
+            LegCommand::Joined { participant_id, call_id, conversation_id, chat_info } => {
+                let joined = participant_id.0.clone();
+                // The new leg is busy until `joined` is told, so its roster comes after it.
+                let session = {
+                    let mut state = self.hub().lock();
+                    let session = state.connected.get(&pid).map(|l| l.session.clone());
+                    if let Some(session) = &session {
+                        let leg = Leg { session: session.clone(), busy: true, held_roster: true };
+                        state.connected.insert(joined.clone(), leg);
+                    }
+                    session
+                };
+                match session {
+                    Some(session) => {
+                        self.hub().tell(
+                            &session,
+                            AgentEvent::Joined {
+                                participant_id: joined.clone(),
+                                replaces_participant_id: pid,
+                                call_id,
+                                conversation_id: conversation_id.0,
+                                chat_info,
+                            },
+                        );
+                        self.request_done(&joined).await;
+                    }
+                    None => {
+                        // The agent is gone (disconnected, or a restart): its new leg leaves.
+                        if let Err(e) = self.leg_left(&joined).await {
+                            tracing::debug!(participant_id = %joined, error = %e, "a carried agent leg had already ended");
+                        }
+                    }
                 }
             }
             LegCommand::Rejected { code, subcode, message } => {

@@ -3,8 +3,8 @@
 use graph_model::{InviteParticipantsBody, OperationStatus};
 use switchboard_core::invite::{self, InviteMode, InviteRequest, InviteTarget, MoveFacts};
 use switchboard_core::{
-    render, Call, Conversation, ConversationKind, DomainError, EndpointKind, InvitedBy, Invitee, InviteeOutcome,
-    Operation, OperationId, OperationKind, ParticipantState, TimerAction, Timestamp,
+    render, Call, Conversation, ConversationKind, DomainError, InvitedBy, Invitee, InviteeOutcome, Operation,
+    OperationId, OperationKind, ParticipantState, TimerAction, Timestamp,
 };
 use switchboard_store::Tx;
 
@@ -106,7 +106,12 @@ fn invite_tx(
             invite::check_escalation(&call, &target.party, replaced.as_ref().zip(replaced_conversation.as_ref()))?;
             become_group(tx, &mut conversation)?;
             let party = enrich(tx, target.party.clone(), tenant)?;
-            let p = join_without_ringing(tx, &conversation, party.clone(), invited_by(0), now)?;
+            let replaced_leg = match &replaced_conversation {
+                Some(c) => crate::legs::leg_of_party(tx, &c.id, &party)?,
+                None => None,
+            };
+            let endpoint = crate::legs::carried_endpoint(replaced_leg.as_ref());
+            let p = join_without_ringing(tx, &conversation, party.clone(), invited_by(0), endpoint, now)?;
             invitees.push(Invitee {
                 party,
                 replaces_call_id: Some(replaces_call_id),
@@ -144,8 +149,9 @@ fn invite_tx(
                 },
                 &target.party,
             )?;
+            let endpoint = crate::legs::carried_endpoint(moved.as_ref());
             let party = moved.map(|m| m.party).unwrap_or(target.party.clone());
-            let p = join_without_ringing(tx, &conversation, party.clone(), invited_by(0), now)?;
+            let p = join_without_ringing(tx, &conversation, party.clone(), invited_by(0), endpoint, now)?;
             invitees.push(Invitee {
                 party,
                 replaces_call_id: Some(replaces_call_id),
@@ -170,20 +176,22 @@ fn invite_tx(
 }
 
 /// An escalated or moved invitee: it joins without ringing, by a timer due now (so the
-/// operation still answers `Running` and completes through its notification).
+/// operation still answers `Running` and completes through its notification). `endpoint` is
+/// the replaced leg's, as [`crate::legs::carried_endpoint`] decides.
 fn join_without_ringing(
     tx: &mut dyn Tx,
     conversation: &Conversation,
     party: switchboard_core::Party,
     invited_by: InvitedBy,
+    endpoint: crate::legs::Endpoint,
     now: Timestamp,
 ) -> EngineResult<switchboard_core::Participant> {
     let InvitedBy::Invite { operation_id, index, .. } = &invited_by else {
         return Err(EngineError::Internal("a join without ringing belongs to an invite".to_owned()));
     };
     let action = TimerAction::JoinWithoutRinging { operation_id: operation_id.clone(), index: *index };
-    let p =
-        new_participant(conversation, party, ParticipantState::Ringing, EndpointKind::Simulated, Some(invited_by), now);
+    let mut p = new_participant(conversation, party, ParticipantState::Ringing, endpoint.kind, Some(invited_by), now);
+    p.node = endpoint.node;
     tx.insert_participant(&p)?;
     tx.insert_timer(now, &action)?;
     Ok(p)

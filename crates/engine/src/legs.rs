@@ -50,6 +50,16 @@ pub enum LegCommand {
     Muted { muted: bool },
     /// Roster of a conversation this leg is in changed (agents show it; SIP ignores it).
     Roster { conversation_id: String },
+    /// This leg's user joins another call without ringing (an escalation or a move with
+    /// `replacesCallId`): the leg carries over to `participant_id` there. Sent to the replaced
+    /// leg, before the `HangUp` that ends it, so a driver moves its connection across in order.
+    Joined {
+        participant_id: ParticipantId,
+        /// The application call that brought the user in (the meeting's call).
+        call_id: String,
+        conversation_id: ConversationId,
+        chat_info: Option<graph_model::ChatInfo>,
+    },
 }
 
 /// Everything a driver needs to ring an invitee.
@@ -113,6 +123,33 @@ pub fn choose_endpoint(tx: &mut dyn Tx, party: &Party, config: &EngineConfig) ->
         }
         _ => Ok(simulated),
     }
+}
+
+/// How a participant who joins without ringing in place of `replaced` (escalation or move with
+/// `replacesCallId`) is reached: a connected agent leg carries over to the new call (same kind,
+/// same node: the agent is told `joined`); anything else joins simulated, as before. A SIP
+/// dialog does not carry over yet (the replaced leg's `HangUp` would send BYE on it), so a
+/// phone joins simulated.
+pub fn carried_endpoint(replaced: Option<&Participant>) -> Endpoint {
+    match replaced {
+        Some(leg) if leg.endpoint == EndpointKind::Agent && leg.state == ParticipantState::Connected => {
+            Endpoint { kind: EndpointKind::Agent, node: leg.node.clone() }
+        }
+        _ => Endpoint { kind: EndpointKind::Simulated, node: None },
+    }
+}
+
+/// The connected leg of `party` in a conversation (not an application's own leg): the leg an
+/// escalation of that conversation replaces.
+pub(crate) fn leg_of_party(
+    tx: &mut dyn Tx,
+    conversation: &ConversationId,
+    party: &Party,
+) -> EngineResult<Option<Participant>> {
+    Ok(tx
+        .active_participants(conversation)?
+        .into_iter()
+        .find(|p| p.call_id.is_none() && p.state == ParticipantState::Connected && p.party.same_identity(party)))
 }
 
 /// Writes `command` to the inbox of the node owning `participant`'s live leg (nothing for a

@@ -270,6 +270,7 @@ fn join_without_ringing(
             now,
         );
     };
+    carry_live_leg(tx, &op, &invitee, &mut p, &replaced, now)?;
     if let Some(source_id) = &invitee.source_participant_id {
         // A move: leave the source meeting first (its roster is told), then join here.
         if let Some(mut moved) = tx.participant(source_id)?.filter(|m| m.state == ParticipantState::Connected) {
@@ -294,6 +295,46 @@ fn join_without_ringing(
         end_call(tx, &mut replaced, CallEnd::Transferred, now)?;
     }
     Ok(())
+}
+
+/// A participant joining in place of a live agent leg (chosen by
+/// [`crate::legs::carried_endpoint`] at the invite) takes that leg over: the replaced leg is
+/// told `Joined` before its `HangUp`. When the replaced leg is gone meanwhile (the agent left
+/// or disconnected), the participant joins simulated instead.
+fn carry_live_leg(
+    tx: &mut dyn Tx,
+    op: &switchboard_core::Operation,
+    invitee: &switchboard_core::Invitee,
+    p: &mut switchboard_core::Participant,
+    replaced: &switchboard_core::Call,
+    now: Timestamp,
+) -> EngineResult<()> {
+    if !p.endpoint.is_live() {
+        return Ok(());
+    }
+    let leg = match &invitee.source_participant_id {
+        Some(source_id) => tx.participant(source_id)?,
+        None => crate::legs::leg_of_party(tx, &replaced.conversation_id, &p.party)?,
+    };
+    let carried = crate::legs::carried_endpoint(leg.as_ref());
+    match leg.filter(|_| carried.kind == p.endpoint) {
+        Some(leg) => {
+            let chat_info = tx.call(op.call_id.as_str())?.and_then(|c| c.chat_info);
+            let command = crate::legs::LegCommand::Joined {
+                participant_id: p.id.clone(),
+                call_id: op.call_id.0.clone(),
+                conversation_id: p.conversation_id.clone(),
+                chat_info,
+            };
+            p.node = carried.node;
+            crate::legs::send(tx, &leg, &command, now)
+        }
+        None => {
+            p.endpoint = switchboard_core::EndpointKind::Simulated;
+            p.node = None;
+            Ok(())
+        }
+    }
 }
 
 fn conversation_of_participant(

@@ -268,6 +268,9 @@ impl LegDriver for Registered {
             }
             // A phone shows no roster and has no server mute.
             LegCommand::Roster { .. } | LegCommand::Muted { .. } => {}
+            // Never sent to a SIP leg: an escalated or moved phone joins simulated
+            // (`legs::carried_endpoint`), its dialog ends with the replaced leg's `HangUp`.
+            LegCommand::Joined { .. } => {}
         }
         Ok(())
     }

@@ -487,3 +487,124 @@ async fn a_server_mute_by_the_bot_is_told_to_the_agent() {
     assert_eq!(roster["type"], "roster");
     assert_eq!(of_user(&roster["participants"], &adele).unwrap()["isMuted"], true);
 }
+
+#[tokio::test]
+async fn an_agent_escalated_into_a_meeting_is_told_it_joined_sees_its_roster_and_can_leave() {
+    let app = TestApp::spawn().await;
+    let megan = app.user("Megan Bowen");
+    let mut agent = Agent::connect(&app, &megan).await;
+    // The bot calls Megan peer-to-peer; her agent answers.
+    let p2p = app
+        .create_call(&json!({
+            "callbackUri": app.callback,
+            "requestedModalities": ["audio"],
+            "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
+            "targets": [{"@odata.type": "#microsoft.graph.invitationParticipantInfo", "identity": user_identity(&megan)}],
+        }))
+        .await
+        .assert_status(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let invitation = agent.expect("invitation").await;
+    let p2p_leg = invitation["participantId"].as_str().unwrap().to_owned();
+    agent.accept(&p2p_leg).await;
+    agent.expect("answered").await;
+    agent.expect("roster").await;
+    notifications(&app, &p2p, 2).await; // establishing, established
+
+    // The bot joins a meeting and escalates the peer-to-peer call into it.
+    let (meeting, _) = app.join_new_meeting(json!(null)).await;
+    let body = json!({
+        "participants": [{
+            "@odata.type": "#microsoft.graph.invitationParticipantInfo",
+            "identity": user_identity(&megan),
+            "replacesCallId": p2p,
+        }],
+        "clientContext": "escalate-agent",
+    });
+    app.invite(&meeting, &body).await.assert_status(200);
+    app.advance(0).await;
+
+    let joined = agent.expect("joined").await;
+    let leg = joined["participantId"].as_str().unwrap().to_owned();
+    assert_ne!(leg, p2p_leg, "a new leg in the meeting: {joined}");
+    assert_eq!(joined["replacesParticipantId"], p2p_leg.as_str());
+    assert_eq!(joined["callId"], meeting.as_str());
+    assert!(joined["chatInfo"]["threadId"].is_string(), "a meeting has a chat: {joined}");
+    let mut roster = agent.next().await;
+    let mut ended = None;
+    // The old leg's `ended` and the meeting's roster come in either order.
+    if roster["type"] == "ended" {
+        ended = Some(roster);
+        roster = agent.until("roster").await;
+    }
+    assert_eq!(roster["type"], "roster", "{roster}");
+    assert_eq!(roster["participantId"], leg.as_str());
+    assert!(user_ids(&roster["participants"]).contains(&megan), "Megan is in the meeting: {roster}");
+    let ended = match ended {
+        Some(ended) => ended,
+        None => agent.until("ended").await,
+    };
+    assert_eq!(ended["participantId"], p2p_leg.as_str(), "the peer-to-peer leg ends");
+
+    // The bot: the operation completes, the roster shows Megan, the replaced call ends (7015).
+    let got = notifications(&app, &meeting, 2).await;
+    assert_eq!(summary(&got)[0], "operation completed", "{:?}", summary(&got));
+    let bot_roster = got[1].resource_data();
+    assert!(user_ids(bot_roster).contains(&megan), "{bot_roster}");
+    let got = app.hooks.wait_for(&p2p, 1, WAIT).await;
+    let last = got.last().unwrap().resource_data();
+    assert_eq!(last["state"], "terminated");
+    assert_eq!(last["resultInfo"]["subcode"].as_i64(), Some(7015), "{last}");
+
+    // Megan leaves the meeting from her agent: the bot's roster drops her.
+    agent.leave(&leg).await;
+    agent.expect("left").await;
+    let got = notifications(&app, &meeting, 1).await;
+    assert_eq!(summary(&got), ["roster 1"], "only the bot is left");
+    assert!(!user_ids(got[0].resource_data()).contains(&megan));
+    let meeting_roster = app.get(&format!("/v1.0/communications/calls/{meeting}/participants")).await;
+    assert!(!user_ids(&meeting_roster.body["value"]).contains(&megan), "{}", meeting_roster.body);
+}
+
+#[tokio::test]
+async fn an_agent_moved_to_another_meeting_is_told_it_joined_and_leaves_the_first() {
+    let app = TestApp::spawn().await;
+    let adele = app.user("Adele Vance");
+    let mut agent = Agent::connect(&app, &adele).await;
+    let (source, old_leg) = agent_in_meeting(&app, &mut agent).await;
+    let (target, _) = app.join_new_meeting(json!(null)).await;
+    let body = json!({
+        "participants": [{
+            "@odata.type": "#microsoft.graph.invitationParticipantInfo",
+            "identity": user_identity(&adele),
+            "replacesCallId": source,
+            "participantId": old_leg,
+        }],
+        "clientContext": "move-agent",
+    });
+    app.invite(&target, &body).await.assert_status(200);
+    app.advance(0).await;
+
+    let joined = agent.expect("joined").await;
+    let leg = joined["participantId"].as_str().unwrap().to_owned();
+    assert_eq!(joined["replacesParticipantId"], old_leg.as_str());
+    assert_eq!(joined["callId"], target.as_str());
+    assert_eq!(agent.until("ended").await["participantId"], old_leg.as_str());
+    let got = notifications(&app, &target, 2).await;
+    assert_eq!(summary(&got)[0], "operation completed", "{:?}", summary(&got));
+    assert!(user_ids(got[1].resource_data()).contains(&adele));
+    let got = notifications(&app, &source, 1).await;
+    assert!(!user_ids(got[0].resource_data()).contains(&adele), "she left the source meeting");
+
+    // The new leg is hers: mute and leave work there.
+    agent.mute(&leg, true).await;
+    assert_eq!(agent.until("muted").await["participantId"], leg.as_str());
+    let got = notifications(&app, &target, 1).await;
+    assert_eq!(of_user(got[0].resource_data(), &adele).unwrap()["isMuted"], true);
+    agent.leave(&leg).await;
+    agent.until("left").await;
+    let got = notifications(&app, &target, 1).await;
+    assert!(!user_ids(got[0].resource_data()).contains(&adele));
+}
