@@ -2,7 +2,7 @@
 
 use graph_model::CallState;
 use switchboard_core::{render, Call, Conversation, Operation, Participant, Timestamp};
-use switchboard_store::Tx;
+use switchboard_store::{OutboxRow, Tx};
 
 use crate::error::EngineResult;
 
@@ -44,8 +44,10 @@ pub(crate) fn operation_finished(tx: &mut dyn Tx, op: &Operation, now: Timestamp
     }
 }
 
-/// A roster change, to every established call of a group call or meeting: the whole roster,
-/// or with `isDeltaRosterEnabled` only `changed` (after one whole roster when established).
+/// A roster change, to every established call of a group call or meeting: with
+/// `isDeltaRosterEnabled` only `changed` (after one whole roster when established); otherwise a
+/// "roster changed" mark that delivery renders into the whole roster, so a burst of changes
+/// costs one snapshot (DESIGN.md, "Notifications").
 pub(crate) fn roster_changed(
     tx: &mut dyn Tx,
     conversation: &Conversation,
@@ -60,21 +62,44 @@ pub(crate) fn roster_changed(
         if call.state != CallState::Established {
             continue;
         }
-        if call.roster_started && call.delta_roster() {
-            if !changed.is_empty() {
-                enqueue(tx, &call, &render::roster_notification(&call.id, changed), now)?;
+        if call.delta_roster() {
+            if call.roster_started {
+                if !changed.is_empty() {
+                    enqueue(tx, &call, &render::roster_notification(&call.id, changed), now)?;
+                }
+                continue;
             }
-            continue;
+            // The one whole roster a delta call gets, rendered now: the deltas after it are
+            // relative to it.
+            if whole.is_none() {
+                whole = Some(tx.roster_page(&conversation.id, None, usize::MAX >> 1)?);
+            }
+            let roster = whole.as_deref().unwrap_or_default();
+            enqueue(tx, &call, &render::roster_notification(&call.id, roster), now)?;
+        } else {
+            tx.mark_roster_changed(&call, now)?;
         }
-        if whole.is_none() {
-            whole = Some(tx.roster_page(&conversation.id, None, usize::MAX >> 1)?);
-        }
-        let roster = whole.as_deref().unwrap_or_default();
-        enqueue(tx, &call, &render::roster_notification(&call.id, roster), now)?;
         if !call.roster_started {
             call.roster_started = true;
             tx.update_call(&call)?;
         }
+    }
+    Ok(())
+}
+
+/// Renders the whole roster into each claimed roster mark, as it is now: the rows are then
+/// ordinary notifications, and every attempt sends the same body.
+pub(crate) fn render_marks(tx: &mut dyn Tx, rows: &mut [OutboxRow]) -> EngineResult<()> {
+    for row in rows.iter_mut().filter(|r| r.roster_mark) {
+        let roster = match tx.call(row.call_id.as_str())? {
+            Some(call) => tx.roster_page(&call.conversation_id, None, usize::MAX >> 1)?,
+            None => Vec::new(),
+        };
+        let body = serde_json::to_string(&render::roster_notification(&row.call_id, &roster))
+            .map_err(|e| crate::EngineError::Internal(e.to_string()))?;
+        tx.render_roster_mark(row.id, &body)?;
+        row.body = body;
+        row.roster_mark = false;
     }
     Ok(())
 }

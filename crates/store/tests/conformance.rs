@@ -8,7 +8,7 @@ use switchboard_core::{
     Call, CallId, Conversation, ConversationId, ConversationKind, EndpointKind, Participant, ParticipantId,
     ParticipantState, Party, PartyKind, RingOutcome, TimerAction, Timestamp,
 };
-use switchboard_store::{AttemptResult, DeliveryState, PgStore, SqliteStore, Store, StoreError, Tx};
+use switchboard_store::{AttemptResult, DeliveryState, PgStore, SqliteStore, Store, StoreError, Tx, ROSTER_MARK_BODY};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -174,6 +174,7 @@ conformance!(
     a_redelivery_is_a_copy_at_the_end_of_its_calls_queue,
     stats_count_what_metrics_report,
     conversations_list_newest_first_and_operations_by_call,
+    roster_marks_coalesce_and_stay_at_the_end_of_the_queue,
 );
 
 async fn an_identity_is_unique_among_active_participants_only(db: Fixture) {
@@ -541,4 +542,74 @@ async fn conversations_list_newest_first_and_operations_by_call(db: Fixture) {
     assert_eq!(ended.iter().map(|c| c.id.0.as_str()).collect::<Vec<_>>(), ["c3", "c2"]);
     let ops = run(&store, |tx| tx.operations_of_call(&CallId("none".into()))).await.unwrap();
     assert!(ops.is_empty());
+}
+
+/// (body, sequence, roster_mark) of a call's queue, in sequence order.
+async fn queue(store: &Store, id: &str) -> Vec<(String, i64, bool)> {
+    let id = CallId(id.into());
+    let mut rows = run(store, move |tx| tx.notifications(Some(&id), None, 100)).await.unwrap();
+    rows.sort_by_key(|r| r.sequence);
+    rows.into_iter().map(|r| (r.body, r.sequence, r.roster_mark)).collect()
+}
+
+async fn roster_marks_coalesce_and_stay_at_the_end_of_the_queue(db: Fixture) {
+    let store = db.open().await;
+    let (a, b) = (call("a", "c"), call("b", "c"));
+    let mark = || (ROSTER_MARK_BODY.to_owned(), 0, true);
+    let (a1, b1) = (a.clone(), b.clone());
+    let appended = run(&store, move |tx| {
+        tx.enqueue_notification(&a1, "op1", Timestamp(10))?;
+        let first = tx.mark_roster_changed(&a1, Timestamp(10))?;
+        let again = tx.mark_roster_changed(&a1, Timestamp(11))?;
+        let other = tx.mark_roster_changed(&b1, Timestamp(11))?;
+        Ok((first, again, other))
+    })
+    .await
+    .unwrap();
+    assert_eq!(appended, (true, false, true), "a mark at the end of the queue covers the next change");
+    let with_seq = |(body, _, m): (String, i64, bool), s: i64| (body, s, m);
+    assert_eq!(queue(&store, "a").await, [("op1".to_owned(), 1, false), with_seq(mark(), 2)]);
+    assert_eq!(queue(&store, "b").await, [with_seq(mark(), 1)], "each call has its own mark");
+
+    // A notification after the mark: the next change moves the mark behind it, gaplessly.
+    let a2 = a.clone();
+    let moved = run(&store, move |tx| {
+        tx.enqueue_notification(&a2, "op2", Timestamp(12))?;
+        tx.enqueue_notification(&a2, "op3", Timestamp(12))?;
+        tx.mark_roster_changed(&a2, Timestamp(12))
+    })
+    .await
+    .unwrap();
+    assert!(moved);
+    assert_eq!(
+        queue(&store, "a").await,
+        [("op1".to_owned(), 1, false), ("op2".to_owned(), 2, false), ("op3".to_owned(), 3, false), with_seq(mark(), 4)]
+    );
+
+    // Delivered in order; the claimed mark is rendered once and is then an ordinary row.
+    for expected in ["op1", "op2", "op3"] {
+        let rows = run(&store, |tx| tx.claim_deliveries(Timestamp(20), Timestamp(30), 10, &[CallId("b".into())]))
+            .await
+            .unwrap();
+        assert_eq!(rows.iter().map(|r| r.body.as_str()).collect::<Vec<_>>(), [expected]);
+        let id = rows[0].id;
+        run(&store, move |tx| tx.record_attempt(id, Timestamp(21), 1, &AttemptResult::Delivered { status: 202 }))
+            .await
+            .unwrap();
+    }
+    let rendered = run(&store, |tx| {
+        let rows = tx.claim_deliveries(Timestamp(22), Timestamp(30), 10, &[CallId("b".into())])?;
+        assert_eq!(rows.len(), 1);
+        assert!(rows[0].roster_mark, "the claimed head is the mark");
+        tx.render_roster_mark(rows[0].id, "roster of 22")?;
+        Ok(rows[0].id)
+    })
+    .await
+    .unwrap();
+    let row = run(&store, move |tx| tx.notification(rendered)).await.unwrap().unwrap();
+    assert_eq!((row.body.as_str(), row.sequence, row.roster_mark), ("roster of 22", 4, false));
+    // A change after the render needs a roster of its own: a new mark.
+    let a3 = a.clone();
+    assert!(run(&store, move |tx| tx.mark_roster_changed(&a3, Timestamp(23))).await.unwrap());
+    assert_eq!(queue(&store, "a").await.last().cloned().unwrap(), with_seq(mark(), 5));
 }
