@@ -73,6 +73,8 @@ fn participant(i: usize) -> Participant {
         party: party(i),
         state: ParticipantState::Connected,
         endpoint: EndpointKind::Simulated,
+        node: None,
+        leg_state: None,
         call_id: None,
         invited_by: None,
         is_muted: false,

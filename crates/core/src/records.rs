@@ -115,13 +115,25 @@ pub enum ParticipantState {
 }
 
 /// How a participant is reached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum EndpointKind {
     /// An application's own leg (a [`Call`]).
     Application,
     /// A simulated user or phone number driven by directory behaviour.
     Simulated,
+    /// A live agent: a directory user's client connected over the agent WebSocket.
+    Agent,
+    /// A phone number reached through a SIP trunk.
+    Sip,
+}
+
+impl EndpointKind {
+    /// Whether legs of this kind are driven by a node's leg driver (they have an owning node
+    /// and receive leg commands), rather than by timers and the directory.
+    pub fn is_live(self) -> bool {
+        matches!(self, EndpointKind::Agent | EndpointKind::Sip)
+    }
 }
 
 /// Who asked for a participant to be rung, so its outcome can be reported there.
@@ -150,6 +162,13 @@ pub struct Participant {
     pub roster_sequence: i64,
     pub removed_reason: Option<String>,
     pub created_at: Timestamp,
+    /// The node that owns this live leg (agent WebSocket, SIP dialog); `None` for simulated
+    /// endpoints and application legs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    /// The leg driver's private durable state (e.g. a SIP dialog's Call-ID, tags and CSeq).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leg_state: Option<serde_json::Value>,
 }
 
 impl Participant {

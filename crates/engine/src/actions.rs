@@ -20,11 +20,20 @@ fn simulated_participant(tx: &mut dyn Tx, participant_id: &str) -> EngineResult<
     let p = tx
         .participant(participant_id)?
         .ok_or_else(|| DomainError::not_found(format!("participant {participant_id} was not found")))?;
-    if p.endpoint != EndpointKind::Simulated {
-        return Err(DomainError::conflict(format!(
-            "participant {participant_id} is an application's leg: an application acts through the Graph API"
-        ))
-        .into());
+    match p.endpoint {
+        EndpointKind::Simulated => {}
+        EndpointKind::Application => {
+            return Err(DomainError::conflict(format!(
+                "participant {participant_id} is an application's leg: an application acts through the Graph API"
+            ))
+            .into())
+        }
+        EndpointKind::Agent | EndpointKind::Sip => {
+            return Err(DomainError::conflict(format!(
+                "participant {participant_id} is a live leg (agent or SIP): it acts through its own client"
+            ))
+            .into())
+        }
     }
     Ok(p)
 }
@@ -162,7 +171,7 @@ impl Engine {
     }
 }
 
-fn leave_tx(tx: &mut dyn Tx, mut p: Participant, now: Timestamp) -> EngineResult<()> {
+pub(crate) fn leave_tx(tx: &mut dyn Tx, mut p: Participant, now: Timestamp) -> EngineResult<()> {
     let Some(mut conversation) = tx.conversation(&p.conversation_id)?.filter(|c| !c.ended) else {
         return Err(DomainError::conflict("the call has already ended").into());
     };

@@ -11,7 +11,8 @@ use switchboard_core::{
 use switchboard_store::Tx;
 
 use crate::error::EngineResult;
-use crate::{new_id, notify, Caller, Engine, EngineError, HoldGuard};
+use crate::legs::{LegCommand, RingRequest};
+use crate::{new_id, notify, Caller, Engine, EngineConfig, EngineError, HoldGuard};
 
 /// The caller's live call `id`; anything else (unknown, another application's, ended) is 404.
 pub(crate) fn owned_call(tx: &mut dyn Tx, caller: &Caller, id: &str) -> EngineResult<Call> {
@@ -50,7 +51,9 @@ pub(crate) fn enrich(tx: &mut dyn Tx, mut party: Party, default_tenant: &str) ->
     Ok(party)
 }
 
-/// Starts ringing a simulated endpoint: one timer, due at its outcome or its ring deadline.
+/// Starts ringing an invitee. A simulated endpoint gets one timer, due at its outcome or its
+/// ring deadline; a live leg (agent, SIP) gets a `Ring` command on its node and a timer at its
+/// ring deadline (no answer).
 pub(crate) fn schedule_ring(
     tx: &mut dyn Tx,
     call: &Call,
@@ -61,15 +64,15 @@ pub(crate) fn schedule_ring(
     let timeout = call.ring_timeout_secs();
     let party = &participant.party;
     let plan = match party.kind {
-        PartyKind::Phone => {
-            let has_number = tx.application_instances(call.app_id.as_str())?.iter().any(|i| i.phone_number.is_some());
-            if !has_number {
-                fail_now(RingFailure::PstnWithoutInstanceNumber)
-            } else {
+        PartyKind::Phone => match instance_number(tx, call)? {
+            None => fail_now(RingFailure::PstnWithoutInstanceNumber),
+            Some(_) if participant.endpoint.is_live() => return ring_live_leg(tx, call, participant, timeout, now),
+            Some(_) => {
                 let behaviour = tx.phone(&party.id)?.map(|p| p.behaviour).unwrap_or_else(Behaviour::default);
                 RingPlan::for_behaviour(&behaviour, now, timeout)
             }
-        }
+        },
+        _ if participant.endpoint.is_live() => return ring_live_leg(tx, call, participant, timeout, now),
         PartyKind::User => match tx.user(&party.id)? {
             Some(user) => RingPlan::for_behaviour(&user.behaviour, now, timeout),
             None => fail_now(RingFailure::NoEndpoints),
@@ -83,6 +86,67 @@ pub(crate) fn schedule_ring(
         &TimerAction::RingOutcome { participant_id: participant.id.clone(), outcome: plan.outcome },
     )?;
     Ok(())
+}
+
+/// The phone number of one of the calling application's instances (its PSTN caller id).
+fn instance_number(tx: &mut dyn Tx, call: &Call) -> EngineResult<Option<String>> {
+    Ok(tx.application_instances(call.app_id.as_str())?.into_iter().find_map(|i| i.phone_number))
+}
+
+/// Rings a live leg: a `Ring` command to its node, and the ring deadline as a timer.
+fn ring_live_leg(
+    tx: &mut dyn Tx,
+    call: &Call,
+    participant: &Participant,
+    timeout_secs: i64,
+    now: Timestamp,
+) -> EngineResult<()> {
+    let deadline = now.plus_secs(timeout_secs);
+    let caller = match tx.participant(call.my_participant_id.as_str())? {
+        Some(me) => me.party,
+        None => Party {
+            kind: PartyKind::Application,
+            id: call.app_id.0.clone(),
+            display_name: None,
+            tenant_id: Some(call.tenant_id.0.clone()),
+            identity_provider: None,
+        },
+    };
+    let caller_number = instance_number(tx, call)?;
+    let request = RingRequest {
+        participant_id: participant.id.clone(),
+        conversation_id: participant.conversation_id.clone(),
+        inviting_call_id: Some(call.id.0.clone()),
+        target: participant.party.clone(),
+        caller,
+        caller_number,
+        chat_info: call.chat_info.clone(),
+        deadline,
+    };
+    crate::legs::send(tx, participant, &LegCommand::Ring(request), now)?;
+    tx.insert_timer(
+        deadline,
+        &TimerAction::RingOutcome {
+            participant_id: participant.id.clone(),
+            outcome: RingOutcome::Failed(RingFailure::NoAnswer),
+        },
+    )?;
+    Ok(())
+}
+
+/// A new invitee, reached as [`crate::legs::choose_endpoint`] decides.
+pub(crate) fn new_invitee(
+    tx: &mut dyn Tx,
+    config: &EngineConfig,
+    conversation: &Conversation,
+    party: Party,
+    invited_by: InvitedBy,
+    now: Timestamp,
+) -> EngineResult<Participant> {
+    let endpoint = crate::legs::choose_endpoint(tx, &party, config)?;
+    let mut p = new_participant(conversation, party, ParticipantState::Ringing, endpoint.kind, Some(invited_by), now);
+    p.node = endpoint.node;
+    Ok(p)
 }
 
 pub(crate) fn new_participant(
@@ -105,6 +169,8 @@ pub(crate) fn new_participant(
         roster_sequence: 0,
         removed_reason: None,
         created_at: now,
+        node: None,
+        leg_state: None,
     }
 }
 
@@ -150,6 +216,7 @@ fn fail_ringing_invitations(tx: &mut dyn Tx, conversation: &Conversation, now: T
         if p.state != ParticipantState::Ringing {
             continue;
         }
+        crate::legs::end_leg(tx, &p, now)?;
         p.state = ParticipantState::Removed;
         p.removed_reason = Some("conversationEnded".to_owned());
         tx.update_participant(&p)?;
@@ -170,6 +237,7 @@ fn fail_ringing_invitations(tx: &mut dyn Tx, conversation: &Conversation, now: T
 pub(crate) fn end_conversation(tx: &mut dyn Tx, conversation: &mut Conversation, now: Timestamp) -> EngineResult<()> {
     fail_ringing_invitations(tx, conversation, now)?;
     for mut p in tx.active_participants(&conversation.id)? {
+        crate::legs::end_leg(tx, &p, now)?;
         p.state = ParticipantState::Removed;
         p.removed_reason = Some("conversationEnded".to_owned());
         tx.update_participant(&p)?;
@@ -202,7 +270,9 @@ impl Engine {
         let call_id = CallId(new_id());
         tracing::Span::current().record("call_id", tracing::field::display(&call_id));
         let hold = self.hold(&call_id);
-        let rendered = self.run(move |tx| create_call_tx(tx, caller, body, plan, call_id, version, now)).await?;
+        let config = self.inner.config.clone();
+        let rendered =
+            self.run(move |tx| create_call_tx(tx, &config, caller, body, plan, call_id, version, now)).await?;
         tracing::info!(conversation_id = %rendered.call_chain_id, "call created");
         self.inner.timer_wake.notify_one();
         Ok((rendered, hold))
@@ -249,8 +319,10 @@ impl Engine {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn create_call_tx(
     tx: &mut dyn Tx,
+    config: &EngineConfig,
     caller: Caller,
     body: CreateCallBody,
     plan: CallPlan,
@@ -376,14 +448,8 @@ fn create_call_tx(
     })?;
     for target in targets {
         let target = enrich(tx, target, caller.tenant_id.as_str())?;
-        let p = new_participant(
-            &conversation,
-            target,
-            ParticipantState::Ringing,
-            EndpointKind::Simulated,
-            Some(InvitedBy::CallCreation { call_id: call_id.clone() }),
-            now,
-        );
+        let p =
+            new_invitee(tx, config, &conversation, target, InvitedBy::CallCreation { call_id: call_id.clone() }, now)?;
         tx.insert_participant(&p)?;
         schedule_ring(tx, &call, &p, now)?;
     }

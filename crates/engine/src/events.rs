@@ -11,7 +11,9 @@ use switchboard_core::{
     Application, ApplicationInstance, Call, CallId, Conversation, ConversationId, Meeting, Operation, OperationKind,
     Participant, ParticipantId, PhoneNumber, Tenant, Timer, TimerAction, Timestamp, User,
 };
-use switchboard_store::{AttemptResult, DeliveryAttempt, DeliveryState, OutboxRow, StoreResult, StoreStats, Tx};
+use switchboard_store::{
+    AgentSession, AttemptResult, DeliveryAttempt, DeliveryState, LegCommandRow, OutboxRow, StoreResult, StoreStats, Tx,
+};
 
 use crate::error::EngineResult;
 use crate::{Engine, EngineError};
@@ -60,6 +62,8 @@ fn kind_label(kind: OperationKind) -> &'static str {
 pub(crate) struct Notes {
     changes: Vec<Change>,
     operations: Vec<OperationEvent>,
+    /// Leg commands were written: the leg task has work once this commits.
+    leg_commands: bool,
 }
 
 impl Notes {
@@ -92,6 +96,9 @@ impl Engine {
     }
 
     fn publish(&self, notes: Notes) {
+        if notes.leg_commands {
+            self.inner.leg_wake.notify_one();
+        }
         for event in notes.operations {
             let (kind, outcome) = match event {
                 OperationEvent::Started(kind) => (kind, "started"),
@@ -370,6 +377,38 @@ impl Tx for Recording<'_> {
     }
     fn stats(&mut self) -> StoreResult<StoreStats> {
         self.inner.stats()
+    }
+
+    fn insert_leg_command(
+        &mut self,
+        node_id: &str,
+        participant: &ParticipantId,
+        command: &str,
+        now: Timestamp,
+    ) -> StoreResult<i64> {
+        self.notes.leg_commands = true;
+        self.inner.insert_leg_command(node_id, participant, command, now)
+    }
+    fn leg_commands(&mut self, node_id: &str, limit: usize) -> StoreResult<Vec<LegCommandRow>> {
+        self.inner.leg_commands(node_id, limit)
+    }
+    fn delete_leg_command(&mut self, id: i64) -> StoreResult<bool> {
+        self.inner.delete_leg_command(id)
+    }
+    fn participants_of_node(&mut self, node_id: &str) -> StoreResult<Vec<Participant>> {
+        self.inner.participants_of_node(node_id)
+    }
+    fn insert_agent_session(&mut self, session: &AgentSession) -> StoreResult<()> {
+        self.inner.insert_agent_session(session)
+    }
+    fn delete_agent_session(&mut self, session_id: &str) -> StoreResult<bool> {
+        self.inner.delete_agent_session(session_id)
+    }
+    fn agent_sessions_of_user(&mut self, user_id: &str) -> StoreResult<Vec<AgentSession>> {
+        self.inner.agent_sessions_of_user(user_id)
+    }
+    fn clear_agent_sessions(&mut self, node_id: &str) -> StoreResult<usize> {
+        self.inner.clear_agent_sessions(node_id)
     }
 
     fn reset_calls(&mut self) -> StoreResult<()> {

@@ -8,7 +8,9 @@ use switchboard_core::{
 };
 use switchboard_store::Tx;
 
-use crate::calls::{conversation_of, enrich, new_participant, owned_call, owned_call_any_state, schedule_ring};
+use crate::calls::{
+    conversation_of, enrich, new_invitee, new_participant, owned_call, owned_call_any_state, schedule_ring,
+};
 use crate::error::EngineResult;
 use crate::{new_id, notify, Caller, Engine, EngineError, HoldGuard};
 
@@ -26,7 +28,8 @@ impl Engine {
         // The hold is taken before the transaction, so nothing it causes is delivered before
         // the response; a call id that names no call of the caller gets a 404 below anyway.
         let hold = self.hold(&switchboard_core::CallId(call_id.clone()));
-        let op = self.run(move |tx| invite_tx(tx, &caller, &call_id, request, now)).await?;
+        let config = self.inner.config.clone();
+        let op = self.run(move |tx| invite_tx(tx, &config, &caller, &call_id, request, now)).await?;
         self.failpoint(crate::Failpoint::InviteCommitted);
         tracing::Span::current().record("operation_id", tracing::field::display(&op.id));
         tracing::info!(invitees = op.invitees.len(), "invite started");
@@ -67,6 +70,7 @@ fn invitee(target: &InviteTarget, participant_id: switchboard_core::ParticipantI
 
 fn invite_tx(
     tx: &mut dyn Tx,
+    config: &crate::EngineConfig,
     caller: &Caller,
     call_id: &str,
     request: InviteRequest,
@@ -87,14 +91,7 @@ fn invite_tx(
             become_group(tx, &mut conversation)?;
             for (index, target) in targets.iter().enumerate() {
                 let party = enrich(tx, target.party.clone(), tenant)?;
-                let p = new_participant(
-                    &conversation,
-                    party.clone(),
-                    ParticipantState::Ringing,
-                    EndpointKind::Simulated,
-                    Some(invited_by(index)),
-                    now,
-                );
+                let p = new_invitee(tx, config, &conversation, party.clone(), invited_by(index), now)?;
                 tx.insert_participant(&p)?;
                 schedule_ring(tx, &call, &p, now)?;
                 invitees.push(Invitee { party, ..invitee(target, p.id.clone()) });

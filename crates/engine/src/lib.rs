@@ -12,6 +12,7 @@ mod error;
 pub mod events;
 mod invite;
 pub mod keys;
+pub mod legs;
 mod notify;
 pub mod participants;
 mod timers;
@@ -26,6 +27,7 @@ pub use directory::{DevCredentials, Seed};
 pub use error::EngineError;
 pub use events::Change;
 pub use keys::SigningKeys;
+pub use legs::{choose_endpoint, Endpoint, LegCommand, LegDriver, RingRequest};
 pub use participants::RosterPage;
 use switchboard_core::{AppId, CallId, TenantId};
 use switchboard_store::Store;
@@ -46,6 +48,10 @@ pub struct EngineConfig {
     pub callback_issuer: String,
     /// Where notifications may be posted.
     pub callback_policy: switchboard_core::call_kind::CallbackPolicy,
+    /// This node's id: owner of its live legs (agent WebSockets, SIP dialogs) and leg inbox.
+    pub node_id: String,
+    /// Whether phone numbers are reached through a SIP trunk (else they are simulated).
+    pub sip_trunk: bool,
 }
 
 impl Default for EngineConfig {
@@ -55,6 +61,8 @@ impl Default for EngineConfig {
             delivery: DeliveryConfig::default(),
             callback_issuer: "https://api.botframework.com".to_owned(),
             callback_policy: Default::default(),
+            node_id: "local".to_owned(),
+            sip_trunk: false,
         }
     }
 }
@@ -87,6 +95,10 @@ struct Inner {
     callback_tokens: Mutex<HashMap<(String, String), (String, i64)>>,
     /// Committed changes, for the console's live view (see [`events`]).
     changes: tokio::sync::broadcast::Sender<Change>,
+    /// Leg drivers of this node, by endpoint kind (see [`legs`]).
+    drivers: legs::Drivers,
+    /// Wakes the leg task after a commit wrote leg commands.
+    leg_wake: tokio::sync::Notify,
 }
 
 impl Engine {
@@ -115,17 +127,25 @@ impl Engine {
                 failpoints: Mutex::new(HashSet::new()),
                 callback_tokens: Mutex::new(HashMap::new()),
                 changes: tokio::sync::broadcast::channel(events::CHANNEL_CAPACITY).0,
+                drivers: Default::default(),
+                leg_wake: tokio::sync::Notify::new(),
             }),
         })
     }
 
-    /// Restores the virtual clock where the last run left it, then starts the timer and
-    /// delivery tasks. They stop when the returned handles are aborted.
+    /// Restores the virtual clock where the last run left it, forgets this node's agent
+    /// sessions (their WebSockets did not survive), then starts the timer, delivery and leg
+    /// tasks. They stop when the returned handles are aborted.
     pub async fn start(&self) -> Result<Vec<tokio::task::JoinHandle<()>>, EngineError> {
         if self.inner.clock.mode() == ClockMode::Virtual {
             if let Some(saved) = self.setting(VIRTUAL_NOW).await?.and_then(|v| v.parse::<i64>().ok()) {
                 self.inner.clock.restore_virtual(switchboard_core::Timestamp(saved));
             }
+        }
+        let node = self.node_id().to_owned();
+        let forgotten = self.run(move |tx| Ok(tx.clear_agent_sessions(&node)?)).await?;
+        if forgotten > 0 {
+            tracing::info!(sessions = forgotten, "agent sessions of the previous run forgotten");
         }
         // Other nodes' commits (PostgreSQL NOTIFY) wake the background tasks; the idle poll
         // stays as the safety net.
@@ -133,8 +153,13 @@ impl Engine {
         self.inner.store.listen(Arc::new(move || {
             engine.inner.timer_wake.notify_one();
             engine.inner.delivery_wake.notify_one();
+            engine.inner.leg_wake.notify_one();
         }));
-        Ok(vec![tokio::spawn(timers::run(self.clone())), tokio::spawn(delivery::run(self.clone()))])
+        Ok(vec![
+            tokio::spawn(timers::run(self.clone())),
+            tokio::spawn(delivery::run(self.clone())),
+            tokio::spawn(legs::run(self.clone())),
+        ])
     }
 
     /// `iss` of callback tokens.
@@ -185,11 +210,18 @@ pub enum Failpoint {
     BeforeTimers,
     /// An invite committed; its HTTP response is not written yet.
     InviteCommitted,
+    /// Leg commands were read from this node's inbox; none ran yet.
+    LegsBeforeDispatch,
 }
 
 impl Failpoint {
-    pub const ALL: [Failpoint; 4] =
-        [Failpoint::BeforePost, Failpoint::AfterPost, Failpoint::BeforeTimers, Failpoint::InviteCommitted];
+    pub const ALL: [Failpoint; 5] = [
+        Failpoint::BeforePost,
+        Failpoint::AfterPost,
+        Failpoint::BeforeTimers,
+        Failpoint::InviteCommitted,
+        Failpoint::LegsBeforeDispatch,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -197,6 +229,7 @@ impl Failpoint {
             Failpoint::AfterPost => "delivery-after-post",
             Failpoint::BeforeTimers => "timers-before-fire",
             Failpoint::InviteCommitted => "invite-committed",
+            Failpoint::LegsBeforeDispatch => "legs-before-dispatch",
         }
     }
 

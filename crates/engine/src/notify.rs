@@ -54,6 +54,8 @@ pub(crate) fn roster_changed(
     changed: &[Participant],
     now: Timestamp,
 ) -> EngineResult<()> {
+    // Agents see the roster of every call they are in, peer-to-peer ones included.
+    crate::legs::roster_changed(tx, &conversation.id, now)?;
     if !conversation.kind.has_roster_notifications() {
         return Ok(());
     }

@@ -92,6 +92,7 @@ impl Engine {
                 return Err(DomainError::invalid("an application leaves its call with DELETE on the call").into());
             }
             let mut conversation = conversation_of(tx, &call)?;
+            crate::legs::end_leg(tx, &p, now)?;
             let was_ringing = p.state == ParticipantState::Ringing;
             p.state = ParticipantState::Removed;
             p.removed_reason = Some("removedByApplication".to_owned());

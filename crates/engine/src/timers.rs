@@ -116,7 +116,17 @@ fn fire(tx: &mut dyn Tx, timer: Timer, now: Timestamp) -> EngineResult<()> {
     };
     let _entered = span.enter();
     match timer.action {
-        TimerAction::RingOutcome { participant_id, outcome } => ring_outcome(tx, &participant_id, outcome, now),
+        TimerAction::RingOutcome { participant_id, outcome } => {
+            // A live leg's only timer is its ring deadline: stop it ringing there.
+            if let Some(p) = tx.participant(participant_id.as_str())? {
+                if p.state == ParticipantState::Ringing
+                    && tx.conversation(&p.conversation_id)?.is_some_and(|c| !c.ended)
+                {
+                    crate::legs::end_leg(tx, &p, now)?;
+                }
+            }
+            ring_outcome(tx, &participant_id, outcome, now)
+        }
         TimerAction::EstablishCall { call_id } => establish(tx, &call_id, now),
         TimerAction::KeepAliveExpiry { call_id } => keep_alive_expiry(tx, &call_id, now),
         TimerAction::JoinWithoutRinging { operation_id, index } => join_without_ringing(tx, &operation_id, index, now),
@@ -259,6 +269,7 @@ fn join_without_ringing(
         // A move: leave the source meeting first (its roster is told), then join here.
         if let Some(mut moved) = tx.participant(source_id)?.filter(|m| m.state == ParticipantState::Connected) {
             let mut source_conversation = conversation_of(tx, &replaced)?;
+            crate::legs::end_leg(tx, &moved, now)?;
             moved.state = ParticipantState::Removed;
             moved.removed_reason = Some("movedToAnotherMeeting".to_owned());
             moved.roster_sequence = source_conversation.next_roster_sequence();

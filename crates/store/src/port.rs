@@ -108,6 +108,26 @@ pub struct StoreStats {
     pub connected_participants: i64,
 }
 
+/// A command for a live leg, waiting in its node's inbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LegCommandRow {
+    pub id: i64,
+    pub node_id: String,
+    pub participant_id: ParticipantId,
+    /// The command, as the engine serialised it (JSON).
+    pub command: String,
+    pub created_at: Timestamp,
+}
+
+/// An agent WebSocket connected to a node, signed in as a directory user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentSession {
+    pub session_id: String,
+    pub user_id: String,
+    pub node_id: String,
+    pub connected_at: Timestamp,
+}
+
 /// How long a notification stays leased to the node that enqueued it (domain milliseconds).
 pub const BIRTH_LEASE_MS: i64 = 5_000;
 
@@ -231,14 +251,39 @@ pub trait Tx {
     /// unknown). Redelivering at the end keeps every call's notifications in order.
     fn requeue_notification(&mut self, id: i64, now: Timestamp) -> StoreResult<Option<OutboxRow>>;
 
+    // Endpoint legs. Each node has an inbox of commands for the live legs it owns, written in
+    // the transaction of the change that causes them; the node's leg task runs them in order
+    // and deletes each once its driver returns.
+    /// Appends a command to `node_id`'s inbox; returns its id (ids grow in insertion order).
+    fn insert_leg_command(
+        &mut self,
+        node_id: &str,
+        participant: &ParticipantId,
+        command: &str,
+        now: Timestamp,
+    ) -> StoreResult<i64>;
+    /// The oldest `limit` commands of `node_id`'s inbox, in order.
+    fn leg_commands(&mut self, node_id: &str, limit: usize) -> StoreResult<Vec<LegCommandRow>>;
+    /// Removes a command that ran; `false` when it was already gone.
+    fn delete_leg_command(&mut self, id: i64) -> StoreResult<bool>;
+    /// Ringing and connected participants whose live leg `node_id` owns.
+    fn participants_of_node(&mut self, node_id: &str) -> StoreResult<Vec<Participant>>;
+    fn insert_agent_session(&mut self, session: &AgentSession) -> StoreResult<()>;
+    /// `false` when there was no such session.
+    fn delete_agent_session(&mut self, session_id: &str) -> StoreResult<bool>;
+    /// The sessions of a user (whatever the case of the id), oldest first.
+    fn agent_sessions_of_user(&mut self, user_id: &str) -> StoreResult<Vec<AgentSession>>;
+    /// Forgets every session of a node (its WebSockets did not survive a restart); returns how many.
+    fn clear_agent_sessions(&mut self, node_id: &str) -> StoreResult<usize>;
+
     /// Counts for `/metrics`.
     fn stats(&mut self) -> StoreResult<StoreStats>;
 
     /// Points a call's pending notifications at another callback URI (a `302` from the bot).
     fn retarget_pending_notifications(&mut self, call: &CallId, callback_uri: &str) -> StoreResult<()>;
 
-    /// Deletes every call, conversation, participant, operation, timer and notification
-    /// (the directory and meetings stay).
+    /// Deletes every call, conversation, participant, operation, timer, notification and leg
+    /// command (the directory, meetings and agent sessions stay).
     fn reset_calls(&mut self) -> StoreResult<()>;
 
     /// Checks the store answers.

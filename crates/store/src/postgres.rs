@@ -34,8 +34,8 @@ use switchboard_core::{
 };
 
 use crate::port::{
-    AttemptResult, DeliveryAttempt, DeliveryState, OutboxRow, StoreError, StoreResult, StoreStats, Tx, BIRTH_LEASE_MS,
-    ROSTER_MARK_BODY,
+    AgentSession, AttemptResult, DeliveryAttempt, DeliveryState, LegCommandRow, OutboxRow, StoreError, StoreResult,
+    StoreStats, Tx, BIRTH_LEASE_MS, ROSTER_MARK_BODY,
 };
 
 /// Embedded migrations, applied in order; `schema_migrations` records which ran.
@@ -43,6 +43,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("../migrations/postgres/0001_initial.sql")),
     (2, include_str!("../migrations/postgres/0002_delivery_leases.sql")),
     (3, include_str!("../migrations/postgres/0003_console_and_metrics.sql")),
+    (4, include_str!("../migrations/postgres/0004_endpoint_legs.sql")),
     (5, include_str!("../migrations/postgres/0005_roster_marks_and_queue_heads.sql")),
 ];
 
@@ -543,8 +544,9 @@ impl Tx for PgTx<'_, '_> {
         // A savepoint keeps the transaction usable after a uniqueness conflict, as on SQLite.
         let mut inner = self.t.transaction().map_err(pg)?;
         let inserted = inner.execute(
-            "INSERT INTO participants (id, conversation_id, identity_key, state, body) VALUES ($1, $2, $3, $4, $5)",
-            &[&p.id.0, &p.conversation_id.0, &key, &state, &body],
+            "INSERT INTO participants (id, conversation_id, identity_key, state, node_id, body) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&p.id.0, &p.conversation_id.0, &key, &state, &p.node, &body],
         );
         match inserted {
             Ok(_) => inner.commit().map_err(pg),
@@ -559,8 +561,9 @@ impl Tx for PgTx<'_, '_> {
         let key = p.party.key();
         let state = participant_state(p);
         self.exec(
-            "UPDATE participants SET conversation_id = $2, identity_key = $3, state = $4, body = $5 WHERE id = $1",
-            &[&p.id.0, &p.conversation_id.0, &key, &state, &body],
+            "UPDATE participants SET conversation_id = $2, identity_key = $3, state = $4, node_id = $5, body = $6 \
+             WHERE id = $1",
+            &[&p.id.0, &p.conversation_id.0, &key, &state, &p.node, &body],
         )
         .map(drop)
     }
@@ -873,6 +876,91 @@ impl Tx for PgTx<'_, '_> {
         })
     }
 
+    fn insert_leg_command(
+        &mut self,
+        node_id: &str,
+        participant: &ParticipantId,
+        command: &str,
+        now: Timestamp,
+    ) -> StoreResult<i64> {
+        self.lock()?;
+        // The owning node may be another: wake it once this commits.
+        self.wake_nodes()?;
+        let row = self
+            .t
+            .query_one(
+                "INSERT INTO leg_commands (node_id, participant_id, command, created_at) VALUES ($1, $2, $3, $4) \
+                 RETURNING id",
+                &[&node_id, &participant.0, &command, &now.0],
+            )
+            .map_err(pg)?;
+        Ok(row.get(0))
+    }
+    fn leg_commands(&mut self, node_id: &str, limit: usize) -> StoreResult<Vec<LegCommandRow>> {
+        // Only the owning node reads its inbox: no lock needed (ids are assigned under the
+        // state lock, so they grow in commit order).
+        let rows = self
+            .t
+            .query(
+                "SELECT id, node_id, participant_id, command, created_at FROM leg_commands WHERE node_id = $1 \
+                 ORDER BY id LIMIT $2",
+                &[&node_id, &(limit as i64)],
+            )
+            .map_err(pg)?;
+        Ok(rows
+            .iter()
+            .map(|r| LegCommandRow {
+                id: r.get(0),
+                node_id: r.get(1),
+                participant_id: ParticipantId(r.get(2)),
+                command: r.get(3),
+                created_at: Timestamp(r.get(4)),
+            })
+            .collect())
+    }
+    fn delete_leg_command(&mut self, id: i64) -> StoreResult<bool> {
+        Ok(self.t.execute("DELETE FROM leg_commands WHERE id = $1", &[&id]).map_err(pg)? > 0)
+    }
+    fn participants_of_node(&mut self, node_id: &str) -> StoreResult<Vec<Participant>> {
+        self.bodies(
+            "SELECT body FROM participants WHERE node_id = $1 AND state IN ('ringing', 'connected') ORDER BY id",
+            &[&node_id],
+        )
+    }
+    fn insert_agent_session(&mut self, s: &AgentSession) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO agent_sessions (session_id, user_id, node_id, connected_at) VALUES ($1, $2, $3, $4)",
+            &[&s.session_id, &s.user_id, &s.node_id, &s.connected_at.0],
+        )
+        .map(drop)
+    }
+    fn delete_agent_session(&mut self, session_id: &str) -> StoreResult<bool> {
+        Ok(self.exec("DELETE FROM agent_sessions WHERE session_id = $1", &[&session_id])? > 0)
+    }
+    fn agent_sessions_of_user(&mut self, user_id: &str) -> StoreResult<Vec<AgentSession>> {
+        self.lock()?;
+        let rows = self
+            .t
+            .query(
+                "SELECT session_id, user_id, node_id, connected_at FROM agent_sessions \
+                 WHERE lower(user_id) = lower($1) ORDER BY connected_at, session_id",
+                &[&user_id],
+            )
+            .map_err(pg)?;
+        Ok(rows
+            .iter()
+            .map(|r| AgentSession {
+                session_id: r.get(0),
+                user_id: r.get(1),
+                node_id: r.get(2),
+                connected_at: Timestamp(r.get(3)),
+            })
+            .collect())
+    }
+    fn clear_agent_sessions(&mut self, node_id: &str) -> StoreResult<usize> {
+        Ok(self.exec("DELETE FROM agent_sessions WHERE node_id = $1", &[&node_id])? as usize)
+    }
+
     fn retarget_pending_notifications(&mut self, call: &CallId, callback_uri: &str) -> StoreResult<()> {
         self.exec(
             "UPDATE outbox SET callback_uri = $2 WHERE call_id = $1 AND state = 'pending'",
@@ -886,7 +974,7 @@ impl Tx for PgTx<'_, '_> {
         self.t
             .batch_execute(
                 "DELETE FROM conversations; DELETE FROM calls; DELETE FROM participants; DELETE FROM operations;
-                 DELETE FROM timers; DELETE FROM outbox; DELETE FROM delivery_attempts;",
+                 DELETE FROM timers; DELETE FROM outbox; DELETE FROM delivery_attempts; DELETE FROM leg_commands;",
             )
             .map_err(pg)
     }

@@ -14,8 +14,8 @@ use switchboard_core::{
 };
 
 use crate::port::{
-    AttemptResult, DeliveryAttempt, DeliveryState, OutboxRow, StoreError, StoreResult, StoreStats, Tx, BIRTH_LEASE_MS,
-    ROSTER_MARK_BODY,
+    AgentSession, AttemptResult, DeliveryAttempt, DeliveryState, LegCommandRow, OutboxRow, StoreError, StoreResult,
+    StoreStats, Tx, BIRTH_LEASE_MS, ROSTER_MARK_BODY,
 };
 
 /// Embedded migrations, applied in order; `PRAGMA user_version` records how many ran.
@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_delivery_leases.sql"),
     include_str!("../migrations/0003_console_and_metrics.sql"),
+    include_str!("../migrations/0004_endpoint_legs.sql"),
     include_str!("../migrations/0005_roster_marks_and_queue_heads.sql"),
 ];
 
@@ -362,15 +363,17 @@ impl Tx for SqliteTx<'_> {
     }
     fn insert_participant(&mut self, p: &Participant) -> StoreResult<()> {
         self.exec(
-            "INSERT INTO participants (id, conversation_id, identity_key, state, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![p.id.0, p.conversation_id.0, p.party.key(), participant_state(p), to_json(p)?],
+            "INSERT INTO participants (id, conversation_id, identity_key, state, node_id, body) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![p.id.0, p.conversation_id.0, p.party.key(), participant_state(p), p.node, to_json(p)?],
         )
         .map(drop)
     }
     fn update_participant(&mut self, p: &Participant) -> StoreResult<()> {
         self.exec(
-            "UPDATE participants SET conversation_id = ?2, identity_key = ?3, state = ?4, body = ?5 WHERE id = ?1",
-            params![p.id.0, p.conversation_id.0, p.party.key(), participant_state(p), to_json(p)?],
+            "UPDATE participants SET conversation_id = ?2, identity_key = ?3, state = ?4, node_id = ?5, body = ?6 \
+             WHERE id = ?1",
+            params![p.id.0, p.conversation_id.0, p.party.key(), participant_state(p), p.node, to_json(p)?],
         )
         .map(drop)
     }
@@ -671,6 +674,83 @@ impl Tx for SqliteTx<'_> {
         self.notification(new_id)
     }
 
+    fn insert_leg_command(
+        &mut self,
+        node_id: &str,
+        participant: &ParticipantId,
+        command: &str,
+        now: Timestamp,
+    ) -> StoreResult<i64> {
+        self.exec(
+            "INSERT INTO leg_commands (node_id, participant_id, command, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![node_id, participant.0, command, now.0],
+        )?;
+        Ok(self.conn.last_insert_rowid())
+    }
+    fn leg_commands(&mut self, node_id: &str, limit: usize) -> StoreResult<Vec<LegCommandRow>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT id, node_id, participant_id, command, created_at FROM leg_commands WHERE node_id = ?1 \
+                 ORDER BY id LIMIT ?2",
+            )
+            .map_err(db)?;
+        let rows = stmt
+            .query_map(params![node_id, limit as i64], |r| {
+                Ok(LegCommandRow {
+                    id: r.get(0)?,
+                    node_id: r.get(1)?,
+                    participant_id: ParticipantId(r.get(2)?),
+                    command: r.get(3)?,
+                    created_at: Timestamp(r.get(4)?),
+                })
+            })
+            .map_err(db)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db)
+    }
+    fn delete_leg_command(&mut self, id: i64) -> StoreResult<bool> {
+        Ok(self.exec("DELETE FROM leg_commands WHERE id = ?1", [id])? > 0)
+    }
+    fn participants_of_node(&mut self, node_id: &str) -> StoreResult<Vec<Participant>> {
+        self.bodies(
+            "SELECT body FROM participants WHERE node_id = ?1 AND state IN ('ringing', 'connected') ORDER BY id",
+            [node_id],
+        )
+    }
+    fn insert_agent_session(&mut self, s: &AgentSession) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO agent_sessions (session_id, user_id, node_id, connected_at) VALUES (?1, ?2, ?3, ?4)",
+            params![s.session_id, s.user_id, s.node_id, s.connected_at.0],
+        )
+        .map(drop)
+    }
+    fn delete_agent_session(&mut self, session_id: &str) -> StoreResult<bool> {
+        Ok(self.exec("DELETE FROM agent_sessions WHERE session_id = ?1", [session_id])? > 0)
+    }
+    fn agent_sessions_of_user(&mut self, user_id: &str) -> StoreResult<Vec<AgentSession>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT session_id, user_id, node_id, connected_at FROM agent_sessions WHERE user_id = ?1 \
+                 ORDER BY connected_at, session_id",
+            )
+            .map_err(db)?;
+        let rows = stmt
+            .query_map([user_id], |r| {
+                Ok(AgentSession {
+                    session_id: r.get(0)?,
+                    user_id: r.get(1)?,
+                    node_id: r.get(2)?,
+                    connected_at: Timestamp(r.get(3)?),
+                })
+            })
+            .map_err(db)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db)
+    }
+    fn clear_agent_sessions(&mut self, node_id: &str) -> StoreResult<usize> {
+        self.exec("DELETE FROM agent_sessions WHERE node_id = ?1", [node_id])
+    }
+
     fn stats(&mut self) -> StoreResult<StoreStats> {
         let (outbox_pending, oldest): (i64, Option<i64>) = self
             .conn
@@ -714,7 +794,7 @@ impl Tx for SqliteTx<'_> {
         self.conn
             .execute_batch(
                 "DELETE FROM conversations; DELETE FROM calls; DELETE FROM participants; DELETE FROM operations;
-                 DELETE FROM timers; DELETE FROM outbox; DELETE FROM delivery_attempts;",
+                 DELETE FROM timers; DELETE FROM outbox; DELETE FROM delivery_attempts; DELETE FROM leg_commands;",
             )
             .map_err(db)
     }

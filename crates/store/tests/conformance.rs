@@ -8,7 +8,9 @@ use switchboard_core::{
     Call, CallId, Conversation, ConversationId, ConversationKind, EndpointKind, Participant, ParticipantId,
     ParticipantState, Party, PartyKind, RingOutcome, TimerAction, Timestamp,
 };
-use switchboard_store::{AttemptResult, DeliveryState, PgStore, SqliteStore, Store, StoreError, Tx, ROSTER_MARK_BODY};
+use switchboard_store::{
+    AgentSession, AttemptResult, DeliveryState, PgStore, SqliteStore, Store, StoreError, Tx, ROSTER_MARK_BODY,
+};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -72,6 +74,8 @@ fn participant(id: &str, conversation: &str, user: &str, state: ParticipantState
         roster_sequence: 0,
         removed_reason: None,
         created_at: Timestamp(0),
+        node: None,
+        leg_state: None,
     }
 }
 
@@ -174,6 +178,9 @@ conformance!(
     a_redelivery_is_a_copy_at_the_end_of_its_calls_queue,
     stats_count_what_metrics_report,
     conversations_list_newest_first_and_operations_by_call,
+    leg_commands_wait_in_their_nodes_inbox_in_order_until_deleted,
+    live_legs_are_listed_by_owning_node,
+    agent_sessions_are_found_by_user_and_cleared_per_node,
     roster_marks_coalesce_and_stay_at_the_end_of_the_queue,
 );
 
@@ -542,6 +549,109 @@ async fn conversations_list_newest_first_and_operations_by_call(db: Fixture) {
     assert_eq!(ended.iter().map(|c| c.id.0.as_str()).collect::<Vec<_>>(), ["c3", "c2"]);
     let ops = run(&store, |tx| tx.operations_of_call(&CallId("none".into()))).await.unwrap();
     assert!(ops.is_empty());
+}
+
+async fn leg_commands_wait_in_their_nodes_inbox_in_order_until_deleted(db: Fixture) {
+    let store = db.open().await;
+    let ids = run(&store, |tx| {
+        let p1 = ParticipantId("p1".into());
+        let p2 = ParticipantId("p2".into());
+        Ok(vec![
+            tx.insert_leg_command("node-a", &p1, r#"{"command":"ring"}"#, Timestamp(1))?,
+            tx.insert_leg_command("node-b", &p2, r#"{"command":"ring"}"#, Timestamp(2))?,
+            tx.insert_leg_command("node-a", &p2, r#"{"command":"hangUp"}"#, Timestamp(3))?,
+            tx.insert_leg_command("node-a", &p1, r#"{"command":"cancel"}"#, Timestamp(4))?,
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids grow in insertion order: {ids:?}");
+    let a = run(&store, |tx| tx.leg_commands("node-a", 10)).await.unwrap();
+    let commands: Vec<(&str, &str)> = a.iter().map(|r| (r.participant_id.as_str(), r.command.as_str())).collect();
+    assert_eq!(
+        commands,
+        [("p1", r#"{"command":"ring"}"#), ("p2", r#"{"command":"hangUp"}"#), ("p1", r#"{"command":"cancel"}"#)]
+    );
+    assert!(a.iter().all(|r| r.node_id == "node-a"));
+    assert_eq!(a[0].created_at, Timestamp(1));
+    let limited = run(&store, |tx| tx.leg_commands("node-a", 2)).await.unwrap();
+    assert_eq!(limited.len(), 2);
+    let first = a[0].id;
+    assert!(run(&store, move |tx| tx.delete_leg_command(first)).await.unwrap());
+    assert!(!run(&store, move |tx| tx.delete_leg_command(first)).await.unwrap(), "a second delete finds nothing");
+    // An unfinished command is still there after a restart.
+    drop(store);
+    let store = db.open().await;
+    let a = run(&store, |tx| tx.leg_commands("node-a", 10)).await.unwrap();
+    assert_eq!(a.iter().map(|r| r.id).collect::<Vec<_>>(), [ids[2], ids[3]]);
+    assert_eq!(run(&store, |tx| tx.leg_commands("node-b", 10)).await.unwrap().len(), 1);
+    // Forgetting the calls forgets their legs' commands.
+    run(&store, |tx| tx.reset_calls()).await.unwrap();
+    assert!(run(&store, |tx| tx.leg_commands("node-a", 10)).await.unwrap().is_empty());
+}
+
+async fn live_legs_are_listed_by_owning_node(db: Fixture) {
+    let store = db.open().await;
+    let leg = |id: &str, user: &str, state, node: Option<&str>| {
+        let mut p = participant(id, "c1", user, state);
+        p.endpoint = EndpointKind::Agent;
+        p.node = node.map(str::to_owned);
+        p.leg_state = Some(serde_json::json!({"dialog": id}));
+        p
+    };
+    run(&store, move |tx| {
+        tx.insert_conversation(&conversation("c1"))?;
+        tx.insert_participant(&leg("a1", "u1", ParticipantState::Ringing, Some("node-a")))?;
+        tx.insert_participant(&leg("a2", "u2", ParticipantState::Connected, Some("node-a")))?;
+        tx.insert_participant(&leg("a3", "u3", ParticipantState::Removed, Some("node-a")))?;
+        tx.insert_participant(&leg("b1", "u4", ParticipantState::Connected, Some("node-b")))?;
+        tx.insert_participant(&participant("s1", "c1", "u5", ParticipantState::Connected))
+    })
+    .await
+    .unwrap();
+    let mine = run(&store, |tx| tx.participants_of_node("node-a")).await.unwrap();
+    assert_eq!(mine.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["a1", "a2"]);
+    assert_eq!(mine[0].node.as_deref(), Some("node-a"));
+    assert_eq!(mine[0].leg_state, Some(serde_json::json!({"dialog": "a1"})));
+    // The owner moves with an update (e.g. the leg ends and is no longer listed).
+    run(&store, |tx| {
+        let mut p = tx.participant("a1")?.unwrap();
+        p.node = Some("node-b".into());
+        tx.update_participant(&p)
+    })
+    .await
+    .unwrap();
+    let mine = run(&store, |tx| tx.participants_of_node("node-a")).await.unwrap();
+    assert_eq!(mine.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["a2"]);
+    let theirs = run(&store, |tx| tx.participants_of_node("node-b")).await.unwrap();
+    assert_eq!(theirs.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["a1", "b1"]);
+}
+
+async fn agent_sessions_are_found_by_user_and_cleared_per_node(db: Fixture) {
+    let store = db.open().await;
+    let session = |id: &str, user: &str, node: &str, at: i64| AgentSession {
+        session_id: id.into(),
+        user_id: user.into(),
+        node_id: node.into(),
+        connected_at: Timestamp(at),
+    };
+    run(&store, move |tx| {
+        tx.insert_agent_session(&session("s2", "Alice", "node-a", 20))?;
+        tx.insert_agent_session(&session("s1", "alice", "node-b", 10))?;
+        tx.insert_agent_session(&session("s3", "bob", "node-a", 5))
+    })
+    .await
+    .unwrap();
+    let duplicate = run(&store, move |tx| tx.insert_agent_session(&session("s1", "carol", "node-a", 1))).await;
+    assert!(matches!(duplicate, Err(StoreError::Conflict(_))), "{duplicate:?}");
+    let alice = run(&store, |tx| tx.agent_sessions_of_user("ALICE")).await.unwrap();
+    assert_eq!(alice.iter().map(|s| s.session_id.as_str()).collect::<Vec<_>>(), ["s1", "s2"], "oldest first");
+    assert_eq!(alice[0], session("s1", "alice", "node-b", 10));
+    assert!(run(&store, |tx| tx.delete_agent_session("s1")).await.unwrap());
+    assert!(!run(&store, |tx| tx.delete_agent_session("s1")).await.unwrap());
+    assert_eq!(run(&store, |tx| tx.clear_agent_sessions("node-a")).await.unwrap(), 2);
+    assert!(run(&store, |tx| tx.agent_sessions_of_user("alice")).await.unwrap().is_empty());
+    assert!(run(&store, |tx| tx.agent_sessions_of_user("bob")).await.unwrap().is_empty());
 }
 
 /// (body, sequence, roster_mark) of a call's queue, in sequence order.

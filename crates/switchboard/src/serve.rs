@@ -61,6 +61,11 @@ pub struct ServeArgs {
     /// Seconds one delivery attempt may take in all.
     #[arg(long, env = "SWITCHBOARD_DELIVERY_TOTAL_TIMEOUT", default_value_t = 10.0)]
     pub delivery_total_timeout: f64,
+    /// This node's id: the owner of its agent WebSockets, SIP dialogs and leg command inbox.
+    /// Default: a stable id kept in DATA_DIR/node-id (generated on first start). Nodes sharing
+    /// a PostgreSQL database need distinct ids: give each its own data directory or --node-id.
+    #[arg(long, env = "SWITCHBOARD_NODE_ID")]
+    pub node_id: Option<String>,
     /// Log format: `human` or `json` (one object per line, with the request, call and
     /// operation ids of the spans it belongs to). RUST_LOG sets the levels (default info).
     #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", default_value = "human", value_parser = ["human", "json"])]
@@ -132,10 +137,18 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         allow_http_hosts: config.as_ref().map(|c| c.callback_allow_hosts.clone()).unwrap_or_default(),
         forbidden_origins: own_origins(local, &public_url),
     };
+    let node_id = node_id(&args)?;
     let engine = Engine::new(
         store,
         keys,
-        EngineConfig { clock, callback_policy, callback_issuer: args.callback_issuer.clone(), delivery },
+        EngineConfig {
+            clock,
+            callback_policy,
+            callback_issuer: args.callback_issuer.clone(),
+            delivery,
+            node_id,
+            sip_trunk: false,
+        },
     )?;
 
     let credentials_path = args.data_dir.join("dev-credentials.json");
@@ -231,6 +244,24 @@ fn lock_data_dir(dir: &std::path::Path) -> anyhow::Result<std::fs::File> {
         ),
         Err(std::fs::TryLockError::Error(e)) => Err(e).with_context(|| format!("cannot lock {}", path.display())),
     }
+}
+
+/// `--node-id`, or the id kept in the data directory (made on first start).
+fn node_id(args: &ServeArgs) -> anyhow::Result<String> {
+    let valid = |id: &str| !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_graphic());
+    if let Some(id) = &args.node_id {
+        anyhow::ensure!(valid(id), "--node-id must be 1 to 128 visible ASCII characters");
+        return Ok(id.clone());
+    }
+    let path = args.data_dir.join("node-id");
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        let id = text.trim();
+        anyhow::ensure!(valid(id), "{} does not hold a valid node id", path.display());
+        return Ok(id.to_owned());
+    }
+    let id = format!("node-{}", uuid::Uuid::new_v4().simple());
+    std::fs::write(&path, format!("{id}\n")).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(id)
 }
 
 fn delivery_config(args: &ServeArgs) -> anyhow::Result<DeliveryConfig> {
