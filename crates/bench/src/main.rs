@@ -103,9 +103,15 @@ struct CallsArgs {
 /// Pids of the servers this process started: stopped when it is interrupted, so a ^C never
 /// leaves a server running.
 static CHILDREN: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+/// Their temporary data directories, removed then too.
+static DATA_DIRS: Mutex<Vec<std::path::PathBuf>> = Mutex::new(Vec::new());
 
 fn register_child(pid: u32) {
     CHILDREN.lock().unwrap().push(pid);
+}
+
+fn register_data_dir(dir: &std::path::Path) {
+    DATA_DIRS.lock().unwrap().push(dir.to_path_buf());
 }
 
 async fn stop_children_on_signal() {
@@ -116,6 +122,9 @@ async fn stop_children_on_signal() {
     }
     for pid in CHILDREN.lock().unwrap().iter() {
         let _ = std::process::Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+    }
+    for dir in DATA_DIRS.lock().unwrap().iter() {
+        let _ = std::fs::remove_dir_all(dir);
     }
     std::process::exit(130);
 }
@@ -357,6 +366,9 @@ async fn invites(args: InviteArgs) -> anyhow::Result<()> {
     );
     println!("server RSS: {} MiB before, {} MiB after", rss_before / 1024, rss_after / 1024);
     server.stop().await;
+    // A run whose invites failed or never completed measured nothing: say so by the exit code.
+    anyhow::ensure!(result.errors == 0, "{} invites failed (the server log is in DATA_DIR/server.log)", result.errors);
+    anyhow::ensure!(!completed.is_empty(), "no invite completed");
 
     if !args.no_baseline {
         let baseline = baseline::Baseline::start(&args.server).await?;
@@ -480,6 +492,9 @@ async fn meeting(args: MeetingArgs) -> anyhow::Result<()> {
         seen.roster_entries
     );
     println!("server RSS {} MiB", server.rss_kib() / 1024);
+    anyhow::ensure!(errors == 0, "{errors} invites failed");
+    anyhow::ensure!(seen.completed as usize >= args.participants, "only {} of the joins completed", seen.completed);
+    anyhow::ensure!(seen.rosters > 0, "no roster notification arrived");
 
     // The roster, paged the way Graph pages collections.
     let mut latency = new_histogram();
@@ -498,6 +513,7 @@ async fn meeting(args: MeetingArgs) -> anyhow::Result<()> {
             None => break,
         }
     }
+    anyhow::ensure!(entries == args.participants + 1, "GET participants listed {entries} entries");
     println!(
         "GET participants ($top={}): {} entries in {} pages, {:.2} s in all; per page {}",
         args.page_size,
@@ -563,8 +579,14 @@ async fn calls(args: CallsArgs) -> anyhow::Result<()> {
         errors += t.await?;
     }
     let created = started.elapsed();
-    server.flush().await?;
-    let established = server.established_count().await?;
+    // Memory is read once every call is active (the outbox may still be delivering their
+    // `established` notifications: a backlog of 100,000 takes minutes and is not call state).
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut established = server.established_count().await?;
+    while established < (args.calls as u64).saturating_sub(errors) && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        established = server.established_count().await?;
+    }
     let rss_after = server.rss_kib();
     let hwm = server.hwm_kib();
     let db = server.db_bytes();

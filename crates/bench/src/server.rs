@@ -72,6 +72,9 @@ impl Server {
     pub async fn start(options: &ServerOptions, users: usize) -> anyhow::Result<Server> {
         let dir = tempfile::Builder::new().prefix("switchboard-bench-").tempdir()?;
         let data_dir = dir.path().to_path_buf();
+        if !options.keep_data {
+            crate::register_data_dir(&data_dir);
+        }
         let answer = json!({"kind": "answer", "afterMs": 0});
         let mut seed_users =
             vec![json!({"id": ORGANIZER, "tenantId": TENANT, "displayName": "Organizer", "behaviour": answer})];
