@@ -20,6 +20,7 @@ _CLASSES = {
     "IdentitySet": "identity_set",
     "InvitationParticipantInfo": "invitation_participant_info",
     "InviteParticipantsOperation": "invite_participants_operation",
+    "MuteParticipantOperation": "mute_participant_operation",
     "Modality": "modality",
     "OnlineMeeting": "online_meeting",
     "OperationStatus": "operation_status",
@@ -111,7 +112,8 @@ def call_of(n: Notification, m: SimpleNamespace = BETA):
 def operation_of(n: Notification, m: SimpleNamespace = BETA):
     assert n.kind == "operation", n.body
     op = parse(n.resource_data, m.CommsOperation)
-    assert type(op) is m.InviteParticipantsOperation, f"the discriminator must yield InviteParticipantsOperation: {type(op)}"
+    kinds = (m.InviteParticipantsOperation, m.MuteParticipantOperation)
+    assert type(op) in kinds, f"the discriminator must yield an invite or mute operation: {type(op)}"
     assert_no_unknown_additional_data(op, f"operation notification {n.resource_url}")
     return op
 

@@ -43,6 +43,18 @@ struct Claims {
 /// The application calling a Graph route.
 pub struct AppCaller(pub Caller);
 
+/// The application permissions of the token that [`AppCaller`] validated, for routes whose
+/// permission depends on the body (answering with application-hosted media). Put in the
+/// request's extensions by `AppCaller`, so it is read after it.
+#[derive(Debug, Clone, Default)]
+pub struct GrantedRoles(pub Vec<String>);
+
+impl GrantedRoles {
+    pub fn has(&self, role: &str) -> bool {
+        self.0.iter().any(|r| r.eq_ignore_ascii_case(role))
+    }
+}
+
 impl FromRequestParts<AppState> for AppCaller {
     type Rejection = ApiError;
 
@@ -87,6 +99,13 @@ impl FromRequestParts<AppState> for AppCaller {
                 )
             });
         }
+        // An injected 429/503 answers like the throttle, after the token was checked.
+        if let Some(template) = parts.extensions.get::<axum::extract::MatchedPath>() {
+            if let Some(fault) = state.route_faults().take(parts.method.as_str(), template.as_str()) {
+                return Err(fault);
+            }
+        }
+        parts.extensions.insert(GrantedRoles(claims.roles));
         Ok(AppCaller(Caller { app_id: AppId(app_id), tenant_id: TenantId(claims.tid) }))
     }
 }

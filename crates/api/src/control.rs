@@ -54,6 +54,14 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(Method::POST, "/_switchboard/applications/{client_id}/token", application_token)
             .summary("Mints an access token for an application of the directory, as the token endpoint would")
             .answers(200, Body::JsonInline(object)),
+        endpoint(Method::PUT, "/_switchboard/applications/{client_id}/callingWebhook", set_calling_webhook)
+            .summary("Sets (or with `url: null` clears) the application's calling webhook, where its incoming calls are notified")
+            .reads(Body::JsonInline(webhook_schema))
+            .answers(200, Body::JsonInline(object)),
+        endpoint(Method::POST, "/_switchboard/calls", call_application)
+            .summary("A directory user or a phone number calls an application (by application id, application instance id or phone number)")
+            .reads(Body::JsonInline(call_application_schema))
+            .answers(201, Body::JsonInline(object)),
         endpoint(Method::GET, "/_switchboard/meetings", meetings)
             .summary("Every online meeting, as Graph renders it")
             .answers(200, Body::JsonInline(object)),
@@ -70,6 +78,30 @@ pub fn endpoints() -> Vec<Endpoint> {
         endpoint(Method::POST, "/_switchboard/participants/{id}/leave", leave)
             .summary("The user hangs up: leaves the roster, or ends a peer-to-peer call (200/18503)")
             .answers(200, Body::json::<graph_model::Participant>()),
+        endpoint(Method::POST, "/_switchboard/participants/{id}/mute", mute_self)
+            .summary("The user mutes themselves (the roster of a group call or meeting shows it)")
+            .answers(200, Body::json::<graph_model::Participant>()),
+        endpoint(Method::POST, "/_switchboard/participants/{id}/unmute", unmute_self)
+            .summary("The user unmutes themselves")
+            .answers(200, Body::json::<graph_model::Participant>()),
+        endpoint(Method::POST, "/_switchboard/participants/{id}/hangUp", hang_up_after)
+            .summary("The user hangs up after `afterMs` of domain time (a timer): then as `leave`")
+            .reads(Body::JsonInline(after_schema))
+            .answers(200, Body::json::<graph_model::Participant>()),
+        endpoint(Method::POST, "/_switchboard/faults", inject_fault)
+            .summary("Arms a fault: the next ring(s) of a user, a phone number or from a call fail with a resultInfo (a preset, or code/subcode/message)")
+            .reads(Body::JsonInline(fault_schema))
+            .answers(201, Body::JsonInline(object)),
+        endpoint(Method::POST, "/_switchboard/faults/routes", inject_route_fault)
+            .summary("Arms a 429 or 503 with Retry-After on a Graph route, for `count` requests or until cleared")
+            .reads(Body::JsonInline(route_fault_schema))
+            .answers(201, Body::JsonInline(object)),
+        endpoint(Method::GET, "/_switchboard/faults", faults)
+            .summary("The armed faults (`value`) and route faults (`routes`)")
+            .answers(200, Body::JsonInline(object)),
+        endpoint(Method::DELETE, "/_switchboard/faults", clear_faults)
+            .summary("Disarms every fault and route fault")
+            .answers(204, Body::None),
         endpoint(Method::GET, "/_switchboard/conversations", conversations)
             .summary("The newest conversations with their calls, operations and participants")
             .query(&[
@@ -148,6 +180,72 @@ fn new_user_schema() -> RefOr<Schema> {
         .property("tenantId", string())
         .required("tenantId")
         .property("behaviour", behaviour_schema())
+        .into()
+}
+
+fn webhook_schema() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::Object))
+        .property("url", ObjectBuilder::new().schema_type(SchemaType::from_iter([Type::String, Type::Null])))
+        .required("url")
+        .into()
+}
+
+/// `{"from": {"userId"|"phoneNumber"}, "to": {"applicationId"|"applicationInstanceId"|"phoneNumber"}}`.
+fn call_application_schema() -> RefOr<Schema> {
+    let one_of = |names: &[&str]| {
+        let mut o = ObjectBuilder::new().schema_type(SchemaType::Type(Type::Object));
+        for n in names {
+            o = o.property(*n, string());
+        }
+        o
+    };
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::Object))
+        .property("from", one_of(&["userId", "phoneNumber"]))
+        .required("from")
+        .property("to", one_of(&["applicationId", "applicationInstanceId", "phoneNumber"]))
+        .required("to")
+        .property("requestedModalities", utoipa::openapi::schema::ArrayBuilder::new().items(string()))
+        .into()
+}
+
+fn after_schema() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::Object))
+        .property("afterMs", integer())
+        .required("afterMs")
+        .into()
+}
+
+fn fault_schema() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::Object))
+        .property("userId", string())
+        .property("phoneNumber", string())
+        .property("callId", string())
+        .property(
+            "preset",
+            string().enum_values(Some(switchboard_core::faults::PRESETS.iter().map(|p| p.0).collect::<Vec<_>>())),
+        )
+        .property("code", integer())
+        .property("subcode", integer())
+        .property("message", string())
+        .property("count", integer())
+        .property("untilCleared", ObjectBuilder::new().schema_type(SchemaType::Type(Type::Boolean)))
+        .into()
+}
+
+fn route_fault_schema() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::Object))
+        .property("path", string())
+        .required("path")
+        .property("method", string())
+        .property("status", integer().enum_values(Some([429, 503])))
+        .required("status")
+        .property("retryAfter", integer())
+        .property("count", integer())
         .into()
 }
 
@@ -303,6 +401,92 @@ async fn meetings(State(state): State<AppState>, _: Admin) -> Result<Json<serde_
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct WebhookBody {
+    url: Option<String>,
+}
+
+async fn set_calling_webhook(
+    State(state): State<AppState>,
+    _: Admin,
+    GraphPath(client_id): GraphPath<String>,
+    GraphJson(body): GraphJson<WebhookBody>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let app = state.engine().set_calling_webhook(client_id, body.url).await?;
+    Ok(Json(json!({"clientId": app.client_id, "callingWebhook": app.calling_webhook})))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CallFrom {
+    user_id: Option<String>,
+    phone_number: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CallTo {
+    application_id: Option<String>,
+    application_instance_id: Option<String>,
+    phone_number: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct CallApplicationBody {
+    from: CallFrom,
+    to: CallTo,
+    #[serde(default)]
+    requested_modalities: Vec<graph_model::Modality>,
+}
+
+/// A simulated user or phone calls an application: its incoming call is notified to the
+/// application's calling webhook. 201 with the ids of the call, the conversation and both legs.
+async fn call_application(
+    State(state): State<AppState>,
+    _: Admin,
+    GraphJson(body): GraphJson<CallApplicationBody>,
+) -> Result<(StatusCode, Json<switchboard_engine::InboundCall>), ApiError> {
+    use switchboard_core::{Party, PartyKind};
+    use switchboard_engine::{ApplicationAddress, IncomingCallRequest, IncomingParty};
+    let party = match (body.from.user_id, body.from.phone_number) {
+        (Some(id), None) => Party {
+            kind: PartyKind::User,
+            id,
+            display_name: None,
+            tenant_id: None,
+            identity_provider: Some("AAD".to_owned()),
+        },
+        (None, Some(number)) => Party {
+            kind: PartyKind::Phone,
+            id: switchboard_core::party::parse_e164(&number).map_err(ApiError::from)?,
+            display_name: None,
+            tenant_id: None,
+            identity_provider: None,
+        },
+        _ => return Err(ApiError::invalid("from names exactly one of userId or phoneNumber")),
+    };
+    let to = match (body.to.application_id, body.to.application_instance_id, body.to.phone_number) {
+        (Some(id), None, None) => ApplicationAddress::Application(id),
+        (None, Some(id), None) => ApplicationAddress::Instance(id),
+        (None, None, Some(number)) => {
+            ApplicationAddress::PhoneNumber(switchboard_core::party::parse_e164(&number).map_err(ApiError::from)?)
+        }
+        _ => {
+            return Err(ApiError::invalid(
+                "to names exactly one of applicationId, applicationInstanceId or phoneNumber",
+            ))
+        }
+    };
+    let request = IncomingCallRequest {
+        from: IncomingParty { party, endpoint: switchboard_core::EndpointKind::Simulated, node: None, leg_state: None },
+        to,
+        requested_modalities: body.requested_modalities,
+    };
+    Ok((StatusCode::CREATED, Json(state.engine().call_application(request).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct JoinBody {
     user_id: String,
 }
@@ -314,6 +498,113 @@ async fn join_meeting(
     GraphJson(body): GraphJson<JoinBody>,
 ) -> Result<Json<graph_model::Participant>, ApiError> {
     Ok(Json(state.engine().join_meeting(meeting_id, body.user_id).await?))
+}
+
+async fn mute_self(
+    State(state): State<AppState>,
+    _: Admin,
+    GraphPath(id): GraphPath<String>,
+) -> Result<Json<graph_model::Participant>, ApiError> {
+    Ok(Json(state.engine().mute_self(id, true).await?))
+}
+
+async fn unmute_self(
+    State(state): State<AppState>,
+    _: Admin,
+    GraphPath(id): GraphPath<String>,
+) -> Result<Json<graph_model::Participant>, ApiError> {
+    Ok(Json(state.engine().mute_self(id, false).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct FaultBody {
+    user_id: Option<String>,
+    phone_number: Option<String>,
+    call_id: Option<String>,
+    preset: Option<String>,
+    code: Option<i32>,
+    subcode: Option<i32>,
+    message: Option<String>,
+    count: Option<u32>,
+    #[serde(default)]
+    until_cleared: bool,
+}
+
+async fn inject_fault(
+    State(state): State<AppState>,
+    _: Admin,
+    GraphJson(body): GraphJson<FaultBody>,
+) -> Result<(StatusCode, Json<switchboard_core::faults::InjectedFault>), ApiError> {
+    use switchboard_core::faults::FaultTarget;
+    let target = match (body.user_id, body.phone_number, body.call_id) {
+        (Some(id), None, None) => FaultTarget::UserId(id),
+        (None, Some(n), None) => FaultTarget::PhoneNumber(switchboard_core::party::parse_e164(&n)?),
+        (None, None, Some(id)) => FaultTarget::CallId(id),
+        _ => return Err(ApiError::invalid("name exactly one of userId, phoneNumber or callId")),
+    };
+    let request = switchboard_engine::faults::FaultRequest {
+        target,
+        preset: body.preset,
+        code: body.code,
+        subcode: body.subcode,
+        reason: body.message,
+        count: body.count,
+        until_cleared: body.until_cleared,
+    };
+    Ok((StatusCode::CREATED, Json(state.engine().inject_fault(request).await?)))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RouteFaultBody {
+    path: String,
+    method: Option<String>,
+    status: u16,
+    retry_after: Option<u64>,
+    count: Option<u32>,
+}
+
+async fn inject_route_fault(
+    State(state): State<AppState>,
+    _: Admin,
+    GraphJson(body): GraphJson<RouteFaultBody>,
+) -> Result<(StatusCode, Json<crate::faults::RouteFault>), ApiError> {
+    let fault = crate::faults::RouteFault {
+        id: uuid::Uuid::now_v7().to_string(),
+        method: body.method,
+        path: body.path,
+        status: body.status,
+        retry_after: body.retry_after.unwrap_or(1),
+        remaining: body.count,
+    };
+    Ok((StatusCode::CREATED, Json(state.route_faults().arm(fault)?)))
+}
+
+async fn faults(State(state): State<AppState>, _: Admin) -> Result<Json<serde_json::Value>, ApiError> {
+    let armed = state.engine().faults().await?;
+    Ok(Json(json!({"value": armed, "routes": state.route_faults().list()})))
+}
+
+async fn clear_faults(State(state): State<AppState>, _: Admin) -> Result<StatusCode, ApiError> {
+    state.engine().clear_faults().await?;
+    state.route_faults().clear();
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct AfterBody {
+    after_ms: i64,
+}
+
+async fn hang_up_after(
+    State(state): State<AppState>,
+    _: Admin,
+    GraphPath(id): GraphPath<String>,
+    GraphJson(body): GraphJson<AfterBody>,
+) -> Result<Json<graph_model::Participant>, ApiError> {
+    Ok(Json(state.engine().hang_up_after(id, body.after_ms).await?))
 }
 
 async fn accept(

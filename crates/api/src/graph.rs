@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use switchboard_engine::participants::{DEFAULT_PAGE, MAX_PAGE};
 use switchboard_engine::HoldGuard;
 
-use crate::auth::{AppCaller, RequiredRoles};
+use crate::auth::{AppCaller, GrantedRoles, RequiredRoles};
 use crate::endpoints::{tag, Auth, Body, Endpoint};
 use crate::error::{ApiError, GraphError};
 use crate::extract::{GraphJson, GraphPath, GraphQuery};
@@ -115,8 +115,6 @@ fn route(
 
 /// Graph actions Switchboard does not implement yet: they answer `501 notImplemented`.
 pub const NOT_IMPLEMENTED_CALL_ACTIONS: &[&str] = &[
-    "answer",
-    "reject",
     "redirect",
     "transfer",
     "playPrompt",
@@ -130,7 +128,7 @@ pub const NOT_IMPLEMENTED_CALL_ACTIONS: &[&str] = &[
     "updateRecordingStatus",
     "addLargeGalleryView",
 ];
-pub const NOT_IMPLEMENTED_PARTICIPANT_ACTIONS: &[&str] = &["mute", "startHoldMusic", "stopHoldMusic"];
+pub const NOT_IMPLEMENTED_PARTICIPANT_ACTIONS: &[&str] = &["startHoldMusic", "stopHoldMusic"];
 pub const NOT_IMPLEMENTED_ROSTER_ACTIONS: &[&str] = &["muteAll", "configureMixer"];
 
 /// Every Graph endpoint, once.
@@ -238,6 +236,29 @@ pub fn route_table() -> Vec<GraphRoute> {
         .reads(Body::json::<CreateOnlineMeetingBody>())
         .answers(201, Body::json::<graph_model::OnlineMeeting>()),
     ];
+    for spelling in ["", "microsoft.graph."] {
+        let answer: &'static str = Box::leak(format!("/calls/{{call_id}}/{spelling}answer").into_boxed_str());
+        let reject: &'static str = Box::leak(format!("/calls/{{call_id}}/{spelling}reject").into_boxed_str());
+        table.push(
+            route(Method::POST, Communications, answer, CALLS_ANY, "Answer an incoming call", handler!(answer_call))
+                .reads(Body::json::<graph_model::AnswerBody>())
+                .answers(202, Body::None),
+        );
+        table.push(
+            route(Method::POST, Communications, reject, CALLS_ANY, "Reject an incoming call", handler!(reject_call))
+                .reads(Body::json::<graph_model::RejectBody>())
+                .answers(202, Body::None),
+        );
+    }
+    for spelling in ["", "microsoft.graph."] {
+        let mute: &'static str =
+            Box::leak(format!("/calls/{{call_id}}/participants/{{participant_id}}/{spelling}mute").into_boxed_str());
+        table.push(
+            route(Method::POST, Communications, mute, CALLS_ANY, "Mute participant", handler!(mute_participant))
+                .reads(Body::json::<graph_model::MuteParticipantBody>())
+                .answers(200, Body::json::<graph_model::CommsOperation>()),
+        );
+    }
     let unimplemented = [
         ("/calls/{call_id}/", NOT_IMPLEMENTED_CALL_ACTIONS),
         ("/calls/{call_id}/participants/{participant_id}/", NOT_IMPLEMENTED_PARTICIPANT_ACTIONS),
@@ -412,6 +433,48 @@ async fn delete_call(
 ) -> Result<StatusCode, ApiError> {
     state.engine().delete_call(caller, call_id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST .../answer`. Any calling permission answers (the page names
+/// `Calls.JoinGroupCall.All`; cloud-communications-calls says answering a peer-to-peer call
+/// needs none more), and application-hosted media needs `Calls.AccessMedia.All`.
+async fn answer_call(
+    State(state): State<AppState>,
+    AppCaller(caller): AppCaller,
+    roles: Option<Extension<GrantedRoles>>,
+    GraphPath(call_id): GraphPath<String>,
+    GraphJson(body): GraphJson<graph_model::AnswerBody>,
+) -> Result<StatusCode, ApiError> {
+    let may_access_media = roles.is_some_and(|Extension(r)| r.has("Calls.AccessMedia.All"));
+    state.engine().answer(caller, call_id, body, may_access_media).await?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+/// `POST .../participants/{id}/mute` (participant-mute: permission "None", so any calling
+/// permission): 200 with the settled operation and its `Location`.
+async fn mute_participant(
+    State(state): State<AppState>,
+    Extension(version): Extension<ApiVersion>,
+    AppCaller(caller): AppCaller,
+    GraphPath((call_id, participant_id)): GraphPath<(String, String)>,
+    GraphJson(body): GraphJson<graph_model::MuteParticipantBody>,
+) -> Result<Response, ApiError> {
+    let (operation, hold) =
+        state.engine().mute_participant(caller, call_id.clone(), participant_id, body.client_context).await?;
+    let location = format!("{}/operations/{}", call_url(&state, version, &call_id), operation.id);
+    let context = format!("{}/{}/$metadata#muteParticipantOperation", state.public_url(), version.0);
+    Ok(json_response(StatusCode::OK, Some(location), &WithContext { context, value: &operation }, Some(hold)))
+}
+
+/// `POST .../reject`.
+async fn reject_call(
+    State(state): State<AppState>,
+    AppCaller(caller): AppCaller,
+    GraphPath(call_id): GraphPath<String>,
+    GraphJson(body): GraphJson<graph_model::RejectBody>,
+) -> Result<StatusCode, ApiError> {
+    state.engine().reject(caller, call_id, body).await?;
+    Ok(StatusCode::ACCEPTED)
 }
 
 async fn keep_alive(

@@ -11,6 +11,7 @@ pub mod control;
 pub mod endpoints;
 pub mod error;
 pub mod extract;
+pub mod faults;
 pub mod graph;
 pub mod identity;
 pub mod metrics;
@@ -38,6 +39,7 @@ struct StateInner {
     admin_token: String,
     identity_providers: Vec<auth::IdentityProvider>,
     throttle: throttle::Throttle,
+    route_faults: faults::RouteFaults,
     metrics: Option<PrometheusHandle>,
     /// Turns true when the server starts shutting down: endless responses (the event
     /// stream) end then, so a graceful shutdown does not wait for open consoles.
@@ -72,6 +74,7 @@ impl AppState {
                 admin_token: settings.admin_token,
                 identity_providers: settings.identity_providers.into_iter().map(auth::IdentityProvider::new).collect(),
                 throttle: throttle::Throttle::new(settings.throttle),
+                route_faults: faults::RouteFaults::default(),
                 metrics: settings.metrics,
                 shutdown: settings.shutdown,
             }),
@@ -93,6 +96,11 @@ impl AppState {
 
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
+    }
+
+    /// The injected HTTP faults of this node's Graph routes.
+    pub fn route_faults(&self) -> &faults::RouteFaults {
+        &self.inner.route_faults
     }
 
     pub fn public_url(&self) -> &str {

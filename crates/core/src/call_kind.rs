@@ -137,10 +137,9 @@ pub fn plan_call(body: &CreateCallBody, policy: &CallbackPolicy) -> Result<CallP
         };
         return Ok(CallPlan::Meeting { locator });
     }
-    if targets.iter().any(|p| p.kind == PartyKind::Application) {
-        if targets.len() == 1 && thread_id.is_none() {
-            return Err(DomainError::not_implemented("calling another application is not implemented yet"));
-        }
+    // A single application target without a chat is a peer-to-peer call to that bot (its
+    // incoming call); an application cannot be rung into a group call.
+    if targets.iter().any(|p| p.kind == PartyKind::Application) && (targets.len() > 1 || thread_id.is_some()) {
         return Err(DomainError::invalid("an application cannot be a target of a group call"));
     }
     if let Some(thread_id) = thread_id {

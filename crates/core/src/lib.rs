@@ -9,6 +9,7 @@ pub mod behaviour;
 pub mod call_kind;
 pub mod directory;
 pub mod error;
+pub mod faults;
 pub mod ids;
 pub mod invite;
 pub mod party;

@@ -80,6 +80,9 @@ pub struct Call {
     /// The call ends (408/8537) unless a keepAlive comes before this time.
     #[serde(default)]
     pub keep_alive_due: Option<Timestamp>,
+    /// For an incoming call: its `incomingContext` (who triggered it).
+    #[serde(default)]
+    pub incoming_context: Option<serde_json::Value>,
     pub created_at: Timestamp,
     /// The Graph version the call was created on: its notifications show the call as that
     /// version's metadata has it (calls stored before this field are beta).
@@ -201,6 +204,8 @@ pub struct Invitee {
 #[serde(rename_all = "camelCase")]
 pub enum OperationKind {
     Invite,
+    /// `participant: mute` (server mute); settled when it is created.
+    MuteParticipant,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -293,7 +298,16 @@ pub enum TimerAction {
     KeepAliveExpiry { call_id: CallId },
     /// An escalated or moved participant joins without ringing.
     JoinWithoutRinging { operation_id: OperationId, index: usize },
+    /// An incoming call the application has neither answered nor rejected by now ends
+    /// (408/1106).
+    AnswerDeadline { call_id: CallId },
+    /// A scripted hang-up: the participant leaves (if still in the roster).
+    HangUp { participant_id: ParticipantId },
 }
+
+/// How long an application has to answer or reject an incoming call (call-answer, call-reject:
+/// "The current timeout value is 15 seconds").
+pub const ANSWER_TIMEOUT_SECS: i64 = 15;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

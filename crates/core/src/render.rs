@@ -41,7 +41,7 @@ pub fn call(call: &Call, conversation: &Conversation) -> graph_model::Call {
         ringing_timeout_in_seconds: call.ringing_timeout_in_seconds,
         routing_policies: Vec::new(),
         call_routes: Vec::new(),
-        incoming_context: None,
+        incoming_context: call.incoming_context.clone(),
         termination_reason: None,
         media_state: None,
         answered_by: None,
@@ -109,13 +109,17 @@ pub fn operation(op: &Operation, for_notification: bool) -> CommsOperation {
             remove_from_default_audio_routing_group: None,
         })
         .collect();
+    let (odata_type, participants) = match op.kind {
+        crate::OperationKind::Invite => (odata::INVITE_PARTICIPANTS_OPERATION, Some(participants)),
+        crate::OperationKind::MuteParticipant => (odata::MUTE_PARTICIPANT_OPERATION, None),
+    };
     CommsOperation {
-        odata_type: odata::INVITE_PARTICIPANTS_OPERATION.to_owned(),
+        odata_type: odata_type.to_owned(),
         id: op.id.0.clone(),
         status: if for_notification { op.status.notification_str() } else { op.status.as_str() }.to_owned(),
         client_context: op.client_context.clone(),
         result_info: op.result_info.clone(),
-        participants: Some(participants),
+        participants,
         // Not written: Graph's published metadata (and so every SDK's commsOperation) has no
         // createdDateTime or lastActionDateTime; only an old version of the resource page
         // lists them. Written, they would land in the SDKs' additional_data.
@@ -150,6 +154,12 @@ fn to_value<T: serde::Serialize>(value: &T) -> serde_json::Value {
 pub fn call_notification(c: &Call, conversation: &Conversation) -> CommsNotifications {
     let change = if c.state == graph_model::CallState::Terminated { ChangeType::Deleted } else { ChangeType::Updated };
     envelope(change, &c.id, "", call(c, conversation).to_json(c.api_version))
+}
+
+/// The `created` notification of an incoming call, posted to the called application's calling
+/// webhook: the call in state `incoming`.
+pub fn incoming_call_notification(c: &Call, conversation: &Conversation) -> CommsNotifications {
+    envelope(ChangeType::Created, &c.id, "", call(c, conversation).to_json(c.api_version))
 }
 
 /// The `deleted` notification of a finished operation.

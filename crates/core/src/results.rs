@@ -25,6 +25,8 @@ pub enum RingFailure {
     Cancelled,
     /// The call the invitation was for ended before it was answered.
     CallEnded,
+    /// The called application rejected the call with reason `forbidden`.
+    Forbidden,
     /// An injected fault.
     Fault {
         code: i32,
@@ -47,6 +49,7 @@ impl RingFailure {
             }
             RingFailure::Cancelled => (487, 10170, "The invitation was cancelled by the application.".into()),
             RingFailure::CallEnded => (487, 10171, "The call ended before the invitation was answered.".into()),
+            RingFailure::Forbidden => (403, 10003, "Call rejected as forbidden by the callee.".into()),
             RingFailure::Fault { code, subcode, reason } => {
                 (*code, *subcode, reason.clone().unwrap_or_else(|| "Injected fault.".to_owned()))
             }
@@ -93,6 +96,10 @@ pub enum CallEnd {
     PstnUserEnded,
     /// 408/8537: no keepAlive within 45 minutes.
     KeepAliveTimeout,
+    /// 408/1106: an incoming call neither answered nor rejected within 15 s.
+    AnswerTimeout,
+    /// 200/5010: only one participant remained in a group call.
+    OnlyOneRemained,
 }
 
 impl CallEnd {
@@ -108,6 +115,12 @@ impl CallEnd {
             CallEnd::PeerLeft => (200, 18503, "The other participant in the peer-to-peer call left the conversation."),
             CallEnd::PstnUserEnded => (200, 540000, "Call ended by the PSTN User."),
             CallEnd::KeepAliveTimeout => (408, 8537, "Keep Alive timeout, cleaned up inactive call."),
+            CallEnd::AnswerTimeout => {
+                (408, 1106, "An acknowledgement was not received for the call acceptance in the allotted time.")
+            }
+            CallEnd::OnlyOneRemained => {
+                (200, 5010, "The conversation has ended as only one participant remained in the conversation.")
+            }
         };
         ResultInfo::new(code, subcode, message)
     }
@@ -124,6 +137,7 @@ pub fn all_codes() -> Vec<(i32, i32, String)> {
         RingFailure::PstnWithoutInstanceNumber,
         RingFailure::Cancelled,
         RingFailure::CallEnded,
+        RingFailure::Forbidden,
     ];
     let ends = [
         CallEnd::ByBot,
@@ -134,6 +148,8 @@ pub fn all_codes() -> Vec<(i32, i32, String)> {
         CallEnd::PeerLeft,
         CallEnd::PstnUserEnded,
         CallEnd::KeepAliveTimeout,
+        CallEnd::AnswerTimeout,
+        CallEnd::OnlyOneRemained,
     ];
     failures
         .iter()
@@ -163,6 +179,29 @@ mod tests {
         assert_eq!((info.code, info.subcode), (403, 10151));
         assert!(info.message.starts_with("addParticipants failed for participant 4:+12345678901."));
         assert!(info.message.ends_with("DiagCode: 403#10151"));
+    }
+
+    #[test]
+    fn the_table_by_endpoint_kind_shows_the_codes_and_messages_emitted() {
+        let doc = include_str!("../../../docs/codes.md");
+        let section = doc.split("## By endpoint kind and outcome").nth(1).expect("the section");
+        let section = section.split("\n## ").next().unwrap();
+        let mut emitted = all_codes();
+        emitted.extend(crate::faults::PRESETS.iter().map(|(_, c, s, r)| (*c, *s, (*r).to_owned())));
+        let mut rows = 0;
+        for line in section.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| endpoint")) {
+            let cells: Vec<&str> = line.trim_matches('|').split('|').map(str::trim).collect();
+            assert_eq!(cells.len(), 5, "{line}");
+            if let (Ok(code), Ok(subcode)) = (cells[2].parse::<i32>(), cells[3].parse::<i32>()) {
+                rows += 1;
+                assert!(
+                    emitted.iter().any(|(c, s, m)| (*c, *s) == (code, subcode) && m == cells[4]),
+                    "docs/codes.md: {code}/{subcode} '{}' is not what Switchboard emits",
+                    cells[4]
+                );
+            }
+        }
+        assert!(rows >= 20, "the table lost rows ({rows})");
     }
 
     #[test]

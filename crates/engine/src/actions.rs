@@ -6,8 +6,8 @@
 
 use switchboard_core::results::{CallEnd, RingFailure};
 use switchboard_core::{
-    render, ConversationKind, DomainError, EndpointKind, InvitedBy, Participant, ParticipantState, Party, PartyKind,
-    RingOutcome, Timestamp,
+    render, Conversation, ConversationKind, DomainError, EndpointKind, InvitedBy, Participant, ParticipantId,
+    ParticipantState, Party, PartyKind, RingOutcome, TimerAction, Timestamp,
 };
 use switchboard_store::Tx;
 
@@ -16,7 +16,7 @@ use crate::error::EngineResult;
 use crate::{notify, timers, Engine};
 
 /// A participant a user can act for: a simulated endpoint, not an application's own leg.
-fn simulated_participant(tx: &mut dyn Tx, participant_id: &str) -> EngineResult<Participant> {
+pub(crate) fn simulated_participant(tx: &mut dyn Tx, participant_id: &str) -> EngineResult<Participant> {
     let p = tx
         .participant(participant_id)?
         .ok_or_else(|| DomainError::not_found(format!("participant {participant_id} was not found")))?;
@@ -123,6 +123,30 @@ impl Engine {
         Ok(p)
     }
 
+    /// The user hangs up `after_ms` from now (domain time; a timer row, so it survives a
+    /// restart): then as [`Engine::leave`]. The participant must be in the roster now.
+    #[tracing::instrument(skip(self))]
+    pub async fn hang_up_after(&self, participant_id: String, after_ms: i64) -> EngineResult<graph_model::Participant> {
+        if !(0..=86_400_000).contains(&after_ms) {
+            return Err(DomainError::invalid("afterMs must be between 0 and 86400000").into());
+        }
+        let now = self.inner.clock.now();
+        let p = self
+            .run(move |tx| {
+                let p = simulated_participant(tx, &participant_id)?;
+                if p.state != ParticipantState::Connected {
+                    return Err(
+                        DomainError::conflict(format!("participant {participant_id} is not in the roster")).into()
+                    );
+                }
+                tx.insert_timer(now.plus_millis(after_ms), &TimerAction::HangUp { participant_id: p.id.clone() })?;
+                Ok(render::participant(&p))
+            })
+            .await?;
+        self.inner.timer_wake.notify_one();
+        Ok(p)
+    }
+
     /// A directory user joins an online meeting from a client: they enter the roster of the
     /// meeting's live conversation, and every established call in it is told.
     #[tracing::instrument(skip(self))]
@@ -189,5 +213,40 @@ pub(crate) fn leave_tx(tx: &mut dyn Tx, mut p: Participant, now: Timestamp) -> E
         }
         return Ok(());
     }
-    notify::roster_changed(tx, &conversation, std::slice::from_ref(&p), now)
+    notify::roster_changed(tx, &conversation, std::slice::from_ref(&p), now)?;
+    end_group_call_left_alone(tx, &mut conversation, now)
+}
+
+/// A group call (not a meeting) in which only one participant remains, an application's leg,
+/// ends: that call with 200/5010, as Graph ends a conversation with one participant left.
+/// Meetings stay open with the bot alone in them.
+fn end_group_call_left_alone(tx: &mut dyn Tx, conversation: &mut Conversation, now: Timestamp) -> EngineResult<()> {
+    if !matches!(conversation.kind, ConversationKind::AdHocGroup | ConversationKind::ChatGroup) {
+        return Ok(());
+    }
+    let active = tx.active_participants(&conversation.id)?;
+    let [last] = active.as_slice() else { return Ok(()) };
+    if last.state != ParticipantState::Connected || last.endpoint != EndpointKind::Application {
+        return Ok(());
+    }
+    let Some(mut call) = last.call_id.as_ref().map(|id| tx.call(id.as_str())).transpose()?.flatten() else {
+        return Ok(());
+    };
+    if call.is_live() {
+        end_call(tx, &mut call, CallEnd::OnlyOneRemained, now)?;
+    }
+    Ok(())
+}
+
+/// A scripted hang-up comes due: the participant leaves, if still in the roster.
+pub(crate) fn scripted_hang_up(tx: &mut dyn Tx, participant_id: &ParticipantId, now: Timestamp) -> EngineResult<()> {
+    match tx.participant(participant_id.as_str())? {
+        Some(p) if p.state == ParticipantState::Connected && p.endpoint != EndpointKind::Application => {
+            match tx.conversation(&p.conversation_id)? {
+                Some(c) if !c.ended => leave_tx(tx, p, now),
+                _ => Ok(()),
+            }
+        }
+        _ => Ok(()),
+    }
 }

@@ -63,7 +63,11 @@ pub(crate) fn schedule_ring(
     let fail_now = |failure| RingPlan { due_at: now, outcome: RingOutcome::Failed(failure) };
     let timeout = call.ring_timeout_secs();
     let party = &participant.party;
+    let injected = crate::faults::take_for_ring(tx, call.id.as_str(), party)?;
     let plan = match party.kind {
+        // An injected fault (the call's, then the invitee's) fails the ring at once, whatever
+        // the endpoint.
+        _ if injected.is_some() => fail_now(injected.unwrap_or(RingFailure::NoEndpoints)),
         PartyKind::Phone => match instance_number(tx, call)? {
             None => fail_now(RingFailure::PstnWithoutInstanceNumber),
             Some(_) if participant.endpoint.is_live() => return ring_live_leg(tx, call, participant, timeout, now),
@@ -84,6 +88,51 @@ pub(crate) fn schedule_ring(
     tx.insert_timer(
         plan.due_at,
         &TimerAction::RingOutcome { participant_id: participant.id.clone(), outcome: plan.outcome },
+    )?;
+    Ok(())
+}
+
+/// The target of a peer-to-peer call is an application (`identity.application` or
+/// `applicationInstance`): that application is called (see [`crate::inbound`]). An application
+/// that is not in the directory, has no calling webhook, or is the caller itself, is a leg
+/// that fails at once (480/10037), as any identity without an endpoint.
+fn ring_application_target(
+    tx: &mut dyn Tx,
+    call: &Call,
+    conversation: &Conversation,
+    me: &Participant,
+    target: Party,
+    now: Timestamp,
+) -> EngineResult<()> {
+    use crate::inbound::{resolve_application, ring_application, ApplicationAddress};
+    let address = match target.kind {
+        PartyKind::Application => ApplicationAddress::Application(target.id.clone()),
+        _ => ApplicationAddress::Instance(target.id.clone()),
+    };
+    let invited_by = Some(InvitedBy::CallCreation { call_id: call.id.clone() });
+    let resolved = resolve_application(tx, &address)?.filter(|(app, _)| app.client_id != call.app_id);
+    if let Some((app, dialled)) = resolved {
+        let within = call.ring_timeout_secs().min(switchboard_core::ANSWER_TIMEOUT_SECS);
+        let rung = ring_application(
+            tx,
+            conversation,
+            &app,
+            dialled,
+            me,
+            invited_by.clone(),
+            call.requested_modalities.clone(),
+            within,
+            now,
+        )?;
+        if rung.is_ok() {
+            return Ok(());
+        }
+    }
+    let p = new_participant(conversation, target, ParticipantState::Ringing, EndpointKind::Simulated, invited_by, now);
+    tx.insert_participant(&p)?;
+    tx.insert_timer(
+        now,
+        &TimerAction::RingOutcome { participant_id: p.id, outcome: RingOutcome::Failed(RingFailure::NoEndpoints) },
     )?;
     Ok(())
 }
@@ -245,7 +294,14 @@ pub(crate) fn end_conversation(tx: &mut dyn Tx, conversation: &mut Conversation,
         if let Some(other) = &p.call_id {
             if let Some(mut leg) = tx.call(other.as_str())?.filter(Call::is_live) {
                 leg.state = CallState::Terminated;
-                leg.result_info = Some(CallEnd::AllOthersLeft.result_info());
+                // The other leg of a peer-to-peer call (two applications) hears that its peer
+                // ended the call; in a group call or meeting, that everyone else left.
+                let reason = if conversation.kind == ConversationKind::PeerToPeer {
+                    CallEnd::PeerEnded
+                } else {
+                    CallEnd::AllOthersLeft
+                };
+                leg.result_info = Some(reason.result_info());
                 tx.update_call(&leg)?;
                 notify::call_ended(tx, &leg, conversation, now)?;
             }
@@ -433,6 +489,7 @@ fn create_call_tx(
         peer,
         roster_started: false,
         keep_alive_due: Some(now.plus_secs(switchboard_core::KEEP_ALIVE_TIMEOUT_SECS)),
+        incoming_context: None,
         created_at: now,
         api_version: version,
     };
@@ -448,6 +505,10 @@ fn create_call_tx(
     })?;
     for target in targets {
         let target = enrich(tx, target, caller.tenant_id.as_str())?;
+        if is_p2p && matches!(target.kind, PartyKind::Application | PartyKind::ApplicationInstance) {
+            ring_application_target(tx, &call, &conversation, &me, target, now)?;
+            continue;
+        }
         let p =
             new_invitee(tx, config, &conversation, target, InvitedBy::CallCreation { call_id: call_id.clone() }, now)?;
         tx.insert_participant(&p)?;

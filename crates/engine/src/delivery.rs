@@ -174,7 +174,21 @@ impl Engine {
             .record(elapsed.as_secs_f64());
         let at = self.inner.clock.now();
         let id = row.id;
-        match self.run(move |tx| Ok::<_, EngineError>(tx.record_attempt(id, at, latency, &result)?)).await {
+        // Graph sends a call's first incoming-call notification once more when the bot answers
+        // it with 204 (call-notifications: the legacy-format handshake); the copy is queued
+        // behind whatever the call has pending, with the next sequence number.
+        let send_again = matches!(result, AttemptResult::Delivered { status: 204 })
+            && row.sequence == 1
+            && row.redelivery_of.is_none()
+            && is_incoming_call(&row.body);
+        let recorded = self.run(move |tx| {
+            let recorded = tx.record_attempt(id, at, latency, &result)?;
+            if recorded && send_again {
+                tx.requeue_notification(id, at)?;
+            }
+            Ok::<_, EngineError>(recorded)
+        });
+        match recorded.await {
             Ok(true) => {}
             Ok(false) => tracing::warn!(
                 "the delivery lease expired and another node took the notification over; attempt not recorded"
@@ -289,6 +303,14 @@ impl Engine {
         self.inner.callback_tokens.lock().expect("token cache").insert(key, (token.clone(), exp));
         Ok(token)
     }
+}
+
+/// Whether a notification body is an incoming call (`created` on a call).
+fn is_incoming_call(body: &str) -> bool {
+    serde_json::from_str::<graph_model::CommsNotifications>(body)
+        .ok()
+        .and_then(|n| n.value.into_iter().next())
+        .is_some_and(|n| n.change_type == graph_model::ChangeType::Created && !n.resource_url.contains("/participants"))
 }
 
 fn transport_error(e: &reqwest::Error) -> String {

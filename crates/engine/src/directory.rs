@@ -283,6 +283,23 @@ impl Engine {
         self.run(move |tx| Ok::<_, EngineError>(tx.application(&client_id)?)).await
     }
 
+    /// Sets (or with `None` clears) an application's calling webhook, where its incoming calls
+    /// are notified. The URL must pass the callback policy.
+    pub async fn set_calling_webhook(&self, client_id: String, url: Option<String>) -> EngineResult<Application> {
+        if let Some(url) = &url {
+            self.inner.config.callback_policy.check(url)?;
+        }
+        self.run(move |tx| {
+            let mut app = tx
+                .application(&client_id)?
+                .ok_or_else(|| DomainError::not_found(format!("application {client_id} is not in the directory")))?;
+            app.calling_webhook = url.clone();
+            tx.upsert_application(&app)?;
+            Ok::<_, EngineError>(app)
+        })
+        .await
+    }
+
     pub async fn set_user_behaviour(&self, user_id: String, behaviour: Behaviour) -> EngineResult<User> {
         behaviour.validate()?;
         self.run(move |tx| {

@@ -54,6 +54,7 @@ enum OperationEvent {
 fn kind_label(kind: OperationKind) -> &'static str {
     match kind {
         OperationKind::Invite => "invite",
+        OperationKind::MuteParticipant => "muteParticipant",
     }
 }
 

@@ -22,6 +22,16 @@ pub(crate) fn call_state(
     enqueue(tx, call, &render::call_notification(call, conversation), now)
 }
 
+/// An incoming call, to the called application's calling webhook: `created`, state `incoming`.
+pub(crate) fn incoming_call(
+    tx: &mut dyn Tx,
+    call: &Call,
+    conversation: &Conversation,
+    now: Timestamp,
+) -> EngineResult<()> {
+    enqueue(tx, call, &render::incoming_call_notification(call, conversation), now)
+}
+
 /// A call ends: `terminating` then `terminated`, as Graph reports a hang-up.
 pub(crate) fn call_ended(
     tx: &mut dyn Tx,

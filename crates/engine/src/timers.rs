@@ -107,12 +107,15 @@ fn fire(tx: &mut dyn Tx, timer: Timer, now: Timestamp) -> EngineResult<()> {
         TimerAction::RingOutcome { participant_id, .. } => {
             tracing::info_span!("timer", timer_id = timer.id, %participant_id)
         }
-        TimerAction::EstablishCall { call_id } | TimerAction::KeepAliveExpiry { call_id } => {
+        TimerAction::EstablishCall { call_id }
+        | TimerAction::KeepAliveExpiry { call_id }
+        | TimerAction::AnswerDeadline { call_id } => {
             tracing::info_span!("timer", timer_id = timer.id, %call_id)
         }
         TimerAction::JoinWithoutRinging { operation_id, .. } => {
             tracing::info_span!("timer", timer_id = timer.id, %operation_id)
         }
+        TimerAction::HangUp { participant_id } => tracing::info_span!("timer", timer_id = timer.id, %participant_id),
     };
     let _entered = span.enter();
     match timer.action {
@@ -130,6 +133,8 @@ fn fire(tx: &mut dyn Tx, timer: Timer, now: Timestamp) -> EngineResult<()> {
         TimerAction::EstablishCall { call_id } => establish(tx, &call_id, now),
         TimerAction::KeepAliveExpiry { call_id } => keep_alive_expiry(tx, &call_id, now),
         TimerAction::JoinWithoutRinging { operation_id, index } => join_without_ringing(tx, &operation_id, index, now),
+        TimerAction::AnswerDeadline { call_id } => crate::inbound::answer_deadline(tx, &call_id, now),
+        TimerAction::HangUp { participant_id } => crate::actions::scripted_hang_up(tx, &participant_id, now),
     }
 }
 

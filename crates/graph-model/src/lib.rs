@@ -32,6 +32,7 @@ pub mod odata {
     pub const COMMS_IDENTITY_SET: &str = "#microsoft.graph.communicationsIdentitySet";
     pub const IDENTITY: &str = "#microsoft.graph.identity";
     pub const INVITE_PARTICIPANTS_OPERATION: &str = "#microsoft.graph.inviteParticipantsOperation";
+    pub const MUTE_PARTICIPANT_OPERATION: &str = "#microsoft.graph.muteParticipantOperation";
     pub const COMMS_OPERATION: &str = "#microsoft.graph.commsOperation";
     pub const COMMS_NOTIFICATIONS: &str = "#microsoft.graph.commsNotifications";
     pub const COMMS_NOTIFICATION: &str = "#microsoft.graph.commsNotification";

@@ -14,6 +14,14 @@ pub struct InviteParticipantsBody {
     pub client_context: Option<String>,
 }
 
+/// Body of `POST .../participants/{id}/mute`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MuteParticipantBody {
+    #[serde(default)]
+    pub client_context: Option<String>,
+}
+
 /// An operation as rendered in a response, a GET, or a notification.
 ///
 /// `status` is a string because the docs spell it differently in responses (`Running`) and in

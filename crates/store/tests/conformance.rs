@@ -50,6 +50,7 @@ fn call(id: &str, conversation: &str) -> Call {
         peer: None,
         roster_started: false,
         keep_alive_due: None,
+        incoming_context: None,
         created_at: Timestamp(0),
         api_version: graph_model::GraphVersion::Beta,
     }

@@ -319,3 +319,99 @@ async fn an_open_event_stream_does_not_hold_up_a_graceful_shutdown() {
     assert!(app.terminate(std::time::Duration::from_secs(5)).await, "the server stops while a console is open");
     drop(stream);
 }
+
+/// The participant id of `user` in the newest conversation (the console's view).
+async fn participant_of(app: &TestApp, user: &str) -> String {
+    let view = app.control(Method::GET, "/_switchboard/conversations", None).await;
+    view.assert_status(200)["value"][0]["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["identity"]["id"] == user && p["state"] != "removed")
+        .unwrap_or_else(|| panic!("{user} in {}", view.body))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_user_scripted_to_hang_up_after_n_seconds_ends_the_peer_to_peer_call_then() {
+    let app = TestApp::spawn().await;
+    let adele = app.user("Adele Vance");
+    let call = app.established_p2p(&adele).await;
+    let callee = participant_of(&app, &adele).await;
+    let body = json!({"afterMs": 5_000});
+    app.control(Method::POST, &format!("/_switchboard/participants/{callee}/hangUp"), Some(&body))
+        .await
+        .assert_status(200);
+    app.advance(4_999).await;
+    assert!(app.hooks.take_for(&call).is_empty(), "not yet");
+    app.advance(1).await;
+    let got = app.hooks.take_for(&call);
+    assert_eq!(summary(&got), ["call updated terminating", "call deleted terminated"]);
+    let result = &got[1].resource_data()["resultInfo"];
+    assert_eq!((result["code"].as_i64(), result["subcode"].as_i64()), (Some(200), Some(18503)), "{result}");
+
+    let bad = json!({"afterMs": -1});
+    let path = format!("/_switchboard/participants/{callee}/hangUp");
+    app.control(Method::POST, &path, Some(&bad)).await.assert_error(400, "invalidRequest");
+    app.control(Method::POST, &path, Some(&body)).await.assert_error(409, "conflict");
+    app.control(Method::POST, &path, Some(&json!({}))).await.assert_error(400, "invalidRequest");
+}
+
+#[tokio::test]
+async fn a_phone_hanging_up_a_peer_to_peer_call_ends_it_with_540000() {
+    let app = TestApp::spawn().await;
+    app.set_phone_behaviour("+14255550101", json!({"kind": "answer", "afterMs": 0})).await;
+    let call = app
+        .create_call(&json!({
+            "callbackUri": app.callback,
+            "requestedModalities": ["audio"],
+            "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
+            "source": {"identity": {"applicationInstance": {"id": app.credentials["applicationInstance"]["id"]}}},
+            "targets": [{"identity": {"@odata.type": "#microsoft.graph.communicationsIdentitySet", "phone": {"id": "+14255550101"}}}],
+        }))
+        .await;
+    let call = call.assert_status(201)["id"].as_str().unwrap().to_owned();
+    app.advance(0).await;
+    assert_eq!(summary(&app.hooks.take_for(&call)), ["call updated establishing", "call updated established"]);
+    let phone = participant_of(&app, "+14255550101").await;
+    app.control(Method::POST, &format!("/_switchboard/participants/{phone}/hangUp"), Some(&json!({"afterMs": 0})))
+        .await
+        .assert_status(200);
+    app.advance(0).await;
+    let got = app.hooks.take_for(&call);
+    assert_eq!(summary(&got), ["call updated terminating", "call deleted terminated"]);
+    assert_eq!(got[1].resource_data()["resultInfo"]["subcode"], 540000);
+}
+
+#[tokio::test]
+async fn a_group_call_ends_with_5010_when_everyone_but_the_bot_has_left() {
+    let app = TestApp::spawn().await;
+    let (adele, alex) = (app.user("Adele Vance"), app.user("Alex Wilber"));
+    for user in [&adele, &alex] {
+        app.set_user_behaviour(user, json!({"kind": "answer", "afterMs": 0})).await;
+    }
+    let call = app
+        .create_call(&json!({
+            "callbackUri": app.callback,
+            "requestedModalities": ["audio"],
+            "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
+            "targets": [{"identity": user_identity(&adele)}, {"identity": user_identity(&alex)}],
+        }))
+        .await;
+    let call = call.assert_status(201)["id"].as_str().unwrap().to_owned();
+    app.advance(0).await;
+    app.hooks.take_for(&call);
+    let (p_adele, p_alex) = (participant_of(&app, &adele).await, participant_of(&app, &alex).await);
+
+    app.control_post(&format!("participants/{p_adele}/leave")).await.assert_status(200);
+    app.advance(0).await;
+    assert_eq!(summary(&app.hooks.take_for(&call)), ["roster 2"], "the bot and Alex remain");
+    app.control_post(&format!("participants/{p_alex}/leave")).await.assert_status(200);
+    app.advance(0).await;
+    let got = app.hooks.take_for(&call);
+    assert_eq!(summary(&got), ["roster 1", "call updated terminating", "call deleted terminated"]);
+    let result = &got[2].resource_data()["resultInfo"];
+    assert_eq!((result["code"].as_i64(), result["subcode"].as_i64()), (Some(200), Some(5010)), "{result}");
+}

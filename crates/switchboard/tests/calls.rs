@@ -787,7 +787,7 @@ async fn graph_actions_switchboard_does_not_implement_answer_501() {
     let me = app.get_call(&call).await.assert_status(200)["myParticipantId"].as_str().unwrap().to_owned();
     for path in [
         format!("/beta/communications/calls/{call}/transfer"),
-        format!("/beta/communications/calls/{call}/participants/{me}/mute"),
+        format!("/beta/communications/calls/{call}/participants/{me}/startHoldMusic"),
         format!("/beta/communications/calls/{call}/microsoft.graph.playPrompt"),
         format!("/v1.0/app/calls/{call}/redirect"),
     ] {

@@ -1,7 +1,8 @@
 //! Several nodes on one PostgreSQL database: two server processes (system clock), a call
 //! created through one and an invite through the other, every notification delivered exactly
 //! once; then the node that took an invite is killed while the invitee rings, and the other
-//! node finishes the invite and delivers its notifications.
+//! node finishes the invite and delivers its notifications; a call to the bot placed on one node
+//! is answered on the other.
 
 mod common;
 
@@ -112,4 +113,31 @@ async fn killing_the_node_that_took_an_invite_while_the_invitee_rings_lets_the_o
     assert_exactly_once(&got);
     let read = b.get_operation(&call, op["id"].as_str().unwrap()).await;
     assert_eq!(read.assert_status(200)["status"], "Completed");
+}
+
+#[tokio::test]
+async fn a_call_to_the_bot_placed_on_one_node_is_answered_on_the_other() {
+    let schema = PgSchema::create().await;
+    let a = TestApp::spawn_with(node_options(&schema)).await;
+    let b = a.another_node(node_options(&schema)).await;
+    let webhook = json!({"url": a.callback});
+    let path = format!("/_switchboard/applications/{}/callingWebhook", a.client_id);
+    a.control(reqwest::Method::PUT, &path, Some(&webhook)).await.assert_status(200);
+    let body = json!({"from": {"userId": a.user("Adele Vance")}, "to": {"phoneNumber": "+14255550100"}});
+    let placed = a.control(reqwest::Method::POST, "/_switchboard/calls", Some(&body)).await.assert_status(201).clone();
+    let call = placed["callId"].as_str().unwrap().to_owned();
+    let got = a.hooks.wait_for(&call, 1, WAIT).await;
+    assert_eq!((got[0].change_type(), &got[0].resource_data()["state"]), ("created", &json!("incoming")));
+
+    let answer = json!({"callbackUri": a.callback, "acceptedModalities": ["audio"],
+                        "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"}});
+    b.post(&format!("/beta/communications/calls/{call}/answer"), &answer).await.assert_status(202);
+    let got = a.hooks.wait_for(&call, 3, WAIT).await;
+    let states: Vec<&str> = got.iter().map(|r| r.resource_data()["state"].as_str().unwrap_or("?")).collect();
+    assert_eq!(states, ["incoming", "establishing", "established"], "{got:#?}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let got = a.hooks.take_for(&call);
+    assert_eq!(got.len(), 3, "{got:#?}");
+    assert_exactly_once(&got);
+    assert_eq!(a.get_call(&call).await.assert_status(200)["state"], "established", "node A reads node B's answer");
 }
