@@ -53,6 +53,7 @@ fn call(id: &str) -> Call {
         keep_alive_due: None,
         created_at: Timestamp(0),
         api_version: graph_model::GraphVersion::Beta,
+        incoming_context: None,
     }
 }
 
