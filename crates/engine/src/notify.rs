@@ -1,7 +1,7 @@
 //! Writing notifications into the outbox, inside the transaction of the change they report.
 
 use graph_model::CallState;
-use switchboard_core::{render, Call, Conversation, Operation, Participant, Timestamp};
+use switchboard_core::{render, Call, CallId, Conversation, Operation, Participant, Timestamp};
 use switchboard_store::{OutboxRow, Tx};
 
 use crate::error::EngineResult;
@@ -19,7 +19,16 @@ pub(crate) fn call_state(
     conversation: &Conversation,
     now: Timestamp,
 ) -> EngineResult<()> {
+    // A roster still to be rendered would otherwise be rendered after this change (e.g. after
+    // the call's own participant left with its end): it is the roster of before, so render it now.
+    freeze_roster_mark(tx, &call.id)?;
     enqueue(tx, call, &render::call_notification(call, conversation), now)
+}
+
+/// Renders the call's unrendered roster mark, if any, as the roster is now.
+fn freeze_roster_mark(tx: &mut dyn Tx, call: &CallId) -> EngineResult<()> {
+    let mut marks: Vec<OutboxRow> = tx.roster_mark(call)?.into_iter().collect();
+    render_marks(tx, &mut marks)
 }
 
 /// An incoming call, to the called application's calling webhook: `created`, state `incoming`.

@@ -216,6 +216,8 @@ pub trait Tx {
     ///
     /// Returns whether a mark was appended or moved.
     fn mark_roster_changed(&mut self, call: &Call, now: Timestamp) -> StoreResult<bool>;
+    /// The call's unrendered roster mark, if it has one.
+    fn roster_mark(&mut self, call: &CallId) -> StoreResult<Option<OutboxRow>>;
     /// Renders a claimed roster mark: its body becomes `body` (every attempt then sends the
     /// same) and it is no longer a mark.
     fn render_roster_mark(&mut self, id: i64, body: &str) -> StoreResult<()>;

@@ -720,6 +720,10 @@ impl Tx for PgTx<'_, '_> {
             .map_err(pg)?;
         Ok(true)
     }
+    fn roster_mark(&mut self, call: &CallId) -> StoreResult<Option<OutboxRow>> {
+        let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE call_id = $1 AND roster_mark = 1");
+        Ok(self.outbox_rows(&sql, &[&call.0])?.into_iter().next())
+    }
     fn render_roster_mark(&mut self, id: i64, body: &str) -> StoreResult<()> {
         self.t.execute("UPDATE outbox SET body = $2, roster_mark = 0 WHERE id = $1", &[&id, &body]).map_err(pg)?;
         Ok(())

@@ -518,6 +518,14 @@ impl Tx for SqliteTx<'_> {
         )?;
         Ok(true)
     }
+    fn roster_mark(&mut self, call: &CallId) -> StoreResult<Option<OutboxRow>> {
+        self.conn
+            .prepare_cached(&format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE call_id = ?1 AND roster_mark = 1"))
+            .map_err(db)?
+            .query_row([&call.0], outbox_row)
+            .optional()
+            .map_err(db)
+    }
     fn render_roster_mark(&mut self, id: i64, body: &str) -> StoreResult<()> {
         self.exec("UPDATE outbox SET body = ?2, roster_mark = 0 WHERE id = ?1", params![id, body])?;
         Ok(())

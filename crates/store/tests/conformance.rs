@@ -681,6 +681,9 @@ async fn roster_marks_coalesce_and_stay_at_the_end_of_the_queue(db: Fixture) {
     let with_seq = |(body, _, m): (String, i64, bool), s: i64| (body, s, m);
     assert_eq!(queue(&store, "a").await, [("op1".to_owned(), 1, false), with_seq(mark(), 2)]);
     assert_eq!(queue(&store, "b").await, [with_seq(mark(), 1)], "each call has its own mark");
+    let found = run(&store, |tx| tx.roster_mark(&CallId("a".into()))).await.unwrap().expect("a's mark");
+    assert_eq!((found.sequence, found.roster_mark), (2, true));
+    assert!(run(&store, |tx| tx.roster_mark(&CallId("none".into()))).await.unwrap().is_none());
 
     // A notification after the mark: the next change moves the mark behind it, gaplessly.
     let a2 = a.clone();
