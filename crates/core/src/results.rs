@@ -25,6 +25,13 @@ pub enum RingFailure {
     Cancelled,
     /// The call the invitation was for ended before it was answered.
     CallEnded,
+    /// A dial-out through the SIP trunk ended with a final response that is none of the
+    /// outcomes above (see [`RingFailure::from_sip_status`]).
+    SipFinal {
+        status: u16,
+    },
+    /// The SIP trunk did not answer the INVITE at all (timer B) or could not be reached.
+    TrunkUnreachable,
     /// The called application rejected the call with reason `forbidden`.
     Forbidden,
     /// An injected fault.
@@ -36,6 +43,20 @@ pub enum RingFailure {
 }
 
 impl RingFailure {
+    /// The outcome of a dial-out that ended with this SIP final response: the "SIP" column of
+    /// docs/codes.md. Busy, declined and unreachable phones read as they do for simulated
+    /// ones; every other final response keeps its status as the code, with subcode
+    /// 560000 + status (the shape of Teams' PSTN diagnostic codes, e.g. 560503).
+    pub fn from_sip_status(status: u16) -> RingFailure {
+        match status {
+            486 | 600 => RingFailure::Busy,
+            603 => RingFailure::Declined,
+            404 | 410 | 480 | 484 | 604 => RingFailure::Unreachable,
+            408 => RingFailure::NoAnswer,
+            other => RingFailure::SipFinal { status: other },
+        }
+    }
+
     /// `(code, subcode, underlying reason)`.
     pub fn parts(&self) -> (i32, i32, String) {
         match self {
@@ -49,6 +70,14 @@ impl RingFailure {
             }
             RingFailure::Cancelled => (487, 10170, "The invitation was cancelled by the application.".into()),
             RingFailure::CallEnded => (487, 10171, "The call ended before the invitation was answered.".into()),
+            RingFailure::SipFinal { status } => (
+                i32::from(*status),
+                560_000 + i32::from(*status),
+                format!("The SIP trunk answered the call with {status}."),
+            ),
+            RingFailure::TrunkUnreachable => {
+                (503, 560_000, "The SIP trunk could not be reached (no response, or a transport error).".into())
+            }
             RingFailure::Forbidden => (403, 10003, "Call rejected as forbidden by the callee.".into()),
             RingFailure::Fault { code, subcode, reason } => {
                 (*code, *subcode, reason.clone().unwrap_or_else(|| "Injected fault.".to_owned()))
@@ -137,6 +166,7 @@ pub fn all_codes() -> Vec<(i32, i32, String)> {
         RingFailure::PstnWithoutInstanceNumber,
         RingFailure::Cancelled,
         RingFailure::CallEnded,
+        RingFailure::TrunkUnreachable,
         RingFailure::Forbidden,
     ];
     let ends = [
@@ -179,6 +209,26 @@ mod tests {
         assert_eq!((info.code, info.subcode), (403, 10151));
         assert!(info.message.starts_with("addParticipants failed for participant 4:+12345678901."));
         assert!(info.message.ends_with("DiagCode: 403#10151"));
+    }
+
+    #[test]
+    fn sip_final_responses_map_to_the_tabulated_outcomes() {
+        assert_eq!(RingFailure::from_sip_status(486), RingFailure::Busy);
+        assert_eq!(RingFailure::from_sip_status(600), RingFailure::Busy);
+        assert_eq!(RingFailure::from_sip_status(603), RingFailure::Declined);
+        for unreachable in [404, 410, 480, 484, 604] {
+            assert_eq!(RingFailure::from_sip_status(unreachable), RingFailure::Unreachable);
+        }
+        assert_eq!(RingFailure::from_sip_status(408), RingFailure::NoAnswer);
+        let other = RingFailure::from_sip_status(503);
+        assert_eq!(other.parts().0, 503);
+        assert_eq!(other.parts().1, 560503);
+        // The "SIP" column of the published table names each mapped status.
+        let doc = include_str!("../../../docs/codes.md");
+        for row in ["| 486 | 10004 | 486, 600 |", "| 603 | 10003 | 603 |", "| 480 | 10076 | 404, 410, 480, 484, 604 |"]
+        {
+            assert!(doc.contains(row), "docs/codes.md lacks {row}");
+        }
     }
 
     #[test]

@@ -45,7 +45,7 @@ Then:
   console   http://127.0.0.1:8080/console (asks for the admin token)
   metrics   http://127.0.0.1:8080/metrics
   OpenAPI   http://127.0.0.1:8080/openapi.json")]
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Run a local notification receiver that prints every callback it gets.
     Listen(listen::ListenArgs),
     /// Print an access token for an application of the directory (asks the running server).
@@ -73,7 +73,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     runtime.block_on(async move {
         match cli.command {
-            Command::Serve(args) => serve::run(args).await,
+            Command::Serve(args) => serve::run(*args).await,
             Command::Listen(args) => listen::run(args).await,
             Command::Token(args) => client::token(args).await,
             Command::Directory(command) => client::directory(command).await,

@@ -66,6 +66,32 @@ pub struct ServeArgs {
     /// a PostgreSQL database need distinct ids: give each its own data directory or --node-id.
     #[arg(long, env = "SWITCHBOARD_NODE_ID")]
     pub node_id: Option<String>,
+    /// SIP trunk (`host:port` of the carrier's trunk or SBC) that phone invitees are dialled
+    /// through; every SIP request is sent there. Without it (and without `[sip] trunk` in the
+    /// config file), phone numbers are simulated.
+    #[arg(long, env = "SWITCHBOARD_SIP_TRUNK")]
+    pub sip_trunk: Option<SocketAddr>,
+    /// Transport toward the trunk: `udp` (default) or `tcp`.
+    #[arg(long, env = "SWITCHBOARD_SIP_TRANSPORT", value_parser = ["udp", "tcp"])]
+    pub sip_transport: Option<String>,
+    /// Our SIP listening address (default 127.0.0.1:5060; port 0 picks a free one, written
+    /// with the transport to DATA_DIR/sip-address).
+    #[arg(long, env = "SWITCHBOARD_SIP_LISTEN")]
+    pub sip_listen: Option<SocketAddr>,
+    /// The audio address offered in SDP (default 127.0.0.1:40000). Switchboard carries no
+    /// media: point it at your media server.
+    #[arg(long, env = "SWITCHBOARD_SIP_MEDIA")]
+    pub sip_media: Option<SocketAddr>,
+    /// Digest username for the trunk's 401/407 challenges.
+    #[arg(long, env = "SWITCHBOARD_SIP_USERNAME")]
+    pub sip_username: Option<String>,
+    /// Digest password (prefer the environment variable; never logged).
+    #[arg(long, env = "SWITCHBOARD_SIP_PASSWORD", hide_env_values = true)]
+    pub sip_password: Option<String>,
+    /// RFC 3261 timer T1 in milliseconds (default 500; T2 = 8*T1, T4 = 10*T1, transaction
+    /// timeouts 64*T1).
+    #[arg(long, env = "SWITCHBOARD_SIP_T1_MS")]
+    pub sip_t1_ms: Option<u64>,
     /// Log format: `human` or `json` (one object per line, with the request, call and
     /// operation ids of the spans it belongs to). RUST_LOG sets the levels (default info).
     #[arg(long, env = "SWITCHBOARD_LOG_FORMAT", default_value = "human", value_parser = ["human", "json"])]
@@ -138,6 +164,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         forbidden_origins: own_origins(local, &public_url),
     };
     let node_id = node_id(&args)?;
+    let sip = sip_config(&args, config.as_ref().and_then(|c| c.sip.clone()))?;
     let engine = Engine::new(
         store,
         keys,
@@ -147,9 +174,22 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             callback_issuer: args.callback_issuer.clone(),
             delivery,
             node_id,
-            sip_trunk: false,
+            sip_trunk: sip.is_some(),
         },
     )?;
+    // The SIP driver registers before the engine starts running leg commands.
+    let sip_driver = match sip {
+        Some(sip) => {
+            let transport = sip.transport;
+            let driver = switchboard_sip::driver::SipDriver::start(engine.clone(), sip.clone())
+                .await
+                .with_context(|| format!("cannot listen for SIP on {}", sip.listen))?;
+            let line = format!("{} {}", transport.via_name().to_ascii_lowercase(), driver.local_addr());
+            std::fs::write(args.data_dir.join("sip-address"), &line).context("cannot write DATA_DIR/sip-address")?;
+            Some((line, sip.trunk))
+        }
+        None => None,
+    };
 
     let credentials_path = args.data_dir.join("dev-credentials.json");
     let admin_token = match &config {
@@ -203,6 +243,9 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         tasks.push(tokio::spawn(crate::tls::serve(listener, config, switchboard_api::tls_router(state))));
     }
     print_banner(&public_url, tls_url.as_deref(), &args, &credentials_path);
+    if let Some((listening, trunk)) = &sip_driver {
+        println!("  SIP:         trunk {trunk}, listening on {listening}");
+    }
     let signal = async move {
         shutdown_signal().await;
         tracing::info!("stopping: finishing the requests in flight");
@@ -366,6 +409,7 @@ async fn shutdown_signal() {
 /// (`identityProviders`, `throttle`) and of callbacks (`callbackAllowHosts`).
 struct ConfigFile {
     seed: Seed,
+    sip: Option<SipSection>,
     identity_providers: Vec<IdentityProviderConfig>,
     throttle: ThrottleConfig,
     callback_allow_hosts: Vec<String>,
@@ -397,8 +441,12 @@ impl ConfigFile {
             Some(v) => serde_json::from_value(v).with_context(|| format!("{}: callbackAllowHosts", invalid()))?,
             None => Vec::new(),
         };
+        let sip = match take("sip") {
+            Some(v) => Some(serde_json::from_value(v).with_context(|| format!("{}: sip", invalid()))?),
+            None => None,
+        };
         let seed: Seed = serde_json::from_value(serde_json::Value::Object(table)).with_context(invalid)?;
-        Ok(ConfigFile { seed, identity_providers, throttle, callback_allow_hosts })
+        Ok(ConfigFile { seed, sip, identity_providers, throttle, callback_allow_hosts })
     }
 }
 
@@ -414,4 +462,91 @@ fn own_origins(local: std::net::SocketAddr, public_url: &str) -> Vec<(String, u1
         }
     }
     origins
+}
+
+/// The `[sip]` section of the config file; each `--sip-*` flag (or its environment variable)
+/// overrides its field.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SipSection {
+    trunk: Option<SocketAddr>,
+    transport: Option<String>,
+    listen: Option<SocketAddr>,
+    media: Option<SocketAddr>,
+    username: Option<String>,
+    password: Option<String>,
+    t1_ms: Option<u64>,
+}
+
+/// The SIP trunk, if one is configured by flag or file.
+fn sip_config(args: &ServeArgs, file: Option<SipSection>) -> anyhow::Result<Option<switchboard_sip::SipConfig>> {
+    let file = file.unwrap_or_default();
+    let Some(trunk) = args.sip_trunk.or(file.trunk) else {
+        anyhow::ensure!(
+            args.sip_username.is_none() && args.sip_password.is_none(),
+            "SIP credentials given without a trunk (--sip-trunk)"
+        );
+        return Ok(None);
+    };
+    let transport = args.sip_transport.clone().or(file.transport).unwrap_or_else(|| "udp".to_owned());
+    let transport = transport.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+    let t1_ms = args.sip_t1_ms.or(file.t1_ms).unwrap_or(500);
+    anyhow::ensure!((1..=60_000).contains(&t1_ms), "the SIP T1 must be between 1 and 60000 ms");
+    let username = args.sip_username.clone().or(file.username);
+    let password = args.sip_password.clone().or(file.password);
+    anyhow::ensure!(username.is_some() == password.is_some(), "SIP digest needs both a username and a password");
+    Ok(Some(switchboard_sip::SipConfig {
+        trunk,
+        transport,
+        listen: args.sip_listen.or(file.listen).unwrap_or_else(|| "127.0.0.1:5060".parse().expect("an address")),
+        media: args.sip_media.or(file.media).unwrap_or_else(|| "127.0.0.1:40000".parse().expect("an address")),
+        username,
+        password,
+        t1: std::time::Duration::from_millis(t1_ms),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn args(flags: &[&str]) -> ServeArgs {
+        Cli::parse_from(std::iter::once("serve").chain(flags.iter().copied())).serve
+    }
+
+    #[test]
+    fn the_sip_section_of_the_config_file_is_read_and_flags_override_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "[sip]\ntrunk = \"127.0.0.1:5070\"\ntransport = \"tcp\"\nmedia = \"192.0.2.1:4000\"\n\
+             username = \"bot\"\npassword = \"pw\"\nt1Ms = 100\n",
+        )
+        .unwrap();
+        let file = ConfigFile::read(&path).unwrap().sip;
+        let sip = sip_config(&args(&["--sip-t1-ms", "20"]), file.clone()).unwrap().unwrap();
+        assert_eq!(sip.trunk, "127.0.0.1:5070".parse().unwrap());
+        assert_eq!(sip.transport, switchboard_sip::TransportKind::Tcp);
+        assert_eq!(sip.media, "192.0.2.1:4000".parse().unwrap());
+        assert_eq!(sip.listen, "127.0.0.1:5060".parse().unwrap(), "the default listener");
+        assert_eq!(sip.t1, std::time::Duration::from_millis(20), "the flag wins over the file");
+        assert_eq!((sip.username.as_deref(), sip.password.as_deref()), (Some("bot"), Some("pw")));
+        assert!(!format!("{sip:?}").contains("pw"), "Debug never shows the password");
+    }
+
+    #[test]
+    fn without_a_trunk_there_is_no_sip_and_half_a_configuration_is_refused() {
+        assert!(sip_config(&args(&[]), None).unwrap().is_none());
+        assert!(sip_config(&args(&["--sip-username", "bot"]), None).is_err(), "credentials without a trunk");
+        assert!(sip_config(&args(&["--sip-trunk", "127.0.0.1:5070", "--sip-username", "bot"]), None).is_err());
+        assert!(sip_config(&args(&["--sip-trunk", "127.0.0.1:5070", "--sip-t1-ms", "0"]), None).is_err());
+    }
 }

@@ -115,6 +115,16 @@ impl TestApp {
         app
     }
 
+    /// Like [`TestApp::restart`], with these arguments of `switchboard serve` (e.g. a SIP trunk).
+    pub async fn restart_with(self, extra_args: Vec<String>) -> TestApp {
+        let TestApp { mut child, data_dir, hooks, _dir, .. } = self;
+        let _ = child.kill().await;
+        let options = SpawnOptions { data_dir: Some(data_dir), extra_args, ..Default::default() };
+        let mut app = TestApp::spawn_full(options, Some(hooks)).await;
+        app._dir = _dir;
+        app
+    }
+
     /// Waits until the server process exits by itself (e.g. at an armed failure point).
     pub async fn wait_for_exit(&mut self) -> std::process::ExitStatus {
         tokio::time::timeout(Duration::from_secs(30), self.child.wait())

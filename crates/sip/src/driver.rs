@@ -1,0 +1,293 @@
+//! The glue between the engine's leg inbox and the SIP user agent: the only module of this
+//! crate that knows engine types.
+//!
+//! `Ring` dials the phone through the trunk and reports the outcome (`leg_answered`, or
+//! `leg_failed` with the SIP final response mapped by `RingFailure::from_sip_status`);
+//! `Cancel` sends CANCEL; `HangUp` sends BYE from the dialog saved on the participant
+//! (`leg_state`), so it works after a restart too; a BYE from the phone becomes `leg_left`.
+//!
+//! Inbound: an INVITE to an application instance's number becomes `Engine::call_application`
+//! with the phone as a live `Sip` caller leg owned by this node; the bot's answer comes back as
+//! `Connected` (200 with our SDP, then the dialog is saved like a dial-out's), its rejection or
+//! the 15 s answer deadline as `Rejected` (486 for busy, 480 for no answer, 603 otherwise).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use switchboard_core::results::RingFailure;
+use switchboard_core::{EndpointKind, Participant, ParticipantState, Party, PartyKind};
+use switchboard_engine::{
+    ApplicationAddress, Engine, EngineError, IncomingCallRequest, IncomingParty, LegCommand, LegDriver,
+};
+
+use crate::ua::{
+    CallFailure, CallProgress, DialRequest, DialogState, InboundInvite, OutgoingCall, SipConfig, SipUa, UaEvent,
+};
+
+/// The SIP leg driver of one node.
+pub struct SipDriver {
+    ua: Arc<SipUa>,
+    engine: Engine,
+    /// Dial-outs still ringing, by participant id.
+    ringing: Mutex<HashMap<String, OutgoingCall>>,
+    /// Established dialogs, Call-ID -> participant id (for the phone's BYE).
+    dialogs: Mutex<HashMap<String, String>>,
+    /// Inbound calls waiting for the bot, by the caller's participant id.
+    inbound: Mutex<HashMap<String, InboundInvite>>,
+}
+
+impl SipDriver {
+    /// Binds the SIP listener, registers the driver for `EndpointKind::Sip`, and restores the
+    /// dialogs of this node's connected SIP legs (a restart keeps accepting their BYE and can
+    /// still end them). Call before `Engine::start`.
+    pub async fn start(engine: Engine, config: SipConfig) -> std::io::Result<Arc<SipDriver>> {
+        let (ua, events) = SipUa::start(config).await?;
+        let driver = Arc::new(SipDriver {
+            ua,
+            engine: engine.clone(),
+            ringing: Mutex::new(HashMap::new()),
+            dialogs: Mutex::new(HashMap::new()),
+            inbound: Mutex::new(HashMap::new()),
+        });
+        match engine.legs_of_node().await {
+            Ok(legs) => {
+                for leg in
+                    legs.iter().filter(|p| p.endpoint == EndpointKind::Sip && p.state == ParticipantState::Connected)
+                {
+                    if let Some(dialog) = dialog_of(leg) {
+                        driver.ua.track(&dialog.call_id);
+                        driver.dialogs.lock().expect("dialogs").insert(dialog.call_id, leg.id.0.clone());
+                    }
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "cannot restore this node's SIP dialogs"),
+        }
+        engine.register_driver(EndpointKind::Sip, Arc::new(Registered(driver.clone())));
+        tokio::spawn(driver.clone().serve(events));
+        Ok(driver)
+    }
+
+    /// Where the trunk reaches us.
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.ua.local_addr()
+    }
+
+    async fn serve(self: Arc<Self>, mut events: tokio::sync::mpsc::UnboundedReceiver<UaEvent>) {
+        while let Some(event) = events.recv().await {
+            match event {
+                UaEvent::Bye { call_id } => {
+                    let participant = self.dialogs.lock().expect("dialogs").remove(&call_id);
+                    if let Some(participant) = participant {
+                        if let Err(e) = self.engine.leg_left(&participant).await {
+                            tracing::info!(%participant, error = %e, "BYE from the phone of a leg already gone");
+                        }
+                    }
+                }
+                UaEvent::Invite(invite) => self.incoming(*invite).await,
+                UaEvent::InviteCancelled { call_id } => {
+                    // The caller gave up before the bot answered: it leaves its call.
+                    let caller = {
+                        let mut inbound = self.inbound.lock().expect("inbound");
+                        let id = inbound.iter().find(|(_, i)| i.call_id == call_id).map(|(id, _)| id.clone());
+                        id.inspect(|id| {
+                            inbound.remove(id);
+                        })
+                    };
+                    if let Some(caller) = caller {
+                        if let Err(e) = self.engine.leg_left(&caller).await {
+                            tracing::info!(%caller, error = %e, "a cancelled inbound call had already ended");
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// An INVITE from the trunk: the application whose instance has the dialled number is called.
+    async fn incoming(&self, invite: InboundInvite) {
+        let (Some(to), Some(from)) = (invite.to_number.as_deref().map(e164), invite.from_number.as_deref().map(e164))
+        else {
+            invite.reject(404);
+            return;
+        };
+        let request = IncomingCallRequest {
+            from: IncomingParty {
+                party: Party {
+                    kind: PartyKind::Phone,
+                    id: from,
+                    display_name: None,
+                    tenant_id: None,
+                    identity_provider: None,
+                },
+                endpoint: EndpointKind::Sip,
+                node: Some(self.engine.node_id().to_owned()),
+                leg_state: Some(serde_json::json!({ "inboundCallId": invite.call_id })),
+            },
+            to: ApplicationAddress::PhoneNumber(to),
+            requested_modalities: Vec::new(),
+        };
+        match self.engine.call_application(request).await {
+            Ok(call) => {
+                invite.ringing();
+                self.inbound.lock().expect("inbound").insert(call.caller_participant_id.0.clone(), invite);
+            }
+            Err(e) => {
+                // No application has that number (404), or it cannot take calls (480).
+                let status = if e.to_string().contains("no application answers") { 404 } else { 480 };
+                tracing::info!(call_id = %invite.call_id, error = %e, status, "inbound SIP call refused");
+                invite.reject(status);
+            }
+        }
+    }
+
+    fn ring(self: &Arc<Self>, participant: &Participant, ring: switchboard_engine::RingRequest) {
+        let id = participant.id.0.clone();
+        let mut ringing = self.ringing.lock().expect("ringing");
+        if ringing.contains_key(&id) {
+            return; // The same Ring re-run after a restart of the inbox: already dialling.
+        }
+        let (call, progress) = self.ua.dial(DialRequest {
+            to_number: ring.target.id.clone(),
+            from_number: ring.caller_number.clone(),
+            display_name: ring.caller.display_name.clone(),
+        });
+        ringing.insert(id.clone(), call);
+        drop(ringing);
+        tokio::spawn(self.clone().follow(id, progress));
+    }
+
+    /// Reports a dial-out's outcome to the engine.
+    async fn follow(
+        self: Arc<Self>,
+        participant: String,
+        mut progress: tokio::sync::mpsc::UnboundedReceiver<CallProgress>,
+    ) {
+        while let Some(step) = progress.recv().await {
+            match step {
+                CallProgress::Ringing(_) => {}
+                CallProgress::Answered(dialog) => {
+                    self.ringing.lock().expect("ringing").remove(&participant);
+                    let saved = serde_json::to_value(&dialog).expect("a dialog serialises");
+                    self.dialogs.lock().expect("dialogs").insert(dialog.call_id.clone(), participant.clone());
+                    let joined = match self.engine.save_leg_state(&participant, saved).await {
+                        Ok(()) => self.engine.leg_answered(&participant).await,
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = joined {
+                        // Cancelled or ended while the 200 was on its way: end the dialog.
+                        tracing::info!(%participant, error = %e, "a phone answered a leg that is gone: BYE");
+                        self.dialogs.lock().expect("dialogs").remove(&dialog.call_id);
+                        let _ = self.ua.hang_up(&dialog).await;
+                    }
+                    return;
+                }
+                CallProgress::Failed(failure) => {
+                    self.ringing.lock().expect("ringing").remove(&participant);
+                    let failure = match failure {
+                        CallFailure::Rejected(status) => RingFailure::from_sip_status(status),
+                        CallFailure::Timeout | CallFailure::TransportError => RingFailure::TrunkUnreachable,
+                        // The engine cancelled: it has recorded the outcome already.
+                        CallFailure::Cancelled => return,
+                    };
+                    if let Err(e) = self.engine.leg_failed(&participant, failure).await {
+                        tracing::info!(%participant, error = %e, "a dial-out failed after its leg ended");
+                    }
+                    return;
+                }
+            }
+        }
+        self.ringing.lock().expect("ringing").remove(&participant);
+    }
+}
+
+/// A number as the trunk wrote it, in E.164 (`15550123` -> `+15550123`).
+fn e164(number: &str) -> String {
+    if number.starts_with('+') {
+        number.to_owned()
+    } else {
+        format!("+{number}")
+    }
+}
+
+/// The SIP final response a rejected inbound call gets, from the calling party's resultInfo
+/// code: busy 486, no answer within the deadline 480, every other rejection 603 Decline.
+fn inbound_rejection_status(code: i32) -> u16 {
+    match code {
+        486 => 486,
+        408 => 480,
+        _ => 603,
+    }
+}
+
+fn dialog_of(participant: &Participant) -> Option<DialogState> {
+    serde_json::from_value(participant.leg_state.clone()?).ok()
+}
+
+/// The driver as the engine holds it (its tasks need the `Arc`).
+struct Registered(Arc<SipDriver>);
+
+#[async_trait::async_trait]
+impl LegDriver for Registered {
+    async fn execute(&self, participant: &Participant, command: LegCommand) -> Result<(), EngineError> {
+        let this = &self.0;
+        match command {
+            LegCommand::Ring(ring) => {
+                if participant.state == ParticipantState::Ringing {
+                    this.ring(participant, ring);
+                }
+            }
+            LegCommand::Cancel => {
+                let call = this.ringing.lock().expect("ringing").remove(&participant.id.0);
+                if let Some(call) = call {
+                    call.cancel();
+                }
+            }
+            LegCommand::HangUp => {
+                if let Some(dialog) = dialog_of(participant) {
+                    this.dialogs.lock().expect("dialogs").remove(&dialog.call_id);
+                    match this.ua.hang_up(&dialog).await {
+                        Ok(status) => tracing::debug!(participant_id = %participant.id, status, "BYE answered"),
+                        Err(e) => tracing::warn!(participant_id = %participant.id, error = ?e, "BYE not answered"),
+                    }
+                }
+            }
+            LegCommand::Connected => {
+                let invite = this.inbound.lock().expect("inbound").remove(&participant.id.0);
+                if let Some(invite) = invite {
+                    let dialog = invite.answer();
+                    this.dialogs.lock().expect("dialogs").insert(dialog.call_id.clone(), participant.id.0.clone());
+                    let saved = serde_json::to_value(&dialog).expect("a dialog serialises");
+                    this.engine.save_leg_state(&participant.id.0, saved).await?;
+                }
+            }
+            LegCommand::Rejected { code, .. } => {
+                let invite = this.inbound.lock().expect("inbound").remove(&participant.id.0);
+                if let Some(invite) = invite {
+                    invite.reject(inbound_rejection_status(code));
+                }
+            }
+            // A phone shows no roster and has no server mute.
+            LegCommand::Roster { .. } | LegCommand::Muted { .. } => {}
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rejected_inbound_call_gets_486_480_or_603() {
+        assert_eq!(inbound_rejection_status(486), 486);
+        assert_eq!(inbound_rejection_status(408), 480);
+        assert_eq!(inbound_rejection_status(603), 603);
+        assert_eq!(inbound_rejection_status(403), 603);
+    }
+
+    #[test]
+    fn numbers_are_read_as_e164() {
+        assert_eq!(e164("+15550123"), "+15550123");
+        assert_eq!(e164("15550123"), "+15550123");
+    }
+}

@@ -1,0 +1,617 @@
+//! Phones over a SIP trunk, against a real SIP peer: sipp plays the trunk and the phone behind
+//! it with one scenario per outcome (tests/sipp/*.xml), Switchboard runs with `--sip-trunk`
+//! pointing at it, and the bot invites a phone number into a meeting. Each test checks the
+//! notifications at the bot's webhook AND sipp's exit status (sipp fails when its scenario
+//! is not followed: a missing ACK, CANCEL or BYE, an INVITE without SDP or caller id).
+//! sipp must be installed (`.ci/run` installs Debian's `sip-tester`): these tests fail
+//! without it, they never skip.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+
+const PHONE: &str = "+15550100";
+
+/// sipp's RTP port: it binds it and the port two above (video), so both must be free.
+fn free_media_port() -> u16 {
+    loop {
+        let port = free_port();
+        if port < 65_000 && std::net::UdpSocket::bind(("127.0.0.1", port + 2)).is_ok() {
+            return port;
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A running sipp, playing the phone (the trunk's far end) with one scenario.
+struct Sipp {
+    child: Child,
+    addr: SocketAddr,
+    dir: PathBuf,
+}
+
+impl Sipp {
+    fn phone(scenario: &str, tcp: bool) -> Sipp {
+        let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(format!("{scenario}.xml"));
+        let port = free_port();
+        let dir = tempfile::tempdir().unwrap().keep();
+        let child = Command::new("sipp")
+            .current_dir(&dir)
+            .args(["-sf", file.to_str().unwrap(), "-i", "127.0.0.1", "-p", &port.to_string()])
+            .args(["-t", if tcp { "t1" } else { "u1" }])
+            .args(["-cp", &free_port().to_string(), "-mp", &free_media_port().to_string()])
+            .args(["-m", "1", "-nostdin", "-timeout", "120s", "-timeout_error", "-trace_err", "-trace_msg"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sipp must be installed (Debian package sip-tester; .ci/run installs it)");
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        if tcp {
+            for _ in 0..200 {
+                if std::net::TcpStream::connect(addr).is_ok() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+        }
+        Sipp { child, addr, dir }
+    }
+
+    /// sipp playing the trunk that sends requests to Switchboard's SIP listener (`target`).
+    fn trunk_calling(scenario: &str, target: SocketAddr, service: &str) -> Sipp {
+        Sipp::trunk_calling_from(scenario, target, service, free_port())
+    }
+
+    /// Like `trunk_calling`, from this port (when Switchboard must know the trunk beforehand).
+    fn trunk_calling_from(scenario: &str, target: SocketAddr, service: &str, port: u16) -> Sipp {
+        let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(format!("{scenario}.xml"));
+        let dir = tempfile::tempdir().unwrap().keep();
+        let child = Command::new("sipp")
+            .current_dir(&dir)
+            .arg(target.to_string())
+            .args([
+                "-sf",
+                file.to_str().unwrap(),
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-t",
+                "u1",
+                "-s",
+                service,
+            ])
+            .args(["-cp", &free_port().to_string(), "-mp", &free_media_port().to_string()])
+            .args(["-m", "1", "-nostdin", "-timeout", "120s", "-timeout_error", "-trace_err", "-trace_msg"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sipp must be installed (Debian package sip-tester; .ci/run installs it)");
+        Sipp { child, addr: format!("127.0.0.1:{port}").parse().unwrap(), dir }
+    }
+
+    /// Waits (at most 30 s) until sipp's message trace shows `text`: what it sent or received.
+    async fn wait_for_trace(&self, text: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let traced = std::fs::read_dir(&self.dir)
+                .unwrap()
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with("_messages.log"))
+                .any(|e| std::fs::read_to_string(e.path()).unwrap_or_default().contains(text));
+            if traced {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "sipp never traced {text:?}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Waits for sipp to finish its one call; panics with its logs unless it exited 0.
+    async fn assert_passed(mut self) {
+        let (status, child) = tokio::task::spawn_blocking(move || {
+            let start = std::time::Instant::now();
+            loop {
+                if let Some(status) = self.child.try_wait().unwrap() {
+                    return (status.code(), self);
+                }
+                if start.elapsed() > Duration::from_secs(120) {
+                    let _ = self.child.kill();
+                    return (None, self);
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+        })
+        .await
+        .unwrap();
+        if status != Some(0) {
+            let mut log = String::new();
+            for entry in std::fs::read_dir(&child.dir).unwrap().flatten() {
+                log.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
+            }
+            panic!("sipp exited {status:?}; its logs:\n{log}");
+        }
+        let _ = std::fs::remove_dir_all(&child.dir);
+    }
+}
+
+impl Drop for Sipp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // Its logs were printed already if it failed.
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn trunk_args(sipp: &Sipp, tcp: bool) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        "--sip-trunk".into(),
+        sipp.addr.to_string(),
+        "--sip-listen".into(),
+        "127.0.0.1:0".into(),
+        "--sip-t1-ms".into(),
+        "50".into(),
+    ];
+    if tcp {
+        args.extend(["--sip-transport".into(), "tcp".into()]);
+    }
+    args
+}
+
+async fn spawn_with_trunk(sipp: &Sipp, tcp: bool) -> TestApp {
+    TestApp::spawn_with(SpawnOptions {
+        extra_args: trunk_args(sipp, tcp),
+        rust_log: "info,switchboard_sip=debug",
+        ..Default::default()
+    })
+    .await
+}
+
+fn phone_identity(number: &str) -> Value {
+    json!({"@odata.type": "#microsoft.graph.identitySet",
+           "phone": {"@odata.type": "#microsoft.graph.identity", "id": number}})
+}
+
+/// `operation <status>`, `roster <n>`, `call <changeType> <state>`, one per notification.
+fn summary(got: &[Received]) -> Vec<String> {
+    got.iter()
+        .map(|r| match r.kind() {
+            "call" => format!("call {} {}", r.change_type(), r.resource_data()["state"].as_str().unwrap_or("?")),
+            "roster" => format!("roster {}", r.resource_data().as_array().map_or(0, Vec::len)),
+            _ => format!("operation {}", r.resource_data()["status"].as_str().unwrap_or("?")),
+        })
+        .collect()
+}
+
+fn roster_phones(r: &Received) -> Vec<String> {
+    r.resource_data()
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["info"]["identity"]["phone"]["id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The bot joins a meeting and invites the phone; returns (call, participant id of the phone).
+async fn invite_phone(app: &TestApp) -> (String, String) {
+    let (call, _) = app.join_new_meeting(json!(null)).await;
+    let op = app.invite(&call, &invite_body(&[phone_identity(PHONE)], "dial-out")).await;
+    let participant = op.assert_status(200)["participants"][0]["participantId"].as_str().unwrap().to_owned();
+    (call, participant)
+}
+
+/// Waits until `count` notifications of `call` arrived (the SIP side runs on wall time), then
+/// takes them.
+async fn notifications(app: &TestApp, call: &str, count: usize) -> Vec<Received> {
+    let got = app.hooks.wait_for(call, count, Duration::from_secs(30)).await;
+    assert!(got.len() >= count, "expected {count} notifications, got {:#?}\n{}", summary(&got), app.server_log());
+    app.hooks.take_for(call)
+}
+
+async fn answered_phone_joins_and_is_hung_up_by_delete(tcp: bool) {
+    let sipp = Sipp::phone("answer", tcp);
+    let app = spawn_with_trunk(&sipp, tcp).await;
+    let (call, participant) = invite_phone(&app).await;
+
+    let got = notifications(&app, &call, 2).await;
+    assert_eq!(summary(&got), ["operation completed", "roster 2"]);
+    assert_eq!(roster_phones(&got[1]), [PHONE]);
+    let p = app.get_participant(&call, &participant).await;
+    assert_eq!(p.assert_status(200)["info"]["identity"]["phone"]["id"], PHONE);
+
+    app.delete_participant(&call, &participant).await.assert_status(204);
+    let got = notifications(&app, &call, 1).await;
+    assert_eq!(summary(&got), ["roster 1"]);
+    sipp.assert_passed().await; // it saw the ACK of its 200, then our BYE
+}
+
+#[tokio::test]
+async fn a_phone_that_answers_over_udp_joins_the_roster_and_delete_sends_bye() {
+    answered_phone_joins_and_is_hung_up_by_delete(false).await;
+}
+
+#[tokio::test]
+async fn a_phone_that_answers_over_tcp_joins_the_roster_and_delete_sends_bye() {
+    answered_phone_joins_and_is_hung_up_by_delete(true).await;
+}
+
+async fn rejected(scenario: &str, code: i64, subcode: i64) {
+    let sipp = Sipp::phone(scenario, false);
+    let app = spawn_with_trunk(&sipp, false).await;
+    let (call, participant) = invite_phone(&app).await;
+    let got = notifications(&app, &call, 1).await;
+    assert_eq!(summary(&got), ["operation failed"], "{scenario}: no roster change, the phone never joined");
+    let result = &got[0].resource_data()["resultInfo"];
+    assert_eq!(
+        (result["code"].as_i64(), result["subcode"].as_i64()),
+        (Some(code), Some(subcode)),
+        "{scenario}: {result}"
+    );
+    let message = result["message"].as_str().unwrap();
+    assert!(message.starts_with(&format!("addParticipants failed for participant 4:{PHONE}.")), "{message}");
+    assert!(message.ends_with(&format!("DiagCode: {code}#{subcode}")), "{message}");
+    app.get_participant(&call, &participant).await.assert_error(404, "itemNotFound");
+    sipp.assert_passed().await; // it saw the ACK of its final response
+}
+
+#[tokio::test]
+async fn a_busy_phone_fails_the_invitation_with_486() {
+    rejected("busy", 486, 10004).await;
+}
+
+#[tokio::test]
+async fn a_phone_that_declines_fails_the_invitation_with_603() {
+    rejected("decline", 603, 10003).await;
+}
+
+#[tokio::test]
+async fn an_unknown_number_404_fails_the_invitation_as_unreachable() {
+    rejected("unreachable", 480, 10076).await;
+}
+
+#[tokio::test]
+async fn an_unavailable_phone_480_fails_the_invitation_as_unreachable() {
+    rejected("unavailable", 480, 10076).await;
+}
+
+#[tokio::test]
+async fn another_final_response_keeps_its_status_with_subcode_560000_plus_status() {
+    rejected("service_unavailable", 503, 560503).await;
+}
+
+#[tokio::test]
+async fn a_phone_nobody_answers_is_cancelled_at_the_ring_timeout() {
+    let sipp = Sipp::phone("no_answer", false);
+    let app = spawn_with_trunk(&sipp, false).await;
+    let (call, _) = invite_phone(&app).await;
+    // The phone rings (sipp sent its 180), then the ring times out.
+    sipp.wait_for_trace("SIP/2.0 180 Ringing").await;
+    assert!(app.hooks.take_for(&call).is_empty(), "still ringing");
+    app.advance(60_000).await;
+    let got = notifications(&app, &call, 1).await;
+    assert_eq!(summary(&got), ["operation failed"]);
+    let result = &got[0].resource_data()["resultInfo"];
+    assert_eq!((result["code"].as_i64(), result["subcode"].as_i64()), (Some(408), Some(10057)), "{result}");
+    sipp.assert_passed().await; // it saw our CANCEL, and the ACK of its 487
+}
+
+#[tokio::test]
+async fn a_phone_that_hangs_up_leaves_the_roster() {
+    let sipp = Sipp::phone("remote_bye", false);
+    let app = spawn_with_trunk(&sipp, false).await;
+    let (call, participant) = invite_phone(&app).await;
+    let got = notifications(&app, &call, 3).await;
+    assert_eq!(summary(&got), ["operation completed", "roster 2", "roster 1"]);
+    assert_eq!(roster_phones(&got[1]), [PHONE]);
+    assert!(roster_phones(&got[2]).is_empty());
+    app.get_participant(&call, &participant).await.assert_error(404, "itemNotFound");
+    sipp.assert_passed().await; // its BYE was answered 200
+}
+
+#[tokio::test]
+async fn a_digest_challenge_from_the_trunk_is_answered_with_the_configured_credentials() {
+    let sipp = Sipp::phone("digest", false);
+    let mut args = trunk_args(&sipp, false);
+    args.extend(["--sip-username".into(), "user".into(), "--sip-password".into(), "secret".into()]);
+    let app = TestApp::spawn_with(SpawnOptions { extra_args: args, ..Default::default() }).await;
+    let (call, participant) = invite_phone(&app).await;
+    let got = notifications(&app, &call, 2).await;
+    assert_eq!(summary(&got), ["operation completed", "roster 2"]);
+    assert!(!app.server_log().contains("secret"), "the SIP password is never logged");
+    app.delete_participant(&call, &participant).await.assert_status(204);
+    notifications(&app, &call, 1).await;
+    sipp.assert_passed().await;
+}
+
+#[tokio::test]
+async fn a_restarted_node_still_hangs_up_the_phone_from_the_saved_dialog() {
+    let sipp = Sipp::phone("answer", false);
+    let args = trunk_args(&sipp, false);
+    let app = TestApp::spawn_with(SpawnOptions { extra_args: args.clone(), ..Default::default() }).await;
+    let (call, participant) = invite_phone(&app).await;
+    let got = notifications(&app, &call, 2).await;
+    assert_eq!(summary(&got), ["operation completed", "roster 2"]);
+
+    // SIGKILL: the dialog lives on only in the store.
+    let app = app.restart_with(args).await;
+    app.delete_participant(&call, &participant).await.assert_status(204);
+    let got = notifications(&app, &call, 1).await;
+    assert_eq!(summary(&got), ["roster 1"]);
+    sipp.assert_passed().await; // the BYE came from the restarted process
+}
+
+#[tokio::test]
+async fn the_sip_listener_is_written_to_the_data_directory() {
+    let sipp = Sipp::phone("answer", false);
+    let app = spawn_with_trunk(&sipp, false).await;
+    let line = std::fs::read_to_string(app.data_dir.join("sip-address")).unwrap();
+    let (transport, addr) = line.split_once(' ').unwrap();
+    assert_eq!(transport, "udp");
+    let addr: SocketAddr = addr.parse().unwrap();
+    assert_eq!(addr.ip().to_string(), "127.0.0.1");
+    assert_ne!(addr.port(), 0, "port 0 was resolved to the bound port");
+}
+
+#[tokio::test]
+async fn the_bot_ending_the_call_sends_bye_to_the_phone() {
+    let sipp = Sipp::phone("answer", false);
+    let app = spawn_with_trunk(&sipp, false).await;
+    let (call, _) = invite_phone(&app).await;
+    notifications(&app, &call, 2).await;
+    app.delete_call(&call).await.assert_status(204);
+    sipp.assert_passed().await; // our BYE ended its dialog
+}
+
+#[tokio::test]
+async fn a_peer_to_peer_call_to_a_phone_is_established_when_it_answers_and_ends_when_it_hangs_up() {
+    let sipp = Sipp::phone("remote_bye", false);
+    let app = spawn_with_trunk(&sipp, false).await;
+    let created = app
+        .create_call(&json!({
+            "callbackUri": app.callback,
+            "requestedModalities": ["audio"],
+            "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
+            "targets": [{"@odata.type": "#microsoft.graph.invitationParticipantInfo", "identity": phone_identity(PHONE)}],
+            "tenantId": app.tenant_id,
+        }))
+        .await;
+    let call = created.assert_status(201)["id"].as_str().unwrap().to_owned();
+    let got = notifications(&app, &call, 4).await;
+    assert_eq!(
+        summary(&got),
+        [
+            "call updated establishing",
+            "call updated established",
+            "call updated terminating",
+            "call deleted terminated"
+        ]
+    );
+    let result = &got[3].resource_data()["resultInfo"];
+    assert_eq!((result["code"].as_i64(), result["subcode"].as_i64()), (Some(200), Some(540000)), "{result}");
+    sipp.assert_passed().await;
+}
+
+#[tokio::test]
+async fn a_trunk_that_never_answers_fails_the_invitation_with_503_560000() {
+    // A bound socket that never answers plays the dead trunk; T1 = 10 ms makes timer B 640 ms.
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let args: Vec<String> = vec![
+        "--sip-trunk".into(),
+        silent.local_addr().unwrap().to_string(),
+        "--sip-listen".into(),
+        "127.0.0.1:0".into(),
+        "--sip-t1-ms".into(),
+        "10".into(),
+    ];
+    let app = TestApp::spawn_with(SpawnOptions { extra_args: args, ..Default::default() }).await;
+    let (call, _) = invite_phone(&app).await;
+    let got = notifications(&app, &call, 1).await;
+    assert_eq!(summary(&got), ["operation failed"]);
+    let result = &got[0].resource_data()["resultInfo"];
+    assert_eq!((result["code"].as_i64(), result["subcode"].as_i64()), (Some(503), Some(560000)), "{result}");
+    drop(silent);
+}
+
+/// Switchboard's SIP listener, as written to DATA_DIR/sip-address.
+fn sip_address(app: &TestApp) -> SocketAddr {
+    let line = std::fs::read_to_string(app.data_dir.join("sip-address")).unwrap();
+    line.split_once(' ').unwrap().1.trim().parse().unwrap()
+}
+
+#[tokio::test]
+async fn the_trunk_gets_200_to_options_and_481_to_a_bye_for_an_unknown_dialog() {
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let args: Vec<String> = vec![
+        "--sip-trunk".into(),
+        silent.local_addr().unwrap().to_string(),
+        "--sip-listen".into(),
+        "127.0.0.1:0".into(),
+    ];
+    let app = TestApp::spawn_with(SpawnOptions { extra_args: args, ..Default::default() }).await;
+    let sipp = Sipp::trunk_calling("options", sip_address(&app), "switchboard");
+    sipp.assert_passed().await;
+}
+
+#[tokio::test]
+async fn requests_from_anywhere_but_the_trunk_are_refused_with_403() {
+    // The trunk is 127.0.0.2; sipp speaks from 127.0.0.1.
+    let silent = std::net::UdpSocket::bind("127.0.0.2:0").unwrap();
+    let args: Vec<String> = vec![
+        "--sip-trunk".into(),
+        silent.local_addr().unwrap().to_string(),
+        "--sip-listen".into(),
+        "127.0.0.1:0".into(),
+    ];
+    let app = TestApp::spawn_with(SpawnOptions { extra_args: args, ..Default::default() }).await;
+    let sipp = Sipp::trunk_calling("stranger", sip_address(&app), "switchboard");
+    sipp.assert_passed().await;
+    assert!(app.server_log().contains("SIP request from outside the trunk refused"));
+}
+
+#[tokio::test]
+async fn deleting_a_ringing_phone_sends_cancel_and_fails_the_invitation_with_487() {
+    let sipp = Sipp::phone("no_answer", false);
+    let app = spawn_with_trunk(&sipp, false).await;
+    let (call, participant) = invite_phone(&app).await;
+    sipp.wait_for_trace("SIP/2.0 180 Ringing").await;
+    app.delete_participant(&call, &participant).await.assert_status(204);
+    let got = notifications(&app, &call, 1).await;
+    assert_eq!(summary(&got), ["operation failed"]);
+    let result = &got[0].resource_data()["resultInfo"];
+    assert_eq!((result["code"].as_i64(), result["subcode"].as_i64()), (Some(487), Some(10170)), "{result}");
+    sipp.assert_passed().await; // our CANCEL, and the ACK of its 487
+}
+
+const BOT_NUMBER: &str = "+14255550100";
+
+/// Switchboard whose trunk is a sipp about to call in with `scenario`, dialling `service`:
+/// both ports are chosen up front, since each must know the other. The development bot's
+/// calling webhook is `/incoming` on the test receiver unless `webhook` is false.
+async fn phone_calls_in(scenario: &str, service: &str, webhook: bool) -> (TestApp, Sipp) {
+    let (trunk_port, our_port) = (free_port(), free_port());
+    let args: Vec<String> = vec![
+        "--sip-trunk".into(),
+        format!("127.0.0.1:{trunk_port}"),
+        "--sip-listen".into(),
+        format!("127.0.0.1:{our_port}"),
+        "--sip-t1-ms".into(),
+        "50".into(),
+    ];
+    let app = TestApp::spawn_with(SpawnOptions { extra_args: args, ..Default::default() }).await;
+    if webhook {
+        let url = format!("{}/incoming", app.hooks.url);
+        let path = format!("/_switchboard/applications/{}/callingWebhook", app.client_id);
+        app.control(reqwest::Method::PUT, &path, Some(&json!({ "url": url }))).await.assert_status(200);
+    }
+    let sipp = Sipp::trunk_calling_from(scenario, sip_address(&app), service, trunk_port);
+    (app, sipp)
+}
+
+/// The incoming-call notification of the phone's call: (call id, notification).
+async fn incoming_call(app: &TestApp) -> (String, Received) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(r) = app.hooks.take().into_iter().find(|r| r.path == "/incoming") {
+            return (r.call_id(), r);
+        }
+        assert!(std::time::Instant::now() < deadline, "no incoming call\n{}", app.server_log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_phone_calling_the_bots_number_is_an_incoming_call_answered_with_200_and_ended_by_its_bye() {
+    let (app, sipp) = phone_calls_in("inbound_answered", BOT_NUMBER, true).await;
+    let (call, incoming) = incoming_call(&app).await;
+    assert_eq!(incoming.change_type(), "created");
+    let data = incoming.resource_data();
+    assert_eq!((data["state"].as_str(), data["direction"].as_str()), (Some("incoming"), Some("incoming")));
+    assert_eq!(data["source"]["identity"]["phone"]["id"], "+15550123", "{data}");
+
+    let answer = json!({
+        "callbackUri": app.callback,
+        "acceptedModalities": ["audio"],
+        "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
+    });
+    app.post(&format!("/beta/communications/calls/{call}/answer"), &answer).await.assert_status(202);
+    // Answered (sipp gets 200 and ACKs), then the phone hangs up: the call ends, PSTN user ended.
+    let got = notifications(&app, &call, 4).await;
+    assert_eq!(
+        summary(&got),
+        [
+            "call updated establishing",
+            "call updated established",
+            "call updated terminating",
+            "call deleted terminated"
+        ]
+    );
+    let result = &got[3].resource_data()["resultInfo"];
+    assert_eq!((result["code"].as_i64(), result["subcode"].as_i64()), (Some(200), Some(540000)), "{result}");
+    sipp.assert_passed().await;
+}
+
+async fn phone_rejected(scenario: &str, reason: &str) {
+    let (app, sipp) = phone_calls_in(scenario, BOT_NUMBER, true).await;
+    let (call, _) = incoming_call(&app).await;
+    let body = json!({"reason": reason});
+    app.post(&format!("/beta/communications/calls/{call}/reject"), &body).await.assert_status(202);
+    sipp.assert_passed().await; // it got the tabulated final response, and ACKed it
+}
+
+#[tokio::test]
+async fn a_phone_call_the_bot_rejects_as_busy_gets_486() {
+    phone_rejected("inbound_busy", "busy").await;
+}
+
+#[tokio::test]
+async fn a_phone_call_the_bot_rejects_otherwise_gets_603() {
+    phone_rejected("inbound_declined", "none").await;
+    phone_rejected("inbound_declined", "forbidden").await;
+}
+
+#[tokio::test]
+async fn a_phone_call_nobody_answers_within_15_seconds_gets_480() {
+    let (app, sipp) = phone_calls_in("inbound_unanswered", BOT_NUMBER, true).await;
+    let (call, _) = incoming_call(&app).await;
+    app.advance(15_000).await;
+    let got = notifications(&app, &call, 1).await;
+    assert_eq!(summary(&got), ["call deleted terminated"]);
+    sipp.assert_passed().await;
+}
+
+#[tokio::test]
+async fn a_phone_call_to_a_bot_without_a_calling_webhook_gets_480_and_to_an_unknown_number_404() {
+    let (app, sipp) = phone_calls_in("inbound_unanswered", BOT_NUMBER, false).await;
+    sipp.assert_passed().await;
+    assert!(app.hooks.is_empty(), "no application was called");
+    let (_app, sipp) = phone_calls_in("inbound_unknown", "+19995550000", true).await;
+    sipp.assert_passed().await;
+}
+
+#[tokio::test]
+async fn a_phone_that_gives_up_before_the_bot_answers_ends_the_incoming_call() {
+    let (app, sipp) = phone_calls_in("inbound_cancelled", BOT_NUMBER, true).await;
+    let (call, _) = incoming_call(&app).await;
+    sipp.assert_passed().await; // its CANCEL got 200, the INVITE 487
+    let got = notifications(&app, &call, 2).await;
+    assert_eq!(summary(&got), ["call updated terminating", "call deleted terminated"], "{got:#?}");
+    let answer = json!({
+        "callbackUri": app.callback,
+        "acceptedModalities": ["audio"],
+        "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
+    });
+    app.post(&format!("/beta/communications/calls/{call}/answer"), &answer).await.assert_error(404, "itemNotFound");
+}
+
+#[tokio::test]
+async fn the_bot_hanging_up_an_answered_phone_call_sends_bye() {
+    let (app, sipp) = phone_calls_in("inbound_bot_hangs_up", BOT_NUMBER, true).await;
+    let (call, _) = incoming_call(&app).await;
+    let answer = json!({
+        "callbackUri": app.callback,
+        "acceptedModalities": ["audio"],
+        "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
+    });
+    app.post(&format!("/beta/communications/calls/{call}/answer"), &answer).await.assert_status(202);
+    let got = notifications(&app, &call, 2).await;
+    assert_eq!(summary(&got), ["call updated establishing", "call updated established"]);
+    sipp.wait_for_trace("ACK sip:").await;
+    app.delete_call(&call).await.assert_status(204);
+    sipp.assert_passed().await; // our BYE ended its call
+}
