@@ -98,8 +98,13 @@ impl Engine {
         busy.extend(self.held_calls());
         let now = self.inner.clock.now();
         let lease_until = now.plus_millis(self.lease_ms());
-        let rows =
-            self.run(move |tx| Ok::<_, EngineError>(tx.claim_deliveries(now, lease_until, free, &busy)?)).await?;
+        let rows = self
+            .run(move |tx| {
+                let mut rows = tx.claim_deliveries(now, lease_until, free, &busy)?;
+                crate::notify::render_marks(tx, &mut rows)?;
+                Ok::<_, EngineError>(rows)
+            })
+            .await?;
         let held = self.held_calls();
         Ok(rows.into_iter().filter(|r| !held.contains(&r.call_id) && in_flight.insert(r.call_id.clone())).collect())
     }

@@ -317,6 +317,16 @@ impl Tx for Recording<'_> {
         self.notes.change(Change::Notification { call_id: Some(call.id.0.clone()), notification_id: None });
         self.inner.enqueue_notification(call, body, now)
     }
+    fn mark_roster_changed(&mut self, call: &Call, now: Timestamp) -> StoreResult<bool> {
+        self.notes.change(Change::Notification { call_id: Some(call.id.0.clone()), notification_id: None });
+        self.inner.mark_roster_changed(call, now)
+    }
+    fn roster_mark(&mut self, call: &CallId) -> StoreResult<Option<OutboxRow>> {
+        self.inner.roster_mark(call)
+    }
+    fn render_roster_mark(&mut self, id: i64, body: &str) -> StoreResult<()> {
+        self.inner.render_roster_mark(id, body)
+    }
     fn due_deliveries(&mut self, now: Timestamp, limit: usize, busy: &[CallId]) -> StoreResult<Vec<OutboxRow>> {
         self.inner.due_deliveries(now, limit, busy)
     }

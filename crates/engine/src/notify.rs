@@ -1,8 +1,8 @@
 //! Writing notifications into the outbox, inside the transaction of the change they report.
 
 use graph_model::CallState;
-use switchboard_core::{render, Call, Conversation, Operation, Participant, Timestamp};
-use switchboard_store::Tx;
+use switchboard_core::{render, Call, CallId, Conversation, Operation, Participant, Timestamp};
+use switchboard_store::{OutboxRow, Tx};
 
 use crate::error::EngineResult;
 
@@ -19,7 +19,16 @@ pub(crate) fn call_state(
     conversation: &Conversation,
     now: Timestamp,
 ) -> EngineResult<()> {
+    // A roster still to be rendered would otherwise be rendered after this change (e.g. after
+    // the call's own participant left with its end): it is the roster of before, so render it now.
+    freeze_roster_mark(tx, &call.id)?;
     enqueue(tx, call, &render::call_notification(call, conversation), now)
+}
+
+/// Renders the call's unrendered roster mark, if any, as the roster is now.
+fn freeze_roster_mark(tx: &mut dyn Tx, call: &CallId) -> EngineResult<()> {
+    let mut marks: Vec<OutboxRow> = tx.roster_mark(call)?.into_iter().collect();
+    render_marks(tx, &mut marks)
 }
 
 /// An incoming call, to the called application's calling webhook: `created`, state `incoming`.
@@ -54,8 +63,10 @@ pub(crate) fn operation_finished(tx: &mut dyn Tx, op: &Operation, now: Timestamp
     }
 }
 
-/// A roster change, to every established call of a group call or meeting: the whole roster,
-/// or with `isDeltaRosterEnabled` only `changed` (after one whole roster when established).
+/// A roster change, to every established call of a group call or meeting: with
+/// `isDeltaRosterEnabled` only `changed` (after one whole roster when established); otherwise a
+/// "roster changed" mark that delivery renders into the whole roster, so a burst of changes
+/// costs one snapshot (DESIGN.md, "Notifications").
 pub(crate) fn roster_changed(
     tx: &mut dyn Tx,
     conversation: &Conversation,
@@ -72,21 +83,44 @@ pub(crate) fn roster_changed(
         if call.state != CallState::Established {
             continue;
         }
-        if call.roster_started && call.delta_roster() {
-            if !changed.is_empty() {
-                enqueue(tx, &call, &render::roster_notification(&call.id, changed), now)?;
+        if call.delta_roster() {
+            if call.roster_started {
+                if !changed.is_empty() {
+                    enqueue(tx, &call, &render::roster_notification(&call.id, changed), now)?;
+                }
+                continue;
             }
-            continue;
+            // The one whole roster a delta call gets, rendered now: the deltas after it are
+            // relative to it.
+            if whole.is_none() {
+                whole = Some(tx.roster_page(&conversation.id, None, usize::MAX >> 1)?);
+            }
+            let roster = whole.as_deref().unwrap_or_default();
+            enqueue(tx, &call, &render::roster_notification(&call.id, roster), now)?;
+        } else {
+            tx.mark_roster_changed(&call, now)?;
         }
-        if whole.is_none() {
-            whole = Some(tx.roster_page(&conversation.id, None, usize::MAX >> 1)?);
-        }
-        let roster = whole.as_deref().unwrap_or_default();
-        enqueue(tx, &call, &render::roster_notification(&call.id, roster), now)?;
         if !call.roster_started {
             call.roster_started = true;
             tx.update_call(&call)?;
         }
+    }
+    Ok(())
+}
+
+/// Renders the whole roster into each claimed roster mark, as it is now: the rows are then
+/// ordinary notifications, and every attempt sends the same body.
+pub(crate) fn render_marks(tx: &mut dyn Tx, rows: &mut [OutboxRow]) -> EngineResult<()> {
+    for row in rows.iter_mut().filter(|r| r.roster_mark) {
+        let roster = match tx.call(row.call_id.as_str())? {
+            Some(call) => tx.roster_page(&call.conversation_id, None, usize::MAX >> 1)?,
+            None => Vec::new(),
+        };
+        let body = serde_json::to_string(&render::roster_notification(&row.call_id, &roster))
+            .map_err(|e| crate::EngineError::Internal(e.to_string()))?;
+        tx.render_roster_mark(row.id, &body)?;
+        row.body = body;
+        row.roster_mark = false;
     }
     Ok(())
 }

@@ -40,7 +40,14 @@ pub struct OutboxRow {
     pub delivered_at: Option<Timestamp>,
     /// For a redelivery: the notification this row copies.
     pub redelivery_of: Option<i64>,
+    /// A "roster changed" mark not yet rendered: its body is [`ROSTER_MARK_BODY`] until the
+    /// delivery that claims it renders the call's whole roster into it
+    /// ([`Tx::render_roster_mark`]).
+    pub roster_mark: bool,
 }
+
+/// The body of a roster mark until it is rendered at delivery.
+pub const ROSTER_MARK_BODY: &str = r#"{"rosterMark":"rendered at delivery"}"#;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryState {
@@ -196,6 +203,24 @@ pub trait Tx {
     // response is written is the one that delivers them (unless it dies).
     /// Appends a notification to a call's queue; returns its per-call sequence number.
     fn enqueue_notification(&mut self, call: &Call, body: &str, now: Timestamp) -> StoreResult<i64>;
+    /// Notes that the call's whole roster changed: a "roster changed" mark, rendered into the
+    /// whole roster only when its delivery claims it, so a burst of changes costs one snapshot.
+    /// A call has at most one unrendered mark, and it is always the last of its queue (a roster
+    /// rendered late must not reach the bot before a notification enqueued after the change,
+    /// e.g. the `deleted` of the operation that made it):
+    /// - if the queue ends with the unrendered mark, that mark covers this change too (returns
+    ///   `false`);
+    /// - else an unrendered mark further up is moved to the end: the rows after it (never
+    ///   tried, as delivery is in order) move up one sequence number, so numbers stay gapless;
+    /// - else a mark is appended.
+    ///
+    /// Returns whether a mark was appended or moved.
+    fn mark_roster_changed(&mut self, call: &Call, now: Timestamp) -> StoreResult<bool>;
+    /// The call's unrendered roster mark, if it has one.
+    fn roster_mark(&mut self, call: &CallId) -> StoreResult<Option<OutboxRow>>;
+    /// Renders a claimed roster mark: its body becomes `body` (every attempt then sends the
+    /// same) and it is no longer a mark.
+    fn render_roster_mark(&mut self, id: i64, body: &str) -> StoreResult<()>;
     /// The head of each call's queue that is due at `now` and that this node may claim (no
     /// lease, its own, or expired), at most `limit` calls, skipping `busy` calls. Reads only.
     fn due_deliveries(&mut self, now: Timestamp, limit: usize, busy: &[CallId]) -> StoreResult<Vec<OutboxRow>>;

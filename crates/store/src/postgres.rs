@@ -35,7 +35,7 @@ use switchboard_core::{
 
 use crate::port::{
     AgentSession, AttemptResult, DeliveryAttempt, DeliveryState, LegCommandRow, OutboxRow, StoreError, StoreResult,
-    StoreStats, Tx, BIRTH_LEASE_MS,
+    StoreStats, Tx, BIRTH_LEASE_MS, ROSTER_MARK_BODY,
 };
 
 /// Embedded migrations, applied in order; `schema_migrations` records which ran.
@@ -44,6 +44,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (2, include_str!("../migrations/postgres/0002_delivery_leases.sql")),
     (3, include_str!("../migrations/postgres/0003_console_and_metrics.sql")),
     (4, include_str!("../migrations/postgres/0004_endpoint_legs.sql")),
+    (5, include_str!("../migrations/postgres/0005_roster_marks_and_queue_heads.sql")),
 ];
 
 /// First key of Switchboard's advisory locks (the second is the schema's hash).
@@ -341,7 +342,7 @@ impl PgTx<'_, '_> {
 }
 
 const OUTBOX_COLUMNS: &str = "id, call_id, sequence, callback_uri, app_id, tenant_id, body, created_at, attempts, \
-     next_attempt_at, state, last_status, last_error, delivered_at, redelivery_of";
+     next_attempt_at, state, last_status, last_error, delivered_at, redelivery_of, roster_mark";
 
 /// The claimable heads of calls' queues: `$1` now, `$2` limit, `$3` this node, `$4` busy calls.
 const CLAIMABLE: &str = "SELECT o.id FROM outbox o WHERE o.state = 'pending' AND o.next_attempt_at <= $1 \
@@ -368,6 +369,7 @@ fn outbox_row(r: &Row) -> OutboxRow {
         last_error: r.get(12),
         delivered_at: r.get::<_, Option<i64>>(13).map(Timestamp),
         redelivery_of: r.get(14),
+        roster_mark: r.get::<_, i32>(15) != 0,
     }
 }
 
@@ -680,6 +682,51 @@ impl Tx for PgTx<'_, '_> {
             )
             .map_err(pg)?;
         Ok(next)
+    }
+    fn mark_roster_changed(&mut self, call: &Call, now: Timestamp) -> StoreResult<bool> {
+        // The state lock (which enqueue_notification takes too) first, so no other node appends
+        // to this queue between reading and moving.
+        self.lock()?;
+        let mark = self
+            .t
+            .query_opt("SELECT id, sequence FROM outbox WHERE call_id = $1 AND roster_mark = 1", &[&call.id.0])
+            .map_err(pg)?
+            .map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1)));
+        if let Some((id, sequence)) = mark {
+            let last: i64 = self
+                .t
+                .query_one("SELECT MAX(sequence) FROM outbox WHERE call_id = $1", &[&call.id.0])
+                .map_err(pg)?
+                .get(0);
+            if last == sequence {
+                return Ok(false);
+            }
+            // Move it to the end: the rows after it move up one (through negative numbers, so
+            // the unique (call_id, sequence) holds whatever order the rows are updated in).
+            self.t.execute("DELETE FROM outbox WHERE id = $1", &[&id]).map_err(pg)?;
+            self.t
+                .execute(
+                    "UPDATE outbox SET sequence = -(sequence - 1) WHERE call_id = $1 AND sequence > $2",
+                    &[&call.id.0, &sequence],
+                )
+                .map_err(pg)?;
+            self.t
+                .execute("UPDATE outbox SET sequence = -sequence WHERE call_id = $1 AND sequence < 0", &[&call.id.0])
+                .map_err(pg)?;
+        }
+        let sequence = self.enqueue_notification(call, ROSTER_MARK_BODY, now)?;
+        self.t
+            .execute("UPDATE outbox SET roster_mark = 1 WHERE call_id = $1 AND sequence = $2", &[&call.id.0, &sequence])
+            .map_err(pg)?;
+        Ok(true)
+    }
+    fn roster_mark(&mut self, call: &CallId) -> StoreResult<Option<OutboxRow>> {
+        let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE call_id = $1 AND roster_mark = 1");
+        Ok(self.outbox_rows(&sql, &[&call.0])?.into_iter().next())
+    }
+    fn render_roster_mark(&mut self, id: i64, body: &str) -> StoreResult<()> {
+        self.t.execute("UPDATE outbox SET body = $2, roster_mark = 0 WHERE id = $1", &[&id, &body]).map_err(pg)?;
+        Ok(())
     }
     fn due_deliveries(&mut self, now: Timestamp, limit: usize, busy: &[CallId]) -> StoreResult<Vec<OutboxRow>> {
         let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id IN ({CLAIMABLE}) ORDER BY next_attempt_at, id");

@@ -15,7 +15,7 @@ use switchboard_core::{
 
 use crate::port::{
     AgentSession, AttemptResult, DeliveryAttempt, DeliveryState, LegCommandRow, OutboxRow, StoreError, StoreResult,
-    StoreStats, Tx, BIRTH_LEASE_MS,
+    StoreStats, Tx, BIRTH_LEASE_MS, ROSTER_MARK_BODY,
 };
 
 /// Embedded migrations, applied in order; `PRAGMA user_version` records how many ran.
@@ -24,6 +24,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_delivery_leases.sql"),
     include_str!("../migrations/0003_console_and_metrics.sql"),
     include_str!("../migrations/0004_endpoint_legs.sql"),
+    include_str!("../migrations/0005_roster_marks_and_queue_heads.sql"),
 ];
 
 /// At most this many units of work commit in one transaction.
@@ -197,7 +198,7 @@ impl SqliteTx<'_> {
 }
 
 const OUTBOX_COLUMNS: &str = "id, call_id, sequence, callback_uri, app_id, tenant_id, body, created_at, attempts, \
-     next_attempt_at, state, last_status, last_error, delivered_at, redelivery_of";
+     next_attempt_at, state, last_status, last_error, delivered_at, redelivery_of, roster_mark";
 
 fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
     let state: String = r.get(10)?;
@@ -221,6 +222,7 @@ fn outbox_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<OutboxRow> {
         last_error: r.get(12)?,
         delivered_at: r.get::<_, Option<i64>>(13)?.map(Timestamp),
         redelivery_of: r.get(14)?,
+        roster_mark: r.get::<_, i64>(15)? != 0,
     })
 }
 
@@ -482,14 +484,64 @@ impl Tx for SqliteTx<'_> {
         )?;
         Ok(next)
     }
+    fn mark_roster_changed(&mut self, call: &Call, now: Timestamp) -> StoreResult<bool> {
+        let mark: Option<(i64, i64)> = self
+            .conn
+            .prepare_cached("SELECT id, sequence FROM outbox WHERE call_id = ?1 AND roster_mark = 1")
+            .map_err(db)?
+            .query_row([&call.id.0], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()
+            .map_err(db)?;
+        if let Some((id, sequence)) = mark {
+            let last: i64 = self
+                .conn
+                .prepare_cached("SELECT MAX(sequence) FROM outbox WHERE call_id = ?1")
+                .map_err(db)?
+                .query_row([&call.id.0], |r| r.get(0))
+                .map_err(db)?;
+            if last == sequence {
+                return Ok(false);
+            }
+            // Move it to the end: the rows after it move up one (through negative numbers, so
+            // the unique (call_id, sequence) holds whatever order the rows are updated in).
+            self.exec("DELETE FROM outbox WHERE id = ?1", [id])?;
+            self.exec(
+                "UPDATE outbox SET sequence = -(sequence - 1) WHERE call_id = ?1 AND sequence > ?2",
+                params![call.id.0, sequence],
+            )?;
+            self.exec("UPDATE outbox SET sequence = -sequence WHERE call_id = ?1 AND sequence < 0", [&call.id.0])?;
+        }
+        let sequence = self.enqueue_notification(call, ROSTER_MARK_BODY, now)?;
+        self.exec(
+            "UPDATE outbox SET roster_mark = 1 WHERE call_id = ?1 AND sequence = ?2",
+            params![call.id.0, sequence],
+        )?;
+        Ok(true)
+    }
+    fn roster_mark(&mut self, call: &CallId) -> StoreResult<Option<OutboxRow>> {
+        self.conn
+            .prepare_cached(&format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE call_id = ?1 AND roster_mark = 1"))
+            .map_err(db)?
+            .query_row([&call.0], outbox_row)
+            .optional()
+            .map_err(db)
+    }
+    fn render_roster_mark(&mut self, id: i64, body: &str) -> StoreResult<()> {
+        self.exec("UPDATE outbox SET body = ?2, roster_mark = 0 WHERE id = ?1", params![id, body])?;
+        Ok(())
+    }
     fn due_deliveries(&mut self, now: Timestamp, limit: usize, busy: &[CallId]) -> StoreResult<Vec<OutboxRow>> {
         // The head of each call's pending queue; a call whose head is not due waits whole,
-        // which keeps each call's notifications in order.
+        // which keeps each call's notifications in order. The heads are read off the covering
+        // index of pending rows alone (a bare column beside MIN() comes from the row holding the
+        // minimum), so a call with thousands of queued notifications costs an index scan, not
+        // thousands of row reads per claim.
         let sql = format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox o WHERE o.state = 'pending' AND o.next_attempt_at <= ?1 \
-             AND (o.lease_owner IS NULL OR o.lease_owner = ?3 OR o.lease_until <= ?1) \
-             AND o.sequence = (SELECT MIN(sequence) FROM outbox i WHERE i.call_id = o.call_id AND i.state = 'pending') \
-             ORDER BY o.next_attempt_at, o.id LIMIT ?2"
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id IN (SELECT id FROM ( \
+               SELECT id, MIN(sequence), next_attempt_at AS due, lease_owner AS owner, lease_until AS until \
+               FROM outbox INDEXED BY outbox_pending_heads WHERE state = 'pending' GROUP BY call_id) \
+             WHERE due <= ?1 AND (owner IS NULL OR owner = ?3 OR until <= ?1) ORDER BY due, id LIMIT ?2) \
+             ORDER BY next_attempt_at, id"
         );
         let mut stmt = self.conn.prepare_cached(&sql).map_err(db)?;
         let rows = stmt
@@ -519,7 +571,11 @@ impl Tx for SqliteTx<'_> {
     fn next_delivery_due(&mut self) -> StoreResult<Option<Timestamp>> {
         let due: Option<i64> = self
             .conn
-            .query_row("SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'", [], |r| r.get(0))
+            .query_row(
+                "SELECT MIN(next_attempt_at) FROM outbox INDEXED BY outbox_pending_heads WHERE state = 'pending'",
+                [],
+                |r| r.get(0),
+            )
             .map_err(db)?;
         Ok(due.map(Timestamp))
     }

@@ -8,7 +8,9 @@ use switchboard_core::{
     Call, CallId, Conversation, ConversationId, ConversationKind, EndpointKind, Participant, ParticipantId,
     ParticipantState, Party, PartyKind, RingOutcome, TimerAction, Timestamp,
 };
-use switchboard_store::{AgentSession, AttemptResult, DeliveryState, PgStore, SqliteStore, Store, StoreError, Tx};
+use switchboard_store::{
+    AgentSession, AttemptResult, DeliveryState, PgStore, SqliteStore, Store, StoreError, Tx, ROSTER_MARK_BODY,
+};
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -180,6 +182,7 @@ conformance!(
     leg_commands_wait_in_their_nodes_inbox_in_order_until_deleted,
     live_legs_are_listed_by_owning_node,
     agent_sessions_are_found_by_user_and_cleared_per_node,
+    roster_marks_coalesce_and_stay_at_the_end_of_the_queue,
 );
 
 async fn an_identity_is_unique_among_active_participants_only(db: Fixture) {
@@ -650,4 +653,77 @@ async fn agent_sessions_are_found_by_user_and_cleared_per_node(db: Fixture) {
     assert_eq!(run(&store, |tx| tx.clear_agent_sessions("node-a")).await.unwrap(), 2);
     assert!(run(&store, |tx| tx.agent_sessions_of_user("alice")).await.unwrap().is_empty());
     assert!(run(&store, |tx| tx.agent_sessions_of_user("bob")).await.unwrap().is_empty());
+}
+
+/// (body, sequence, roster_mark) of a call's queue, in sequence order.
+async fn queue(store: &Store, id: &str) -> Vec<(String, i64, bool)> {
+    let id = CallId(id.into());
+    let mut rows = run(store, move |tx| tx.notifications(Some(&id), None, 100)).await.unwrap();
+    rows.sort_by_key(|r| r.sequence);
+    rows.into_iter().map(|r| (r.body, r.sequence, r.roster_mark)).collect()
+}
+
+async fn roster_marks_coalesce_and_stay_at_the_end_of_the_queue(db: Fixture) {
+    let store = db.open().await;
+    let (a, b) = (call("a", "c"), call("b", "c"));
+    let mark = || (ROSTER_MARK_BODY.to_owned(), 0, true);
+    let (a1, b1) = (a.clone(), b.clone());
+    let appended = run(&store, move |tx| {
+        tx.enqueue_notification(&a1, "op1", Timestamp(10))?;
+        let first = tx.mark_roster_changed(&a1, Timestamp(10))?;
+        let again = tx.mark_roster_changed(&a1, Timestamp(11))?;
+        let other = tx.mark_roster_changed(&b1, Timestamp(11))?;
+        Ok((first, again, other))
+    })
+    .await
+    .unwrap();
+    assert_eq!(appended, (true, false, true), "a mark at the end of the queue covers the next change");
+    let with_seq = |(body, _, m): (String, i64, bool), s: i64| (body, s, m);
+    assert_eq!(queue(&store, "a").await, [("op1".to_owned(), 1, false), with_seq(mark(), 2)]);
+    assert_eq!(queue(&store, "b").await, [with_seq(mark(), 1)], "each call has its own mark");
+    let found = run(&store, |tx| tx.roster_mark(&CallId("a".into()))).await.unwrap().expect("a's mark");
+    assert_eq!((found.sequence, found.roster_mark), (2, true));
+    assert!(run(&store, |tx| tx.roster_mark(&CallId("none".into()))).await.unwrap().is_none());
+
+    // A notification after the mark: the next change moves the mark behind it, gaplessly.
+    let a2 = a.clone();
+    let moved = run(&store, move |tx| {
+        tx.enqueue_notification(&a2, "op2", Timestamp(12))?;
+        tx.enqueue_notification(&a2, "op3", Timestamp(12))?;
+        tx.mark_roster_changed(&a2, Timestamp(12))
+    })
+    .await
+    .unwrap();
+    assert!(moved);
+    assert_eq!(
+        queue(&store, "a").await,
+        [("op1".to_owned(), 1, false), ("op2".to_owned(), 2, false), ("op3".to_owned(), 3, false), with_seq(mark(), 4)]
+    );
+
+    // Delivered in order; the claimed mark is rendered once and is then an ordinary row.
+    for expected in ["op1", "op2", "op3"] {
+        let rows = run(&store, |tx| tx.claim_deliveries(Timestamp(20), Timestamp(30), 10, &[CallId("b".into())]))
+            .await
+            .unwrap();
+        assert_eq!(rows.iter().map(|r| r.body.as_str()).collect::<Vec<_>>(), [expected]);
+        let id = rows[0].id;
+        run(&store, move |tx| tx.record_attempt(id, Timestamp(21), 1, &AttemptResult::Delivered { status: 202 }))
+            .await
+            .unwrap();
+    }
+    let rendered = run(&store, |tx| {
+        let rows = tx.claim_deliveries(Timestamp(22), Timestamp(30), 10, &[CallId("b".into())])?;
+        assert_eq!(rows.len(), 1);
+        assert!(rows[0].roster_mark, "the claimed head is the mark");
+        tx.render_roster_mark(rows[0].id, "roster of 22")?;
+        Ok(rows[0].id)
+    })
+    .await
+    .unwrap();
+    let row = run(&store, move |tx| tx.notification(rendered)).await.unwrap().unwrap();
+    assert_eq!((row.body.as_str(), row.sequence, row.roster_mark), ("roster of 22", 4, false));
+    // A change after the render needs a roster of its own: a new mark.
+    let a3 = a.clone();
+    assert!(run(&store, move |tx| tx.mark_roster_changed(&a3, Timestamp(23))).await.unwrap());
+    assert_eq!(queue(&store, "a").await.last().cloned().unwrap(), with_seq(mark(), 5));
 }

@@ -725,6 +725,43 @@ async fn a_delta_roster_call_gets_one_whole_roster_then_only_changes_with_increa
     assert!(sequences.windows(2).all(|w| w[0] < w[1]), "rosterSequenceNumber increases: {sequences:?}");
 }
 
+#[tokio::test]
+async fn a_burst_of_joins_costs_one_whole_roster_sent_after_every_operation_of_the_burst() {
+    // DESIGN.md, "Notifications": whole rosters are rendered at delivery from a per-call mark.
+    // The bot's callback fails while four invitees join, so the call's queue is held at its
+    // head; once it answers again, the four operations arrive first, then one roster of all.
+    let app = TestApp::spawn().await;
+    let (call, _) = app.join_new_meeting(json!(null)).await;
+    let users: Vec<String> =
+        ["Alex Wilber", "Megan Bowen", "Lynne Robbins", "Diego Siciliani"].iter().map(|n| app.user(n)).collect();
+    for (i, user) in users.iter().enumerate() {
+        app.set_user_behaviour(user, json!({"kind": "answer", "afterMs": 1000})).await;
+        invite_users(&app, &call, &[user], &format!("burst {i}")).await;
+    }
+    app.hooks.answer_with(503);
+    app.advance(1_000).await;
+    assert!(!app.hooks.take_for(&call).is_empty(), "the first notification was tried and refused");
+    app.hooks.answer_with(202);
+    app.advance(600_000).await;
+    let got = app.hooks.take_for(&call);
+    assert_eq!(
+        summary(&got),
+        [
+            "operation deleted completed",
+            "operation deleted completed",
+            "operation deleted completed",
+            "operation deleted completed",
+            "roster 5"
+        ],
+        "four operations, then one whole roster for the burst"
+    );
+    let mut expected: Vec<&str> = users.iter().map(String::as_str).collect();
+    expected.push(app.client_id.as_str());
+    assert_eq!(identities(got[4].resource_data()), expected.iter().map(|s| s.to_string()).collect());
+    let sequences: Vec<i64> = got.iter().map(Received::sequence).collect();
+    assert!(sequences.windows(2).all(|w| w[1] == w[0] + 1), "gapless and in order: {sequences:?}");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. Routes
 // ---------------------------------------------------------------------------------------------
