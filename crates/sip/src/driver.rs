@@ -254,8 +254,9 @@ impl LegDriver for Registered {
             LegCommand::Connected => {
                 let invite = this.inbound.lock().expect("inbound").remove(&participant.id.0);
                 if let Some(invite) = invite {
+                    // Known before the 200 leaves, so a BYE right after the ACK finds its leg.
+                    this.dialogs.lock().expect("dialogs").insert(invite.call_id.clone(), participant.id.0.clone());
                     let dialog = invite.answer();
-                    this.dialogs.lock().expect("dialogs").insert(dialog.call_id.clone(), participant.id.0.clone());
                     let saved = serde_json::to_value(&dialog).expect("a dialog serialises");
                     this.engine.save_leg_state(&participant.id.0, saved).await?;
                 }
