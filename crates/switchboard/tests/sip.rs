@@ -7,157 +7,17 @@
 //! without it, they never skip.
 
 mod common;
+#[path = "sipp/harness.rs"]
+mod harness;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use common::*;
+use harness::{free_port, Sipp};
 use serde_json::{json, Value};
 
 const PHONE: &str = "+15550100";
-
-/// sipp's RTP port: it binds it and the port two above (video), so both must be free.
-fn free_media_port() -> u16 {
-    loop {
-        let port = free_port();
-        if port < 65_000 && std::net::UdpSocket::bind(("127.0.0.1", port + 2)).is_ok() {
-            return port;
-        }
-    }
-}
-
-fn free_port() -> u16 {
-    loop {
-        let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-/// A running sipp, playing the phone (the trunk's far end) with one scenario.
-struct Sipp {
-    child: Child,
-    addr: SocketAddr,
-    dir: PathBuf,
-}
-
-impl Sipp {
-    fn phone(scenario: &str, tcp: bool) -> Sipp {
-        let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(format!("{scenario}.xml"));
-        let port = free_port();
-        let dir = tempfile::tempdir().unwrap().keep();
-        let child = Command::new("sipp")
-            .current_dir(&dir)
-            .args(["-sf", file.to_str().unwrap(), "-i", "127.0.0.1", "-p", &port.to_string()])
-            .args(["-t", if tcp { "t1" } else { "u1" }])
-            .args(["-cp", &free_port().to_string(), "-mp", &free_media_port().to_string()])
-            .args(["-m", "1", "-nostdin", "-timeout", "120s", "-timeout_error", "-trace_err", "-trace_msg"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("sipp must be installed (Debian package sip-tester; .ci/run installs it)");
-        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        if tcp {
-            for _ in 0..200 {
-                if std::net::TcpStream::connect(addr).is_ok() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(25));
-            }
-        }
-        Sipp { child, addr, dir }
-    }
-
-    /// sipp playing the trunk that sends requests to Switchboard's SIP listener (`target`).
-    fn trunk_calling(scenario: &str, target: SocketAddr, service: &str) -> Sipp {
-        Sipp::trunk_calling_from(scenario, target, service, free_port())
-    }
-
-    /// Like `trunk_calling`, from this port (when Switchboard must know the trunk beforehand).
-    fn trunk_calling_from(scenario: &str, target: SocketAddr, service: &str, port: u16) -> Sipp {
-        let file = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/sipp").join(format!("{scenario}.xml"));
-        let dir = tempfile::tempdir().unwrap().keep();
-        let child = Command::new("sipp")
-            .current_dir(&dir)
-            .arg(target.to_string())
-            .args([
-                "-sf",
-                file.to_str().unwrap(),
-                "-i",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-t",
-                "u1",
-                "-s",
-                service,
-            ])
-            .args(["-cp", &free_port().to_string(), "-mp", &free_media_port().to_string()])
-            .args(["-m", "1", "-nostdin", "-timeout", "120s", "-timeout_error", "-trace_err", "-trace_msg"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("sipp must be installed (Debian package sip-tester; .ci/run installs it)");
-        Sipp { child, addr: format!("127.0.0.1:{port}").parse().unwrap(), dir }
-    }
-
-    /// Waits (at most 30 s) until sipp's message trace shows `text`: what it sent or received.
-    async fn wait_for_trace(&self, text: &str) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let traced = std::fs::read_dir(&self.dir)
-                .unwrap()
-                .flatten()
-                .filter(|e| e.file_name().to_string_lossy().ends_with("_messages.log"))
-                .any(|e| std::fs::read_to_string(e.path()).unwrap_or_default().contains(text));
-            if traced {
-                return;
-            }
-            assert!(std::time::Instant::now() < deadline, "sipp never traced {text:?}");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Waits for sipp to finish its one call; panics with its logs unless it exited 0.
-    async fn assert_passed(mut self) {
-        let (status, child) = tokio::task::spawn_blocking(move || {
-            let start = std::time::Instant::now();
-            loop {
-                if let Some(status) = self.child.try_wait().unwrap() {
-                    return (status.code(), self);
-                }
-                if start.elapsed() > Duration::from_secs(120) {
-                    let _ = self.child.kill();
-                    return (None, self);
-                }
-                std::thread::sleep(Duration::from_millis(25));
-            }
-        })
-        .await
-        .unwrap();
-        if status != Some(0) {
-            let mut log = String::new();
-            for entry in std::fs::read_dir(&child.dir).unwrap().flatten() {
-                log.push_str(&std::fs::read_to_string(entry.path()).unwrap_or_default());
-            }
-            panic!("sipp exited {status:?}; its logs:\n{log}");
-        }
-        let _ = std::fs::remove_dir_all(&child.dir);
-    }
-}
-
-impl Drop for Sipp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        // Its logs were printed already if it failed.
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
 
 fn trunk_args(sipp: &Sipp, tcp: bool) -> Vec<String> {
     let mut args: Vec<String> = vec![
