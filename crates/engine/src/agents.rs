@@ -147,6 +147,18 @@ struct Leg {
     held_roster: bool,
 }
 
+impl HubState {
+    /// Takes the ring of `participant_id` for `session_id` (the first accept or decline wins):
+    /// the other sessions it rang, or `None` when it is not ringing this session.
+    fn take_ring(&mut self, session_id: &str, participant_id: &str) -> Option<Vec<String>> {
+        if !self.ringing.get(participant_id)?.iter().any(|s| s == session_id) {
+            return None;
+        }
+        let sessions = self.ringing.remove(participant_id)?;
+        Some(sessions.into_iter().filter(|s| s != session_id).collect())
+    }
+}
+
 impl Leg {
     fn new(session: &str, busy: bool) -> Leg {
         Leg { session: session.to_owned(), busy, held_roster: false }
@@ -356,17 +368,13 @@ impl Engine {
         // Claim the ring: the first accept takes it, so a second one finds nothing ringing.
         let others = {
             let mut state = self.hub().lock();
-            match state.ringing.get(&participant_id) {
-                Some(sessions) if sessions.iter().any(|s| s == session_id) => {}
-                _ => {
-                    drop(state);
-                    return self.hub().tell(session_id, not_ringing(&participant_id));
-                }
-            }
-            let sessions = state.ringing.remove(&participant_id).unwrap_or_default();
+            let Some(others) = state.take_ring(session_id, &participant_id) else {
+                drop(state);
+                return self.hub().tell(session_id, not_ringing(&participant_id));
+            };
             // Connected before the answer commits, so the roster it causes reaches this agent.
             state.connected.insert(participant_id.clone(), Leg::new(session_id, true));
-            sessions.into_iter().filter(|s| s != session_id).collect::<Vec<_>>()
+            others
         };
         match self.leg_answered(&participant_id).await {
             Ok(()) => {
@@ -441,15 +449,11 @@ impl Engine {
     async fn agent_decline(&self, session_id: &str, participant_id: String, reason: DeclineReason) {
         let others = {
             let mut state = self.hub().lock();
-            match state.ringing.get(&participant_id) {
-                Some(sessions) if sessions.iter().any(|s| s == session_id) => {}
-                _ => {
-                    drop(state);
-                    return self.hub().tell(session_id, not_ringing(&participant_id));
-                }
-            }
-            let sessions = state.ringing.remove(&participant_id).unwrap_or_default();
-            sessions.into_iter().filter(|s| s != session_id).collect::<Vec<_>>()
+            let Some(others) = state.take_ring(session_id, &participant_id) else {
+                drop(state);
+                return self.hub().tell(session_id, not_ringing(&participant_id));
+            };
+            others
         };
         let failure = match reason {
             DeclineReason::Decline => RingFailure::Declined,
