@@ -260,6 +260,9 @@ impl Tx for Recording<'_> {
     fn active_participants(&mut self, conversation: &ConversationId) -> StoreResult<Vec<Participant>> {
         self.inner.active_participants(conversation)
     }
+    fn live_legs(&mut self, conversation: &ConversationId) -> StoreResult<Vec<Participant>> {
+        self.inner.live_legs(conversation)
+    }
     fn roster_page(
         &mut self,
         conversation: &ConversationId,

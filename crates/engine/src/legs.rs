@@ -179,7 +179,7 @@ pub(crate) fn end_leg(tx: &mut dyn Tx, participant: &Participant, now: Timestamp
 /// Tells the connected agents of a conversation that its roster changed.
 pub(crate) fn roster_changed(tx: &mut dyn Tx, conversation: &ConversationId, now: Timestamp) -> EngineResult<()> {
     let command = LegCommand::Roster { conversation_id: conversation.0.clone() };
-    for p in tx.active_participants(conversation)? {
+    for p in tx.live_legs(conversation)? {
         if p.endpoint == EndpointKind::Agent && p.state == ParticipantState::Connected {
             send(tx, &p, &command, now)?;
         }

@@ -173,6 +173,8 @@ pub trait Tx {
     fn participant(&mut self, id: &str) -> StoreResult<Option<Participant>>;
     /// Ringing and connected participants.
     fn active_participants(&mut self, conversation: &ConversationId) -> StoreResult<Vec<Participant>>;
+    /// Ringing and connected participants with a live leg (an owning node), ordered by id.
+    fn live_legs(&mut self, conversation: &ConversationId) -> StoreResult<Vec<Participant>>;
     /// Connected participants ordered by id, after `after_id`, at most `limit`.
     fn roster_page(
         &mut self,

@@ -45,6 +45,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (3, include_str!("../migrations/postgres/0003_console_and_metrics.sql")),
     (4, include_str!("../migrations/postgres/0004_endpoint_legs.sql")),
     (5, include_str!("../migrations/postgres/0005_roster_marks_and_queue_heads.sql")),
+    (6, include_str!("../migrations/postgres/0006_live_legs.sql")),
 ];
 
 /// First key of Switchboard's advisory locks (the second is the schema's hash).
@@ -573,6 +574,13 @@ impl Tx for PgTx<'_, '_> {
     fn active_participants(&mut self, conversation: &ConversationId) -> StoreResult<Vec<Participant>> {
         self.bodies(
             "SELECT body FROM participants WHERE conversation_id = $1 AND state IN ('ringing', 'connected') ORDER BY id",
+            &[&conversation.0],
+        )
+    }
+    fn live_legs(&mut self, conversation: &ConversationId) -> StoreResult<Vec<Participant>> {
+        self.bodies(
+            "SELECT body FROM participants \
+             WHERE conversation_id = $1 AND node_id IS NOT NULL AND state IN ('ringing', 'connected') ORDER BY id",
             &[&conversation.0],
         )
     }

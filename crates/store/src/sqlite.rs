@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_console_and_metrics.sql"),
     include_str!("../migrations/0004_endpoint_legs.sql"),
     include_str!("../migrations/0005_roster_marks_and_queue_heads.sql"),
+    include_str!("../migrations/0006_live_legs.sql"),
 ];
 
 /// At most this many units of work commit in one transaction.
@@ -383,6 +384,13 @@ impl Tx for SqliteTx<'_> {
     fn active_participants(&mut self, conversation: &ConversationId) -> StoreResult<Vec<Participant>> {
         self.bodies(
             "SELECT body FROM participants WHERE conversation_id = ?1 AND state IN ('ringing', 'connected') ORDER BY id",
+            [&conversation.0],
+        )
+    }
+    fn live_legs(&mut self, conversation: &ConversationId) -> StoreResult<Vec<Participant>> {
+        self.bodies(
+            "SELECT body FROM participants INDEXED BY participants_live_legs \
+             WHERE conversation_id = ?1 AND node_id IS NOT NULL AND state IN ('ringing', 'connected') ORDER BY id",
             [&conversation.0],
         )
     }

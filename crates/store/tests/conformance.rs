@@ -626,6 +626,19 @@ async fn live_legs_are_listed_by_owning_node(db: Fixture) {
     assert_eq!(mine.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["a2"]);
     let theirs = run(&store, |tx| tx.participants_of_node("node-b")).await.unwrap();
     assert_eq!(theirs.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["a1", "b1"]);
+    // A conversation's live legs, whichever node owns them: not the simulated participant,
+    // not the removed leg, nothing of another conversation.
+    run(&store, move |tx| {
+        tx.insert_conversation(&conversation("c2"))?;
+        let mut other = participant("z1", "c2", "u6", ParticipantState::Connected);
+        other.endpoint = EndpointKind::Agent;
+        other.node = Some("node-a".into());
+        tx.insert_participant(&other)
+    })
+    .await
+    .unwrap();
+    let live = run(&store, |tx| tx.live_legs(&ConversationId("c1".into()))).await.unwrap();
+    assert_eq!(live.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(), ["a1", "a2", "b1"]);
 }
 
 async fn agent_sessions_are_found_by_user_and_cleared_per_node(db: Fixture) {
