@@ -68,22 +68,18 @@ impl Engine {
         let count = claimed.len();
         for row in claimed {
             let engine = self.clone();
-            let span = tracing::info_span!(
-                "delivery",
-                call_id = %row.call_id,
-                notification_id = row.id,
-                sequence = row.sequence,
-                attempt = row.attempts + 1
-            );
-            tokio::spawn(
-                async move {
-                    let call_id = row.call_id.clone();
-                    engine.deliver(row).await;
-                    engine.release(&call_id).await;
-                    engine.inner.delivery_wake.notify_one();
+            tokio::spawn(async move {
+                // The call's next notification, when due, is claimed as this one is recorded
+                // and delivered by this same task: no claim of its own, the order kept.
+                let call_id = row.call_id.clone();
+                let mut next = Some(row);
+                while let Some(row) = next {
+                    let span = delivery_span(&row);
+                    next = engine.deliver(row).instrument(span).await;
                 }
-                .instrument(span),
-            );
+                engine.release(&call_id).await;
+                engine.inner.delivery_wake.notify_one();
+            });
         }
         Ok(count)
     }
@@ -141,8 +137,10 @@ impl Engine {
         }
     }
 
-    /// One attempt to deliver one notification; the result is recorded in the store.
-    async fn deliver(&self, row: OutboxRow) {
+    /// One attempt to deliver one notification; the result is recorded in the store, and in
+    /// the same unit of work the call's next notification is claimed when it is due (unless
+    /// the call is held for a response) and returned.
+    async fn deliver(&self, row: OutboxRow) -> Option<OutboxRow> {
         let started = Instant::now();
         self.failpoint(Failpoint::BeforePost);
         let result = self.attempt(&row).await;
@@ -181,20 +179,37 @@ impl Engine {
             && row.sequence == 1
             && row.redelivery_of.is_none()
             && is_incoming_call(&row.body);
+        let call_id = row.call_id.clone();
+        let held = self.held_calls().contains(&call_id);
+        let lease_until = at.plus_millis(self.lease_ms());
         let recorded = self.run(move |tx| {
             let recorded = tx.record_attempt(id, at, latency, &result)?;
             if recorded && send_again {
                 tx.requeue_notification(id, at)?;
             }
-            Ok::<_, EngineError>(recorded)
+            if !recorded || held {
+                return Ok::<_, EngineError>((recorded, None));
+            }
+            let mut next: Vec<OutboxRow> = tx.claim_next_of_call(&call_id, at, lease_until)?.into_iter().collect();
+            crate::notify::render_marks(tx, &mut next)?;
+            Ok((recorded, next.pop()))
         });
-        match recorded.await {
-            Ok(true) => {}
-            Ok(false) => tracing::warn!(
-                "the delivery lease expired and another node took the notification over; attempt not recorded"
-            ),
-            Err(e) => tracing::error!(error = %e, "recording a delivery attempt failed"),
-        }
+        let next = match recorded.await {
+            Ok((true, next)) => next,
+            Ok((false, _)) => {
+                tracing::warn!(
+                    "the delivery lease expired and another node took the notification over; attempt not recorded"
+                );
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "recording a delivery attempt failed");
+                None
+            }
+        };
+        // A hold taken while the unit ran: the claimed row stays leased to this node and is
+        // delivered by a later claim, after the response.
+        next.filter(|n| !self.held_calls().contains(&n.call_id))
     }
 
     /// One POST of a notification, and what it came to.
@@ -303,6 +318,16 @@ impl Engine {
         self.inner.callback_tokens.lock().expect("token cache").insert(key, (token.clone(), exp));
         Ok(token)
     }
+}
+
+fn delivery_span(row: &OutboxRow) -> tracing::Span {
+    tracing::info_span!(
+        "delivery",
+        call_id = %row.call_id,
+        notification_id = row.id,
+        sequence = row.sequence,
+        attempt = row.attempts + 1
+    )
 }
 
 /// Whether a notification body is an incoming call (`created` on a call).

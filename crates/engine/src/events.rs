@@ -333,6 +333,14 @@ impl Tx for Recording<'_> {
     fn due_deliveries(&mut self, now: Timestamp, limit: usize, busy: &[CallId]) -> StoreResult<Vec<OutboxRow>> {
         self.inner.due_deliveries(now, limit, busy)
     }
+    fn claim_next_of_call(
+        &mut self,
+        call: &CallId,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> StoreResult<Option<OutboxRow>> {
+        self.inner.claim_next_of_call(call, now, lease_until)
+    }
     fn next_delivery_due(&mut self) -> StoreResult<Option<Timestamp>> {
         self.inner.next_delivery_due()
     }

@@ -235,6 +235,14 @@ pub trait Tx {
         limit: usize,
         busy: &[CallId],
     ) -> StoreResult<Vec<OutboxRow>>;
+    /// Leases the head of one call's queue when it is due and not another node's (what a
+    /// delivery that just finished takes next, keeping the call's order); `None` otherwise.
+    fn claim_next_of_call(
+        &mut self,
+        call: &CallId,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> StoreResult<Option<OutboxRow>>;
     fn next_delivery_due(&mut self) -> StoreResult<Option<Timestamp>>;
     /// Records an attempt and ends this node's lease on the row. Returns `false` (and records
     /// nothing) when the lease is no longer this node's: another node took the row over.

@@ -761,6 +761,24 @@ impl Tx for PgTx<'_, '_> {
         let node = self.inner.node_id.clone();
         self.outbox_rows(&sql, &[&now.0, &(limit as i64), &node, &busy, &lease_until.0])
     }
+    fn claim_next_of_call(
+        &mut self,
+        call: &CallId,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> StoreResult<Option<OutboxRow>> {
+        let sql = format!(
+            "WITH claimed AS (UPDATE outbox SET lease_owner = $3, lease_until = $4 \
+             WHERE id IN (SELECT o.id FROM outbox o WHERE o.call_id = $1 AND o.state = 'pending' \
+               AND o.next_attempt_at <= $2 AND (o.lease_owner IS NULL OR o.lease_owner = $3 OR o.lease_until <= $2) \
+               AND o.sequence = (SELECT MIN(sequence) FROM outbox i WHERE i.call_id = $1 AND i.state = 'pending') \
+               FOR UPDATE SKIP LOCKED) \
+             AND (lease_owner IS NULL OR lease_owner = $3 OR lease_until <= $2) RETURNING *) \
+             SELECT {OUTBOX_COLUMNS} FROM claimed"
+        );
+        let node = self.inner.node_id.clone();
+        Ok(self.outbox_rows(&sql, &[&call.0, &now.0, &node, &lease_until.0])?.pop())
+    }
     fn next_delivery_due(&mut self) -> StoreResult<Option<Timestamp>> {
         let row =
             self.t.query_one("SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'", &[]).map_err(pg)?;

@@ -576,6 +576,32 @@ impl Tx for SqliteTx<'_> {
         }
         Ok(rows)
     }
+    fn claim_next_of_call(
+        &mut self,
+        call: &CallId,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> StoreResult<Option<OutboxRow>> {
+        let sql = format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = (SELECT id FROM outbox INDEXED BY outbox_pending_heads \
+               WHERE state = 'pending' AND call_id = ?1 ORDER BY sequence LIMIT 1) \
+             AND next_attempt_at <= ?2 AND (lease_owner IS NULL OR lease_owner = ?3 OR lease_until <= ?2)"
+        );
+        let row = self
+            .conn
+            .prepare_cached(&sql)
+            .map_err(db)?
+            .query_row(params![call.0, now.0, self.node], outbox_row)
+            .optional()
+            .map_err(db)?;
+        if let Some(row) = &row {
+            self.exec(
+                "UPDATE outbox SET lease_owner = ?2, lease_until = ?3 WHERE id = ?1",
+                params![row.id, self.node, lease_until.0],
+            )?;
+        }
+        Ok(row)
+    }
     fn next_delivery_due(&mut self) -> StoreResult<Option<Timestamp>> {
         let due: Option<i64> = self
             .conn
