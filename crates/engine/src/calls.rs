@@ -53,13 +53,15 @@ pub(crate) fn enrich(tx: &mut dyn Tx, mut party: Party, default_tenant: &str) ->
 
 /// Starts ringing an invitee. A simulated endpoint gets one timer, due at its outcome or its
 /// ring deadline; a live leg (agent, SIP) gets a `Ring` command on its node and a timer at its
-/// ring deadline (no answer).
+/// ring deadline (no answer). Returns the outcome when it is due at once (an immediate answer,
+/// an injected fault): a caller may settle it in its own unit of work with
+/// [`crate::timers::ring_ended`], which deletes the timer; otherwise the timer fires it.
 pub(crate) fn schedule_ring(
     tx: &mut dyn Tx,
     call: &Call,
     participant: &Participant,
     now: Timestamp,
-) -> EngineResult<()> {
+) -> EngineResult<Option<RingOutcome>> {
     let fail_now = |failure| RingPlan { due_at: now, outcome: RingOutcome::Failed(failure) };
     let timeout = call.ring_timeout_secs();
     let party = &participant.party;
@@ -70,13 +72,17 @@ pub(crate) fn schedule_ring(
         _ if injected.is_some() => fail_now(injected.unwrap_or(RingFailure::NoEndpoints)),
         PartyKind::Phone => match instance_number(tx, call)? {
             None => fail_now(RingFailure::PstnWithoutInstanceNumber),
-            Some(_) if participant.endpoint.is_live() => return ring_live_leg(tx, call, participant, timeout, now),
+            Some(_) if participant.endpoint.is_live() => {
+                return ring_live_leg(tx, call, participant, timeout, now).map(|()| None)
+            }
             Some(_) => {
                 let behaviour = tx.phone(&party.id)?.map(|p| p.behaviour).unwrap_or_else(Behaviour::default);
                 RingPlan::for_behaviour(&behaviour, now, timeout)
             }
         },
-        _ if participant.endpoint.is_live() => return ring_live_leg(tx, call, participant, timeout, now),
+        _ if participant.endpoint.is_live() => {
+            return ring_live_leg(tx, call, participant, timeout, now).map(|()| None)
+        }
         PartyKind::User => match tx.user(&party.id)? {
             Some(user) => RingPlan::for_behaviour(&user.behaviour, now, timeout),
             None => fail_now(RingFailure::NoEndpoints),
@@ -85,11 +91,12 @@ pub(crate) fn schedule_ring(
             fail_now(RingFailure::NoEndpoints)
         }
     };
+    let due_now = (plan.due_at <= now).then(|| plan.outcome.clone());
     tx.insert_timer(
         plan.due_at,
         &TimerAction::RingOutcome { participant_id: participant.id.clone(), outcome: plan.outcome },
     )?;
-    Ok(())
+    Ok(due_now)
 }
 
 /// The target of a peer-to-peer call is an application (`identity.application` or
@@ -512,6 +519,7 @@ fn create_call_tx(
         let p =
             new_invitee(tx, config, &conversation, target, InvitedBy::CallCreation { call_id: call_id.clone() }, now)?;
         tx.insert_participant(&p)?;
+        // A ring that ends at once still ends by its timer: the call is answered first.
         schedule_ring(tx, &call, &p, now)?;
     }
     if !is_p2p {

@@ -85,6 +85,10 @@ fn invite_tx(
     let invited_by = |index| InvitedBy::Invite { call_id: call.id.clone(), operation_id: op_id.clone(), index };
     let tenant = caller.tenant_id.as_str();
     let mut invitees = Vec::new();
+    // Rings whose outcome is due at once (an immediate answer, an injected fault) are settled
+    // below, in this unit of work, once the operation they report to is written: the
+    // operation still answers `Running`, and its notification waits for the response.
+    let mut ended_at_once = Vec::new();
     match request.mode {
         InviteMode::Ring(targets) => {
             invite::check_ring(&conversation, &targets)?;
@@ -93,7 +97,9 @@ fn invite_tx(
                 let party = enrich(tx, target.party.clone(), tenant)?;
                 let p = new_invitee(tx, config, &conversation, party.clone(), invited_by(index), now)?;
                 tx.insert_participant(&p)?;
-                schedule_ring(tx, &call, &p, now)?;
+                if let Some(outcome) = schedule_ring(tx, &call, &p, now)? {
+                    ended_at_once.push((p.id.clone(), outcome));
+                }
                 invitees.push(Invitee { party, ..invitee(target, p.id.clone()) });
             }
         }
@@ -172,6 +178,9 @@ fn invite_tx(
         last_action_at: now,
     };
     tx.insert_operation(&op)?;
+    for (participant_id, outcome) in ended_at_once {
+        crate::timers::ring_ended(tx, &participant_id, outcome, now)?;
+    }
     Ok(op)
 }
 

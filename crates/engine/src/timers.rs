@@ -119,17 +119,7 @@ fn fire(tx: &mut dyn Tx, timer: Timer, now: Timestamp) -> EngineResult<()> {
     };
     let _entered = span.enter();
     match timer.action {
-        TimerAction::RingOutcome { participant_id, outcome } => {
-            // A live leg's only timer is its ring deadline: stop it ringing there.
-            if let Some(p) = tx.participant(participant_id.as_str())? {
-                if p.state == ParticipantState::Ringing
-                    && tx.conversation(&p.conversation_id)?.is_some_and(|c| !c.ended)
-                {
-                    crate::legs::end_leg(tx, &p, now)?;
-                }
-            }
-            ring_outcome(tx, &participant_id, outcome, now)
-        }
+        TimerAction::RingOutcome { participant_id, outcome } => ring_ended(tx, &participant_id, outcome, now),
         TimerAction::EstablishCall { call_id } => establish(tx, &call_id, now),
         TimerAction::KeepAliveExpiry { call_id } => keep_alive_expiry(tx, &call_id, now),
         TimerAction::JoinWithoutRinging { operation_id, index } => join_without_ringing(tx, &operation_id, index, now),
@@ -139,6 +129,23 @@ fn fire(tx: &mut dyn Tx, timer: Timer, now: Timestamp) -> EngineResult<()> {
 }
 
 /// A ringing leg reaches its outcome: by its timer, or by a user acting through the control API.
+/// A ring ends with `outcome`: its timer fired, or (an outcome due at once) the invite that
+/// rang settles it in its own unit of work. Either way the participant's timers are deleted.
+pub(crate) fn ring_ended(
+    tx: &mut dyn Tx,
+    participant_id: &switchboard_core::ParticipantId,
+    outcome: RingOutcome,
+    now: Timestamp,
+) -> EngineResult<()> {
+    // A live leg's only timer is its ring deadline: stop it ringing there.
+    if let Some(p) = tx.participant(participant_id.as_str())? {
+        if p.state == ParticipantState::Ringing && tx.conversation(&p.conversation_id)?.is_some_and(|c| !c.ended) {
+            crate::legs::end_leg(tx, &p, now)?;
+        }
+    }
+    ring_outcome(tx, participant_id, outcome, now)
+}
+
 pub(crate) fn ring_outcome(
     tx: &mut dyn Tx,
     participant_id: &switchboard_core::ParticipantId,
