@@ -28,6 +28,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_live_legs.sql"),
 ];
 
+/// Prepared statements kept by the writer's connection (more than the store has).
+const STATEMENT_CACHE: usize = 256;
+
 /// At most this many units of work commit in one transaction.
 const MAX_GROUP: usize = 256;
 
@@ -65,6 +68,10 @@ impl SqliteStore {
         )
         .map_err(db)?;
         migrate(&conn)?;
+        // rusqlite keeps 16 prepared statements by default; a unit of work such as an invite
+        // whose ring ends at once runs more distinct ones than that, and an evicted statement
+        // is parsed again on its next use.
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         conn.execute_batch("UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL")
             .map_err(db)?;
         let node_id: std::sync::Arc<str> = uuid::Uuid::new_v4().to_string().into();
