@@ -74,6 +74,8 @@ impl Engine {
                 let call_id = row.call_id.clone();
                 let mut next = Some(row);
                 while let Some(row) = next {
+                    // An invite answered meanwhile holds the call until its response is out.
+                    engine.until_released(&row.call_id).await;
                     let span = delivery_span(&row);
                     next = engine.deliver(row).instrument(span).await;
                 }
@@ -138,8 +140,8 @@ impl Engine {
     }
 
     /// One attempt to deliver one notification; the result is recorded in the store, and in
-    /// the same unit of work the call's next notification is claimed when it is due (unless
-    /// the call is held for a response) and returned.
+    /// the same unit of work the call's next notification is claimed when it is due, and
+    /// returned.
     async fn deliver(&self, row: OutboxRow) -> Option<OutboxRow> {
         let started = Instant::now();
         self.failpoint(Failpoint::BeforePost);
@@ -180,21 +182,20 @@ impl Engine {
             && row.redelivery_of.is_none()
             && is_incoming_call(&row.body);
         let call_id = row.call_id.clone();
-        let held = self.held_calls().contains(&call_id);
         let lease_until = at.plus_millis(self.lease_ms());
         let recorded = self.run(move |tx| {
             let recorded = tx.record_attempt(id, at, latency, &result)?;
             if recorded && send_again {
                 tx.requeue_notification(id, at)?;
             }
-            if !recorded || held {
+            if !recorded {
                 return Ok::<_, EngineError>((recorded, None));
             }
             let mut next: Vec<OutboxRow> = tx.claim_next_of_call(&call_id, at, lease_until)?.into_iter().collect();
             crate::notify::render_marks(tx, &mut next)?;
             Ok((recorded, next.pop()))
         });
-        let next = match recorded.await {
+        match recorded.await {
             Ok((true, next)) => next,
             Ok((false, _)) => {
                 tracing::warn!(
@@ -206,10 +207,7 @@ impl Engine {
                 tracing::error!(error = %e, "recording a delivery attempt failed");
                 None
             }
-        };
-        // A hold taken while the unit ran: the claimed row stays leased to this node and is
-        // delivered by a later claim, after the response.
-        next.filter(|n| !self.held_calls().contains(&n.call_id))
+        }
     }
 
     /// One POST of a notification, and what it came to.

@@ -86,6 +86,8 @@ struct Inner {
     /// Calls whose notifications wait until the HTTP response that created their pending
     /// operation (or the call) has been written.
     holds: Mutex<HashMap<CallId, usize>>,
+    /// Woken whenever a hold ends (a delivery task waiting to go on with a held call).
+    hold_released: tokio::sync::Notify,
     /// Calls with a delivery in flight (one at a time per call keeps them in order). Held
     /// across a claim's read of the outbox, and taken to release a call after its attempt is
     /// recorded, so a claim never reads a row that a finished delivery already settled.
@@ -126,6 +128,7 @@ impl Engine {
                 keys,
                 config,
                 holds: Mutex::new(HashMap::new()),
+                hold_released: tokio::sync::Notify::new(),
                 in_flight: tokio::sync::Mutex::new(HashSet::new()),
                 timer_wake: tokio::sync::Notify::new(),
                 delivery_wake: tokio::sync::Notify::new(),
@@ -193,6 +196,19 @@ impl Engine {
 
     fn held_calls(&self) -> Vec<CallId> {
         self.inner.holds.lock().expect("holds lock").keys().cloned().collect()
+    }
+
+    /// Returns once `call_id` is not held.
+    async fn until_released(&self, call_id: &CallId) {
+        loop {
+            let released = self.inner.hold_released.notified();
+            tokio::pin!(released);
+            released.as_mut().enable();
+            if !self.inner.holds.lock().expect("holds lock").contains_key(call_id) {
+                return;
+            }
+            released.await;
+        }
     }
 
     /// Rotates the signing keys (the previous key stays trusted during the rollover) and drops
@@ -283,6 +299,7 @@ impl Drop for HoldGuard {
                 }
             }
             drop(holds);
+            self.engine.inner.hold_released.notify_waiters();
             self.engine.inner.delivery_wake.notify_one();
         }
     }
