@@ -308,6 +308,30 @@ async fn invites(args: InviteArgs) -> anyhow::Result<()> {
         }))
         .await?,
     );
+    // Fresh calls for connections whose call is full, joined in the background ahead of need:
+    // a connection does not stop sending invites while a meeting is joined.
+    let (ready_tx, ready_rx) = tokio::sync::mpsc::channel::<String>(args.concurrency);
+    let ready_rx = Arc::new(tokio::sync::Mutex::new(ready_rx));
+    let joiners: Vec<_> = (0..2)
+        .map(|_| {
+            let (server, receiver, ready_tx) = (server.clone(), receiver.clone(), ready_tx.clone());
+            tokio::spawn(async move {
+                loop {
+                    let id = match join_meeting(&server, &receiver, true).await {
+                        Ok(id) => id,
+                        Err(e) => {
+                            eprintln!("joining a meeting failed: {e:#}");
+                            return;
+                        }
+                    };
+                    if ready_tx.send(id).await.is_err() {
+                        return;
+                    }
+                }
+            })
+        })
+        .collect();
+    drop(ready_tx);
     receiver.reset();
     let per_call = args.per_call;
     let (s, r, c) = (server.clone(), receiver.clone(), calls.clone());
@@ -316,16 +340,13 @@ async fn invites(args: InviteArgs) -> anyhow::Result<()> {
     let measure_from = start + Duration::from_secs(args.warmup);
     receiver.set_window(measure_from, measure_from + Duration::from_secs(args.duration));
     let result = load(start, args.concurrency, args.warmup, args.duration, args.rate, move |worker, n, scheduled| {
-        let (server, receiver, calls) = (s.clone(), r.clone(), c.clone());
+        let (server, receiver, calls, ready) = (s.clone(), r.clone(), c.clone(), ready_rx.clone());
         async move {
             let mut slot = calls[worker].lock().await;
             if slot.1 >= per_call {
-                match join_meeting(&server, &receiver, true).await {
-                    Ok(id) => *slot = (id, 0),
-                    Err(e) => {
-                        eprintln!("joining a meeting failed: {e:#}");
-                        return false;
-                    }
+                match ready.lock().await.recv().await {
+                    Some(id) => *slot = (id, 0),
+                    None => return false,
                 }
             }
             let user = server::user_id(slot.1);
@@ -337,6 +358,9 @@ async fn invites(args: InviteArgs) -> anyhow::Result<()> {
         }
     })
     .await;
+    for joiner in joiners {
+        joiner.abort();
+    }
     let measured = receiver.snapshot();
     // Let the last invites complete before reading the completion latencies.
     server.flush().await.ok();
