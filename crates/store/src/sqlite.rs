@@ -625,38 +625,31 @@ impl Tx for SqliteTx<'_> {
         Ok(due.map(Timestamp))
     }
     fn record_attempt(&mut self, id: i64, at: Timestamp, latency_ms: i64, result: &AttemptResult) -> StoreResult<bool> {
+        let (status, error) = match result {
+            AttemptResult::Delivered { status } => (Some(*status), None),
+            AttemptResult::Failed { status, error, .. } => (*status, Some(error.clone())),
+        };
+        let (state, next) = match result {
+            AttemptResult::Delivered { .. } => ("delivered", None),
+            AttemptResult::Failed { retry_at: Some(t), .. } => ("pending", Some(t.0)),
+            AttemptResult::Failed { retry_at: None, .. } => ("dead", Some(at.0)),
+        };
+        let delivered_at = matches!(result, AttemptResult::Delivered { .. }).then_some(at.0);
+        // One statement: the row's lease, state and result change together (each index of the
+        // outbox is written once).
         let attempts: Option<i64> = self
             .conn
             .prepare_cached(
-                "UPDATE outbox SET attempts = attempts + 1, lease_owner = NULL, lease_until = NULL \
+                "UPDATE outbox SET attempts = attempts + 1, lease_owner = NULL, lease_until = NULL, state = ?3, \
+                 next_attempt_at = COALESCE(?4, next_attempt_at), last_status = ?5, last_error = ?6, \
+                 delivered_at = COALESCE(?7, delivered_at) \
                  WHERE id = ?1 AND state = 'pending' AND lease_owner = ?2 RETURNING attempts",
             )
             .map_err(db)?
-            .query_row(params![id, self.node], |r| r.get(0))
+            .query_row(params![id, self.node, state, next, status, error, delivered_at], |r| r.get(0))
             .optional()
             .map_err(db)?;
         let Some(attempts) = attempts else { return Ok(false) };
-        let (status, error) = match result {
-            AttemptResult::Delivered { status } => {
-                self.exec(
-                    "UPDATE outbox SET state = 'delivered', last_status = ?2, last_error = NULL, \
-                     delivered_at = ?3 WHERE id = ?1",
-                    params![id, status, at.0],
-                )?;
-                (Some(*status), None)
-            }
-            AttemptResult::Failed { status, error, retry_at } => {
-                let (state, next) = match retry_at {
-                    Some(t) => ("pending", t.0),
-                    None => ("dead", at.0),
-                };
-                self.exec(
-                    "UPDATE outbox SET state = ?2, next_attempt_at = ?3, last_status = ?4, last_error = ?5 WHERE id = ?1",
-                    params![id, state, next, status, error],
-                )?;
-                (*status, Some(error.clone()))
-            }
-        };
         self.exec(
             "INSERT INTO delivery_attempts (outbox_id, attempt, at, status, error, latency_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![id, attempts, at.0, status, error, latency_ms],
