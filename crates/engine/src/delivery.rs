@@ -191,9 +191,11 @@ impl Engine {
             if !recorded {
                 return Ok::<_, EngineError>((recorded, None));
             }
-            let mut next: Vec<OutboxRow> = tx.claim_next_of_call(&call_id, at, lease_until)?.into_iter().collect();
-            crate::notify::render_marks(tx, &mut next)?;
-            Ok((recorded, next.pop()))
+            let mut next = tx.claim_next_of_call(&call_id, at, lease_until)?;
+            if let Some(row) = next.as_mut() {
+                crate::notify::render_marks(tx, std::slice::from_mut(row))?;
+            }
+            Ok((recorded, next))
         });
         match recorded.await {
             Ok((true, next)) => next,

@@ -128,7 +128,6 @@ fn fire(tx: &mut dyn Tx, timer: Timer, now: Timestamp) -> EngineResult<()> {
     }
 }
 
-/// A ringing leg reaches its outcome: by its timer, or by a user acting through the control API.
 /// A ring ends with `outcome`: its timer fired, or (an outcome due at once) the invite that
 /// rang settles it in its own unit of work. Either way the participant's timers are deleted.
 pub(crate) fn ring_ended(
@@ -146,6 +145,7 @@ pub(crate) fn ring_ended(
     ring_outcome(tx, participant_id, outcome, now)
 }
 
+/// A ringing leg reaches its outcome: by its timer, or by a user acting through the control API.
 pub(crate) fn ring_outcome(
     tx: &mut dyn Tx,
     participant_id: &switchboard_core::ParticipantId,

@@ -84,6 +84,37 @@ pub enum AttemptResult {
     },
 }
 
+/// What an attempt writes to its outbox row (both adapters record it in one UPDATE).
+pub(crate) struct AttemptColumns<'a> {
+    pub state: &'static str,
+    /// The retry time, or the time of death; `None` keeps the row's.
+    pub next_attempt_at: Option<i64>,
+    pub status: Option<i64>,
+    pub error: Option<&'a str>,
+    pub delivered_at: Option<i64>,
+}
+
+impl AttemptResult {
+    pub(crate) fn columns(&self, at: Timestamp) -> AttemptColumns<'_> {
+        match self {
+            AttemptResult::Delivered { status } => AttemptColumns {
+                state: DeliveryState::Delivered.as_str(),
+                next_attempt_at: None,
+                status: Some(*status),
+                error: None,
+                delivered_at: Some(at.0),
+            },
+            AttemptResult::Failed { status, error, retry_at } => AttemptColumns {
+                state: if retry_at.is_some() { DeliveryState::Pending } else { DeliveryState::Dead }.as_str(),
+                next_attempt_at: Some(retry_at.unwrap_or(at).0),
+                status: *status,
+                error: Some(error),
+                delivered_at: None,
+            },
+        }
+    }
+}
+
 /// One delivery attempt, kept for the notification log.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeliveryAttempt {

@@ -786,16 +786,7 @@ impl Tx for PgTx<'_, '_> {
     }
     fn record_attempt(&mut self, id: i64, at: Timestamp, latency_ms: i64, result: &AttemptResult) -> StoreResult<bool> {
         let node = self.inner.node_id.clone();
-        let (status, error) = match result {
-            AttemptResult::Delivered { status } => (Some(*status), None),
-            AttemptResult::Failed { status, error, .. } => (*status, Some(error.clone())),
-        };
-        let (state, next) = match result {
-            AttemptResult::Delivered { .. } => ("delivered", None),
-            AttemptResult::Failed { retry_at: Some(t), .. } => ("pending", Some(t.0)),
-            AttemptResult::Failed { retry_at: None, .. } => ("dead", Some(at.0)),
-        };
-        let delivered_at = matches!(result, AttemptResult::Delivered { .. }).then_some(at.0);
+        let c = result.columns(at);
         let row = self
             .t
             .query_opt(
@@ -803,7 +794,7 @@ impl Tx for PgTx<'_, '_> {
                  next_attempt_at = COALESCE($4, next_attempt_at), last_status = $5, last_error = $6, \
                  delivered_at = COALESCE($7, delivered_at) \
                  WHERE id = $1 AND state = 'pending' AND lease_owner = $2 RETURNING attempts",
-                &[&id, &node, &state, &next, &status, &error, &delivered_at],
+                &[&id, &node, &c.state, &c.next_attempt_at, &c.status, &c.error, &c.delivered_at],
             )
             .map_err(pg)?;
         let Some(row) = row else { return Ok(false) };
@@ -812,7 +803,7 @@ impl Tx for PgTx<'_, '_> {
             .execute(
                 "INSERT INTO delivery_attempts (outbox_id, attempt, at, status, error, latency_ms) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
-                &[&id, &attempts, &at.0, &status, &error, &latency_ms],
+                &[&id, &attempts, &at.0, &c.status, &c.error, &latency_ms],
             )
             .map_err(pg)?;
         // The call's next notification may be leased to another node: wake it.

@@ -204,6 +204,11 @@ impl SqliteTx<'_> {
         rows.map(|r| r.map_err(db).and_then(|raw| from_json(&raw))).collect()
     }
 
+    /// Leases an outbox row to this node until `until`.
+    fn lease(&self, id: i64, until: Timestamp) -> StoreResult<usize> {
+        self.exec("UPDATE outbox SET lease_owner = ?2, lease_until = ?3 WHERE id = ?1", params![id, self.node, until.0])
+    }
+
     fn exec(&self, sql: &str, args: impl rusqlite::Params) -> StoreResult<usize> {
         self.conn.prepare_cached(sql).map_err(db)?.execute(args).map_err(db)
     }
@@ -580,10 +585,7 @@ impl Tx for SqliteTx<'_> {
         // The writer thread is the only one: reading then leasing cannot race another claimer.
         let rows = self.due_deliveries(now, limit, busy)?;
         for row in &rows {
-            self.exec(
-                "UPDATE outbox SET lease_owner = ?2, lease_until = ?3 WHERE id = ?1",
-                params![row.id, self.node, lease_until.0],
-            )?;
+            self.lease(row.id, lease_until)?;
         }
         Ok(rows)
     }
@@ -606,10 +608,7 @@ impl Tx for SqliteTx<'_> {
             .optional()
             .map_err(db)?;
         if let Some(row) = &row {
-            self.exec(
-                "UPDATE outbox SET lease_owner = ?2, lease_until = ?3 WHERE id = ?1",
-                params![row.id, self.node, lease_until.0],
-            )?;
+            self.lease(row.id, lease_until)?;
         }
         Ok(row)
     }
@@ -625,16 +624,7 @@ impl Tx for SqliteTx<'_> {
         Ok(due.map(Timestamp))
     }
     fn record_attempt(&mut self, id: i64, at: Timestamp, latency_ms: i64, result: &AttemptResult) -> StoreResult<bool> {
-        let (status, error) = match result {
-            AttemptResult::Delivered { status } => (Some(*status), None),
-            AttemptResult::Failed { status, error, .. } => (*status, Some(error.clone())),
-        };
-        let (state, next) = match result {
-            AttemptResult::Delivered { .. } => ("delivered", None),
-            AttemptResult::Failed { retry_at: Some(t), .. } => ("pending", Some(t.0)),
-            AttemptResult::Failed { retry_at: None, .. } => ("dead", Some(at.0)),
-        };
-        let delivered_at = matches!(result, AttemptResult::Delivered { .. }).then_some(at.0);
+        let c = result.columns(at);
         // One statement: the row's lease, state and result change together (each index of the
         // outbox is written once).
         let attempts: Option<i64> = self
@@ -646,13 +636,15 @@ impl Tx for SqliteTx<'_> {
                  WHERE id = ?1 AND state = 'pending' AND lease_owner = ?2 RETURNING attempts",
             )
             .map_err(db)?
-            .query_row(params![id, self.node, state, next, status, error, delivered_at], |r| r.get(0))
+            .query_row(params![id, self.node, c.state, c.next_attempt_at, c.status, c.error, c.delivered_at], |r| {
+                r.get(0)
+            })
             .optional()
             .map_err(db)?;
         let Some(attempts) = attempts else { return Ok(false) };
         self.exec(
             "INSERT INTO delivery_attempts (outbox_id, attempt, at, status, error, latency_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![id, attempts, at.0, status, error, latency_ms],
+            params![id, attempts, at.0, c.status, c.error, latency_ms],
         )?;
         Ok(true)
     }
