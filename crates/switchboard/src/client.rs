@@ -15,8 +15,9 @@ pub struct ServerArgs {
     /// Base URL of the running server.
     #[arg(long, env = "SWITCHBOARD_URL", default_value = "http://127.0.0.1:8080")]
     pub url: String,
-    /// The admin token (default: `adminToken` of DATA_DIR/dev-credentials.json).
-    #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN", hide_env_values = true)]
+    /// The admin token (default: `adminToken` of DATA_DIR/dev-credentials.json). A generated
+    /// token is base64url and may begin with `-`, so the value may look like a flag.
+    #[arg(long, env = "SWITCHBOARD_ADMIN_TOKEN", hide_env_values = true, allow_hyphen_values = true)]
     pub admin_token: Option<String>,
     /// The server's data directory, read for dev-credentials.json.
     #[arg(long, env = "SWITCHBOARD_DATA_DIR", default_value = "./switchboard-data")]

@@ -107,4 +107,12 @@ mod tests {
         }
         assert!(missing.is_empty(), "commands without examples in --help: {missing:?}");
     }
+
+    #[test]
+    fn an_admin_token_that_begins_with_a_hyphen_is_taken_as_the_value() {
+        use clap::Parser;
+        let args = ["switchboard", "directory", "import", "team.json", "--admin-token", "-Tx9", "--url", "http://h"];
+        let cli = super::Cli::try_parse_from(args).expect("the token is a value, not a flag");
+        assert!(format!("{cli:?}").contains("\"-Tx9\""), "{cli:?}");
+    }
 }
