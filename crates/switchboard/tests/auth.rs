@@ -208,8 +208,12 @@ async fn every_bad_token_is_refused_before_any_handler_and_a_good_external_token
 #[tokio::test]
 async fn an_unknown_kid_refetches_the_issuers_keys_but_no_more_often_than_the_floor() {
     let idp = TestIdp::start().await;
+    // The floor is long enough that a loaded CI machine (tests run in parallel on two cores)
+    // cannot stall past it between the refetch and the next unknown kid; a one-second floor did.
+    const FLOOR_SECS: u64 = 5;
     let app =
-        TestApp::spawn_with(SpawnOptions { config: Some(config_with_idp(&idp, "", 1)), ..Default::default() }).await;
+        TestApp::spawn_with(SpawnOptions { config: Some(config_with_idp(&idp, "", FLOOR_SECS)), ..Default::default() })
+            .await;
     let body = p2p_body(&app);
     let claims = idp.claims(ALL_CALLS);
     let post = |token: String| {
@@ -220,10 +224,10 @@ async fn an_unknown_kid_refetches_the_issuers_keys_but_no_more_often_than_the_fl
     post(idp.sign("k1", &claims)).await.assert_status(201);
     post(idp.sign("k1", &claims)).await.assert_status(201);
     assert_eq!(idp.fetches.load(Ordering::SeqCst), 1);
-    // The issuer rolls over to a new key: once the one-second floor has passed (wall time, as
-    // key caches use), the first token with it triggers one refetch.
+    // The issuer rolls over to a new key: once the floor has passed (wall time, as key caches
+    // use), the first token with it triggers one refetch.
     idp.publish_new_key("k2");
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(FLOOR_SECS * 1000 + 100)).await;
     post(idp.sign("k2", &claims)).await.assert_status(201);
     assert_eq!(idp.fetches.load(Ordering::SeqCst), 2);
     // Another unknown kid right away is refused without hammering the issuer.
