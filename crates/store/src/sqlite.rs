@@ -64,7 +64,8 @@ impl SqliteStore {
              PRAGMA synchronous = FULL;
              PRAGMA foreign_keys = ON;
              PRAGMA busy_timeout = 5000;
-             PRAGMA cache_size = -32768;",
+             PRAGMA cache_size = -32768;
+             PRAGMA temp_store = MEMORY;",
         )
         .map_err(db)?;
         migrate(&conn)?;
