@@ -46,25 +46,56 @@ impl Default for DeliveryConfig {
 }
 
 pub(crate) async fn run(engine: Engine) {
+    let wake = &engine.inner.delivery_wake;
     loop {
         match engine.start_due_deliveries().await {
-            Ok(n) if n > 0 => continue,
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "reading the outbox failed"),
+            Ok(Pass::Limited(_)) => continue,
+            // A delivery that ends frees a slot and wakes the loop.
+            Ok(Pass::Saturated) => engine.sleep_until_due(async { Ok(None) }, wake).await,
+            Ok(Pass::Drained(_)) => engine.sleep_until_due(engine.next_delivery_due(), wake).await,
+            Err(e) => {
+                tracing::error!(error = %e, "reading the outbox failed");
+                engine.sleep_until_due(engine.next_delivery_due(), wake).await;
+            }
         }
-        engine.sleep_until_due(engine.next_delivery_due(), &engine.inner.delivery_wake).await;
+    }
+}
+
+/// What one claim of the delivery loop found.
+enum Pass {
+    /// No delivery slot was free.
+    Saturated,
+    /// The claim took as many heads as there were free slots (this many started): more may be
+    /// due at once.
+    Limited(usize),
+    /// Every head due now was claimed (this many started), or belongs to a call this node is
+    /// delivering or holding; the rest comes due later.
+    Drained(usize),
+}
+
+impl Pass {
+    fn started(&self) -> usize {
+        match self {
+            Pass::Saturated => 0,
+            Pass::Limited(n) | Pass::Drained(n) => *n,
+        }
     }
 }
 
 impl Engine {
+    /// When the loop next has something to start. Calls this node is delivering or holding
+    /// are left out: their tasks and holds wake the loop when they end, and counting their
+    /// queued rows (due at once) would make the loop spin on the writer while they last.
     async fn next_delivery_due(&self) -> EngineResult<Option<Timestamp>> {
-        self.run(|tx| Ok::<_, EngineError>(tx.next_delivery_due()?)).await
+        let mut busy: Vec<CallId> = self.inner.in_flight.lock().await.iter().cloned().collect();
+        busy.extend(self.held_calls());
+        let now = self.inner.clock.now();
+        self.run(move |tx| Ok::<_, EngineError>(tx.next_delivery_due(now, &busy)?)).await
     }
 
-    /// Claims the due head of each idle call's queue and starts delivering it; returns how
-    /// many deliveries started.
-    async fn start_due_deliveries(&self) -> EngineResult<usize> {
-        let claimed = self.claim_due().await?;
+    /// Claims the due head of each idle call's queue and starts delivering it.
+    async fn start_due_deliveries(&self) -> EngineResult<Pass> {
+        let Some((claimed, limited)) = self.claim_due().await? else { return Ok(Pass::Saturated) };
         let count = claimed.len();
         for row in claimed {
             let engine = self.clone();
@@ -83,14 +114,16 @@ impl Engine {
                 engine.inner.delivery_wake.notify_one();
             });
         }
-        Ok(count)
+        Ok(if limited { Pass::Limited(count) } else { Pass::Drained(count) })
     }
 
-    async fn claim_due(&self) -> EngineResult<Vec<OutboxRow>> {
+    /// The heads claimed, to start, and whether the claim reached its limit; `None` when no
+    /// delivery slot is free.
+    async fn claim_due(&self) -> EngineResult<Option<(Vec<OutboxRow>, bool)>> {
         let mut in_flight = self.inner.in_flight.lock().await;
         let free = self.inner.config.delivery.concurrency.saturating_sub(in_flight.len());
         if free == 0 {
-            return Ok(Vec::new());
+            return Ok(None);
         }
         let mut busy: Vec<CallId> = in_flight.iter().cloned().collect();
         busy.extend(self.held_calls());
@@ -103,8 +136,10 @@ impl Engine {
                 Ok::<_, EngineError>(rows)
             })
             .await?;
+        let limited = rows.len() == free;
         let held = self.held_calls();
-        Ok(rows.into_iter().filter(|r| !held.contains(&r.call_id) && in_flight.insert(r.call_id.clone())).collect())
+        let rows = rows.into_iter().filter(|r| !held.contains(&r.call_id) && in_flight.insert(r.call_id.clone()));
+        Ok(Some((rows.collect(), limited)))
     }
 
     /// How long a claimed notification stays this node's: one whole attempt and a margin.
@@ -122,7 +157,7 @@ impl Engine {
     pub async fn flush(&self) -> EngineResult<()> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let started = self.start_due_deliveries().await?;
+            let started = self.start_due_deliveries().await?.started();
             let idle = self.inner.in_flight.lock().await.is_empty();
             if started == 0 && idle {
                 let now = self.inner.clock.now();

@@ -341,8 +341,8 @@ impl Tx for Recording<'_> {
     ) -> StoreResult<Option<OutboxRow>> {
         self.inner.claim_next_of_call(call, now, lease_until)
     }
-    fn next_delivery_due(&mut self) -> StoreResult<Option<Timestamp>> {
-        self.inner.next_delivery_due()
+    fn next_delivery_due(&mut self, now: Timestamp, busy: &[CallId]) -> StoreResult<Option<Timestamp>> {
+        self.inner.next_delivery_due(now, busy)
     }
     fn claim_deliveries(
         &mut self,

@@ -274,7 +274,11 @@ pub trait Tx {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> StoreResult<Option<OutboxRow>>;
-    fn next_delivery_due(&mut self) -> StoreResult<Option<Timestamp>>;
+    /// When the delivery loop next has a head to claim, calls in `busy` aside (this node is
+    /// delivering or holding them, and wakes itself when they are done): a head's next attempt,
+    /// or, while another node's lease on it holds, the end of that lease. `None` when no call
+    /// has anything pending.
+    fn next_delivery_due(&mut self, now: Timestamp, busy: &[CallId]) -> StoreResult<Option<Timestamp>>;
     /// Records an attempt and ends this node's lease on the row. Returns `false` (and records
     /// nothing) when the lease is no longer this node's: another node took the row over.
     fn record_attempt(&mut self, id: i64, at: Timestamp, latency_ms: i64, result: &AttemptResult) -> StoreResult<bool>;

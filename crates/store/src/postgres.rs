@@ -779,9 +779,19 @@ impl Tx for PgTx<'_, '_> {
         let node = self.inner.node_id.clone();
         Ok(self.outbox_rows(&sql, &[&call.0, &now.0, &node, &lease_until.0])?.pop())
     }
-    fn next_delivery_due(&mut self) -> StoreResult<Option<Timestamp>> {
-        let row =
-            self.t.query_one("SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending'", &[]).map_err(pg)?;
+    fn next_delivery_due(&mut self, now: Timestamp, busy: &[CallId]) -> StoreResult<Option<Timestamp>> {
+        let node = self.inner.node_id.clone();
+        let busy = call_ids(busy);
+        let row = self
+            .t
+            .query_one(
+                "SELECT MIN(CASE WHEN o.lease_owner IS NOT NULL AND o.lease_owner <> $2 AND o.lease_until > $1 \
+                 THEN o.lease_until ELSE o.next_attempt_at END) FROM outbox o \
+                 WHERE o.state = 'pending' AND NOT (o.call_id = ANY($3)) \
+                 AND o.sequence = (SELECT MIN(sequence) FROM outbox i WHERE i.call_id = o.call_id AND i.state = 'pending')",
+                &[&now.0, &node, &busy],
+            )
+            .map_err(pg)?;
         Ok(row.get::<_, Option<i64>>(0).map(Timestamp))
     }
     fn record_attempt(&mut self, id: i64, at: Timestamp, latency_ms: i64, result: &AttemptResult) -> StoreResult<bool> {

@@ -613,16 +613,25 @@ impl Tx for SqliteTx<'_> {
         }
         Ok(row)
     }
-    fn next_delivery_due(&mut self) -> StoreResult<Option<Timestamp>> {
-        let due: Option<i64> = self
+    fn next_delivery_due(&mut self, now: Timestamp, busy: &[CallId]) -> StoreResult<Option<Timestamp>> {
+        // The heads as in `due_deliveries`; enough of the earliest that one is not busy.
+        let mut stmt = self
             .conn
-            .query_row(
-                "SELECT MIN(next_attempt_at) FROM outbox INDEXED BY outbox_pending_heads WHERE state = 'pending'",
-                [],
-                |r| r.get(0),
+            .prepare_cached(
+                "SELECT call_id, CASE WHEN owner IS NOT NULL AND owner <> ?2 AND until > ?1 THEN until ELSE due END AS at \
+                 FROM (SELECT call_id, MIN(sequence), next_attempt_at AS due, lease_owner AS owner, lease_until AS until \
+                   FROM outbox INDEXED BY outbox_pending_heads WHERE state = 'pending' GROUP BY call_id) \
+                 ORDER BY at LIMIT ?3",
             )
             .map_err(db)?;
-        Ok(due.map(Timestamp))
+        let mut rows = stmt.query(params![now.0, self.node, (busy.len() + 1) as i64]).map_err(db)?;
+        while let Some(row) = rows.next().map_err(db)? {
+            let call: String = row.get(0).map_err(db)?;
+            if !busy.iter().any(|b| b.0 == call) {
+                return Ok(Some(Timestamp(row.get(1).map_err(db)?)));
+            }
+        }
+        Ok(None)
     }
     fn record_attempt(&mut self, id: i64, at: Timestamp, latency_ms: i64, result: &AttemptResult) -> StoreResult<bool> {
         let c = result.columns(at);

@@ -183,6 +183,7 @@ conformance!(
     live_legs_are_listed_by_owning_node,
     agent_sessions_are_found_by_user_and_cleared_per_node,
     roster_marks_coalesce_and_stay_at_the_end_of_the_queue,
+    the_next_delivery_time_counts_heads_of_idle_calls_and_waits_out_another_nodes_lease,
 );
 
 async fn an_identity_is_unique_among_active_participants_only(db: Fixture) {
@@ -383,6 +384,34 @@ async fn a_lost_lease_records_nothing(db: Fixture) {
     assert!(run(&two, move |tx| tx.record_attempt(id, Timestamp(late), 1, &delivered)).await.unwrap());
     let attempts = run(&two, move |tx| tx.delivery_attempts(id)).await.unwrap();
     assert_eq!(attempts.len(), 1, "only the lease holder's attempt is kept");
+}
+
+async fn the_next_delivery_time_counts_heads_of_idle_calls_and_waits_out_another_nodes_lease(db: Fixture) {
+    let (one, two) = (db.open().await, db.open().await);
+    let next = |store: &Store, now: i64, busy: &[&str]| {
+        let busy: Vec<CallId> = busy.iter().map(|c| CallId((*c).into())).collect();
+        let store = store.clone();
+        async move { run(&store, move |tx| tx.next_delivery_due(Timestamp(now), &busy)).await.unwrap() }
+    };
+    assert_eq!(next(&one, 0, &[]).await, None, "nothing pending");
+    let (a, b) = (call("a", "c"), call("b", "c"));
+    let first = run(&one, move |tx| {
+        tx.enqueue_notification(&a, "a1", Timestamp(10))?;
+        tx.enqueue_notification(&a, "a2", Timestamp(10))?;
+        tx.enqueue_notification(&b, "b1", Timestamp(20))?;
+        Ok(tx.claim_deliveries(Timestamp(20), Timestamp(100), 1, &[])?[0].id)
+    })
+    .await
+    .unwrap();
+    assert_eq!(next(&one, 20, &[]).await, Some(Timestamp(10)), "a's head, leased to this very node");
+    assert_eq!(next(&one, 20, &["a"]).await, Some(Timestamp(20)), "a busy call counts with none of its rows");
+    assert_eq!(next(&one, 20, &["a", "b"]).await, None);
+    let born = Timestamp(20 + switchboard_store::BIRTH_LEASE_MS);
+    assert_eq!(next(&two, 20, &[]).await, Some(Timestamp(100)), "another node waits out the lease");
+    assert_eq!(next(&two, 20, &["a"]).await, Some(born), "and the birth lease");
+    let failed = AttemptResult::Failed { status: Some(500), error: "HTTP 500".into(), retry_at: Some(Timestamp(500)) };
+    assert!(run(&one, move |tx| tx.record_attempt(first, Timestamp(30), 1, &failed)).await.unwrap());
+    assert_eq!(next(&one, 30, &["b"]).await, Some(Timestamp(500)), "a2 waits behind its failed head");
 }
 
 async fn dead_letters_are_listed_by_state(db: Fixture) {
