@@ -53,15 +53,48 @@ pub(crate) fn enrich(tx: &mut dyn Tx, mut party: Party, default_tenant: &str) ->
 
 /// Starts ringing an invitee. A simulated endpoint gets one timer, due at its outcome or its
 /// ring deadline; a live leg (agent, SIP) gets a `Ring` command on its node and a timer at its
-/// ring deadline (no answer). Returns the outcome when it is due at once (an immediate answer,
-/// an injected fault): a caller may settle it in its own unit of work with
-/// [`crate::timers::ring_ended`], which deletes the timer; otherwise the timer fires it.
+/// ring deadline (no answer).
 pub(crate) fn schedule_ring(
     tx: &mut dyn Tx,
     call: &Call,
     participant: &Participant,
     now: Timestamp,
+) -> EngineResult<()> {
+    match start_ring(tx, call, participant, now)? {
+        Some(plan) => insert_ring_timer(tx, participant, plan),
+        None => Ok(()),
+    }
+}
+
+/// Like [`schedule_ring`], except that an outcome due at once (an immediate answer, an injected
+/// fault) gets no timer: it is returned, and the caller settles it in its own unit of work with
+/// [`crate::timers::ring_ended`].
+pub(crate) fn ring_or_outcome(
+    tx: &mut dyn Tx,
+    call: &Call,
+    participant: &Participant,
+    now: Timestamp,
 ) -> EngineResult<Option<RingOutcome>> {
+    match start_ring(tx, call, participant, now)? {
+        Some(plan) if plan.due_at <= now => Ok(Some(plan.outcome)),
+        Some(plan) => insert_ring_timer(tx, participant, plan).map(|()| None),
+        None => Ok(None),
+    }
+}
+
+fn insert_ring_timer(tx: &mut dyn Tx, participant: &Participant, plan: RingPlan) -> EngineResult<()> {
+    let action = TimerAction::RingOutcome { participant_id: participant.id.clone(), outcome: plan.outcome };
+    tx.insert_timer(plan.due_at, &action)?;
+    Ok(())
+}
+
+/// The plan of a simulated endpoint's ring; `None` for a live leg, rung here.
+fn start_ring(
+    tx: &mut dyn Tx,
+    call: &Call,
+    participant: &Participant,
+    now: Timestamp,
+) -> EngineResult<Option<RingPlan>> {
     let fail_now = |failure| RingPlan { due_at: now, outcome: RingOutcome::Failed(failure) };
     let timeout = call.ring_timeout_secs();
     let party = &participant.party;
@@ -73,7 +106,7 @@ pub(crate) fn schedule_ring(
         PartyKind::Phone => match instance_number(tx, call)? {
             None => fail_now(RingFailure::PstnWithoutInstanceNumber),
             Some(_) if participant.endpoint.is_live() => {
-                return ring_live_leg(tx, call, participant, timeout, now).map(|()| None)
+                return ring_live_leg(tx, call, participant, timeout, now).map(|()| None);
             }
             Some(_) => {
                 let behaviour = tx.phone(&party.id)?.map(|p| p.behaviour).unwrap_or_else(Behaviour::default);
@@ -81,7 +114,7 @@ pub(crate) fn schedule_ring(
             }
         },
         _ if participant.endpoint.is_live() => {
-            return ring_live_leg(tx, call, participant, timeout, now).map(|()| None)
+            return ring_live_leg(tx, call, participant, timeout, now).map(|()| None);
         }
         PartyKind::User => match tx.user(&party.id)? {
             Some(user) => RingPlan::for_behaviour(&user.behaviour, now, timeout),
@@ -91,12 +124,7 @@ pub(crate) fn schedule_ring(
             fail_now(RingFailure::NoEndpoints)
         }
     };
-    let due_now = (plan.due_at <= now).then(|| plan.outcome.clone());
-    tx.insert_timer(
-        plan.due_at,
-        &TimerAction::RingOutcome { participant_id: participant.id.clone(), outcome: plan.outcome },
-    )?;
-    Ok(due_now)
+    Ok(Some(plan))
 }
 
 /// The target of a peer-to-peer call is an application (`identity.application` or

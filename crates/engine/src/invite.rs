@@ -9,7 +9,7 @@ use switchboard_core::{
 use switchboard_store::Tx;
 
 use crate::calls::{
-    conversation_of, enrich, new_invitee, new_participant, owned_call, owned_call_any_state, schedule_ring,
+    conversation_of, enrich, new_invitee, new_participant, owned_call, owned_call_any_state, ring_or_outcome,
 };
 use crate::error::EngineResult;
 use crate::{new_id, notify, Caller, Engine, EngineError, HoldGuard};
@@ -97,7 +97,7 @@ fn invite_tx(
                 let party = enrich(tx, target.party.clone(), tenant)?;
                 let p = new_invitee(tx, config, &conversation, party.clone(), invited_by(index), now)?;
                 tx.insert_participant(&p)?;
-                if let Some(outcome) = schedule_ring(tx, &call, &p, now)? {
+                if let Some(outcome) = ring_or_outcome(tx, &call, &p, now)? {
                     ended_at_once.push((p.id.clone(), outcome));
                 }
                 invitees.push(Invitee { party, ..invitee(target, p.id.clone()) });
