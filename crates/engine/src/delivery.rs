@@ -1,6 +1,7 @@
 //! Delivery of the outbox to callback URIs: in order per call (one POST in flight per call),
 //! calls in parallel, each POST signed with a bearer token, failures retried with backoff.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -48,15 +49,15 @@ impl Default for DeliveryConfig {
 pub(crate) async fn run(engine: Engine) {
     let wake = &engine.inner.delivery_wake;
     loop {
-        match engine.start_due_deliveries().await {
-            Ok(Pass::Limited(_)) => continue,
+        let pass = engine.start_due_deliveries().await.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "reading the outbox failed");
+            Pass::Drained(0)
+        });
+        match pass {
+            Pass::Limited(_) => continue,
             // A delivery that ends frees a slot and wakes the loop.
-            Ok(Pass::Saturated) => engine.sleep_until_due(async { Ok(None) }, wake).await,
-            Ok(Pass::Drained(_)) => engine.sleep_until_due(engine.next_delivery_due(), wake).await,
-            Err(e) => {
-                tracing::error!(error = %e, "reading the outbox failed");
-                engine.sleep_until_due(engine.next_delivery_due(), wake).await;
-            }
+            Pass::Saturated => engine.sleep_until_due(async { Ok(None) }, wake).await,
+            Pass::Drained(_) => engine.sleep_until_due(engine.next_delivery_due(), wake).await,
         }
     }
 }
@@ -87,8 +88,7 @@ impl Engine {
     /// are left out: their tasks and holds wake the loop when they end, and counting their
     /// queued rows (due at once) would make the loop spin on the writer while they last.
     async fn next_delivery_due(&self) -> EngineResult<Option<Timestamp>> {
-        let mut busy: Vec<CallId> = self.inner.in_flight.lock().await.iter().cloned().collect();
-        busy.extend(self.held_calls());
+        let busy = self.busy_calls(&*self.inner.in_flight.lock().await);
         let now = self.inner.clock.now();
         self.run(move |tx| Ok::<_, EngineError>(tx.next_delivery_due(now, &busy)?)).await
     }
@@ -125,8 +125,7 @@ impl Engine {
         if free == 0 {
             return Ok(None);
         }
-        let mut busy: Vec<CallId> = in_flight.iter().cloned().collect();
-        busy.extend(self.held_calls());
+        let busy = self.busy_calls(&in_flight);
         let now = self.inner.clock.now();
         let lease_until = now.plus_millis(self.lease_ms());
         let rows = self
@@ -140,6 +139,12 @@ impl Engine {
         let held = self.held_calls();
         let rows = rows.into_iter().filter(|r| !held.contains(&r.call_id) && in_flight.insert(r.call_id.clone()));
         Ok(Some((rows.collect(), limited)))
+    }
+
+    /// Calls the delivery loop leaves alone: those this node is delivering (`in_flight`) or
+    /// holding until a response is written.
+    fn busy_calls(&self, in_flight: &HashSet<CallId>) -> Vec<CallId> {
+        in_flight.iter().cloned().chain(self.held_calls()).collect()
     }
 
     /// How long a claimed notification stays this node's: one whole attempt and a margin.

@@ -346,11 +346,20 @@ const OUTBOX_COLUMNS: &str = "id, call_id, sequence, callback_uri, app_id, tenan
      next_attempt_at, state, last_status, last_error, delivered_at, redelivery_of, roster_mark";
 
 /// The claimable heads of calls' queues: `$1` now, `$2` limit, `$3` this node, `$4` busy calls.
-const CLAIMABLE: &str = "SELECT o.id FROM outbox o WHERE o.state = 'pending' AND o.next_attempt_at <= $1 \
+/// Outbox row `o` heads its call's pending queue (a macro, so that constants can include it).
+macro_rules! is_head {
+    () => {
+        "o.sequence = (SELECT MIN(sequence) FROM outbox i WHERE i.call_id = o.call_id AND i.state = 'pending')"
+    };
+}
+
+const CLAIMABLE: &str = concat!(
+    "SELECT o.id FROM outbox o WHERE o.state = 'pending' AND o.next_attempt_at <= $1 \
      AND (o.lease_owner IS NULL OR o.lease_owner = $3 OR o.lease_until <= $1) \
-     AND NOT (o.call_id = ANY($4)) \
-     AND o.sequence = (SELECT MIN(sequence) FROM outbox i WHERE i.call_id = o.call_id AND i.state = 'pending') \
-     ORDER BY o.next_attempt_at, o.id LIMIT $2";
+     AND NOT (o.call_id = ANY($4)) AND ",
+    is_head!(),
+    " ORDER BY o.next_attempt_at, o.id LIMIT $2"
+);
 
 fn outbox_row(r: &Row) -> OutboxRow {
     let state: &str = r.get(10);
@@ -785,10 +794,12 @@ impl Tx for PgTx<'_, '_> {
         let row = self
             .t
             .query_one(
-                "SELECT MIN(CASE WHEN o.lease_owner IS NOT NULL AND o.lease_owner <> $2 AND o.lease_until > $1 \
-                 THEN o.lease_until ELSE o.next_attempt_at END) FROM outbox o \
-                 WHERE o.state = 'pending' AND NOT (o.call_id = ANY($3)) \
-                 AND o.sequence = (SELECT MIN(sequence) FROM outbox i WHERE i.call_id = o.call_id AND i.state = 'pending')",
+                concat!(
+                    "SELECT MIN(CASE WHEN o.lease_owner IS NOT NULL AND o.lease_owner <> $2 AND o.lease_until > $1 \
+                     THEN o.lease_until ELSE o.next_attempt_at END) FROM outbox o \
+                     WHERE o.state = 'pending' AND NOT (o.call_id = ANY($3)) AND ",
+                    is_head!()
+                ),
                 &[&now.0, &node, &busy],
             )
             .map_err(pg)?;

@@ -31,6 +31,13 @@ const MIGRATIONS: &[&str] = &[
 /// Prepared statements kept by the writer's connection (more than the store has).
 const STATEMENT_CACHE: usize = 256;
 
+/// The head of each call's pending queue (its lowest sequence), with when it is due and who
+/// leases it. Read off the covering index of pending rows alone (a bare column beside MIN()
+/// comes from the row holding the minimum), so a call with thousands of queued notifications
+/// costs an index scan, not thousands of row reads.
+const PENDING_HEADS: &str = "SELECT id, call_id, MIN(sequence), next_attempt_at AS due, lease_owner AS owner, \
+     lease_until AS until FROM outbox INDEXED BY outbox_pending_heads WHERE state = 'pending' GROUP BY call_id";
+
 /// At most this many units of work commit in one transaction.
 const MAX_GROUP: usize = 256;
 
@@ -560,15 +567,9 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
     fn due_deliveries(&mut self, now: Timestamp, limit: usize, busy: &[CallId]) -> StoreResult<Vec<OutboxRow>> {
-        // The head of each call's pending queue; a call whose head is not due waits whole,
-        // which keeps each call's notifications in order. The heads are read off the covering
-        // index of pending rows alone (a bare column beside MIN() comes from the row holding the
-        // minimum), so a call with thousands of queued notifications costs an index scan, not
-        // thousands of row reads per claim.
+        // A call whose head is not due waits whole, which keeps its notifications in order.
         let sql = format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id IN (SELECT id FROM ( \
-               SELECT id, MIN(sequence), next_attempt_at AS due, lease_owner AS owner, lease_until AS until \
-               FROM outbox INDEXED BY outbox_pending_heads WHERE state = 'pending' GROUP BY call_id) \
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id IN (SELECT id FROM ({PENDING_HEADS}) \
              WHERE due <= ?1 AND (owner IS NULL OR owner = ?3 OR until <= ?1) ORDER BY due, id LIMIT ?2) \
              ORDER BY next_attempt_at, id"
         );
@@ -618,16 +619,12 @@ impl Tx for SqliteTx<'_> {
         Ok(row)
     }
     fn next_delivery_due(&mut self, now: Timestamp, busy: &[CallId]) -> StoreResult<Option<Timestamp>> {
-        // The heads as in `due_deliveries`; enough of the earliest that one is not busy.
-        let mut stmt = self
-            .conn
-            .prepare_cached(
-                "SELECT call_id, CASE WHEN owner IS NOT NULL AND owner <> ?2 AND until > ?1 THEN until ELSE due END AS at \
-                 FROM (SELECT call_id, MIN(sequence), next_attempt_at AS due, lease_owner AS owner, lease_until AS until \
-                   FROM outbox INDEXED BY outbox_pending_heads WHERE state = 'pending' GROUP BY call_id) \
-                 ORDER BY at LIMIT ?3",
-            )
-            .map_err(db)?;
+        // Enough of the earliest heads that one is not busy.
+        let sql = format!(
+            "SELECT call_id, CASE WHEN owner IS NOT NULL AND owner <> ?2 AND until > ?1 THEN until ELSE due END AS at \
+             FROM ({PENDING_HEADS}) ORDER BY at LIMIT ?3"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(db)?;
         let mut rows = stmt.query(params![now.0, self.node, (busy.len() + 1) as i64]).map_err(db)?;
         while let Some(row) = rows.next().map_err(db)? {
             let call: String = row.get(0).map_err(db)?;
