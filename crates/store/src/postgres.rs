@@ -46,6 +46,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (4, include_str!("../migrations/postgres/0004_endpoint_legs.sql")),
     (5, include_str!("../migrations/postgres/0005_roster_marks_and_queue_heads.sql")),
     (6, include_str!("../migrations/postgres/0006_live_legs.sql")),
+    (7, include_str!("../migrations/postgres/0007_fewer_outbox_indexes.sql")),
 ];
 
 /// First key of Switchboard's advisory locks (the second is the schema's hash).

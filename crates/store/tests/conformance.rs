@@ -184,6 +184,7 @@ conformance!(
     agent_sessions_are_found_by_user_and_cleared_per_node,
     roster_marks_coalesce_and_stay_at_the_end_of_the_queue,
     the_next_delivery_time_counts_heads_of_idle_calls_and_waits_out_another_nodes_lease,
+    updates_find_records_by_their_new_columns_whether_or_not_those_changed,
 );
 
 async fn an_identity_is_unique_among_active_participants_only(db: Fixture) {
@@ -561,6 +562,37 @@ async fn stats_count_what_metrics_report(db: Fixture) {
     assert_eq!(stats.outbox_oldest_pending_at, Some(Timestamp(7)));
     assert_eq!(stats.active_calls, 1);
     assert_eq!((stats.ringing_participants, stats.connected_participants), (1, 2));
+}
+
+async fn updates_find_records_by_their_new_columns_whether_or_not_those_changed(db: Fixture) {
+    let store = db.open().await;
+    let (thread, ended, stats, renamed) = run(&store, |tx| {
+        let mut c = conversation("c");
+        tx.insert_conversation(&c)?;
+        let mut live = call("live", "c");
+        tx.insert_call(&live)?;
+        // The body alone changes: the records read back whole.
+        c.roster_sequence = 5;
+        tx.update_conversation(&c)?;
+        live.subject = Some("renamed".into());
+        tx.update_call(&live)?;
+        let thread = tx.live_conversation_for_thread("19:c@thread.v2")?.map(|c| c.roster_sequence);
+        let renamed = tx.call("live")?.and_then(|c| c.subject);
+        // An indexed column changes too: the queries that filter on it see the change.
+        c.ended = true;
+        c.roster_sequence = 6;
+        tx.update_conversation(&c)?;
+        live.state = CallState::Terminated;
+        tx.update_call(&live)?;
+        let ended = tx.live_conversation_for_thread("19:c@thread.v2")?;
+        Ok((thread, ended, tx.stats()?, renamed))
+    })
+    .await
+    .unwrap();
+    assert_eq!(thread, Some(5));
+    assert_eq!(renamed.as_deref(), Some("renamed"));
+    assert!(ended.is_none(), "an ended conversation is no thread's live conversation");
+    assert_eq!(stats.active_calls, 0);
 }
 
 async fn conversations_list_newest_first_and_operations_by_call(db: Fixture) {
