@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 use switchboard_core::{CallId, Timestamp};
-use switchboard_store::{AttemptResult, OutboxRow};
+use switchboard_store::{AttemptResult, OutboxRow, Tx};
 use tracing::Instrument;
 
 use crate::error::EngineResult;
@@ -93,22 +93,22 @@ impl Engine {
         self.run(move |tx| Ok::<_, EngineError>(tx.next_delivery_due(now, &busy)?)).await
     }
 
-    /// Claims the due head of each idle call's queue and starts delivering it.
+    /// Claims the due head of each idle call's queue, with the run of due notifications behind
+    /// it, and starts delivering them.
     async fn start_due_deliveries(&self) -> EngineResult<Pass> {
         let Some((claimed, limited)) = self.claim_due().await? else { return Ok(Pass::Saturated) };
         let count = claimed.len();
-        for row in claimed {
+        for run in claimed {
             let engine = self.clone();
             tokio::spawn(async move {
-                // The call's next notification, when due, is claimed as this one is recorded
-                // and delivered by this same task: no claim of its own, the order kept.
-                let call_id = row.call_id.clone();
-                let mut next = Some(row);
-                while let Some(row) = next {
+                // The call's next run, when due, is claimed as this one is recorded and
+                // delivered by this same task: no claim of its own, the order kept.
+                let call_id = run[0].call_id.clone();
+                let mut next = run;
+                while !next.is_empty() {
                     // An invite answered meanwhile holds the call until its response is out.
-                    engine.until_released(&row.call_id).await;
-                    let span = delivery_span(&row);
-                    next = engine.deliver(row).instrument(span).await;
+                    engine.until_released(&call_id).await;
+                    next = engine.deliver_run(next).await;
                 }
                 engine.release(&call_id).await;
                 engine.inner.delivery_wake.notify_one();
@@ -117,9 +117,9 @@ impl Engine {
         Ok(if limited { Pass::Limited(count) } else { Pass::Drained(count) })
     }
 
-    /// The heads claimed, to start, and whether the claim reached its limit; `None` when no
-    /// delivery slot is free.
-    async fn claim_due(&self) -> EngineResult<Option<(Vec<OutboxRow>, bool)>> {
+    /// The runs claimed (one per call, each starting at the call's head), to start, and
+    /// whether the claim reached its limit; `None` when no delivery slot is free.
+    async fn claim_due(&self) -> EngineResult<Option<(Vec<Vec<OutboxRow>>, bool)>> {
         let mut in_flight = self.inner.in_flight.lock().await;
         let free = self.inner.config.delivery.concurrency.saturating_sub(in_flight.len());
         if free == 0 {
@@ -128,17 +128,21 @@ impl Engine {
         let busy = self.busy_calls(&in_flight);
         let now = self.inner.clock.now();
         let lease_until = now.plus_millis(self.lease_ms());
-        let rows = self
+        let runs = self
             .run(move |tx| {
-                let mut rows = tx.claim_deliveries(now, lease_until, free, &busy)?;
-                crate::notify::render_marks(tx, &mut rows)?;
-                Ok::<_, EngineError>(rows)
+                let heads = tx.claim_deliveries(now, lease_until, free, &busy)?;
+                let limited = heads.len() == free;
+                let runs = heads
+                    .into_iter()
+                    .map(|head| claim_run(tx, head, now, lease_until))
+                    .collect::<EngineResult<Vec<_>>>()?;
+                Ok::<_, EngineError>((runs, limited))
             })
             .await?;
-        let limited = rows.len() == free;
+        let (runs, limited) = runs;
         let held = self.held_calls();
-        let rows = rows.into_iter().filter(|r| !held.contains(&r.call_id) && in_flight.insert(r.call_id.clone()));
-        Ok(Some((rows.collect(), limited)))
+        let runs = runs.into_iter().filter(|r| !held.contains(&r[0].call_id) && in_flight.insert(r[0].call_id.clone()));
+        Ok(Some((runs.collect(), limited)))
     }
 
     /// Calls the delivery loop leaves alone: those this node is delivering (`in_flight`) or
@@ -179,29 +183,74 @@ impl Engine {
         }
     }
 
-    /// One attempt to deliver one notification; the result is recorded in the store, and in
-    /// the same unit of work the call's next notification is claimed when it is due, and
-    /// returned.
-    async fn deliver(&self, row: OutboxRow) -> Option<OutboxRow> {
+    /// Posts a run of one call's notifications in order, stopping at the first that is not
+    /// delivered, and records the attempts in one unit of work; in that unit the call's next
+    /// run is claimed when it is due, and returned (empty when there is none, or when a lease
+    /// was lost to another node).
+    async fn deliver_run(&self, run: Vec<OutboxRow>) -> Vec<OutboxRow> {
+        let call_id = run[0].call_id.clone();
+        let mut attempts = Vec::with_capacity(run.len());
+        let mut untried = Vec::new();
+        for row in run {
+            if attempts.last().is_some_and(|a: &Attempt| !a.delivered()) {
+                untried.push(row.id);
+                continue;
+            }
+            let span = delivery_span(&row);
+            attempts.push(self.deliver(row).instrument(span).await);
+        }
+        let lease_until = self.inner.clock.now().plus_millis(self.lease_ms());
+        let recorded = self.run(move |tx| {
+            let mut all_recorded = true;
+            let mut at = None;
+            for a in &attempts {
+                at = Some(a.at);
+                let recorded = tx.record_attempt(a.id, a.at, a.latency_ms, &a.result)?;
+                if recorded && a.send_again {
+                    tx.requeue_notification(a.id, a.at)?;
+                }
+                all_recorded &= recorded;
+            }
+            for id in untried {
+                tx.release_lease(id)?;
+            }
+            let Some(at) = at.filter(|_| all_recorded) else { return Ok::<_, EngineError>((false, Vec::new())) };
+            let next = match tx.claim_next_of_call(&call_id, at, lease_until)? {
+                Some(head) => claim_run(tx, head, at, lease_until)?,
+                None => Vec::new(),
+            };
+            Ok((true, next))
+        });
+        match recorded.await {
+            Ok((true, next)) => next,
+            Ok((false, _)) => {
+                tracing::warn!(
+                    "the delivery lease expired and another node took the notification over; attempt not recorded"
+                );
+                Vec::new()
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "recording delivery attempts failed");
+                Vec::new()
+            }
+        }
+    }
+
+    /// One attempt to deliver one notification, to be recorded.
+    async fn deliver(&self, row: OutboxRow) -> Attempt {
         let started = Instant::now();
         self.failpoint(Failpoint::BeforePost);
         let result = self.attempt(&row).await;
         self.failpoint(Failpoint::AfterPost);
         let elapsed = started.elapsed();
-        let latency = elapsed.as_millis() as i64;
+        let latency_ms = elapsed.as_millis() as i64;
         let outcome = match &result {
             AttemptResult::Delivered { status } => {
-                tracing::debug!(status, latency_ms = latency, "notification delivered");
+                tracing::debug!(status, latency_ms, "notification delivered");
                 "delivered"
             }
             AttemptResult::Failed { error, retry_at, status } => {
-                tracing::warn!(
-                    status,
-                    error,
-                    latency_ms = latency,
-                    dead = retry_at.is_none(),
-                    "notification not delivered"
-                );
+                tracing::warn!(status, error, latency_ms, dead = retry_at.is_none(), "notification not delivered");
                 if retry_at.is_some() {
                     "failed"
                 } else {
@@ -212,8 +261,6 @@ impl Engine {
         metrics::counter!("switchboard_notification_deliveries_total", "outcome" => outcome).increment(1);
         metrics::histogram!("switchboard_notification_delivery_duration_seconds", "outcome" => outcome)
             .record(elapsed.as_secs_f64());
-        let at = self.inner.clock.now();
-        let id = row.id;
         // Graph sends a call's first incoming-call notification once more when the bot answers
         // it with 204 (call-notifications: the legacy-format handshake); the copy is queued
         // behind whatever the call has pending, with the next sequence number.
@@ -221,35 +268,7 @@ impl Engine {
             && row.sequence == 1
             && row.redelivery_of.is_none()
             && is_incoming_call(&row.body);
-        let call_id = row.call_id.clone();
-        let lease_until = at.plus_millis(self.lease_ms());
-        let recorded = self.run(move |tx| {
-            let recorded = tx.record_attempt(id, at, latency, &result)?;
-            if recorded && send_again {
-                tx.requeue_notification(id, at)?;
-            }
-            if !recorded {
-                return Ok::<_, EngineError>((recorded, None));
-            }
-            let mut next = tx.claim_next_of_call(&call_id, at, lease_until)?;
-            if let Some(row) = next.as_mut() {
-                crate::notify::render_marks(tx, std::slice::from_mut(row))?;
-            }
-            Ok((recorded, next))
-        });
-        match recorded.await {
-            Ok((true, next)) => next,
-            Ok((false, _)) => {
-                tracing::warn!(
-                    "the delivery lease expired and another node took the notification over; attempt not recorded"
-                );
-                None
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "recording a delivery attempt failed");
-                None
-            }
-        }
+        Attempt { id: row.id, at: self.inner.clock.now(), latency_ms, result, send_again }
     }
 
     /// One POST of a notification, and what it came to.
@@ -358,6 +377,35 @@ impl Engine {
         self.inner.callback_tokens.lock().expect("token cache").insert(key, (token.clone(), exp));
         Ok(token)
     }
+}
+
+/// Most notifications of one call posted back to back before their attempts are recorded.
+const MAX_RUN: usize = 16;
+
+/// One POST made, to be recorded.
+struct Attempt {
+    id: i64,
+    at: Timestamp,
+    latency_ms: i64,
+    result: AttemptResult,
+    /// The first incoming-call notification answered with 204 is queued once more.
+    send_again: bool,
+}
+
+impl Attempt {
+    fn delivered(&self) -> bool {
+        matches!(self.result, AttemptResult::Delivered { .. })
+    }
+}
+
+/// The run that starts at a claimed head: the head and the due notifications behind it, each
+/// leased, roster marks rendered as the roster is now.
+fn claim_run(tx: &mut dyn Tx, head: OutboxRow, now: Timestamp, lease_until: Timestamp) -> EngineResult<Vec<OutboxRow>> {
+    let mut run = vec![head];
+    let (call, after) = (run[0].call_id.clone(), run[0].sequence);
+    run.extend(tx.claim_following(&call, after, now, lease_until, MAX_RUN - 1)?);
+    crate::notify::render_marks(tx, &mut run)?;
+    Ok(run)
 }
 
 fn delivery_span(row: &OutboxRow) -> tracing::Span {

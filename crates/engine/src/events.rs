@@ -341,6 +341,19 @@ impl Tx for Recording<'_> {
     ) -> StoreResult<Option<OutboxRow>> {
         self.inner.claim_next_of_call(call, now, lease_until)
     }
+    fn claim_following(
+        &mut self,
+        call: &CallId,
+        after: i64,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<OutboxRow>> {
+        self.inner.claim_following(call, after, now, lease_until, limit)
+    }
+    fn release_lease(&mut self, id: i64) -> StoreResult<()> {
+        self.inner.release_lease(id)
+    }
     fn next_delivery_due(&mut self, now: Timestamp, busy: &[CallId]) -> StoreResult<Option<Timestamp>> {
         self.inner.next_delivery_due(now, busy)
     }

@@ -274,6 +274,21 @@ pub trait Tx {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> StoreResult<Option<OutboxRow>>;
+    /// Leases the rows that follow `after` (a sequence number this node holds) in one call's
+    /// queue, in order, for as long as they are due and not another node's, at most `limit`:
+    /// a delivery holding a call's head takes the rest of its run, posts them back to back and
+    /// records them in one unit of work.
+    fn claim_following(
+        &mut self,
+        call: &CallId,
+        after: i64,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<OutboxRow>>;
+    /// Ends this node's lease on a row it claimed and did not try (its run stopped at a failed
+    /// attempt before it), so any node may take it when its call's head is due again.
+    fn release_lease(&mut self, id: i64) -> StoreResult<()>;
     /// When the delivery loop next has a head to claim, calls in `busy` aside (this node is
     /// delivering or holding them, and wakes itself when they are done): a head's next attempt,
     /// or, while another node's lease on it holds, the end of that lease. `None` when no call

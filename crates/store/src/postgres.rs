@@ -789,6 +789,44 @@ impl Tx for PgTx<'_, '_> {
         let node = self.inner.node_id.clone();
         Ok(self.outbox_rows(&sql, &[&call.0, &now.0, &node, &lease_until.0])?.pop())
     }
+    fn claim_following(
+        &mut self,
+        call: &CallId,
+        after: i64,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<OutboxRow>> {
+        // The rows are locked while their leases are checked and written.
+        let sql = format!(
+            "SELECT {OUTBOX_COLUMNS}, next_attempt_at <= $3 AND (lease_owner IS NULL OR lease_owner = $4 \
+             OR lease_until <= $3) FROM outbox WHERE call_id = $1 AND state = 'pending' AND sequence > $2 \
+             ORDER BY sequence LIMIT $5 FOR UPDATE"
+        );
+        let node = self.inner.node_id.clone();
+        let rows = self.t.query(&sql, &[&call.0, &after, &now.0, &node, &(limit as i64)]).map_err(pg)?;
+        let run: Vec<OutboxRow> = rows.iter().take_while(|r| r.get::<_, bool>(16)).map(outbox_row).collect();
+        if let Some(last) = run.last() {
+            self.t
+                .execute(
+                    "UPDATE outbox SET lease_owner = $4, lease_until = $5 \
+                     WHERE call_id = $1 AND state = 'pending' AND sequence > $2 AND sequence <= $3",
+                    &[&call.0, &after, &last.sequence, &node, &lease_until.0],
+                )
+                .map_err(pg)?;
+        }
+        Ok(run)
+    }
+    fn release_lease(&mut self, id: i64) -> StoreResult<()> {
+        let node = self.inner.node_id.clone();
+        self.t
+            .execute(
+                "UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2",
+                &[&id, &node],
+            )
+            .map_err(pg)?;
+        Ok(())
+    }
     fn next_delivery_due(&mut self, now: Timestamp, busy: &[CallId]) -> StoreResult<Option<Timestamp>> {
         let node = self.inner.node_id.clone();
         let busy = call_ids(busy);

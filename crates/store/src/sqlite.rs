@@ -633,6 +633,47 @@ impl Tx for SqliteTx<'_> {
         }
         Ok(row)
     }
+    fn claim_following(
+        &mut self,
+        call: &CallId,
+        after: i64,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: usize,
+    ) -> StoreResult<Vec<OutboxRow>> {
+        let sql = format!(
+            "SELECT {OUTBOX_COLUMNS}, next_attempt_at <= ?3 AND (lease_owner IS NULL OR lease_owner = ?4 \
+             OR lease_until <= ?3) FROM outbox WHERE call_id = ?1 AND state = 'pending' AND sequence > ?2 \
+             ORDER BY sequence LIMIT ?5"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(db)?;
+        let rows = stmt
+            .query_map(params![call.0, after, now.0, self.node, limit as i64], |r| Ok((outbox_row(r)?, r.get(16)?)))
+            .map_err(db)?;
+        let mut run = Vec::new();
+        for row in rows {
+            let (row, claimable): (OutboxRow, bool) = row.map_err(db)?;
+            if !claimable {
+                break;
+            }
+            run.push(row);
+        }
+        if let Some(last) = run.last() {
+            self.exec(
+                "UPDATE outbox SET lease_owner = ?4, lease_until = ?5 \
+                 WHERE call_id = ?1 AND state = 'pending' AND sequence > ?2 AND sequence <= ?3",
+                params![call.0, after, last.sequence, self.node, lease_until.0],
+            )?;
+        }
+        Ok(run)
+    }
+    fn release_lease(&mut self, id: i64) -> StoreResult<()> {
+        self.exec(
+            "UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND lease_owner = ?2",
+            params![id, self.node],
+        )
+        .map(drop)
+    }
     fn next_delivery_due(&mut self, now: Timestamp, busy: &[CallId]) -> StoreResult<Option<Timestamp>> {
         // Enough of the earliest heads that one is not busy.
         let sql = format!(

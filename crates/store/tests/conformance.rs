@@ -185,6 +185,7 @@ conformance!(
     roster_marks_coalesce_and_stay_at_the_end_of_the_queue,
     the_next_delivery_time_counts_heads_of_idle_calls_and_waits_out_another_nodes_lease,
     updates_find_records_by_their_new_columns_whether_or_not_those_changed,
+    the_holder_of_a_head_claims_the_run_behind_it_up_to_another_nodes_lease,
 );
 
 async fn an_identity_is_unique_among_active_participants_only(db: Fixture) {
@@ -385,6 +386,45 @@ async fn a_lost_lease_records_nothing(db: Fixture) {
     assert!(run(&two, move |tx| tx.record_attempt(id, Timestamp(late), 1, &delivered)).await.unwrap());
     let attempts = run(&two, move |tx| tx.delivery_attempts(id)).await.unwrap();
     assert_eq!(attempts.len(), 1, "only the lease holder's attempt is kept");
+}
+
+async fn the_holder_of_a_head_claims_the_run_behind_it_up_to_another_nodes_lease(db: Fixture) {
+    let (one, two) = (db.open().await, db.open().await);
+    let a = call("a", "c");
+    run(&one, move |tx| {
+        for body in ["a1", "a2", "a3", "a4"] {
+            tx.enqueue_notification(&a, body, Timestamp(0))?;
+        }
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let (late, until) =
+        (Timestamp(switchboard_store::BIRTH_LEASE_MS), Timestamp(switchboard_store::BIRTH_LEASE_MS + 10_000));
+    let bodies = |rows: Vec<switchboard_store::OutboxRow>| rows.into_iter().map(|r| r.body).collect::<Vec<_>>();
+    let a_id = CallId("a".into());
+    // The other node takes the head once the birth lease is over, and two rows behind it.
+    let (head, run_of_two) = run(&two, {
+        let a_id = a_id.clone();
+        move |tx| {
+            let head = tx.claim_deliveries(late, until, 10, &[])?;
+            let run = tx.claim_following(&a_id, head[0].sequence, late, until, 2)?;
+            Ok((head, run))
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(bodies(head), ["a1"]);
+    let a3 = run_of_two[1].id;
+    assert_eq!(bodies(run_of_two), ["a2", "a3"], "in order, at most the limit");
+    // Rows leased to another node stop a run: none behind them is taken out of order.
+    let a_id2 = a_id.clone();
+    let blocked = run(&one, move |tx| tx.claim_following(&a_id2, 1, late, until, 10)).await.unwrap();
+    assert!(blocked.is_empty(), "{blocked:?}");
+    // A row its holder did not try is released, and the run goes on from there.
+    run(&two, move |tx| tx.release_lease(a3)).await.unwrap();
+    let rest = run(&one, move |tx| tx.claim_following(&a_id, 2, late, until, 10)).await.unwrap();
+    assert_eq!(bodies(rest), ["a3", "a4"]);
 }
 
 async fn the_next_delivery_time_counts_heads_of_idle_calls_and_waits_out_another_nodes_lease(db: Fixture) {
