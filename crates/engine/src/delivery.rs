@@ -99,22 +99,48 @@ impl Engine {
         let Some((claimed, limited)) = self.claim_due().await? else { return Ok(Pass::Saturated) };
         let count = claimed.len();
         for run in claimed {
-            let engine = self.clone();
-            tokio::spawn(async move {
-                // The call's next run, when due, is claimed as this one is recorded and
-                // delivered by this same task: no claim of its own, the order kept.
-                let call_id = run[0].call_id.clone();
-                let mut next = run;
-                while !next.is_empty() {
-                    // An invite answered meanwhile holds the call until its response is out.
-                    engine.until_released(&call_id).await;
-                    next = engine.deliver_run(next).await;
-                }
-                engine.release(&call_id).await;
-                engine.inner.delivery_wake.notify_one();
-            });
+            self.spawn_delivery(run);
         }
         Ok(if limited { Pass::Limited(count) } else { Pass::Drained(count) })
+    }
+
+    /// Delivers a claimed run of one call (already in `in_flight`), then the call's next runs,
+    /// on a task of its own.
+    fn spawn_delivery(&self, run: Vec<OutboxRow>) {
+        let engine = self.clone();
+        tokio::spawn(async move {
+            // The call's next run, when due, is claimed as this one is recorded and delivered
+            // by this same task: no claim of its own, the order kept.
+            let call_id = run[0].call_id.clone();
+            let mut next = run;
+            while !next.is_empty() {
+                // An invite answered meanwhile holds the call until its response is out.
+                engine.until_released(&call_id).await;
+                next = engine.deliver_run(next).await;
+            }
+            engine.release(&call_id).await;
+            engine.inner.delivery_wake.notify_one();
+        });
+    }
+
+    /// Takes the delivery of `call` for a unit of work about to queue notifications to it, so
+    /// that the unit claims them itself ([`claim_call_run`]) and no claim of the delivery loop
+    /// stands between its commit and the first POST. `false` when the call is being delivered
+    /// already (that delivery claims them next) or no delivery slot is free (the loop will).
+    pub(crate) async fn reserve_delivery(&self, call: &CallId) -> bool {
+        let mut in_flight = self.inner.in_flight.lock().await;
+        in_flight.len() < self.inner.config.delivery.concurrency && in_flight.insert(call.clone())
+    }
+
+    /// Starts the run a reserving unit claimed; with nothing claimed (or the unit failed), gives
+    /// the reservation back to the delivery loop.
+    pub(crate) async fn start_reserved(&self, call: &CallId, run: Vec<OutboxRow>) {
+        if run.is_empty() {
+            self.release(call).await;
+            self.inner.delivery_wake.notify_one();
+        } else {
+            self.spawn_delivery(run);
+        }
     }
 
     /// The runs claimed (one per call, each starting at the call's head), to start, and
@@ -153,7 +179,7 @@ impl Engine {
 
     /// How long a claimed notification stays this node's: one whole attempt and a margin.
     /// Another node takes it over after that (and may then repeat it, never reorder it).
-    fn lease_ms(&self) -> i64 {
+    pub(crate) fn lease_ms(&self) -> i64 {
         self.inner.config.delivery.total_timeout.as_millis() as i64 + 5_000
     }
 
@@ -215,11 +241,7 @@ impl Engine {
                 tx.release_lease(id)?;
             }
             let Some(at) = at.filter(|_| all_recorded) else { return Ok::<_, EngineError>((false, Vec::new())) };
-            let next = match tx.claim_next_of_call(&call_id, at, lease_until)? {
-                Some(head) => claim_run(tx, head, at, lease_until)?,
-                None => Vec::new(),
-            };
-            Ok((true, next))
+            Ok((true, claim_call_run(tx, &call_id, at, lease_until)?))
         });
         match recorded.await {
             Ok((true, next)) => next,
@@ -406,6 +428,19 @@ fn claim_run(tx: &mut dyn Tx, head: OutboxRow, now: Timestamp, lease_until: Time
     run.extend(tx.claim_following(&call, after, now, lease_until, MAX_RUN - 1)?);
     crate::notify::render_marks(tx, &mut run)?;
     Ok(run)
+}
+
+/// The run at the head of one call's queue, when its head is due and not another node's.
+pub(crate) fn claim_call_run(
+    tx: &mut dyn Tx,
+    call: &CallId,
+    now: Timestamp,
+    lease_until: Timestamp,
+) -> EngineResult<Vec<OutboxRow>> {
+    match tx.claim_next_of_call(call, now, lease_until)? {
+        Some(head) => claim_run(tx, head, now, lease_until),
+        None => Ok(Vec::new()),
+    }
 }
 
 fn delivery_span(row: &OutboxRow) -> tracing::Span {

@@ -27,9 +27,36 @@ impl Engine {
         let now = self.inner.clock.now();
         // The hold is taken before the transaction, so nothing it causes is delivered before
         // the response; a call id that names no call of the caller gets a 404 below anyway.
-        let hold = self.hold(&switchboard_core::CallId(call_id.clone()));
+        let call = switchboard_core::CallId(call_id.clone());
+        let hold = self.hold(&call);
         let config = self.inner.config.clone();
-        let op = self.run(move |tx| invite_tx(tx, &config, &caller, &call_id, request, now)).await?;
+        // The unit claims the notifications it queues to the inviting call (delivered once
+        // the response is out): no claim of the delivery loop between its commit and the POST.
+        let reserved = self.reserve_delivery(&call).await;
+        let lease_until = now.plus_millis(self.lease_ms());
+        let done = self
+            .run(move |tx| {
+                let op = invite_tx(tx, &config, &caller, &call_id, request, now)?;
+                // (Only under the id reserved: the path may spell the call's id otherwise.)
+                let run = match reserved && op.call_id.0 == call_id {
+                    true => crate::delivery::claim_call_run(tx, &op.call_id, now, lease_until)?,
+                    false => Vec::new(),
+                };
+                Ok::<_, EngineError>((op, run))
+            })
+            .await;
+        let (op, run) = match done {
+            Ok(done) => done,
+            Err(e) => {
+                if reserved {
+                    self.start_reserved(&call, Vec::new()).await;
+                }
+                return Err(e);
+            }
+        };
+        if reserved {
+            self.start_reserved(&call, run).await;
+        }
         self.failpoint(crate::Failpoint::InviteCommitted);
         tracing::Span::current().record("operation_id", tracing::field::display(&op.id));
         tracing::info!(invitees = op.invitees.len(), "invite started");
