@@ -58,22 +58,31 @@ impl SqliteStore {
     /// Opens (or creates) the database at `path`, applies migrations and starts the writer.
     pub fn open(path: &Path) -> StoreResult<SqliteStore> {
         let conn = Connection::open(path).map_err(db)?;
-        Self::start(conn)
+        // Checkpoints run on a connection and a thread of their own, so that no commit waits
+        // for one (`checkpoint_loop`); the writer pokes it after its commits.
+        let checkpoints = Connection::open(path).map_err(db)?;
+        let (poke, pokes) = mpsc::sync_channel(1);
+        let store = Self::start(conn, Some(poke))?;
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpoints, pokes))
+            .map_err(|e| StoreError::Database(e.to_string()))?;
+        Ok(store)
     }
 
     /// A private in-memory database (unit tests of the engine and of this adapter).
     pub fn open_in_memory() -> StoreResult<SqliteStore> {
-        Self::start(Connection::open_in_memory().map_err(db)?)
+        Self::start(Connection::open_in_memory().map_err(db)?, None)
     }
 
-    fn start(conn: Connection) -> StoreResult<SqliteStore> {
+    fn start(conn: Connection, checkpoints: Option<mpsc::SyncSender<()>>) -> StoreResult<SqliteStore> {
         // A 4 MiB page cache: every commit after a B-tree page split walks the whole cache
         // (SQLite parks a page at the lock-byte page number while it reorders siblings, and
         // the end of the transaction then truncates the cache from there), so a larger cache
         // costs more per commit than its hits save; pages it misses come from the OS cache.
-        // A checkpoint every 8,000 WAL pages (32 MiB) instead of SQLite's 1,000: a checkpoint
-        // copies each page once however often the WAL holds it, and the hot pages (tables'
-        // last pages, the outbox's queue heads) are in nearly every commit.
+        // The writer checkpoints only past 20,000 WAL pages (80 MiB), a backstop should the
+        // checkpoint thread fall behind: a checkpoint copies every page the WAL holds and
+        // syncs the database, and on the writer every commit queued behind it would wait.
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;
@@ -81,7 +90,7 @@ impl SqliteStore {
              PRAGMA busy_timeout = 5000;
              PRAGMA cache_size = -4096;
              PRAGMA temp_store = MEMORY;
-             PRAGMA wal_autocheckpoint = 8000;",
+             PRAGMA wal_autocheckpoint = 20000;",
         )
         .map_err(db)?;
         migrate(&conn)?;
@@ -96,7 +105,7 @@ impl SqliteStore {
         let node = node_id.clone();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(conn, queue, node))
+            .spawn(move || writer_loop(conn, queue, node, checkpoints))
             .map_err(|e| StoreError::Database(e.to_string()))?;
         Ok(SqliteStore { jobs, node_id })
     }
@@ -130,7 +139,27 @@ impl SqliteStore {
     }
 }
 
-fn writer_loop(conn: Connection, queue: mpsc::Receiver<Job>, node: std::sync::Arc<str>) {
+/// Checkpoints the WAL (PASSIVE: never blocking the writer, which goes on appending) at most
+/// every [`CHECKPOINT_EVERY`] while commits come; SQLite restarts the WAL from its start once a
+/// checkpoint has copied all of it. Ends when the writer does.
+fn checkpoint_loop(conn: Connection, pokes: mpsc::Receiver<()>) {
+    while pokes.recv().is_ok() {
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::warn!(error = %e, "a WAL checkpoint failed");
+        }
+        std::thread::sleep(CHECKPOINT_EVERY);
+    }
+}
+
+/// The pause between two checkpoints of the checkpoint thread.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
+
+fn writer_loop(
+    conn: Connection,
+    queue: mpsc::Receiver<Job>,
+    node: std::sync::Arc<str>,
+    checkpoints: Option<mpsc::SyncSender<()>>,
+) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_GROUP {
@@ -154,6 +183,10 @@ fn writer_loop(conn: Connection, queue: mpsc::Receiver<Job>, node: std::sync::Ar
         let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
         if committed.is_err() {
             let _ = conn.execute_batch("ROLLBACK");
+        }
+        if let Some(poke) = &checkpoints {
+            // Full means a poke is waiting already.
+            let _ = poke.try_send(());
         }
         for finish in finishers {
             finish(committed.clone());
