@@ -136,13 +136,13 @@ pub(crate) fn ring_ended(
     outcome: RingOutcome,
     now: Timestamp,
 ) -> EngineResult<()> {
+    let Some(p) = tx.participant(participant_id.as_str())?.filter(|p| p.state == ParticipantState::Ringing) else {
+        return Ok(());
+    };
+    let Some(conversation) = tx.conversation(&p.conversation_id)?.filter(|c| !c.ended) else { return Ok(()) };
     // A live leg's only timer is its ring deadline: stop it ringing there.
-    if let Some(p) = tx.participant(participant_id.as_str())? {
-        if p.state == ParticipantState::Ringing && tx.conversation(&p.conversation_id)?.is_some_and(|c| !c.ended) {
-            crate::legs::end_leg(tx, &p, now)?;
-        }
-    }
-    ring_outcome(tx, participant_id, outcome, now)
+    crate::legs::end_leg(tx, &p, now)?;
+    outcome_of_ring(tx, p, conversation, outcome, now)
 }
 
 /// A ringing leg reaches its outcome: by its timer, or by a user acting through the control API.
@@ -152,10 +152,21 @@ pub(crate) fn ring_outcome(
     outcome: RingOutcome,
     now: Timestamp,
 ) -> EngineResult<()> {
-    let Some(mut p) = tx.participant(participant_id.as_str())?.filter(|p| p.state == ParticipantState::Ringing) else {
+    let Some(p) = tx.participant(participant_id.as_str())?.filter(|p| p.state == ParticipantState::Ringing) else {
         return Ok(());
     };
-    let Some(mut conversation) = tx.conversation(&p.conversation_id)?.filter(|c| !c.ended) else { return Ok(()) };
+    let Some(conversation) = tx.conversation(&p.conversation_id)?.filter(|c| !c.ended) else { return Ok(()) };
+    outcome_of_ring(tx, p, conversation, outcome, now)
+}
+
+/// [`ring_outcome`] of a participant that is ringing in a live conversation, both as read.
+fn outcome_of_ring(
+    tx: &mut dyn Tx,
+    mut p: switchboard_core::Participant,
+    mut conversation: switchboard_core::Conversation,
+    outcome: RingOutcome,
+    now: Timestamp,
+) -> EngineResult<()> {
     tx.delete_participant_timers(&p.id)?;
     let (call_id, operation_id) = match &p.invited_by {
         Some(InvitedBy::Invite { call_id, operation_id, .. }) => (Some(call_id.clone()), Some(operation_id.clone())),
