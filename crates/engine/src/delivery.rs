@@ -127,17 +127,23 @@ impl Engine {
     /// that the unit claims them itself ([`claim_call_run`]) and no claim of the delivery loop
     /// stands between its commit and the first POST. `false` when the call is being delivered
     /// already (that delivery claims them next) or no delivery slot is free (the loop will).
-    pub(crate) async fn reserve_delivery(&self, call: &CallId) -> bool {
-        let mut in_flight = self.inner.in_flight.lock().await;
+    /// Never waits: while the loop is claiming (it holds `in_flight` over a writer round
+    /// trip) the request does not queue behind it, and the loop claims the run instead.
+    pub(crate) fn reserve_delivery(&self, call: &CallId) -> bool {
+        let Ok(mut in_flight) = self.inner.in_flight.try_lock() else { return false };
         in_flight.len() < self.inner.config.delivery.concurrency && in_flight.insert(call.clone())
     }
 
     /// Starts the run a reserving unit claimed; with nothing claimed (or the unit failed), gives
     /// the reservation back to the delivery loop.
-    pub(crate) async fn start_reserved(&self, call: &CallId, run: Vec<OutboxRow>) {
+    pub(crate) fn start_reserved(&self, call: &CallId, run: Vec<OutboxRow>) {
         if run.is_empty() {
-            self.release(call).await;
-            self.inner.delivery_wake.notify_one();
+            // On a task: the response does not wait for a claim holding `in_flight`.
+            let (engine, call) = (self.clone(), call.clone());
+            tokio::spawn(async move {
+                engine.release(&call).await;
+                engine.inner.delivery_wake.notify_one();
+            });
         } else {
             self.spawn_delivery(run);
         }
@@ -217,8 +223,14 @@ impl Engine {
         let call_id = run[0].call_id.clone();
         let mut attempts = Vec::with_capacity(run.len());
         let mut untried = Vec::new();
+        // The run's leases were taken together: no POST starts that could end after them (a
+        // slow callback URI makes the run shorter; the rest is claimed again at once).
+        let config = &self.inner.config.delivery;
+        let budget = Duration::from_millis(self.lease_ms() as u64).saturating_sub(config.total_timeout);
+        let started = Instant::now();
         for row in run {
-            if attempts.last().is_some_and(|a: &Attempt| !a.delivered()) {
+            let failed = attempts.last().is_some_and(|a: &Attempt| !a.delivered());
+            if failed || (!attempts.is_empty() && started.elapsed() > budget) {
                 untried.push(row.id);
                 continue;
             }

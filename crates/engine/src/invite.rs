@@ -32,7 +32,7 @@ impl Engine {
         let config = self.inner.config.clone();
         // The unit claims the notifications it queues to the inviting call (delivered once
         // the response is out): no claim of the delivery loop between its commit and the POST.
-        let reserved = self.reserve_delivery(&call).await;
+        let reserved = self.reserve_delivery(&call);
         let lease_until = now.plus_millis(self.lease_ms());
         let done = self
             .run(move |tx| {
@@ -49,13 +49,13 @@ impl Engine {
             Ok(done) => done,
             Err(e) => {
                 if reserved {
-                    self.start_reserved(&call, Vec::new()).await;
+                    self.start_reserved(&call, Vec::new());
                 }
                 return Err(e);
             }
         };
         if reserved {
-            self.start_reserved(&call, run).await;
+            self.start_reserved(&call, run);
         }
         self.failpoint(crate::Failpoint::InviteCommitted);
         tracing::Span::current().record("operation_id", tracing::field::display(&op.id));
