@@ -240,9 +240,7 @@ impl Engine {
         let lease_until = self.inner.clock.now().plus_millis(self.lease_ms());
         let recorded = self.run(move |tx| {
             let mut all_recorded = true;
-            let mut at = None;
             for a in &attempts {
-                at = Some(a.at);
                 let recorded = tx.record_attempt(a.id, a.at, a.latency_ms, &a.result)?;
                 if recorded && a.send_again {
                     tx.requeue_notification(a.id, a.at)?;
@@ -252,7 +250,9 @@ impl Engine {
             for id in untried {
                 tx.release_lease(id)?;
             }
-            let Some(at) = at.filter(|_| all_recorded) else { return Ok::<_, EngineError>((false, Vec::new())) };
+            let Some(at) = attempts.last().map(|a| a.at).filter(|_| all_recorded) else {
+                return Ok::<_, EngineError>((false, Vec::new()));
+            };
             Ok((true, claim_call_run(tx, &call_id, at, lease_until)?))
         });
         match recorded.await {

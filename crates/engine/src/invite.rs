@@ -34,7 +34,7 @@ impl Engine {
         // the response is out): no claim of the delivery loop between its commit and the POST.
         let reserved = self.reserve_delivery(&call);
         let lease_until = now.plus_millis(self.lease_ms());
-        let done = self
+        let mut done = self
             .run(move |tx| {
                 let op = invite_tx(tx, &config, &caller, &call_id, request, now)?;
                 // (Only under the id reserved: the path may spell the call's id otherwise.)
@@ -45,18 +45,12 @@ impl Engine {
                 Ok::<_, EngineError>((op, run))
             })
             .await;
-        let (op, run) = match done {
-            Ok(done) => done,
-            Err(e) => {
-                if reserved {
-                    self.start_reserved(&call, Vec::new());
-                }
-                return Err(e);
-            }
-        };
         if reserved {
+            // A failed unit claimed nothing: the reservation goes back.
+            let run = done.as_mut().map(|(_, run)| std::mem::take(run)).unwrap_or_default();
             self.start_reserved(&call, run);
         }
+        let (op, _) = done?;
         self.failpoint(crate::Failpoint::InviteCommitted);
         tracing::Span::current().record("operation_id", tracing::field::display(&op.id));
         tracing::info!(invitees = op.invitees.len(), "invite started");
