@@ -108,7 +108,8 @@ async fn a_bye_from_the_phone_is_answered_and_reported() {
     let sipp = Sipp::phone("remote_bye", false);
     let (ua, mut events) = ua(sipp.addr, TransportKind::Udp, false).await;
     let (_call, mut rx) = ua.dial(phone());
-    let CallProgress::Answered(dialog) = outcome(&mut rx).await.1 else { panic!("not answered") };
+    let (_, result) = outcome(&mut rx).await;
+    let CallProgress::Answered(dialog) = result else { panic!("not answered: {result:?}") };
     match tokio::time::timeout(Duration::from_secs(30), events.recv()).await.unwrap() {
         Some(UaEvent::Bye { call_id }) => assert_eq!(call_id, dialog.call_id),
         other => panic!("expected a BYE, got {other:?}"),

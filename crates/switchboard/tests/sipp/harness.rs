@@ -35,6 +35,14 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// Whether a socket of this machine is bound to UDP port `port` (Linux: /proc/net/udp, whose
+/// second column is the local address as hex `ADDR:PORT`).
+fn udp_bound(port: u16) -> bool {
+    let table = std::fs::read_to_string("/proc/net/udp").expect("/proc/net/udp (the tests run on Linux)");
+    let wanted = format!(":{port:04X}");
+    table.lines().skip(1).any(|line| line.split_whitespace().nth(1).is_some_and(|local| local.ends_with(&wanted)))
+}
+
 /// A running sipp, playing the phone (the trunk's far end) with one scenario.
 pub struct Sipp {
     child: Child,
@@ -58,15 +66,31 @@ impl Sipp {
             .spawn()
             .expect("sipp must be installed (Debian package sip-tester; .ci/run installs it)");
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        if tcp {
-            for _ in 0..200 {
-                if std::net::TcpStream::connect(addr).is_ok() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(25));
+        let mut sipp = Sipp { child, addr, dir };
+        sipp.wait_until_listening(tcp);
+        sipp
+    }
+
+    /// Waits (at most 20 s) until sipp listens on its port. A request sent before that is lost
+    /// (UDP) or refused (TCP); with the tests' short T1 an INVITE would time out (64 x T1) when a
+    /// loaded machine starts sipp slowly. UDP is checked in /proc/net/udp, not by binding the
+    /// port ourselves, which could take it from sipp.
+    fn wait_until_listening(&mut self, tcp: bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let listening = |addr: SocketAddr| {
+            if tcp {
+                std::net::TcpStream::connect(addr).is_ok()
+            } else {
+                udp_bound(addr.port())
             }
+        };
+        while !listening(self.addr) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("sipp exited {status} before listening on {}", self.addr);
+            }
+            assert!(std::time::Instant::now() < deadline, "sipp never listened on {}", self.addr);
+            std::thread::sleep(Duration::from_millis(10));
         }
-        Sipp { child, addr, dir }
     }
 
     /// sipp playing the trunk that sends requests to Switchboard's SIP listener (`target`).
