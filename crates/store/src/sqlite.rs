@@ -168,7 +168,8 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
-        let begun = conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| e.to_string());
+        // Prepared once, like every statement of the units (`execute_batch` would parse them again).
+        let begun = execute_cached(&conn, "BEGIN IMMEDIATE");
         let mut finishers = Vec::with_capacity(batch.len());
         if begun.is_ok() {
             let mut tx = SqliteTx { conn: &conn, node: &node };
@@ -180,9 +181,9 @@ fn writer_loop(
             tracing::error!(error = ?begun, "cannot begin a transaction");
             continue;
         }
-        let committed = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+        let committed = execute_cached(&conn, "COMMIT");
         if committed.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = execute_cached(&conn, "ROLLBACK");
         }
         if let Some(poke) = &checkpoints {
             // Full means a poke is waiting already.
@@ -192,6 +193,10 @@ fn writer_loop(
             finish(committed.clone());
         }
     }
+}
+
+fn execute_cached(conn: &Connection, sql: &str) -> Result<(), String> {
+    conn.prepare_cached(sql).and_then(|mut stmt| stmt.execute([])).map(drop).map_err(|e| e.to_string())
 }
 
 fn migrate(conn: &Connection) -> StoreResult<()> {
@@ -540,7 +545,8 @@ impl Tx for SqliteTx<'_> {
         .collect()
     }
     fn next_timer_due(&mut self) -> StoreResult<Option<Timestamp>> {
-        let due: Option<i64> = self.conn.query_row("SELECT MIN(due_at) FROM timers", [], |r| r.get(0)).map_err(db)?;
+        let mut stmt = self.conn.prepare_cached("SELECT MIN(due_at) FROM timers").map_err(db)?;
+        let due: Option<i64> = stmt.query_row([], |r| r.get(0)).map_err(db)?;
         Ok(due.map(Timestamp))
     }
 
@@ -787,7 +793,8 @@ impl Tx for SqliteTx<'_> {
         rows.collect::<Result<Vec<_>, _>>().map_err(db)
     }
     fn pending_notification_count(&mut self) -> StoreResult<i64> {
-        self.conn.query_row("SELECT COUNT(*) FROM outbox WHERE state = 'pending'", [], |r| r.get(0)).map_err(db)
+        let mut stmt = self.conn.prepare_cached("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").map_err(db)?;
+        stmt.query_row([], |r| r.get(0)).map_err(db)
     }
     fn notification(&mut self, id: i64) -> StoreResult<Option<OutboxRow>> {
         self.conn
