@@ -139,6 +139,15 @@ impl From<EngineError> for ApiError {
     fn from(e: EngineError) -> Self {
         match e {
             EngineError::Domain(d) => d.into(),
+            EngineError::Unavailable(reason) => {
+                tracing::warn!(%reason, "request failed: the store is unavailable");
+                ApiError {
+                    retry_after: Some(1),
+                    ..ApiError::unavailable(
+                        "The service is temporarily unavailable; retry after the time in Retry-After.",
+                    )
+                }
+            }
             other => {
                 // Details go to the log only; 5xx bodies never leak internals.
                 tracing::error!(error = %other, "request failed");

@@ -12,6 +12,10 @@ pub enum StoreError {
     Conflict(String),
     #[error("database error: {0}")]
     Database(String),
+    /// The database cannot be reached now (refused or lost connection, server shutting down);
+    /// the same request may succeed later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     #[error("stored record is unreadable: {0}")]
     Corrupt(String),
     #[error("the store is shut down")]

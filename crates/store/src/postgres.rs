@@ -200,7 +200,7 @@ impl Inner {
                 return self.config.connect(NoTls).map_err(|e| {
                     self.pool.lock().expect("pool lock").open -= 1;
                     self.returned.notify_one();
-                    pg(e)
+                    unreachable(e)
                 });
             }
             pool = self.returned.wait(pool).expect("pool lock");
@@ -271,12 +271,30 @@ fn migrate(client: &mut Client, schema_key: i32) -> StoreResult<()> {
 
 fn pg(e: postgres::Error) -> StoreError {
     if let Some(db) = e.as_db_error() {
+        let code = db.code().code();
         if *db.code() == postgres::error::SqlState::UNIQUE_VIOLATION {
             return StoreError::Conflict(db.message().to_owned());
         }
-        return StoreError::Database(format!("{}: {}", db.code().code(), db.message()));
+        // Connection exceptions (08), too many connections (53300), the server shutting down or
+        // the session terminated by an administrator (57P0x): a later try may succeed.
+        if code.starts_with("08") || code == "53300" || code.starts_with("57P0") {
+            return StoreError::Unavailable(format!("{code}: {}", db.message()));
+        }
+        return StoreError::Database(format!("{code}: {}", db.message()));
+    }
+    if e.is_closed() {
+        return StoreError::Unavailable(e.to_string());
     }
     StoreError::Database(e.to_string())
+}
+
+/// A failed connection attempt: whatever the server said (refused, login not permitted, too
+/// many connections), the database is not reachable now.
+fn unreachable(e: postgres::Error) -> StoreError {
+    match pg(e) {
+        StoreError::Database(message) => StoreError::Unavailable(message),
+        other => other,
+    }
 }
 
 fn to_json<T: Serialize>(value: &T) -> StoreResult<String> {

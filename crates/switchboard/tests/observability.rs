@@ -108,6 +108,82 @@ async fn health_and_readiness_answer() {
     assert_eq!(app.get_text("/readyz").await, (200, "ready".to_owned()));
 }
 
+/// Runs SQL on the test database as its administrator.
+fn admin_sql(sql: &str) {
+    let mut client = postgres::Client::connect(&test_database_url(), postgres::NoTls).unwrap();
+    client.batch_execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// A login role of the test database with every right on one schema, dropped with the value
+/// (with what it owns), so a test can lock a server out of the database.
+struct PgRole(String);
+
+impl PgRole {
+    async fn create(schema: &PgSchema) -> PgRole {
+        let role = format!("ready_{}", uuid::Uuid::new_v4().simple());
+        let sql = format!("CREATE ROLE {role} LOGIN; GRANT ALL ON SCHEMA {} TO {role}", schema.name);
+        tokio::task::spawn_blocking(move || admin_sql(&sql)).await.unwrap();
+        PgRole(role)
+    }
+
+    async fn alter(&self, sql: String) {
+        tokio::task::spawn_blocking(move || admin_sql(&sql)).await.unwrap();
+    }
+}
+
+impl Drop for PgRole {
+    fn drop(&mut self) {
+        let role = self.0.clone();
+        let _ = std::thread::spawn(move || admin_sql(&format!("DROP OWNED BY {role}; DROP ROLE {role}"))).join();
+    }
+}
+
+/// Polls `path` (at most 20 s) until it answers `status`; returns the body.
+async fn wait_for_status(app: &TestApp, path: &str, status: u16) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (got, body) = app.get_text(path).await;
+        if got == status {
+            return body;
+        }
+        assert!(std::time::Instant::now() < deadline, "{path} still answers {got} {body}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn readiness_fails_with_a_graph_error_while_the_database_refuses_and_recovers_after() {
+    // The server connects as a role of its own, so the test can lock that role out.
+    let schema = PgSchema::create().await;
+    let role = PgRole::create(&schema).await;
+    let mut url = reqwest::Url::parse(&schema.url).unwrap();
+    url.set_username(&role.0).unwrap();
+    url.set_password(None).unwrap();
+    let options = SpawnOptions { clock_virtual: false, database_url: Some(url.to_string()), ..Default::default() };
+    let mut app = TestApp::spawn_with(options).await;
+    assert_eq!(app.get_text("/readyz").await, (200, "ready".to_owned()));
+
+    let name = &role.0;
+    role.alter(format!(
+        "ALTER ROLE {name} NOLOGIN; SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{name}'"
+    ))
+    .await;
+    let body = wait_for_status(&app, "/readyz", 503).await;
+    let body: Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+    assert_eq!(body["error"]["code"], "serviceNotAvailable", "{body}");
+    assert_eq!(app.get_text("/healthz").await, (200, "ok".to_owned()), "the process itself is alive");
+    // A Graph request meanwhile is told to come back: 503 with Retry-After, not a 500.
+    let r = app.create_meeting(&json!({"subject": "during the outage"})).await;
+    r.assert_error(503, "serviceNotAvailable");
+    assert_eq!(r.headers.get("retry-after").and_then(|v| v.to_str().ok()), Some("1"), "{:?}", r.headers);
+
+    role.alter(format!("ALTER ROLE {name} LOGIN")).await;
+    assert_eq!(wait_for_status(&app, "/readyz", 200).await, "ready");
+    app.create_meeting(&json!({"subject": "after the outage"})).await.assert_status(201);
+    // Stopped before the role is dropped with the tables it owns.
+    assert!(app.terminate(std::time::Duration::from_secs(10)).await, "the server stops");
+}
+
 #[tokio::test]
 async fn the_openapi_document_is_3_1_and_every_operation_in_it_is_routed() {
     let app = TestApp::spawn().await;
