@@ -103,6 +103,8 @@ async fn killing_the_node_that_took_an_invite_while_the_invitee_rings_lets_the_o
     a.set_user_behaviour(&diego, json!({"kind": "answer", "afterMs": 1500})).await;
     let call = join_meeting(&a).await;
     assert_eq!(a.hooks.wait_for(&call, 3, WAIT).await.len(), 3);
+    // Their delivery recorded first: killed before that, node A's run would rightly be repeated.
+    a.control(reqwest::Method::POST, "/_switchboard/outbox/flush", None).await.assert_status(204);
 
     let op = a.invite(&call, &invite_body(&[user_identity(&diego)], "node A dies")).await.assert_status(200).clone();
     // SIGKILL, right after the invite was acknowledged: the invitee is still ringing.

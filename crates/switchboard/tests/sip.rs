@@ -207,6 +207,8 @@ async fn a_restarted_node_still_hangs_up_the_phone_from_the_saved_dialog() {
     let (call, participant) = invite_phone(&app).await;
     let got = notifications(&app, &call, 2).await;
     assert_eq!(summary(&got), ["operation completed", "roster 2"]);
+    // Their delivery recorded first: a kill before that would (rightly) deliver them again.
+    app.control(reqwest::Method::POST, "/_switchboard/outbox/flush", None).await.assert_status(204);
 
     // SIGKILL: the dialog lives on only in the store.
     let app = app.restart_with(args).await;
