@@ -136,10 +136,7 @@ pub(crate) fn ring_ended(
     outcome: RingOutcome,
     now: Timestamp,
 ) -> EngineResult<()> {
-    let Some(p) = tx.participant(participant_id.as_str())?.filter(|p| p.state == ParticipantState::Ringing) else {
-        return Ok(());
-    };
-    let Some(conversation) = tx.conversation(&p.conversation_id)?.filter(|c| !c.ended) else { return Ok(()) };
+    let Some((p, conversation)) = ringing_in_live_conversation(tx, participant_id)? else { return Ok(()) };
     // A live leg's only timer is its ring deadline: stop it ringing there.
     crate::legs::end_leg(tx, &p, now)?;
     outcome_of_ring(tx, p, conversation, outcome, now)
@@ -152,11 +149,21 @@ pub(crate) fn ring_outcome(
     outcome: RingOutcome,
     now: Timestamp,
 ) -> EngineResult<()> {
-    let Some(p) = tx.participant(participant_id.as_str())?.filter(|p| p.state == ParticipantState::Ringing) else {
-        return Ok(());
-    };
-    let Some(conversation) = tx.conversation(&p.conversation_id)?.filter(|c| !c.ended) else { return Ok(()) };
+    let Some((p, conversation)) = ringing_in_live_conversation(tx, participant_id)? else { return Ok(()) };
     outcome_of_ring(tx, p, conversation, outcome, now)
+}
+
+/// The participant and its conversation, when it is still ringing in a conversation that has
+/// not ended (a ring's outcome changes nothing otherwise).
+fn ringing_in_live_conversation(
+    tx: &mut dyn Tx,
+    participant_id: &switchboard_core::ParticipantId,
+) -> EngineResult<Option<(switchboard_core::Participant, switchboard_core::Conversation)>> {
+    let Some(p) = tx.participant(participant_id.as_str())?.filter(|p| p.state == ParticipantState::Ringing) else {
+        return Ok(None);
+    };
+    let conversation = tx.conversation(&p.conversation_id)?.filter(|c| !c.ended);
+    Ok(conversation.map(|c| (p, c)))
 }
 
 /// [`ring_outcome`] of a participant that is ringing in a live conversation, both as read.

@@ -200,7 +200,7 @@ impl Inner {
                 return self.config.connect(NoTls).map_err(|e| {
                     self.pool.lock().expect("pool lock").open -= 1;
                     self.returned.notify_one();
-                    unreachable(e)
+                    connect_failed(e)
                 });
             }
             pool = self.returned.wait(pool).expect("pool lock");
@@ -290,7 +290,7 @@ fn pg(e: postgres::Error) -> StoreError {
 
 /// A failed connection attempt: whatever the server said (refused, login not permitted, too
 /// many connections), the database is not reachable now.
-fn unreachable(e: postgres::Error) -> StoreError {
+fn connect_failed(e: postgres::Error) -> StoreError {
     match pg(e) {
         StoreError::Database(message) => StoreError::Unavailable(message),
         other => other,

@@ -108,10 +108,9 @@ async fn health_and_readiness_answer() {
     assert_eq!(app.get_text("/readyz").await, (200, "ready".to_owned()));
 }
 
-/// Runs SQL on the test database as its administrator.
-fn admin_sql(sql: &str) {
-    let mut client = postgres::Client::connect(&test_database_url(), postgres::NoTls).unwrap();
-    client.batch_execute(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+/// Runs SQL on the test database as its administrator, off the runtime; panics if it fails.
+async fn admin(sql: String) {
+    tokio::task::spawn_blocking(move || admin_sql(&sql).unwrap_or_else(|e| panic!("{e}"))).await.unwrap();
 }
 
 /// A login role of the test database with every right on one schema, dropped with the value
@@ -121,20 +120,15 @@ struct PgRole(String);
 impl PgRole {
     async fn create(schema: &PgSchema) -> PgRole {
         let role = format!("ready_{}", uuid::Uuid::new_v4().simple());
-        let sql = format!("CREATE ROLE {role} LOGIN; GRANT ALL ON SCHEMA {} TO {role}", schema.name);
-        tokio::task::spawn_blocking(move || admin_sql(&sql)).await.unwrap();
+        admin(format!("CREATE ROLE {role} LOGIN; GRANT ALL ON SCHEMA {} TO {role}", schema.name)).await;
         PgRole(role)
-    }
-
-    async fn alter(&self, sql: String) {
-        tokio::task::spawn_blocking(move || admin_sql(&sql)).await.unwrap();
     }
 }
 
 impl Drop for PgRole {
     fn drop(&mut self) {
-        let role = self.0.clone();
-        let _ = std::thread::spawn(move || admin_sql(&format!("DROP OWNED BY {role}; DROP ROLE {role}"))).join();
+        let sql = format!("DROP OWNED BY {role}; DROP ROLE {role}", role = self.0);
+        let _ = std::thread::spawn(move || admin_sql(&sql)).join();
     }
 }
 
@@ -164,7 +158,7 @@ async fn readiness_fails_with_a_graph_error_while_the_database_refuses_and_recov
     assert_eq!(app.get_text("/readyz").await, (200, "ready".to_owned()));
 
     let name = &role.0;
-    role.alter(format!(
+    admin(format!(
         "ALTER ROLE {name} NOLOGIN; SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{name}'"
     ))
     .await;
@@ -177,7 +171,7 @@ async fn readiness_fails_with_a_graph_error_while_the_database_refuses_and_recov
     r.assert_error(503, "serviceNotAvailable");
     assert_eq!(r.headers.get("retry-after").and_then(|v| v.to_str().ok()), Some("1"), "{:?}", r.headers);
 
-    role.alter(format!("ALTER ROLE {name} LOGIN")).await;
+    admin(format!("ALTER ROLE {name} LOGIN")).await;
     assert_eq!(wait_for_status(&app, "/readyz", 200).await, "ready");
     app.create_meeting(&json!({"subject": "after the outage"})).await.assert_status(201);
     // Stopped before the role is dropped with the tables it owns.

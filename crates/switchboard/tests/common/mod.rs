@@ -648,14 +648,8 @@ impl PgSchema {
     pub async fn create() -> PgSchema {
         let name = format!("nodes_{}", uuid::Uuid::new_v4().simple());
         let base = test_database_url();
-        let (n, b) = (name.clone(), base.clone());
-        tokio::task::spawn_blocking(move || {
-            let mut client = postgres::Client::connect(&b, postgres::NoTls)
-                .unwrap_or_else(|e| panic!("PostgreSQL at {b} (set SWITCHBOARD_TEST_DATABASE_URL): {e}"));
-            client.batch_execute(&format!("CREATE SCHEMA {n}")).unwrap();
-        })
-        .await
-        .unwrap();
+        let sql = format!("CREATE SCHEMA {name}");
+        tokio::task::spawn_blocking(move || admin_sql(&sql).unwrap_or_else(|e| panic!("{e}"))).await.unwrap();
         let separator = if base.contains('?') { '&' } else { '?' };
         let url = format!("{base}{separator}options=-csearch_path%3D{name}");
         PgSchema { name, url }
@@ -664,14 +658,17 @@ impl PgSchema {
 
 impl Drop for PgSchema {
     fn drop(&mut self) {
-        let (name, base) = (self.name.clone(), test_database_url());
-        let _ = std::thread::spawn(move || {
-            if let Ok(mut client) = postgres::Client::connect(&base, postgres::NoTls) {
-                let _ = client.batch_execute(&format!("DROP SCHEMA {name} CASCADE"));
-            }
-        })
-        .join();
+        let sql = format!("DROP SCHEMA {} CASCADE", self.name);
+        let _ = std::thread::spawn(move || admin_sql(&sql)).join();
     }
+}
+
+/// Runs SQL on the test database as its administrator (blocking: call it off the runtime).
+pub fn admin_sql(sql: &str) -> Result<(), String> {
+    let base = test_database_url();
+    let mut client = postgres::Client::connect(&base, postgres::NoTls)
+        .map_err(|e| format!("PostgreSQL at {base} (set SWITCHBOARD_TEST_DATABASE_URL): {e}"))?;
+    client.batch_execute(sql).map_err(|e| format!("{sql}: {e}"))
 }
 
 /// Checks that `expected` (a doc example, possibly shortened) is contained in `actual`:
