@@ -296,7 +296,7 @@ async fn invites(args: InviteArgs) -> anyhow::Result<()> {
     let server = Server::start(&args.server, users).await?;
     let server = Arc::new(server);
     println!(
-        "server pid {} ({}), durable SQLite (synchronous=FULL) in {}, throttling off, endpoints answer after 0 ms",
+        "server pid {} ({}), durable SQLite (WAL synced before each answer) in {}, throttling off, endpoints answer after 0 ms",
         server.pid,
         args.server.cpus_note(),
         server.data_dir.display()

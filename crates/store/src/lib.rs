@@ -2,8 +2,9 @@
 //!
 //! The engine runs each unit of work as a closure over [`Tx`], one transaction per closure:
 //! a state change and the notifications it causes commit together (transactional outbox).
-//! [`sqlite::SqliteStore`] is the embedded adapter: one writer thread, WAL, `synchronous=FULL`,
-//! and adaptive group commit (whatever is queued commits together, with no fixed wait).
+//! [`sqlite::SqliteStore`] is the embedded adapter: one writer thread, WAL, adaptive group
+//! commit (whatever is queued commits together, with no fixed wait), and a thread that syncs
+//! the WAL before any unit hears that its commit succeeded.
 //! [`postgres::PgStore`] lets several nodes share one database. [`Store`] is either.
 
 pub mod port;
