@@ -36,25 +36,27 @@ impl Engine {
         let lease_until = now.plus_millis(self.lease_ms());
         let mut done = self
             .run(move |tx| {
-                let op = invite_tx(tx, &config, &caller, &call_id, request, now)?;
+                let (op, timed) = invite_tx(tx, &config, &caller, &call_id, request, now)?;
                 // (Only under the id reserved: the path may spell the call's id otherwise.)
                 let run = match reserved && op.call_id.0 == call_id {
                     true => crate::delivery::claim_call_run(tx, &op.call_id, now, lease_until)?,
                     false => Vec::new(),
                 };
-                Ok::<_, EngineError>((op, run))
+                Ok::<_, EngineError>((op, timed, run))
             })
             .await;
         if reserved {
             // A failed unit claimed nothing: the reservation goes back.
-            let run = done.as_mut().map(|(_, run)| std::mem::take(run)).unwrap_or_default();
+            let run = done.as_mut().map(|(_, _, run)| std::mem::take(run)).unwrap_or_default();
             self.start_reserved(&call, run);
         }
-        let (op, _) = done?;
+        let (op, timed, _) = done?;
         self.failpoint(crate::Failpoint::InviteCommitted);
         tracing::Span::current().record("operation_id", tracing::field::display(&op.id));
         tracing::info!(invitees = op.invitees.len(), "invite started");
-        self.inner.timer_wake.notify_one();
+        if timed {
+            self.inner.timer_wake.notify_one();
+        }
         Ok((render::operation(&op, false), hold))
     }
 
@@ -89,6 +91,9 @@ fn invitee(target: &InviteTarget, participant_id: switchboard_core::ParticipantI
     }
 }
 
+/// The invite's unit of work: the operation as answered (`Running`), and whether it may have
+/// set a timer (`false` when every invitee's ring ended at once: the timer loop has nothing
+/// new to wait for).
 fn invite_tx(
     tx: &mut dyn Tx,
     config: &crate::EngineConfig,
@@ -96,7 +101,7 @@ fn invite_tx(
     call_id: &str,
     request: InviteRequest,
     now: Timestamp,
-) -> EngineResult<Operation> {
+) -> EngineResult<(Operation, bool)> {
     // An ended call is still the caller's: inviting into it is a conflict, not a 404.
     let call = owned_call_any_state(tx, caller, call_id)?
         .ok_or_else(|| DomainError::not_found(format!("call {call_id} was not found")))?;
@@ -110,6 +115,7 @@ fn invite_tx(
     // below, in this unit of work, once the operation they report to is written: the
     // operation still answers `Running`, and its notification waits for the response.
     let mut ended_at_once = Vec::new();
+    let all_at_once = matches!(&request.mode, InviteMode::Ring(_));
     match request.mode {
         InviteMode::Ring(targets) => {
             invite::check_ring(&conversation, &targets)?;
@@ -199,10 +205,11 @@ fn invite_tx(
         last_action_at: now,
     };
     tx.insert_operation(&op)?;
+    let timed = !(all_at_once && ended_at_once.len() == op.invitees.len());
     for (participant_id, outcome) in ended_at_once {
         crate::timers::ring_ended(tx, &participant_id, outcome, now)?;
     }
-    Ok(op)
+    Ok((op, timed))
 }
 
 /// An escalated or moved invitee: it joins without ringing, by a timer due now (so the

@@ -22,29 +22,29 @@ pub(crate) async fn run(engine: Engine) {
             let _guard = engine.inner.timer_lock.lock().await;
             engine.fire_due(engine.inner.clock.now()).await
         };
-        match fired {
-            Ok(n) if n > 0 => continue,
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "firing timers failed"),
-        }
-        engine.sleep_until_due(engine.next_timer_due(), &engine.inner.timer_wake).await;
+        let next_due = fired.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "firing timers failed");
+            None
+        });
+        engine.sleep_until_due(async { Ok(next_due) }, &engine.inner.timer_wake).await;
     }
 }
 
 impl Engine {
-    async fn next_timer_due(&self) -> EngineResult<Option<Timestamp>> {
-        self.run(|tx| Ok::<_, EngineError>(tx.next_timer_due()?)).await
-    }
-
-    /// Fires every timer due at `now`, each in its own unit of work; returns how many fired.
-    pub(crate) async fn fire_due(&self, now: Timestamp) -> EngineResult<usize> {
-        let mut total = 0;
+    /// Fires every timer due at `now`, each in its own unit of work, until none is due, and
+    /// returns when the earliest timer left is due (read in the unit that found none due).
+    pub(crate) async fn fire_due(&self, now: Timestamp) -> EngineResult<Option<Timestamp>> {
         loop {
-            let due = self.run(move |tx| Ok::<_, EngineError>(tx.due_timers(now, BATCH)?)).await?;
+            let (due, next_due) = self
+                .run(move |tx| {
+                    let due = tx.due_timers(now, BATCH)?;
+                    let next_due = if due.is_empty() { tx.next_timer_due()? } else { None };
+                    Ok::<_, EngineError>((due, next_due))
+                })
+                .await?;
             if due.is_empty() {
-                break;
+                return Ok(next_due);
             }
-            let count = due.len();
             self.failpoint(crate::Failpoint::BeforeTimers);
             let units = due.into_iter().map(|timer| {
                 self.run(move |tx| {
@@ -60,13 +60,8 @@ impl Engine {
                     tracing::error!(error = %e, "a timer failed");
                 }
             }
-            total += count;
             self.inner.delivery_wake.notify_one();
-            if count < BATCH {
-                break;
-            }
         }
-        Ok(total)
     }
 
     /// Virtual clock: moves time forward by `ms`, firing due timers in time order, then makes
@@ -85,8 +80,7 @@ impl Engine {
         {
             let _guard = self.inner.timer_lock.lock().await;
             loop {
-                self.fire_due(self.inner.clock.now()).await?;
-                match self.next_timer_due().await? {
+                match self.fire_due(self.inner.clock.now()).await? {
                     Some(due) if due <= target => self.inner.clock.set_virtual(due),
                     _ => break,
                 }

@@ -46,8 +46,15 @@ const MAX_GROUP: usize = 256;
 
 type Finisher = Box<dyn FnOnce(Result<(), String>) + Send>;
 type Job = Box<dyn FnOnce(&mut SqliteTx<'_>) -> Finisher + Send>;
-/// A group's commit (or why it failed) and the callers waiting for it.
-type Committed = (Result<(), String>, Vec<Finisher>);
+
+/// A group of units the writer has committed (or failed to), on its way to the sync thread.
+struct Group {
+    committed: Result<(), String>,
+    /// Whether the group changed any row. One that only read has nothing to sync: what it
+    /// read is on disk by the time it is answered (see `sync_loop`).
+    wrote: bool,
+    finishers: Vec<Finisher>,
+}
 
 /// Handle to the SQLite store; cheap to clone. SQLite serves one node: the server takes an
 /// exclusive lock on its data directory, so opening clears the delivery leases a previous
@@ -69,7 +76,7 @@ impl SqliteStore {
         // Commits are made durable by the sync thread, on the write-ahead log's file.
         let mut wal = path.as_os_str().to_owned();
         wal.push("-wal");
-        let (committed, commits) = mpsc::channel::<Committed>();
+        let (committed, commits) = mpsc::channel::<Group>();
         let store = Self::start(conn, Some(poke), Some(committed))?;
         spawn("sqlite-checkpoint", move || checkpoint_loop(checkpoints, pokes))?;
         spawn("sqlite-sync", move || sync_loop(PathBuf::from(wal), commits))?;
@@ -84,7 +91,7 @@ impl SqliteStore {
     fn start(
         conn: Connection,
         checkpoints: Option<mpsc::SyncSender<()>>,
-        durable: Option<mpsc::Sender<Committed>>,
+        durable: Option<mpsc::Sender<Group>>,
     ) -> StoreResult<SqliteStore> {
         // A 4 MiB page cache: every commit after a B-tree page split walks the whole cache
         // (SQLite parks a page at the lock-byte page number while it reorders siblings, and
@@ -168,13 +175,15 @@ fn spawn(name: &str, work: impl FnOnce() + Send + 'static) -> StoreResult<()> {
 }
 
 /// Makes the writer's commits durable and only then answers their callers: each turn takes
-/// every group committed since the last, syncs the write-ahead log once, and finishes them in
-/// commit order. A later group may have read what an earlier one wrote before that was on
-/// disk; it is answered after a sync that covers both, and the log cannot keep the later
-/// commit without the earlier one (its frames follow them, checksummed in a chain), so no
-/// caller hears of a change that a crash could take back. A failed sync poisons the store: the
-/// kernel may have dropped the pages it could not write, so no later sync proves anything.
-fn sync_loop(wal: PathBuf, commits: mpsc::Receiver<Committed>) {
+/// every group committed since the last, syncs the write-ahead log once if any of them wrote,
+/// and finishes them in commit order. A later group may have read what an earlier one wrote
+/// before that was on disk; it is answered after a sync that covers both (a group that only
+/// read is answered in the turn of the earlier groups or after it), and the log cannot keep
+/// the later commit without the earlier one (its frames follow them, checksummed in a chain),
+/// so no caller hears of a change that a crash could take back. A failed sync poisons the
+/// store: the kernel may have dropped the pages it could not write, so no later sync proves
+/// anything.
+fn sync_loop(wal: PathBuf, commits: mpsc::Receiver<Group>) {
     let mut file: Option<std::fs::File> = None;
     let mut poisoned: Option<String> = None;
     while let Ok(first) = commits.recv() {
@@ -182,7 +191,7 @@ fn sync_loop(wal: PathBuf, commits: mpsc::Receiver<Committed>) {
         groups.extend(commits.try_iter());
         let synced = match &poisoned {
             Some(e) => Err(e.clone()),
-            None if groups.iter().any(|(committed, _)| committed.is_ok()) => sync_file(&wal, &mut file),
+            None if groups.iter().any(|g| g.wrote && g.committed.is_ok()) => sync_file(&wal, &mut file),
             None => Ok(()),
         };
         if let Err(e) = &synced {
@@ -191,9 +200,9 @@ fn sync_loop(wal: PathBuf, commits: mpsc::Receiver<Committed>) {
             }
             poisoned = Some(e.clone());
         }
-        for (committed, finishers) in groups {
-            let outcome = committed.and_then(|()| synced.clone());
-            for finish in finishers {
+        for group in groups {
+            let outcome = group.committed.and_then(|()| synced.clone());
+            for finish in group.finishers {
                 finish(outcome.clone());
             }
         }
@@ -213,7 +222,7 @@ fn writer_loop(
     queue: mpsc::Receiver<Job>,
     node: std::sync::Arc<str>,
     checkpoints: Option<mpsc::SyncSender<()>>,
-    durable: Option<mpsc::Sender<Committed>>,
+    durable: Option<mpsc::Sender<Group>>,
 ) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
@@ -223,6 +232,7 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
+        let changes = conn.total_changes();
         // Prepared once, like every statement of the units (`execute_batch` would parse them again).
         let begun = execute_cached(&conn, "BEGIN IMMEDIATE");
         let mut finishers = Vec::with_capacity(batch.len());
@@ -246,9 +256,10 @@ fn writer_loop(
         }
         match &durable {
             Some(sync) => {
-                if let Err(mpsc::SendError((committed, finishers))) = sync.send((committed, finishers)) {
-                    let lost = committed.and(Err("the sync thread has stopped".to_owned()));
-                    finishers.into_iter().for_each(|finish| finish(lost.clone()));
+                let wrote = conn.total_changes() != changes;
+                if let Err(mpsc::SendError(group)) = sync.send(Group { committed, wrote, finishers }) {
+                    let lost = group.committed.and(Err("the sync thread has stopped".to_owned()));
+                    group.finishers.into_iter().for_each(|finish| finish(lost.clone()));
                 }
             }
             None => finishers.into_iter().for_each(|finish| finish(committed.clone())),
@@ -1014,22 +1025,22 @@ impl Tx for SqliteTx<'_> {
 mod tests {
     use std::sync::mpsc;
 
-    use super::{sync_loop, Committed, Finisher};
+    use super::{sync_loop, Finisher, Group};
 
-    /// Runs `sync_loop` on `wal` over the given groups (each: its commit's outcome, and one
-    /// caller), and returns what each caller heard, in order.
-    fn answers(wal: &std::path::Path, groups: Vec<Result<(), String>>) -> Vec<Result<(), String>> {
-        let (commits, queue) = mpsc::channel::<Committed>();
+    /// Runs `sync_loop` on `wal` over the given groups (each: its commit's outcome and whether
+    /// it wrote, and one caller), and returns what each caller heard, in order.
+    fn answers(wal: &std::path::Path, groups: Vec<(Result<(), String>, bool)>) -> Vec<Result<(), String>> {
+        let (commits, queue) = mpsc::channel::<Group>();
         let (heard, answers) = mpsc::channel();
         let syncer = {
             let wal = wal.to_owned();
             std::thread::spawn(move || sync_loop(wal, queue))
         };
         let count = groups.len();
-        for committed in groups {
+        for (committed, wrote) in groups {
             let heard = heard.clone();
             let finish: Finisher = Box::new(move |outcome| heard.send(outcome).unwrap());
-            commits.send((committed, vec![finish])).unwrap();
+            commits.send(Group { committed, wrote, finishers: vec![finish] }).unwrap();
         }
         drop(commits);
         syncer.join().unwrap();
@@ -1041,7 +1052,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let wal = dir.path().join("db.sqlite-wal");
         std::fs::write(&wal, b"frames").unwrap();
-        assert_eq!(answers(&wal, vec![Ok(()), Ok(())]), vec![Ok(()), Ok(())]);
+        assert_eq!(answers(&wal, vec![(Ok(()), true), (Ok(()), true)]), vec![Ok(()), Ok(())]);
+    }
+
+    #[test]
+    fn a_group_that_only_read_needs_no_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        // No log file: a sync would fail.
+        let wal = dir.path().join("missing-wal");
+        assert_eq!(answers(&wal, vec![(Ok(()), false)]), vec![Ok(())]);
+        // One that wrote is synced, and the sync fails.
+        let heard = answers(&wal, vec![(Ok(()), true)]);
+        assert!(heard[0].as_ref().is_err_and(|e| e.contains("missing-wal")), "{heard:?}");
     }
 
     #[test]
@@ -1049,7 +1071,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         // No log file: a sync would fail, but a group that did not commit has nothing to sync.
         let wal = dir.path().join("missing-wal");
-        let heard = answers(&wal, vec![Err("constraint failed".to_owned())]);
+        let heard = answers(&wal, vec![(Err("constraint failed".to_owned()), true)]);
         assert_eq!(heard, vec![Err("constraint failed".to_owned())]);
     }
 
@@ -1057,7 +1079,7 @@ mod tests {
     fn after_a_failed_sync_no_commit_is_acknowledged() {
         let dir = tempfile::tempdir().unwrap();
         let wal = dir.path().join("db.sqlite-wal");
-        let (commits, queue) = mpsc::channel::<Committed>();
+        let (commits, queue) = mpsc::channel::<Group>();
         let (heard, answers) = mpsc::channel();
         let syncer = {
             let wal = wal.clone();
@@ -1066,7 +1088,7 @@ mod tests {
         let send = |committed: Result<(), String>| {
             let heard = heard.clone();
             let finish: Finisher = Box::new(move |outcome| heard.send(outcome).unwrap());
-            commits.send((committed, vec![finish])).unwrap();
+            commits.send(Group { committed, wrote: true, finishers: vec![finish] }).unwrap();
         };
         // The log cannot be opened: the sync fails and the commit is not acknowledged.
         send(Ok(()));
