@@ -40,6 +40,7 @@ struct StateInner {
     admin_token: String,
     identity_providers: Vec<auth::IdentityProvider>,
     throttle: throttle::Throttle,
+    verified_tokens: auth::VerifiedTokens,
     route_faults: faults::RouteFaults,
     metrics: Option<PrometheusHandle>,
     /// Turns true when the server starts shutting down: endless responses (the event
@@ -75,6 +76,7 @@ impl AppState {
                 admin_token: settings.admin_token,
                 identity_providers: settings.identity_providers.into_iter().map(auth::IdentityProvider::new).collect(),
                 throttle: throttle::Throttle::new(settings.throttle),
+                verified_tokens: auth::VerifiedTokens::default(),
                 route_faults: faults::RouteFaults::default(),
                 metrics: settings.metrics,
                 shutdown: settings.shutdown,
@@ -128,6 +130,10 @@ impl AppState {
 
     pub(crate) fn identity_provider(&self, issuer: &str) -> Option<&auth::IdentityProvider> {
         self.inner.identity_providers.iter().find(|p| p.issuer() == issuer)
+    }
+
+    pub(crate) fn verified_tokens(&self) -> &auth::VerifiedTokens {
+        &self.inner.verified_tokens
     }
 
     pub(crate) fn throttle(&self) -> &throttle::Throttle {

@@ -103,6 +103,12 @@ impl SigningKeys {
         jsonwebtoken::encode(&header, claims, &key.encoding).map_err(internal)
     }
 
+    /// Whether `kid` names one of our keys (current or previous).
+    pub fn trusts(&self, kid: &str) -> bool {
+        let ring = self.ring();
+        ring.current.kid == kid || ring.previous.as_ref().is_some_and(|k| k.kid == kid)
+    }
+
     /// The key that verifies tokens with `kid`, if it is one of ours (current or previous).
     pub fn decoding_key(&self, kid: &str) -> Option<DecodingKey> {
         let ring = self.ring();
