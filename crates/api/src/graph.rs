@@ -143,22 +143,6 @@ pub fn route_table() -> Vec<GraphRoute> {
         route(Method::DELETE, Communications, "/calls/{call_id}", CALLS_ANY, "Delete call", handler!(delete_call))
             .answers(204, Body::None),
         route(
-            Method::POST,
-            Communications,
-            "/calls/{call_id}/keepAlive",
-            CALLS_ANY,
-            "Keep a call alive",
-            handler!(keep_alive),
-        ),
-        route(
-            Method::POST,
-            Communications,
-            "/calls/{call_id}/microsoft.graph.keepAlive",
-            CALLS_ANY,
-            "Keep a call alive",
-            handler!(keep_alive),
-        ),
-        route(
             Method::GET,
             Communications,
             "/calls/{call_id}/participants",
@@ -186,26 +170,6 @@ pub fn route_table() -> Vec<GraphRoute> {
             handler!(delete_participant),
         )
         .answers(204, Body::None),
-        route(
-            Method::POST,
-            Communications,
-            "/calls/{call_id}/participants/invite",
-            INVITE,
-            "Invite participants",
-            handler!(invite),
-        )
-        .reads(Body::json::<InviteParticipantsBody>())
-        .answers(200, Body::json::<graph_model::CommsOperation>()),
-        route(
-            Method::POST,
-            Communications,
-            "/calls/{call_id}/participants/microsoft.graph.invite",
-            INVITE,
-            "Invite participants",
-            handler!(invite),
-        )
-        .reads(Body::json::<InviteParticipantsBody>())
-        .answers(200, Body::json::<graph_model::CommsOperation>()),
         route(
             Method::GET,
             Communications,
@@ -236,53 +200,50 @@ pub fn route_table() -> Vec<GraphRoute> {
         .reads(Body::json::<CreateOnlineMeetingBody>())
         .answers(201, Body::json::<graph_model::OnlineMeeting>()),
     ];
-    for spelling in ["", "microsoft.graph."] {
-        let answer: &'static str = Box::leak(format!("/calls/{{call_id}}/{spelling}answer").into_boxed_str());
-        let reject: &'static str = Box::leak(format!("/calls/{{call_id}}/{spelling}reject").into_boxed_str());
-        table.push(
-            route(Method::POST, Communications, answer, CALLS_ANY, "Answer an incoming call", handler!(answer_call))
-                .reads(Body::json::<graph_model::AnswerBody>())
-                .answers(202, Body::None),
-        );
-        table.push(
-            route(Method::POST, Communications, reject, CALLS_ANY, "Reject an incoming call", handler!(reject_call))
-                .reads(Body::json::<graph_model::RejectBody>())
-                .answers(202, Body::None),
-        );
-    }
-    for spelling in ["", "microsoft.graph."] {
-        let mute: &'static str =
-            Box::leak(format!("/calls/{{call_id}}/participants/{{participant_id}}/{spelling}mute").into_boxed_str());
-        table.push(
-            route(Method::POST, Communications, mute, CALLS_ANY, "Mute participant", handler!(mute_participant))
-                .reads(Body::json::<graph_model::MuteParticipantBody>())
-                .answers(200, Body::json::<graph_model::CommsOperation>()),
-        );
-    }
+    table.extend(action("/calls/{call_id}/", "keepAlive", |path| {
+        route(Method::POST, Communications, path, CALLS_ANY, "Keep a call alive", handler!(keep_alive))
+    }));
+    table.extend(action("/calls/{call_id}/participants/", "invite", |path| {
+        route(Method::POST, Communications, path, INVITE, "Invite participants", handler!(invite))
+            .reads(Body::json::<InviteParticipantsBody>())
+            .answers(200, Body::json::<graph_model::CommsOperation>())
+    }));
+    table.extend(action("/calls/{call_id}/", "answer", |path| {
+        route(Method::POST, Communications, path, CALLS_ANY, "Answer an incoming call", handler!(answer_call))
+            .reads(Body::json::<graph_model::AnswerBody>())
+            .answers(202, Body::None)
+    }));
+    table.extend(action("/calls/{call_id}/", "reject", |path| {
+        route(Method::POST, Communications, path, CALLS_ANY, "Reject an incoming call", handler!(reject_call))
+            .reads(Body::json::<graph_model::RejectBody>())
+            .answers(202, Body::None)
+    }));
+    table.extend(action("/calls/{call_id}/participants/{participant_id}/", "mute", |path| {
+        route(Method::POST, Communications, path, CALLS_ANY, "Mute participant", handler!(mute_participant))
+            .reads(Body::json::<graph_model::MuteParticipantBody>())
+            .answers(200, Body::json::<graph_model::CommsOperation>())
+    }));
     let unimplemented = [
         ("/calls/{call_id}/", NOT_IMPLEMENTED_CALL_ACTIONS),
         ("/calls/{call_id}/participants/{participant_id}/", NOT_IMPLEMENTED_PARTICIPANT_ACTIONS),
         ("/calls/{call_id}/participants/", NOT_IMPLEMENTED_ROSTER_ACTIONS),
     ];
-    for (prefix, actions) in unimplemented {
-        for action in actions {
-            for spelling in [String::new(), "microsoft.graph.".to_owned()] {
-                let path: &'static str = Box::leak(format!("{prefix}{spelling}{action}").into_boxed_str());
-                table.push(
-                    route(
-                        Method::POST,
-                        Communications,
-                        path,
-                        CALLS_ANY,
-                        "Not implemented by Switchboard yet (501 notImplemented)",
-                        handler!(not_implemented),
-                    )
-                    .answers(501, Body::json::<graph_model::ErrorBody>()),
-                );
-            }
+    for (parent, names) in unimplemented {
+        for name in names {
+            table.extend(action(parent, name, |path| {
+                let summary = "Not implemented by Switchboard yet (501 notImplemented)";
+                route(Method::POST, Communications, path, CALLS_ANY, summary, handler!(not_implemented))
+                    .answers(501, Body::json::<graph_model::ErrorBody>())
+            }));
         }
     }
     table
+}
+
+/// A Graph action under both of the spellings Graph accepts: `{parent}{name}` and
+/// `{parent}microsoft.graph.{name}` (the docs use either).
+fn action(parent: &str, name: &str, make: impl Fn(&'static str) -> GraphRoute) -> [GraphRoute; 2] {
+    ["", "microsoft.graph."].map(|spelling| make(Box::leak(format!("{parent}{spelling}{name}").into_boxed_str())))
 }
 
 /// The Graph version a request came in on (`beta` or `v1.0`), for absolute links.
