@@ -49,15 +49,15 @@ impl Default for DeliveryConfig {
 pub(crate) async fn run(engine: Engine) {
     let wake = &engine.inner.delivery_wake;
     loop {
-        let (_, pass) = engine.start_due_deliveries().await.unwrap_or_else(|e| {
+        let pass = engine.start_due_deliveries().await.unwrap_or_else(|e| {
             tracing::error!(error = %e, "reading the outbox failed");
-            (0, Pass::Drained { next_due: None })
+            Pass::Drained(0)
         });
         match pass {
-            Pass::Limited => continue,
+            Pass::Limited(_) => continue,
             // A delivery that ends frees a slot and wakes the loop.
             Pass::Saturated => engine.sleep_until_due(async { Ok(None) }, wake).await,
-            Pass::Drained { next_due } => engine.sleep_until_due(async { Ok(next_due) }, wake).await,
+            Pass::Drained(_) => engine.sleep_until_due(engine.next_delivery_due(), wake).await,
         }
     }
 }
@@ -66,26 +66,42 @@ pub(crate) async fn run(engine: Engine) {
 enum Pass {
     /// No delivery slot was free.
     Saturated,
-    /// The claim took as many heads as there were free slots: more may be due at once.
-    Limited,
-    /// Every head due now was claimed, or belongs to a call this node is delivering or
-    /// holding; the rest comes due at `next_due`, read in the claim's unit of work. Calls this
-    /// node is delivering or holding are left out of it: their tasks and holds wake the loop
-    /// when they end, and counting their queued rows (due at once) would make the loop spin
-    /// on the writer while they last.
-    Drained { next_due: Option<Timestamp> },
+    /// The claim took as many heads as there were free slots (this many started): more may be
+    /// due at once.
+    Limited(usize),
+    /// Every head due now was claimed (this many started), or belongs to a call this node is
+    /// delivering or holding; the rest comes due later.
+    Drained(usize),
+}
+
+impl Pass {
+    fn started(&self) -> usize {
+        match self {
+            Pass::Saturated => 0,
+            Pass::Limited(n) | Pass::Drained(n) => *n,
+        }
+    }
 }
 
 impl Engine {
+    /// When the loop next has something to start. Calls this node is delivering or holding
+    /// are left out: their tasks and holds wake the loop when they end, and counting their
+    /// queued rows (due at once) would make the loop spin on the writer while they last.
+    async fn next_delivery_due(&self) -> EngineResult<Option<Timestamp>> {
+        let busy = self.busy_calls(&*self.inner.in_flight.lock().await);
+        let now = self.inner.clock.now();
+        self.run(move |tx| Ok::<_, EngineError>(tx.next_delivery_due(now, &busy)?)).await
+    }
+
     /// Claims the due head of each idle call's queue, with the run of due notifications behind
-    /// it, and starts delivering them; returns how many runs started.
-    async fn start_due_deliveries(&self) -> EngineResult<(usize, Pass)> {
-        let (claimed, pass) = self.claim_due().await?;
+    /// it, and starts delivering them.
+    async fn start_due_deliveries(&self) -> EngineResult<Pass> {
+        let Some((claimed, limited)) = self.claim_due().await? else { return Ok(Pass::Saturated) };
         let count = claimed.len();
         for run in claimed {
             self.spawn_delivery(run);
         }
-        Ok((count, pass))
+        Ok(if limited { Pass::Limited(count) } else { Pass::Drained(count) })
     }
 
     /// Delivers a claimed run of one call (already in `in_flight`), then the call's next runs,
@@ -133,38 +149,32 @@ impl Engine {
         }
     }
 
-    /// The runs claimed (one per call, each starting at the call's head), to start, and what
-    /// the claim found.
-    async fn claim_due(&self) -> EngineResult<(Vec<Vec<OutboxRow>>, Pass)> {
+    /// The runs claimed (one per call, each starting at the call's head), to start, and
+    /// whether the claim reached its limit; `None` when no delivery slot is free.
+    async fn claim_due(&self) -> EngineResult<Option<(Vec<Vec<OutboxRow>>, bool)>> {
         let mut in_flight = self.inner.in_flight.lock().await;
         let free = self.inner.config.delivery.concurrency.saturating_sub(in_flight.len());
         if free == 0 {
-            return Ok((Vec::new(), Pass::Saturated));
+            return Ok(None);
         }
-        let mut busy = self.busy_calls(&in_flight);
+        let busy = self.busy_calls(&in_flight);
         let now = self.inner.clock.now();
         let lease_until = now.plus_millis(self.lease_ms());
-        let (runs, pass) = self
+        let runs = self
             .run(move |tx| {
                 let heads = tx.claim_deliveries(now, lease_until, free, &busy)?;
-                let pass = match heads.len() == free {
-                    true => Pass::Limited,
-                    false => {
-                        // The calls claimed now are being delivered, as far as the next claim goes.
-                        busy.extend(heads.iter().map(|h| h.call_id.clone()));
-                        Pass::Drained { next_due: tx.next_delivery_due(now, &busy)? }
-                    }
-                };
+                let limited = heads.len() == free;
                 let runs = heads
                     .into_iter()
                     .map(|head| claim_run(tx, head, now, lease_until))
                     .collect::<EngineResult<Vec<_>>>()?;
-                Ok::<_, EngineError>((runs, pass))
+                Ok::<_, EngineError>((runs, limited))
             })
             .await?;
+        let (runs, limited) = runs;
         let held = self.held_calls();
         let runs = runs.into_iter().filter(|r| !held.contains(&r[0].call_id) && in_flight.insert(r[0].call_id.clone()));
-        Ok((runs.collect(), pass))
+        Ok(Some((runs.collect(), limited)))
     }
 
     /// Calls the delivery loop leaves alone: those this node is delivering (`in_flight`) or
@@ -188,7 +198,7 @@ impl Engine {
     pub async fn flush(&self) -> EngineResult<()> {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let (started, _) = self.start_due_deliveries().await?;
+            let started = self.start_due_deliveries().await?.started();
             let idle = self.inner.in_flight.lock().await.is_empty();
             if started == 0 && idle {
                 let now = self.inner.clock.now();

@@ -49,6 +49,10 @@ impl Engine {
             // A failed unit claimed nothing: the reservation goes back.
             let run = done.as_mut().map(|(_, _, run)| std::mem::take(run)).unwrap_or_default();
             self.start_reserved(&call, run);
+        } else {
+            // The delivery loop claims what the unit queued; its last claim may have read the
+            // outbox before this unit's commit (it held the reservation lock meanwhile).
+            self.inner.delivery_wake.notify_one();
         }
         let (op, timed, _) = done?;
         self.failpoint(crate::Failpoint::InviteCommitted);
