@@ -157,7 +157,8 @@ pub(crate) struct VerifiedTokens(Mutex<HashMap<String, (String, Claims)>>);
 const VERIFIED_CAPACITY: usize = 4096;
 
 impl VerifiedTokens {
-    /// The claims of `token`, verified earlier with the key `kid`, if that key is `trusted`.
+    /// The claims of `token` if it passed before, has not expired since, and the key that
+    /// verified it is still `trusted`.
     fn get(&self, token: &str, now: u64, trusted: impl Fn(&str) -> bool) -> Option<Claims> {
         let map = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let (kid, claims) = map.get(token)?;
@@ -186,7 +187,7 @@ fn decode(token: &str, key: &DecodingKey, audiences: &[&str], issuer: Option<&st
     }
     validation.set_required_spec_claims(&["exp", "aud", "iss"]);
     validation.validate_nbf = true;
-    validation.leeway = 60;
+    validation.leeway = LEEWAY;
     let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| match e.kind() {
         jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
             "Lifetime validation failed, the token is expired.".to_owned()

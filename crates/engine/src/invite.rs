@@ -119,7 +119,7 @@ fn invite_tx(
     // below, in this unit of work, once the operation they report to is written: the
     // operation still answers `Running`, and its notification waits for the response.
     let mut ended_at_once = Vec::new();
-    let all_at_once = matches!(&request.mode, InviteMode::Ring(_));
+    let rings = matches!(&request.mode, InviteMode::Ring(_));
     match request.mode {
         InviteMode::Ring(targets) => {
             invite::check_ring(&conversation, &targets)?;
@@ -209,7 +209,7 @@ fn invite_tx(
         last_action_at: now,
     };
     tx.insert_operation(&op)?;
-    let timed = !(all_at_once && ended_at_once.len() == op.invitees.len());
+    let timed = !(rings && ended_at_once.len() == op.invitees.len());
     for (participant_id, outcome) in ended_at_once {
         crate::timers::ring_ended(tx, &participant_id, outcome, now)?;
     }
