@@ -209,10 +209,15 @@ fn sync_loop(wal: PathBuf, commits: mpsc::Receiver<Group>) {
     }
 }
 
+/// Syncs the log's data (`fdatasync`), through a handle opened once, for writing: Windows
+/// flushes a file only through a handle that may write it. Never creates the file.
 fn sync_file(path: &Path, file: &mut Option<std::fs::File>) -> Result<(), String> {
     let f = match file {
         Some(f) => f,
-        None => file.insert(std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?),
+        None => {
+            let opened = std::fs::OpenOptions::new().read(true).write(true).open(path);
+            file.insert(opened.map_err(|e| format!("{}: {e}", path.display()))?)
+        }
     };
     f.sync_data().map_err(|e| format!("syncing {}: {e}", path.display()))
 }
