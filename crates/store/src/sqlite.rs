@@ -1032,24 +1032,42 @@ mod tests {
 
     use super::{sync_loop, Finisher, Group};
 
-    /// Runs `sync_loop` on `wal` over the given groups (each: its commit's outcome and whether
-    /// it wrote, and one caller), and returns what each caller heard, in order.
-    fn answers(wal: &std::path::Path, groups: Vec<(Result<(), String>, bool)>) -> Vec<Result<(), String>> {
-        let (commits, queue) = mpsc::channel::<Group>();
-        let (heard, answers) = mpsc::channel();
-        let syncer = {
+    /// `sync_loop` on its thread, fed groups of one caller each.
+    struct Syncer {
+        commits: mpsc::Sender<Group>,
+        heard: mpsc::Sender<Result<(), String>>,
+        answers: mpsc::Receiver<Result<(), String>>,
+        thread: std::thread::JoinHandle<()>,
+    }
+
+    impl Syncer {
+        fn start(wal: &std::path::Path) -> Syncer {
+            let (commits, queue) = mpsc::channel::<Group>();
+            let (heard, answers) = mpsc::channel();
             let wal = wal.to_owned();
-            std::thread::spawn(move || sync_loop(wal, queue))
-        };
-        let count = groups.len();
-        for (committed, wrote) in groups {
-            let heard = heard.clone();
-            let finish: Finisher = Box::new(move |outcome| heard.send(outcome).unwrap());
-            commits.send(Group { committed, wrote, finishers: vec![finish] }).unwrap();
+            Syncer { commits, heard, answers, thread: std::thread::spawn(move || sync_loop(wal, queue)) }
         }
-        drop(commits);
-        syncer.join().unwrap();
-        answers.iter().take(count).collect()
+
+        /// Sends a group (its commit's outcome, whether it wrote) and returns what its caller heard.
+        fn answer(&self, committed: Result<(), String>, wrote: bool) -> Result<(), String> {
+            let heard = self.heard.clone();
+            let finish: Finisher = Box::new(move |outcome| heard.send(outcome).unwrap());
+            self.commits.send(Group { committed, wrote, finishers: vec![finish] }).unwrap();
+            self.answers.recv().unwrap()
+        }
+
+        fn stop(self) {
+            drop(self.commits);
+            self.thread.join().unwrap();
+        }
+    }
+
+    /// What the callers of the given groups heard, in order.
+    fn answers(wal: &std::path::Path, groups: Vec<(Result<(), String>, bool)>) -> Vec<Result<(), String>> {
+        let syncer = Syncer::start(wal);
+        let heard = groups.into_iter().map(|(committed, wrote)| syncer.answer(committed, wrote)).collect();
+        syncer.stop();
+        heard
     }
 
     #[test]
@@ -1084,26 +1102,13 @@ mod tests {
     fn after_a_failed_sync_no_commit_is_acknowledged() {
         let dir = tempfile::tempdir().unwrap();
         let wal = dir.path().join("db.sqlite-wal");
-        let (commits, queue) = mpsc::channel::<Group>();
-        let (heard, answers) = mpsc::channel();
-        let syncer = {
-            let wal = wal.clone();
-            std::thread::spawn(move || sync_loop(wal, queue))
-        };
-        let send = |committed: Result<(), String>| {
-            let heard = heard.clone();
-            let finish: Finisher = Box::new(move |outcome| heard.send(outcome).unwrap());
-            commits.send(Group { committed, wrote: true, finishers: vec![finish] }).unwrap();
-        };
+        let syncer = Syncer::start(&wal);
         // The log cannot be opened: the sync fails and the commit is not acknowledged.
-        send(Ok(()));
-        let first = answers.recv().unwrap();
+        let first = syncer.answer(Ok(()), true);
         assert!(first.as_ref().is_err_and(|e| e.contains("db.sqlite-wal")), "{first:?}");
         // The file is there now, and a sync would succeed: still nothing is acknowledged.
         std::fs::write(&wal, b"frames").unwrap();
-        send(Ok(()));
-        assert_eq!(answers.recv().unwrap(), first);
-        drop(commits);
-        syncer.join().unwrap();
+        assert_eq!(syncer.answer(Ok(()), true), first);
+        syncer.stop();
     }
 }
