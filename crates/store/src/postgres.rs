@@ -282,7 +282,10 @@ fn pg(e: postgres::Error) -> StoreError {
         }
         return StoreError::Database(format!("{code}: {}", db.message()));
     }
-    if e.is_closed() {
+    // A closed client, or the socket to the server failing (a terminated session can show as
+    // a reset or an early end of stream rather than its FATAL message).
+    let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
+    if e.is_closed() || io {
         return StoreError::Unavailable(e.to_string());
     }
     StoreError::Database(e.to_string())
