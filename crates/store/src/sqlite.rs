@@ -1,6 +1,7 @@
 //! The SQLite adapter: one writer thread owns the connection and commits whatever work is
 //! queued in one transaction (adaptive group commit), each unit inside its own savepoint so
-//! that one failing unit does not undo the others. A thread of its own makes the commits
+//! that one failing unit does not undo the others (a unit alone in its transaction needs none:
+//! the transaction is rolled back if it fails). A thread of its own makes the commits
 //! durable (`sync_loop`): a unit's caller hears back only once the write-ahead log holding its
 //! commit is on disk, and the writer goes on with the next group meanwhile.
 
@@ -45,7 +46,19 @@ const PENDING_HEADS: &str = "SELECT id, call_id, MIN(sequence), next_attempt_at 
 const MAX_GROUP: usize = 256;
 
 type Finisher = Box<dyn FnOnce(Result<(), String>) + Send>;
-type Job = Box<dyn FnOnce(&mut SqliteTx<'_>) -> Finisher + Send>;
+/// A unit of work for the writer: run it (inside a savepoint of its own when it shares the
+/// transaction), and get back whether it failed and how to answer its caller.
+type Job = Box<dyn FnOnce(&mut SqliteTx<'_>, Isolation) -> (Finisher, bool) + Send>;
+
+/// How a unit's writes are undone if it fails.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Isolation {
+    /// Other units share the transaction: the unit runs in a savepoint, rolled back alone.
+    Savepoint,
+    /// The unit is alone in its transaction, which is rolled back if it fails: no savepoint,
+    /// so SQLite does not copy every page the unit changes into a savepoint journal.
+    Alone,
+}
 
 /// A group of units the writer has committed (or failed to), on its way to the sync thread.
 struct Group {
@@ -140,15 +153,20 @@ impl SqliteStore {
         F: FnOnce(&mut dyn Tx) -> Result<T, E> + Send + 'static,
     {
         let (reply, answer) = tokio::sync::oneshot::channel::<Result<T, E>>();
-        let job: Job = Box::new(move |tx: &mut SqliteTx<'_>| {
-            let outcome = tx.savepoint(work);
-            Box::new(move |commit: Result<(), String>| {
+        let job: Job = Box::new(move |tx: &mut SqliteTx<'_>, isolation| {
+            let outcome = match isolation {
+                Isolation::Savepoint => tx.savepoint(work),
+                Isolation::Alone => work(tx),
+            };
+            let failed = outcome.is_err();
+            let finish: Finisher = Box::new(move |commit: Result<(), String>| {
                 let outcome = match commit {
                     Ok(()) => outcome,
                     Err(e) => Err(E::from(StoreError::Database(e))),
                 };
                 let _ = reply.send(outcome);
-            })
+            });
+            (finish, failed)
         });
         self.jobs.send(job).map_err(|_| E::from(StoreError::Closed))?;
         answer.await.map_err(|_| E::from(StoreError::Closed))?
@@ -241,18 +259,27 @@ fn writer_loop(
         // Prepared once, like every statement of the units (`execute_batch` would parse them again).
         let begun = execute_cached(&conn, "BEGIN IMMEDIATE");
         let mut finishers = Vec::with_capacity(batch.len());
+        let isolation = if batch.len() == 1 { Isolation::Alone } else { Isolation::Savepoint };
+        let mut failed = false;
         if begun.is_ok() {
             let mut tx = SqliteTx { conn: &conn, node: &node };
             for job in batch {
-                finishers.push(job(&mut tx));
+                let (finish, unit_failed) = job(&mut tx, isolation);
+                finishers.push(finish);
+                failed |= unit_failed;
             }
         } else {
             // Nothing ran; each job is dropped and its caller sees the store as failed.
             tracing::error!(error = ?begun, "cannot begin a transaction");
             continue;
         }
-        let committed = execute_cached(&conn, "COMMIT");
-        if committed.is_err() {
+        // A unit alone that failed is undone with its transaction; its caller hears its error.
+        let rolled_back = isolation == Isolation::Alone && failed;
+        let committed = match rolled_back {
+            true => execute_cached(&conn, "ROLLBACK"),
+            false => execute_cached(&conn, "COMMIT"),
+        };
+        if committed.is_err() && !rolled_back {
             let _ = execute_cached(&conn, "ROLLBACK");
         }
         if let Some(poke) = &checkpoints {
@@ -261,7 +288,7 @@ fn writer_loop(
         }
         match &durable {
             Some(sync) => {
-                let wrote = conn.total_changes() != changes;
+                let wrote = !rolled_back && conn.total_changes() != changes;
                 if let Err(mpsc::SendError(group)) = sync.send(Group { committed, wrote, finishers }) {
                     let lost = group.committed.and(Err("the sync thread has stopped".to_owned()));
                     group.finishers.into_iter().for_each(|finish| finish(lost.clone()));

@@ -169,6 +169,7 @@ macro_rules! conformance {
 conformance!(
     an_identity_is_unique_among_active_participants_only,
     a_failing_unit_of_work_leaves_no_trace_and_does_not_undo_others,
+    a_failing_unit_alone_in_its_transaction_leaves_no_trace_and_keeps_its_error,
     the_outbox_hands_out_one_head_per_call_in_sequence_order,
     timers_come_due_in_time_order_and_fire_once,
     the_database_survives_a_reopen_and_migrations_run_once,
@@ -234,6 +235,24 @@ async fn a_failing_unit_of_work_leaves_no_trace_and_does_not_undo_others(db: Fix
     .unwrap();
     assert!(kept.is_some());
     assert!(undone.is_none());
+}
+
+/// Awaited one after the other, each unit is alone in its transaction (SQLite runs such a
+/// unit without a savepoint and rolls the transaction back instead).
+async fn a_failing_unit_alone_in_its_transaction_leaves_no_trace_and_keeps_its_error(db: Fixture) {
+    let store = db.open().await;
+    let bad = run(&store, |tx| {
+        tx.insert_conversation(&conversation("alone"))?;
+        Err::<(), _>(StoreError::Conflict("rule broken".into()))
+    })
+    .await;
+    assert!(matches!(&bad, Err(StoreError::Conflict(m)) if m == "rule broken"), "{bad:?}");
+    let undone = run(&store, |tx| tx.conversation(&ConversationId("alone".into()))).await.unwrap();
+    assert!(undone.is_none());
+    // The store goes on: the same write commits now.
+    run(&store, |tx| tx.insert_conversation(&conversation("alone"))).await.unwrap();
+    let kept = run(&store, |tx| tx.conversation(&ConversationId("alone".into()))).await.unwrap();
+    assert!(kept.is_some());
 }
 
 async fn the_outbox_hands_out_one_head_per_call_in_sequence_order(db: Fixture) {
