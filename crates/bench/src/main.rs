@@ -195,7 +195,9 @@ struct LoadResult {
 
 /// The client side of one run: `concurrency` connections, each sending one request at a time
 /// (or at its share of a fixed rate), for `warmup + duration`; only requests started after the
-/// warm-up are counted. `send(worker, n)` returns whether the request succeeded.
+/// warm-up are counted. `send(worker, n)` returns whether the request succeeded and when it was
+/// sent: what `send` waits for first (a fresh meeting to invite into) is not the request's
+/// latency in a closed loop; at a fixed rate latency counts from the request's slot anyway.
 async fn load<F, Fut>(
     start: Instant,
     concurrency: usize,
@@ -206,7 +208,7 @@ async fn load<F, Fut>(
 ) -> LoadResult
 where
     F: Fn(usize, u64, Option<Instant>) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
+    Fut: std::future::Future<Output = (bool, Instant)> + Send,
 {
     let send = Arc::new(send);
     let measure_from = start + Duration::from_secs(warmup);
@@ -235,7 +237,7 @@ where
                 if began >= end {
                     break;
                 }
-                let ok = send(worker, n, scheduled).await;
+                let (ok, sent) = send(worker, n, scheduled).await;
                 n += 1;
                 if began >= measure_from {
                     requests.fetch_add(1, Ordering::Relaxed);
@@ -243,7 +245,8 @@ where
                     *last = (*last).max(Instant::now());
                     drop(last);
                     if ok {
-                        local.saturating_record(began.elapsed().as_micros().max(1) as u64);
+                        let from = scheduled.unwrap_or(sent);
+                        local.saturating_record(from.elapsed().as_micros().max(1) as u64);
                     } else {
                         errors.fetch_add(1, Ordering::Relaxed);
                     }
@@ -346,15 +349,16 @@ async fn invites(args: InviteArgs) -> anyhow::Result<()> {
             if slot.1 >= per_call {
                 match ready.lock().await.recv().await {
                     Some(id) => *slot = (id, 0),
-                    None => return false,
+                    None => return (false, Instant::now()),
                 }
             }
             let user = server::user_id(slot.1);
             slot.1 += 1;
             let context = format!("b{worker}-{n}");
-            receiver.expect_completion(&context, scheduled.unwrap_or_else(Instant::now));
+            let sent = Instant::now();
+            receiver.expect_completion(&context, scheduled.unwrap_or(sent));
             let path = format!("/beta/communications/calls/{}/participants/invite", slot.0);
-            matches!(server.post(&path, &invite_body(&user, &context)).await, Ok((200, _)))
+            (matches!(server.post(&path, &invite_body(&user, &context)).await, Ok((200, _))), sent)
         }
     })
     .await;
@@ -403,6 +407,7 @@ async fn invites(args: InviteArgs) -> anyhow::Result<()> {
             load(Instant::now(), args.concurrency, args.warmup, args.duration, args.rate, move |worker, n, _| {
                 let (http, base) = (http.clone(), b.clone());
                 async move {
+                    let sent = Instant::now();
                     let body = invite_body(&server::user_id(n as usize % 50), &format!("b{worker}-{n}"));
                     let r = http
                         .post(format!("{base}/beta/communications/calls/{worker}/participants/invite"))
@@ -410,10 +415,11 @@ async fn invites(args: InviteArgs) -> anyhow::Result<()> {
                         .json(&body)
                         .send()
                         .await;
-                    match r {
+                    let ok = match r {
                         Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
                         _ => false,
-                    }
+                    };
+                    (ok, sent)
                 }
             })
             .await;
