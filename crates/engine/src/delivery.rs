@@ -247,9 +247,7 @@ impl Engine {
                 }
                 all_recorded &= recorded;
             }
-            for id in untried {
-                tx.release_lease(id)?;
-            }
+            tx.release_leases(&untried)?;
             let Some(at) = attempts.last().map(|a| a.at).filter(|_| all_recorded) else {
                 return Ok::<_, EngineError>((false, Vec::new()));
             };

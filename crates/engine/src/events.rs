@@ -351,8 +351,8 @@ impl Tx for Recording<'_> {
     ) -> StoreResult<Vec<OutboxRow>> {
         self.inner.claim_following(call, after, now, lease_until, limit)
     }
-    fn release_lease(&mut self, id: i64) -> StoreResult<()> {
-        self.inner.release_lease(id)
+    fn release_leases(&mut self, ids: &[i64]) -> StoreResult<()> {
+        self.inner.release_leases(ids)
     }
     fn next_delivery_due(&mut self, now: Timestamp, busy: &[CallId]) -> StoreResult<Option<Timestamp>> {
         self.inner.next_delivery_due(now, busy)

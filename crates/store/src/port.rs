@@ -290,9 +290,10 @@ pub trait Tx {
         lease_until: Timestamp,
         limit: usize,
     ) -> StoreResult<Vec<OutboxRow>>;
-    /// Ends this node's lease on a row it claimed and did not try (its run stopped at a failed
-    /// attempt before it), so any node may take it when its call's head is due again.
-    fn release_lease(&mut self, id: i64) -> StoreResult<()>;
+    /// Ends this node's leases on rows it claimed and did not try (their run stopped at a
+    /// failed attempt before them), so any node may take them when their call's head is due
+    /// again. One statement, whatever the number of rows.
+    fn release_leases(&mut self, ids: &[i64]) -> StoreResult<()>;
     /// When the delivery loop next has a head to claim, calls in `busy` aside (this node is
     /// delivering or holding them, and wakes itself when they are done): a head's next attempt,
     /// or, while another node's lease on it holds, the end of that lease. `None` when no call

@@ -838,12 +838,15 @@ impl Tx for PgTx<'_, '_> {
         }
         Ok(run)
     }
-    fn release_lease(&mut self, id: i64) -> StoreResult<()> {
+    fn release_leases(&mut self, ids: &[i64]) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
         let node = self.inner.node_id.clone();
         self.t
             .execute(
-                "UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2",
-                &[&id, &node],
+                "UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE id = ANY($1) AND lease_owner = $2",
+                &[&ids, &node],
             )
             .map_err(pg)?;
         Ok(())

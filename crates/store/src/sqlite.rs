@@ -810,10 +810,15 @@ impl Tx for SqliteTx<'_> {
         }
         Ok(run)
     }
-    fn release_lease(&mut self, id: i64) -> StoreResult<()> {
+    fn release_leases(&mut self, ids: &[i64]) -> StoreResult<()> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        // The ids as one JSON array: one prepared statement for any number of rows.
         self.exec(
-            "UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE id = ?1 AND lease_owner = ?2",
-            params![id, self.node],
+            "UPDATE outbox SET lease_owner = NULL, lease_until = NULL \
+             WHERE id IN (SELECT value FROM json_each(?1)) AND lease_owner = ?2",
+            params![to_json(&ids)?, self.node],
         )
         .map(drop)
     }

@@ -434,16 +434,16 @@ async fn the_holder_of_a_head_claims_the_run_behind_it_up_to_another_nodes_lease
     .await
     .unwrap();
     assert_eq!(bodies(head), ["a1"]);
-    let a3 = run_of_two[1].id;
+    let untried = [run_of_two[0].id, run_of_two[1].id];
     assert_eq!(bodies(run_of_two), ["a2", "a3"], "in order, at most the limit");
     // Rows leased to another node stop a run: none behind them is taken out of order.
     let a_id2 = a_id.clone();
     let blocked = run(&one, move |tx| tx.claim_following(&a_id2, 1, late, until, 10)).await.unwrap();
     assert!(blocked.is_empty(), "{blocked:?}");
-    // A row its holder did not try is released, and the run goes on from there.
-    run(&two, move |tx| tx.release_lease(a3)).await.unwrap();
-    let rest = run(&one, move |tx| tx.claim_following(&a_id, 2, late, until, 10)).await.unwrap();
-    assert_eq!(bodies(rest), ["a3", "a4"]);
+    // Rows their holder did not try are released together, and the run goes on from there.
+    run(&two, move |tx| tx.release_leases(&untried)).await.unwrap();
+    let rest = run(&one, move |tx| tx.claim_following(&a_id, 1, late, until, 10)).await.unwrap();
+    assert_eq!(bodies(rest), ["a2", "a3", "a4"]);
 }
 
 async fn the_next_delivery_time_counts_heads_of_idle_calls_and_waits_out_another_nodes_lease(db: Fixture) {
