@@ -292,15 +292,26 @@ impl Drop for HoldGuard {
     fn drop(&mut self) {
         if let Some(call_id) = self.call_id.take() {
             let mut holds = self.engine.inner.holds.lock().expect("holds lock");
+            let mut released = false;
             if let Some(count) = holds.get_mut(&call_id) {
                 *count -= 1;
                 if *count == 0 {
                     holds.remove(&call_id);
+                    released = true;
                 }
             }
             drop(holds);
             self.engine.inner.hold_released.notify_waiters();
-            self.engine.inner.delivery_wake.notify_one();
+            // The delivery loop left the call alone while it was held; it has it to claim now,
+            // unless the call is being delivered: that delivery waits for the release, claims
+            // what was queued meanwhile, and wakes the loop when it ends. (Checked after the
+            // release, and a busy lock counts as not delivering: a wake too many, never one
+            // too few.)
+            let delivering =
+                || self.engine.inner.in_flight.try_lock().is_ok_and(|in_flight| in_flight.contains(&call_id));
+            if released && !delivering() {
+                self.engine.inner.delivery_wake.notify_one();
+            }
         }
     }
 }
