@@ -307,9 +307,7 @@ impl Drop for HoldGuard {
             // what was queued meanwhile, and wakes the loop when it ends. (Checked after the
             // release, and a busy lock counts as not delivering: a wake too many, never one
             // too few.)
-            let delivering =
-                || self.engine.inner.in_flight.try_lock().is_ok_and(|in_flight| in_flight.contains(&call_id));
-            if released && !delivering() {
+            if released && !self.engine.inner.in_flight.try_lock().is_ok_and(|f| f.contains(&call_id)) {
                 self.engine.inner.delivery_wake.notify_one();
             }
         }

@@ -275,13 +275,15 @@ fn writer_loop(
         }
         // A unit alone that failed is undone with its transaction; its caller hears its error.
         let rolled_back = isolation == Isolation::Alone && failed;
-        let committed = match rolled_back {
-            true => execute_cached(&conn, "ROLLBACK"),
-            false => execute_cached(&conn, "COMMIT"),
+        let committed = if rolled_back {
+            execute_cached(&conn, "ROLLBACK")
+        } else {
+            let committed = execute_cached(&conn, "COMMIT");
+            if committed.is_err() {
+                let _ = execute_cached(&conn, "ROLLBACK");
+            }
+            committed
         };
-        if committed.is_err() && !rolled_back {
-            let _ = execute_cached(&conn, "ROLLBACK");
-        }
         if let Some(poke) = &checkpoints {
             // Full means a poke is waiting already.
             let _ = poke.try_send(());
