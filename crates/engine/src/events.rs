@@ -5,6 +5,11 @@
 //! transaction: it forwards each call to the store's transaction and notes what was written.
 //! Only once the store has committed are the notes published (a broadcast channel) and the
 //! counters incremented, so a unit of work that fails or rolls back publishes nothing.
+//!
+//! The same [`Recording`] remembers the calls, conversations, participants, operations and
+//! users its unit has read or written ([`Seen`]), so a unit reads each from the store once.
+
+use std::collections::HashMap;
 
 use serde::Serialize;
 use switchboard_core::{
@@ -87,7 +92,7 @@ impl Engine {
             .inner
             .store
             .run(move |tx| {
-                let mut recording = Recording { inner: tx, notes: Notes::default() };
+                let mut recording = Recording { inner: tx, notes: Notes::default(), seen: Seen::default() };
                 let value = work(&mut recording)?;
                 Ok::<_, EngineError>((value, recording.notes))
             })
@@ -126,10 +131,53 @@ impl Engine {
     }
 }
 
-/// A transaction that forwards to the store's and notes every write.
+/// A transaction that forwards to the store's, notes every write, and remembers the records
+/// it has read or written.
 pub(crate) struct Recording<'a> {
     inner: &'a mut dyn Tx,
     notes: Notes,
+    seen: Seen,
+}
+
+/// The records one unit of work has read or written, by id. A unit reads the same records
+/// again and again (an invite whose ring ends at once reads its call three times, its
+/// participant and operation right after writing them), and each store read is a query and a
+/// JSON parse. Every write of these records goes through [`Recording`], which keeps the copy
+/// here as written (write-through, after the store accepted it); the store has no other
+/// statement that changes them but `reset_calls`, which forgets them all. So a remembered
+/// record is what the store holds in this transaction. A unit that fails takes its `Seen`
+/// with it.
+#[derive(Default)]
+struct Seen {
+    calls: HashMap<String, Call>,
+    conversations: HashMap<String, Conversation>,
+    participants: HashMap<String, Participant>,
+    operations: HashMap<String, Operation>,
+    /// By the id asked for (user ids compare case-insensitively); forgotten on any user write.
+    users: HashMap<String, User>,
+}
+
+/// `map[id]` if remembered; otherwise `read()`, remembered when found.
+fn remembered<T: Clone>(
+    map: &mut HashMap<String, T>,
+    id: &str,
+    read: impl FnOnce() -> StoreResult<Option<T>>,
+) -> StoreResult<Option<T>> {
+    if let Some(record) = map.get(id) {
+        return Ok(Some(record.clone()));
+    }
+    let record = read()?;
+    if let Some(record) = &record {
+        map.insert(id.to_owned(), record.clone());
+    }
+    Ok(record)
+}
+
+/// Remembers `record` as written, once the store has accepted the write.
+fn written<T: Clone>(map: &mut HashMap<String, T>, id: &str, record: &T, write: StoreResult<()>) -> StoreResult<()> {
+    write?;
+    map.insert(id.to_owned(), record.clone());
+    Ok(())
 }
 
 impl Recording<'_> {
@@ -174,10 +222,11 @@ impl Tx for Recording<'_> {
     }
     fn upsert_user(&mut self, user: &User) -> StoreResult<()> {
         self.notes.change(Change::Directory);
+        self.seen.users.clear();
         self.inner.upsert_user(user)
     }
     fn user(&mut self, id: &str) -> StoreResult<Option<User>> {
-        self.inner.user(id)
+        remembered(&mut self.seen.users, id, || self.inner.user(id))
     }
     fn users(&mut self) -> StoreResult<Vec<User>> {
         self.inner.users()
@@ -217,14 +266,14 @@ impl Tx for Recording<'_> {
 
     fn insert_conversation(&mut self, c: &Conversation) -> StoreResult<()> {
         self.notes.change(Change::Conversation { conversation_id: c.id.0.clone() });
-        self.inner.insert_conversation(c)
+        written(&mut self.seen.conversations, &c.id.0, c, self.inner.insert_conversation(c))
     }
     fn update_conversation(&mut self, c: &Conversation) -> StoreResult<()> {
         self.notes.change(Change::Conversation { conversation_id: c.id.0.clone() });
-        self.inner.update_conversation(c)
+        written(&mut self.seen.conversations, &c.id.0, c, self.inner.update_conversation(c))
     }
     fn conversation(&mut self, id: &ConversationId) -> StoreResult<Option<Conversation>> {
-        self.inner.conversation(id)
+        remembered(&mut self.seen.conversations, &id.0, || self.inner.conversation(id))
     }
     fn live_conversation_for_thread(&mut self, thread_id: &str) -> StoreResult<Option<Conversation>> {
         self.inner.live_conversation_for_thread(thread_id)
@@ -234,28 +283,28 @@ impl Tx for Recording<'_> {
     }
     fn insert_call(&mut self, call: &Call) -> StoreResult<()> {
         self.call_changed(call);
-        self.inner.insert_call(call)
+        written(&mut self.seen.calls, &call.id.0, call, self.inner.insert_call(call))
     }
     fn update_call(&mut self, call: &Call) -> StoreResult<()> {
         self.call_changed(call);
-        self.inner.update_call(call)
+        written(&mut self.seen.calls, &call.id.0, call, self.inner.update_call(call))
     }
     fn call(&mut self, id: &str) -> StoreResult<Option<Call>> {
-        self.inner.call(id)
+        remembered(&mut self.seen.calls, id, || self.inner.call(id))
     }
     fn calls_in_conversation(&mut self, id: &ConversationId) -> StoreResult<Vec<Call>> {
         self.inner.calls_in_conversation(id)
     }
     fn insert_participant(&mut self, p: &Participant) -> StoreResult<()> {
         self.participant_changed(p);
-        self.inner.insert_participant(p)
+        written(&mut self.seen.participants, &p.id.0, p, self.inner.insert_participant(p))
     }
     fn update_participant(&mut self, p: &Participant) -> StoreResult<()> {
         self.participant_changed(p);
-        self.inner.update_participant(p)
+        written(&mut self.seen.participants, &p.id.0, p, self.inner.update_participant(p))
     }
     fn participant(&mut self, id: &str) -> StoreResult<Option<Participant>> {
-        self.inner.participant(id)
+        remembered(&mut self.seen.participants, id, || self.inner.participant(id))
     }
     fn active_participants(&mut self, conversation: &ConversationId) -> StoreResult<Vec<Participant>> {
         self.inner.active_participants(conversation)
@@ -277,21 +326,21 @@ impl Tx for Recording<'_> {
         if op.status.is_final() {
             self.notes.operations.push(OperationEvent::Settled(op.kind, op.status));
         }
-        self.inner.insert_operation(op)
+        written(&mut self.seen.operations, &op.id.0, op, self.inner.insert_operation(op))
     }
     fn update_operation(&mut self, op: &Operation) -> StoreResult<()> {
         self.operation_changed(op);
         if op.status.is_final() {
             // Counted once: only the write that moves it from running to final.
-            let was_final = self.inner.operation(op.id.as_str())?.is_some_and(|before| before.status.is_final());
+            let was_final = self.operation(op.id.as_str())?.is_some_and(|before| before.status.is_final());
             if !was_final {
                 self.notes.operations.push(OperationEvent::Settled(op.kind, op.status));
             }
         }
-        self.inner.update_operation(op)
+        written(&mut self.seen.operations, &op.id.0, op, self.inner.update_operation(op))
     }
     fn operation(&mut self, id: &str) -> StoreResult<Option<Operation>> {
-        self.inner.operation(id)
+        remembered(&mut self.seen.operations, id, || self.inner.operation(id))
     }
     fn operations_of_call(&mut self, call: &CallId) -> StoreResult<Vec<Operation>> {
         self.inner.operations_of_call(call)
@@ -441,6 +490,7 @@ impl Tx for Recording<'_> {
 
     fn reset_calls(&mut self) -> StoreResult<()> {
         self.notes.change(Change::Reset);
+        self.seen = Seen::default();
         self.inner.reset_calls()
     }
 
