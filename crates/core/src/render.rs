@@ -128,12 +128,12 @@ pub fn operation(op: &Operation, for_notification: bool) -> CommsOperation {
     }
 }
 
-fn envelope(
+fn envelope<D>(
     change_type: ChangeType,
     call_id: &crate::CallId,
     suffix: &str,
-    resource_data: serde_json::Value,
-) -> CommsNotifications {
+    resource_data: D,
+) -> CommsNotifications<D> {
     let (resource_url, resource) = call_paths(call_id, suffix);
     CommsNotifications::single(CommsNotification {
         odata_type: odata::COMMS_NOTIFICATION.to_owned(),
@@ -143,11 +143,6 @@ fn envelope(
         callback_uri: None,
         resource_data,
     })
-}
-
-fn to_value<T: serde::Serialize>(value: &T) -> serde_json::Value {
-    // Serialising our own wire structs cannot fail: they hold only strings, numbers and maps.
-    serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
 }
 
 /// A call-state notification: `updated` while live, `deleted` once terminated.
@@ -163,13 +158,16 @@ pub fn incoming_call_notification(c: &Call, conversation: &Conversation) -> Comm
 }
 
 /// The `deleted` notification of a finished operation.
-pub fn operation_notification(op: &Operation) -> CommsNotifications {
+pub fn operation_notification(op: &Operation) -> CommsNotifications<CommsOperation> {
     let suffix = format!("/operations/{}", op.id);
-    envelope(ChangeType::Deleted, &op.call_id, &suffix, to_value(&operation(op, true)))
+    envelope(ChangeType::Deleted, &op.call_id, &suffix, operation(op, true))
 }
 
 /// A roster notification: `updated` on `.../participants` with the given participants.
-pub fn roster_notification(call_id: &crate::CallId, participants: &[Participant]) -> CommsNotifications {
+pub fn roster_notification(
+    call_id: &crate::CallId,
+    participants: &[Participant],
+) -> CommsNotifications<Vec<graph_model::Participant>> {
     let data: Vec<graph_model::Participant> = participants.iter().map(participant).collect();
-    envelope(ChangeType::Updated, call_id, "/participants", to_value(&data))
+    envelope(ChangeType::Updated, call_id, "/participants", data)
 }

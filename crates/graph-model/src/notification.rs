@@ -4,16 +4,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::ChangeType;
 
+/// The envelope; `D` is the type of each notification's `resourceData`. Read, it is any JSON
+/// (`serde_json::Value`, the default); written, it is the wire type itself (a call, an operation,
+/// a roster), so a notification serialises straight to its string.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct CommsNotifications {
+pub struct CommsNotifications<D = serde_json::Value> {
     #[serde(rename = "@odata.type")]
     pub odata_type: String,
-    pub value: Vec<CommsNotification>,
+    pub value: Vec<CommsNotification<D>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct CommsNotification {
+pub struct CommsNotification<D = serde_json::Value> {
     #[serde(rename = "@odata.type")]
     pub odata_type: String,
     pub change_type: ChangeType,
@@ -22,11 +25,11 @@ pub struct CommsNotification {
     pub resource_url: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_uri: Option<String>,
-    pub resource_data: serde_json::Value,
+    pub resource_data: D,
 }
 
-impl CommsNotifications {
-    pub fn single(notification: CommsNotification) -> Self {
+impl<D> CommsNotifications<D> {
+    pub fn single(notification: CommsNotification<D>) -> Self {
         CommsNotifications { odata_type: crate::odata::COMMS_NOTIFICATIONS.to_owned(), value: vec![notification] }
     }
 }
