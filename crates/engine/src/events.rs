@@ -293,7 +293,21 @@ impl Tx for Recording<'_> {
         remembered(&mut self.seen.calls, id, || self.inner.call(id))
     }
     fn calls_in_conversation(&mut self, id: &ConversationId) -> StoreResult<Vec<Call>> {
-        self.inner.calls_in_conversation(id)
+        // A roster change reads every call of its conversation, often right after reading the
+        // one that caused it: the ids first, and the calls from what this unit has seen when
+        // it has seen them all (one read of the rest otherwise, as each would cost a query).
+        let ids = self.inner.call_ids_in_conversation(id)?;
+        if let Some(calls) = ids.iter().map(|c| self.seen.calls.get(&c.0).cloned()).collect() {
+            return Ok(calls);
+        }
+        let calls = self.inner.calls_in_conversation(id)?;
+        for call in &calls {
+            self.seen.calls.insert(call.id.0.clone(), call.clone());
+        }
+        Ok(calls)
+    }
+    fn call_ids_in_conversation(&mut self, id: &ConversationId) -> StoreResult<Vec<CallId>> {
+        self.inner.call_ids_in_conversation(id)
     }
     fn insert_participant(&mut self, p: &Participant) -> StoreResult<()> {
         self.participant_changed(p);
@@ -496,5 +510,85 @@ impl Tx for Recording<'_> {
 
     fn ping(&mut self) -> StoreResult<()> {
         self.inner.ping()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use switchboard_core::{ConversationKind, EndpointKind, ParticipantState, Party, PartyKind, TenantId};
+    use switchboard_store::{SqliteStore, StoreError};
+
+    use super::*;
+
+    fn party(user: &str) -> switchboard_core::Party {
+        Party { kind: PartyKind::User, id: user.into(), display_name: None, tenant_id: None, identity_provider: None }
+    }
+
+    fn user(id: &str, name: &str) -> User {
+        User {
+            id: id.into(),
+            tenant_id: TenantId("t".into()),
+            display_name: name.into(),
+            behaviour: Default::default(),
+        }
+    }
+
+    /// What a unit reads back through [`Recording`] is what the store holds: writes are kept
+    /// as written, a write the store refused is not kept, and user writes forget the users.
+    #[tokio::test]
+    async fn a_unit_reads_back_what_the_store_holds() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        store
+            .run(|tx| {
+                let mut r = Recording { inner: tx, notes: Notes::default(), seen: Seen::default() };
+                let mut conversation = Conversation {
+                    id: ConversationId("c".into()),
+                    tenant_id: TenantId("t".into()),
+                    kind: ConversationKind::Meeting,
+                    chat_thread_id: None,
+                    meeting_id: None,
+                    ended: false,
+                    roster_sequence: 0,
+                    created_at: Timestamp(0),
+                };
+                r.insert_conversation(&conversation)?;
+                let new = |user| {
+                    crate::calls::new_participant(
+                        &conversation,
+                        party(user),
+                        ParticipantState::Ringing,
+                        EndpointKind::Simulated,
+                        None,
+                        Timestamp(0),
+                    )
+                };
+                let (mut adele, twin) = (new("adele"), new("adele"));
+                r.insert_participant(&adele)?;
+                adele.state = ParticipantState::Connected;
+                adele.roster_sequence = conversation.next_roster_sequence();
+                r.update_participant(&adele)?;
+                r.update_conversation(&conversation)?;
+                let refused = r.insert_participant(&twin);
+                assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+
+                for (remembered, stored) in [
+                    (r.participant(&adele.id.0)?, r.inner.participant(&adele.id.0)?),
+                    (r.participant(&twin.id.0)?, r.inner.participant(&twin.id.0)?),
+                ] {
+                    assert_eq!(remembered, stored);
+                }
+                assert_eq!(r.participant(&adele.id.0)?.map(|p| p.state), Some(ParticipantState::Connected));
+                assert_eq!(r.participant(&twin.id.0)?, None, "a refused insert is not remembered");
+                assert_eq!(r.conversation(&conversation.id)?, r.inner.conversation(&conversation.id)?);
+                assert_eq!(r.conversation(&conversation.id)?.map(|c| c.roster_sequence), Some(1));
+
+                r.upsert_user(&user("Megan", "Megan"))?;
+                assert_eq!(r.user("MEGAN")?.map(|u| u.display_name).as_deref(), Some("Megan"));
+                r.upsert_user(&user("megan", "Megan Bowen"))?;
+                assert_eq!(r.user("MEGAN")?.map(|u| u.display_name).as_deref(), Some("Megan Bowen"));
+                Ok::<_, StoreError>(())
+            })
+            .await
+            .unwrap();
     }
 }

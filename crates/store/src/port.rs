@@ -202,6 +202,8 @@ pub trait Tx {
     fn update_call(&mut self, call: &Call) -> StoreResult<()>;
     fn call(&mut self, id: &str) -> StoreResult<Option<Call>>;
     fn calls_in_conversation(&mut self, id: &ConversationId) -> StoreResult<Vec<Call>>;
+    /// The ids of [`Tx::calls_in_conversation`], in the same order, without reading the calls.
+    fn call_ids_in_conversation(&mut self, id: &ConversationId) -> StoreResult<Vec<CallId>>;
     /// Fails with [`StoreError::Conflict`] when the identity is already active in the conversation.
     fn insert_participant(&mut self, participant: &Participant) -> StoreResult<()>;
     fn update_participant(&mut self, participant: &Participant) -> StoreResult<()>;

@@ -568,6 +568,11 @@ impl Tx for PgTx<'_, '_> {
     fn calls_in_conversation(&mut self, id: &ConversationId) -> StoreResult<Vec<Call>> {
         self.bodies("SELECT body FROM calls WHERE conversation_id = $1 ORDER BY id", &[&id.0])
     }
+    fn call_ids_in_conversation(&mut self, id: &ConversationId) -> StoreResult<Vec<CallId>> {
+        self.lock()?;
+        let rows = self.t.query("SELECT id FROM calls WHERE conversation_id = $1 ORDER BY id", &[&id.0]).map_err(pg)?;
+        Ok(rows.iter().map(|r| CallId(r.get(0))).collect())
+    }
     fn insert_participant(&mut self, p: &Participant) -> StoreResult<()> {
         let body = to_json(p)?;
         let key = p.party.key();

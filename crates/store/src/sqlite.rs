@@ -549,6 +549,12 @@ impl Tx for SqliteTx<'_> {
     fn calls_in_conversation(&mut self, id: &ConversationId) -> StoreResult<Vec<Call>> {
         self.bodies("SELECT body FROM calls WHERE conversation_id = ?1 ORDER BY id", [&id.0])
     }
+    fn call_ids_in_conversation(&mut self, id: &ConversationId) -> StoreResult<Vec<CallId>> {
+        let mut stmt =
+            self.conn.prepare_cached("SELECT id FROM calls WHERE conversation_id = ?1 ORDER BY id").map_err(db)?;
+        let ids = stmt.query_map([&id.0], |r| r.get(0).map(CallId)).map_err(db)?;
+        ids.collect::<Result<_, _>>().map_err(db)
+    }
     fn insert_participant(&mut self, p: &Participant) -> StoreResult<()> {
         self.exec(
             "INSERT INTO participants (id, conversation_id, identity_key, state, node_id, body) \

@@ -186,6 +186,7 @@ conformance!(
     roster_marks_coalesce_and_stay_at_the_end_of_the_queue,
     the_next_delivery_time_counts_heads_of_idle_calls_and_waits_out_another_nodes_lease,
     updates_find_records_by_their_new_columns_whether_or_not_those_changed,
+    a_conversations_call_ids_are_those_of_its_calls_in_the_same_order,
     the_holder_of_a_head_claims_the_run_behind_it_up_to_another_nodes_lease,
 );
 
@@ -652,6 +653,25 @@ async fn updates_find_records_by_their_new_columns_whether_or_not_those_changed(
     assert_eq!(renamed.as_deref(), Some("renamed"));
     assert!(ended.is_none(), "an ended conversation is no thread's live conversation");
     assert_eq!(stats.active_calls, 0);
+}
+
+async fn a_conversations_call_ids_are_those_of_its_calls_in_the_same_order(db: Fixture) {
+    let store = db.open().await;
+    let (calls, ids, none) = run(&store, |tx| {
+        tx.insert_conversation(&conversation("c"))?;
+        tx.insert_conversation(&conversation("other"))?;
+        for (id, conversation) in [("b", "c"), ("elsewhere", "other"), ("a", "c")] {
+            tx.insert_call(&call(id, conversation))?;
+        }
+        let c = ConversationId("c".into());
+        let none = tx.call_ids_in_conversation(&ConversationId("none".into()))?;
+        Ok((tx.calls_in_conversation(&c)?, tx.call_ids_in_conversation(&c)?, none))
+    })
+    .await
+    .unwrap();
+    assert_eq!(calls.iter().map(|c| c.id.0.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    assert_eq!(ids.iter().map(|c| c.0.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    assert!(none.is_empty());
 }
 
 async fn conversations_list_newest_first_and_operations_by_call(db: Fixture) {
