@@ -306,10 +306,11 @@ impl Engine {
     /// One POST of a notification, and what it came to.
     async fn attempt(&self, row: &OutboxRow) -> AttemptResult {
         let policy = &self.inner.config.callback_policy;
-        if let Err(refused) = policy.check(&row.callback_uri) {
+        let url = match policy.check(&row.callback_uri) {
+            Ok(url) => url,
             // Never retried: the URI will not become acceptable by waiting.
-            return AttemptResult::Failed { status: None, error: refused.message, retry_at: None };
-        }
+            Err(refused) => return AttemptResult::Failed { status: None, error: refused.message, retry_at: None },
+        };
         let token = match self.callback_token(&row.app_id, &row.tenant_id) {
             Ok(token) => token,
             Err(e) => return self.failure(row, None, e.to_string()),
@@ -317,7 +318,8 @@ impl Engine {
         let response = self
             .inner
             .http
-            .post(&row.callback_uri)
+            // The URL as the policy parsed it: not parsed a second time.
+            .post(url)
             .header("Content-Type", "application/json")
             .header("Authorization", format!("Bearer {token}"))
             .header("X-Switchboard-Sequence", row.sequence.to_string())
