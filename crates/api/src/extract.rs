@@ -1,5 +1,7 @@
 //! Extractors that answer malformed input with a Graph error body, never axum's plain text.
 
+use std::borrow::Cow;
+
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
@@ -58,9 +60,23 @@ impl<'de> serde::de::Visitor<'de> for NoDuplicateKeysVisitor {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut seen = std::collections::HashSet::new();
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            if !seen.insert(key.clone().into_owned()) {
+        // Graph's objects have a handful of keys: compared in a list (keys without escapes are
+        // borrowed from the body), and hashed only once an object has more than `LIST` of them.
+        const LIST: usize = 16;
+        let mut listed: Vec<Cow<'de, str>> = Vec::new();
+        let mut hashed = std::collections::HashSet::new();
+        while let Some(Key(key)) = map.next_key()? {
+            let repeated = if listed.len() < LIST {
+                let repeated = listed.contains(&key);
+                listed.push(key.clone());
+                repeated
+            } else {
+                if hashed.is_empty() {
+                    hashed.extend(listed.iter().cloned());
+                }
+                !hashed.insert(key.clone())
+            };
+            if repeated {
                 return Err(serde::de::Error::custom(format!("duplicate key '{key}'")));
             }
             map.next_value::<NoDuplicateKeys>()?;
@@ -90,6 +106,31 @@ impl<'de> serde::de::Visitor<'de> for NoDuplicateKeysVisitor {
     }
     fn visit_unit<E>(self) -> Result<Self::Value, E> {
         Ok(NoDuplicateKeys)
+    }
+}
+
+/// An object's key, borrowed from the body unless it has escapes.
+struct Key<'de>(Cow<'de, str>);
+
+impl<'de> serde::Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+struct KeyVisitor;
+
+impl<'de> serde::de::Visitor<'de> for KeyVisitor {
+    type Value = Key<'de>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object key")
+    }
+    fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Self::Value, E> {
+        Ok(Key(Cow::Borrowed(key)))
+    }
+    fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
+        Ok(Key(Cow::Owned(key.to_owned())))
     }
 }
 
@@ -130,5 +171,18 @@ mod tests {
         assert!(parse_json::<serde_json::Value>(br#"{"a":{"b":[{"c":1,"c":2}]}}"#).is_err());
         assert!(parse_json::<serde_json::Value>(br#"{"a":1,"a":1}"#).is_err());
         assert!(parse_json::<serde_json::Value>(br#"{"a":{"c":1},"b":{"c":2}}"#).is_ok());
+        // Keys with escapes, and objects past the listed keys (where they are hashed).
+        assert!(parse_json::<serde_json::Value>(br#"{"\u0061":1,"a":2}"#).is_err());
+        let object = |keys: &[usize]| {
+            let fields: Vec<String> = keys.iter().map(|k| format!(r#""k{k}":{k}"#)).collect();
+            format!("{{{}}}", fields.join(","))
+        };
+        for repeated in [0, 15, 16, 39] {
+            let mut keys: Vec<usize> = (0..40).collect();
+            keys.push(repeated);
+            assert!(parse_json::<serde_json::Value>(object(&keys).as_bytes()).is_err(), "k{repeated} twice");
+        }
+        let distinct: Vec<usize> = (0..40).collect();
+        assert!(parse_json::<serde_json::Value>(object(&distinct).as_bytes()).is_ok());
     }
 }
