@@ -60,24 +60,19 @@ impl<'de> serde::de::Visitor<'de> for NoDuplicateKeysVisitor {
     }
 
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        // Graph's objects have a handful of keys: compared in a list (keys without escapes are
-        // borrowed from the body), and hashed only once an object has more than `LIST` of them.
+        // Graph's objects have a handful of keys: the first `LIST` are compared in a list (keys
+        // without escapes are borrowed from the body), any more are hashed.
         const LIST: usize = 16;
         let mut listed: Vec<Cow<'de, str>> = Vec::new();
         let mut hashed = std::collections::HashSet::new();
         while let Some(Key(key)) = map.next_key()? {
-            let repeated = if listed.len() < LIST {
-                let repeated = listed.contains(&key);
-                listed.push(key.clone());
-                repeated
-            } else {
-                if hashed.is_empty() {
-                    hashed.extend(listed.iter().cloned());
-                }
-                !hashed.insert(key.clone())
-            };
-            if repeated {
+            if listed.contains(&key) || hashed.contains(&key) {
                 return Err(serde::de::Error::custom(format!("duplicate key '{key}'")));
+            }
+            if listed.len() < LIST {
+                listed.push(key);
+            } else {
+                hashed.insert(key);
             }
             map.next_value::<NoDuplicateKeys>()?;
         }
