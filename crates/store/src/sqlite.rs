@@ -115,13 +115,15 @@ impl SqliteStore {
         // syncs the database, and on the writer every commit queued behind it would wait.
         // `synchronous = NORMAL`: SQLite does not sync the log at each commit, because the
         // sync thread does, before any caller hears of the commit (see `sync_loop`).
+        // `temp_store` stays the default: with `MEMORY` SQLite keeps each unit's savepoint
+        // journal in 1 KiB chunks whatever the build's spill threshold; with the default it is
+        // one buffer of up to `SQLITE_STMTJRNL_SPILL` (4 MiB, set in .cargo/config.toml).
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              PRAGMA synchronous = NORMAL;
              PRAGMA foreign_keys = ON;
              PRAGMA busy_timeout = 5000;
              PRAGMA cache_size = -4096;
-             PRAGMA temp_store = MEMORY;
              PRAGMA wal_autocheckpoint = 20000;",
         )
         .map_err(db)?;
