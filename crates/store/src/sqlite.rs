@@ -367,6 +367,24 @@ impl SqliteTx<'_> {
         rows.map(|r| r.map_err(db).and_then(|raw| from_json(&raw))).collect()
     }
 
+    /// The head of every call's pending queue, in no order. Sorting, limits and the calls to
+    /// skip are applied by the caller: in SQL each needs a temporary B-tree per statement,
+    /// which costs more than the few dozen heads a busy node has.
+    fn pending_heads(&self, now: Timestamp) -> StoreResult<Vec<Head>> {
+        let sql = format!(
+            "SELECT id, call_id, due, owner IS NULL OR owner = ?2 OR until <= ?1, until FROM ({PENDING_HEADS})"
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(db)?;
+        let heads = stmt
+            .query_map(params![now.0, self.node], |r| {
+                Ok(Head { id: r.get(0)?, call_id: r.get(1)?, due: r.get(2)?, free: r.get(3)?, until: r.get(4)? })
+            })
+            .map_err(db)?
+            .collect::<Result<_, _>>()
+            .map_err(db)?;
+        Ok(heads)
+    }
+
     /// Leases an outbox row to this node until `until`.
     fn lease(&self, id: i64, until: Timestamp) -> StoreResult<usize> {
         self.exec("UPDATE outbox SET lease_owner = ?2, lease_until = ?3 WHERE id = ?1", params![id, self.node, until.0])
@@ -375,6 +393,17 @@ impl SqliteTx<'_> {
     fn exec(&self, sql: &str, args: impl rusqlite::Params) -> StoreResult<usize> {
         self.conn.prepare_cached(sql).map_err(db)?.execute(args).map_err(db)
     }
+}
+
+/// The head of a call's pending queue ([`SqliteTx::pending_heads`]).
+struct Head {
+    id: i64,
+    call_id: String,
+    due: i64,
+    /// Whether this node may claim it: no lease, its own, or an expired one (`None` when SQL
+    /// could not tell, which claims nothing).
+    free: Option<bool>,
+    until: Option<i64>,
 }
 
 const OUTBOX_COLUMNS: &str = "id, call_id, sequence, callback_uri, app_id, tenant_id, body, created_at, attempts, \
@@ -736,18 +765,13 @@ impl Tx for SqliteTx<'_> {
     }
     fn due_deliveries(&mut self, now: Timestamp, limit: usize, busy: &[CallId]) -> StoreResult<Vec<OutboxRow>> {
         // A call whose head is not due waits whole, which keeps its notifications in order.
-        let sql = format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id IN (SELECT id FROM ({PENDING_HEADS}) \
-             WHERE due <= ?1 AND (owner IS NULL OR owner = ?3 OR until <= ?1) ORDER BY due, id LIMIT ?2) \
-             ORDER BY next_attempt_at, id"
-        );
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(db)?;
-        let rows = stmt
-            .query_map(params![now.0, (limit + busy.len()) as i64, self.node], outbox_row)
-            .map_err(db)?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(db)?;
-        Ok(rows.into_iter().filter(|r| !busy.contains(&r.call_id)).take(limit).collect())
+        let mut due: Vec<Head> = self
+            .pending_heads(now)?
+            .into_iter()
+            .filter(|h| h.due <= now.0 && h.free == Some(true) && !busy.iter().any(|b| b.0 == h.call_id))
+            .collect();
+        due.sort_unstable_by_key(|h| (h.due, h.id));
+        due.iter().take(limit).map(|h| self.notification(h.id)).filter_map(Result::transpose).collect()
     }
     fn claim_deliveries(
         &mut self,
@@ -811,12 +835,10 @@ impl Tx for SqliteTx<'_> {
             }
             run.push(row);
         }
-        if let Some(last) = run.last() {
-            self.exec(
-                "UPDATE outbox SET lease_owner = ?4, lease_until = ?5 \
-                 WHERE call_id = ?1 AND state = 'pending' AND sequence > ?2 AND sequence <= ?3",
-                params![call.0, after, last.sequence, self.node, lease_until.0],
-            )?;
+        // Row by row, by id: one UPDATE of the sequence range scans the index whose lease
+        // columns it changes, which SQLite does in two passes through a temporary B-tree.
+        for row in &run {
+            self.lease(row.id, lease_until)?;
         }
         Ok(run)
     }
@@ -833,43 +855,29 @@ impl Tx for SqliteTx<'_> {
         .map(drop)
     }
     fn next_delivery_due(&mut self, now: Timestamp, busy: &[CallId]) -> StoreResult<Option<Timestamp>> {
-        // Enough of the earliest heads that one is not busy.
-        let sql = format!(
-            "SELECT call_id, CASE WHEN owner IS NOT NULL AND owner <> ?2 AND until > ?1 THEN until ELSE due END AS at \
-             FROM ({PENDING_HEADS}) ORDER BY at LIMIT ?3"
-        );
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(db)?;
-        let mut rows = stmt.query(params![now.0, self.node, (busy.len() + 1) as i64]).map_err(db)?;
-        while let Some(row) = rows.next().map_err(db)? {
-            let call: String = row.get(0).map_err(db)?;
-            if !busy.iter().any(|b| b.0 == call) {
-                return Ok(Some(Timestamp(row.get(1).map_err(db)?)));
-            }
-        }
-        Ok(None)
+        // Another node's live lease holds a head until it ends.
+        let heads = self.pending_heads(now)?.into_iter().filter(|h| !busy.iter().any(|b| b.0 == h.call_id));
+        Ok(heads.map(|h| if h.free == Some(false) { h.until.unwrap_or(h.due) } else { h.due }).min().map(Timestamp))
     }
     fn record_attempt(&mut self, id: i64, at: Timestamp, latency_ms: i64, result: &AttemptResult) -> StoreResult<bool> {
         let c = result.columns(at);
-        // One statement: the row's lease, state and result change together (each index of the
-        // outbox is written once).
-        let attempts: Option<i64> = self
-            .conn
-            .prepare_cached(
-                "UPDATE outbox SET attempts = attempts + 1, lease_owner = NULL, lease_until = NULL, state = ?3, \
-                 next_attempt_at = COALESCE(?4, next_attempt_at), last_status = ?5, last_error = ?6, \
-                 delivered_at = COALESCE(?7, delivered_at) \
-                 WHERE id = ?1 AND state = 'pending' AND lease_owner = ?2 RETURNING attempts",
-            )
-            .map_err(db)?
-            .query_row(params![id, self.node, c.state, c.next_attempt_at, c.status, c.error, c.delivered_at], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(db)?;
-        let Some(attempts) = attempts else { return Ok(false) };
+        // One UPDATE: the row's lease, state and result change together (each index of the
+        // outbox is written once). Not `RETURNING attempts`, which SQLite collects in a
+        // temporary B-tree; the attempt's number is read back by its key instead.
+        let updated = self.exec(
+            "UPDATE outbox SET attempts = attempts + 1, lease_owner = NULL, lease_until = NULL, state = ?3, \
+             next_attempt_at = COALESCE(?4, next_attempt_at), last_status = ?5, last_error = ?6, \
+             delivered_at = COALESCE(?7, delivered_at) \
+             WHERE id = ?1 AND state = 'pending' AND lease_owner = ?2",
+            params![id, self.node, c.state, c.next_attempt_at, c.status, c.error, c.delivered_at],
+        )?;
+        if updated == 0 {
+            return Ok(false);
+        }
         self.exec(
-            "INSERT INTO delivery_attempts (outbox_id, attempt, at, status, error, latency_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![id, attempts, at.0, c.status, c.error, latency_ms],
+            "INSERT INTO delivery_attempts (outbox_id, attempt, at, status, error, latency_ms) \
+             SELECT id, attempts, ?2, ?3, ?4, ?5 FROM outbox WHERE id = ?1",
+            params![id, at.0, c.status, c.error, latency_ms],
         )?;
         Ok(true)
     }
