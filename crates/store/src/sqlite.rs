@@ -249,6 +249,7 @@ fn writer_loop(
     checkpoints: Option<mpsc::SyncSender<()>>,
     durable: Option<mpsc::Sender<Group>>,
 ) {
+    let mut parsed = ParsedCalls::default();
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_GROUP {
@@ -264,7 +265,7 @@ fn writer_loop(
         let isolation = if batch.len() == 1 { Isolation::Alone } else { Isolation::Savepoint };
         let mut failed = false;
         if begun.is_ok() {
-            let mut tx = SqliteTx { conn: &conn, node: &node };
+            let mut tx = SqliteTx { conn: &conn, node: &node, parsed: &mut parsed };
             for job in batch {
                 let (finish, unit_failed) = job(&mut tx, isolation);
                 finishers.push(finish);
@@ -286,6 +287,9 @@ fn writer_loop(
             }
             committed
         };
+        if rolled_back || committed.is_err() {
+            parsed.forget_all();
+        }
         if let Some(poke) = &checkpoints {
             // Full means a poke is waiting already.
             let _ = poke.try_send(());
@@ -337,6 +341,44 @@ pub struct SqliteTx<'c> {
     conn: &'c Connection,
     /// This node's id in delivery leases.
     node: &'c str,
+    parsed: &'c mut ParsedCalls,
+}
+
+/// Calls as the writer last read or wrote them, parsed. Every invite reads its call, and
+/// parsing the call's JSON body was 7% of the writer's instructions. Only the writer's
+/// connection changes this database (one node, which locks its data directory), so an entry
+/// goes stale only when a write it recorded is undone: a unit rolled back to its savepoint, a
+/// group rolled back, a reset. Each of those forgets every entry.
+#[derive(Default)]
+struct ParsedCalls(std::collections::HashMap<String, Call>);
+
+impl ParsedCalls {
+    /// Entries kept at most; past that the cache starts again empty (a node with more calls
+    /// than this in use at once reads some of them from the database again).
+    const LIMIT: usize = 1024;
+
+    fn get(&self, id: &str) -> Option<Call> {
+        self.0.get(id).cloned()
+    }
+
+    /// Keeps `call` as stored (`Some`), or forgets its id (`None`: no such row).
+    fn put(&mut self, id: &str, call: Option<&Call>) {
+        match call {
+            Some(call) => {
+                if self.0.len() >= Self::LIMIT {
+                    self.0.clear();
+                }
+                self.0.insert(id.to_owned(), call.clone());
+            }
+            None => {
+                self.0.remove(id);
+            }
+        }
+    }
+
+    fn forget_all(&mut self) {
+        self.0.clear();
+    }
 }
 
 impl SqliteTx<'_> {
@@ -349,6 +391,7 @@ impl SqliteTx<'_> {
         self.exec("SAVEPOINT unit", []).map_err(E::from)?;
         let outcome = work(self);
         if outcome.is_err() {
+            self.parsed.forget_all();
             self.exec("ROLLBACK TO unit", []).map_err(E::from)?;
         }
         self.exec("RELEASE unit", []).map_err(E::from)?;
@@ -562,20 +605,30 @@ impl Tx for SqliteTx<'_> {
         self.exec(
             "INSERT INTO calls (id, conversation_id, state, body) VALUES (?1, ?2, ?3, ?4)",
             params![call.id.0, call.conversation_id.0, call.state.as_str(), to_json(call)?],
-        )
-        .map(drop)
+        )?;
+        self.parsed.put(&call.id.0, Some(call));
+        Ok(())
     }
     fn update_call(&mut self, call: &Call) -> StoreResult<()> {
         let args = params![call.id.0, call.conversation_id.0, call.state.as_str(), to_json(call)?];
         // As for conversations: the indexed columns are set only when they change.
         let same_keys = "UPDATE calls SET body = ?4 WHERE id = ?1 AND conversation_id = ?2 AND state = ?3";
-        if self.exec(same_keys, args)? == 0 {
-            self.exec("UPDATE calls SET conversation_id = ?2, state = ?3, body = ?4 WHERE id = ?1", args)?;
+        let mut updated = self.exec(same_keys, args)?;
+        if updated == 0 {
+            updated = self.exec("UPDATE calls SET conversation_id = ?2, state = ?3, body = ?4 WHERE id = ?1", args)?;
         }
+        self.parsed.put(&call.id.0, (updated > 0).then_some(call));
         Ok(())
     }
     fn call(&mut self, id: &str) -> StoreResult<Option<Call>> {
-        self.get_body("SELECT body FROM calls WHERE id = ?1", id)
+        if let Some(call) = self.parsed.get(id) {
+            return Ok(Some(call));
+        }
+        let call: Option<Call> = self.get_body("SELECT body FROM calls WHERE id = ?1", id)?;
+        if let Some(call) = &call {
+            self.parsed.put(id, Some(call));
+        }
+        Ok(call)
     }
     fn calls_in_conversation(&mut self, id: &ConversationId) -> StoreResult<Vec<Call>> {
         self.bodies("SELECT body FROM calls WHERE conversation_id = ?1 ORDER BY id", [&id.0])
@@ -1063,6 +1116,7 @@ impl Tx for SqliteTx<'_> {
     }
 
     fn reset_calls(&mut self) -> StoreResult<()> {
+        self.parsed.forget_all();
         self.conn
             .execute_batch(
                 "DELETE FROM conversations; DELETE FROM calls; DELETE FROM participants; DELETE FROM operations;

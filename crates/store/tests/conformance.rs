@@ -170,6 +170,7 @@ conformance!(
     an_identity_is_unique_among_active_participants_only,
     a_failing_unit_of_work_leaves_no_trace_and_does_not_undo_others,
     a_failing_unit_alone_in_its_transaction_leaves_no_trace_and_keeps_its_error,
+    a_call_changed_by_a_failing_unit_reads_as_it_was,
     the_outbox_hands_out_one_head_per_call_in_sequence_order,
     timers_come_due_in_time_order_and_fire_once,
     the_database_survives_a_reopen_and_migrations_run_once,
@@ -254,6 +255,58 @@ async fn a_failing_unit_alone_in_its_transaction_leaves_no_trace_and_keeps_its_e
     run(&store, |tx| tx.insert_conversation(&conversation("alone"))).await.unwrap();
     let kept = run(&store, |tx| tx.conversation(&ConversationId("alone".into()))).await.unwrap();
     assert!(kept.is_some());
+}
+
+/// A store may keep the calls it has read or written (SQLite's writer does): a change undone
+/// must not be read back, whether its unit was alone in its transaction or shared one.
+async fn a_call_changed_by_a_failing_unit_reads_as_it_was(db: Fixture) {
+    let store = db.open().await;
+    run(&store, |tx| {
+        tx.insert_conversation(&conversation("c"))?;
+        tx.insert_call(&call("a", "c"))
+    })
+    .await
+    .unwrap();
+    let subject = |store: &Store| {
+        let store = store.clone();
+        async move { run(&store, |tx| tx.call("a")).await.unwrap().expect("call a").subject }
+    };
+    assert_eq!(subject(&store).await, None);
+    let change_then_fail = |to: &'static str| {
+        move |tx: &mut dyn Tx| {
+            let mut a = tx.call("a")?.expect("call a");
+            a.subject = Some(to.into());
+            tx.update_call(&a)?;
+            assert_eq!(tx.call("a")?.expect("call a").subject.as_deref(), Some(to), "a unit reads its own write");
+            Err::<(), _>(StoreError::Conflict("rule broken".into()))
+        }
+    };
+    assert!(run(&store, change_then_fail("alone")).await.is_err());
+    assert_eq!(subject(&store).await, None, "after a unit alone in its transaction failed");
+
+    // A unit that holds the writer until the next two are queued behind it, so that those two
+    // share a transaction (SQLite) and the second reads after the first is undone.
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let holder = run(&store, move |_| {
+        held.recv().ok();
+        Ok(())
+    });
+    let reader = |store: &Store| {
+        let store = store.clone();
+        async move { run(&store, |tx| tx.call("a")).await.unwrap().expect("call a").subject }
+    };
+    let (held, failed, read, ()) =
+        tokio::join!(holder, run(&store, change_then_fail("grouped")), reader(&store), async {
+            release.send(()).unwrap();
+        });
+    held.unwrap();
+    assert!(failed.is_err());
+    assert_eq!(read, None, "read in the same transaction after the failed unit");
+    assert_eq!(subject(&store).await, None, "after a unit that shared its transaction failed");
+
+    // An update of a call that does not exist writes nothing, and nothing is read back.
+    run(&store, |tx| tx.update_call(&call("ghost", "c"))).await.unwrap();
+    assert_eq!(run(&store, |tx| tx.call("ghost")).await.unwrap(), None);
 }
 
 async fn the_outbox_hands_out_one_head_per_call_in_sequence_order(db: Fixture) {
