@@ -355,7 +355,7 @@ struct ParsedCalls(std::collections::HashMap<String, Call>);
 impl ParsedCalls {
     /// Entries kept at most; past that the cache starts again empty (a node with more calls
     /// than this in use at once reads some of them from the database again).
-    const LIMIT: usize = 1024;
+    const LIMIT: usize = 256;
 
     fn get(&self, id: &str) -> Option<Call> {
         self.0.get(id).cloned()
