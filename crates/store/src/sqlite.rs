@@ -630,14 +630,19 @@ impl Tx for SqliteTx<'_> {
         }
         Ok(call)
     }
+    // Sorted by id here, not by `ORDER BY id`: the index on `conversation_id` holds rowids,
+    // so SQLite would open a sorter for every roster change.
     fn calls_in_conversation(&mut self, id: &ConversationId) -> StoreResult<Vec<Call>> {
-        self.bodies("SELECT body FROM calls WHERE conversation_id = ?1 ORDER BY id", [&id.0])
+        let mut calls: Vec<Call> = self.bodies("SELECT body FROM calls WHERE conversation_id = ?1", [&id.0])?;
+        calls.sort_unstable_by(|a, b| a.id.0.cmp(&b.id.0));
+        Ok(calls)
     }
     fn call_ids_in_conversation(&mut self, id: &ConversationId) -> StoreResult<Vec<CallId>> {
-        let mut stmt =
-            self.conn.prepare_cached("SELECT id FROM calls WHERE conversation_id = ?1 ORDER BY id").map_err(db)?;
-        let ids = stmt.query_map([&id.0], |r| r.get(0).map(CallId)).map_err(db)?;
-        ids.collect::<Result<_, _>>().map_err(db)
+        let mut stmt = self.conn.prepare_cached("SELECT id FROM calls WHERE conversation_id = ?1").map_err(db)?;
+        let ids = stmt.query_map([&id.0], |r| r.get::<_, String>(0)).map_err(db)?;
+        let mut ids = ids.collect::<Result<Vec<_>, _>>().map_err(db)?;
+        ids.sort_unstable();
+        Ok(ids.into_iter().map(CallId).collect())
     }
     fn insert_participant(&mut self, p: &Participant) -> StoreResult<()> {
         self.exec(
