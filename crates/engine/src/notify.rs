@@ -7,7 +7,10 @@ use switchboard_store::{OutboxRow, Tx};
 use crate::error::EngineResult;
 
 fn enqueue(tx: &mut dyn Tx, call: &Call, body: &impl serde::Serialize, now: Timestamp) -> EngineResult<()> {
-    let body = serde_json::to_string(body).map_err(|e| crate::EngineError::Internal(e.to_string()))?;
+    // A notification is 1-2 KiB: starting there spares serde_json's growth from 128 bytes.
+    let mut out = Vec::with_capacity(2048);
+    serde_json::to_writer(&mut out, body).map_err(|e| crate::EngineError::Internal(e.to_string()))?;
+    let body = String::from_utf8(out).map_err(|e| crate::EngineError::Internal(e.to_string()))?;
     tx.enqueue_notification(call, &body, now)?;
     Ok(())
 }
