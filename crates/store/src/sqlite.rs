@@ -249,7 +249,7 @@ fn writer_loop(
     checkpoints: Option<mpsc::SyncSender<()>>,
     durable: Option<mpsc::Sender<Group>>,
 ) {
-    let mut parsed = ParsedCalls::default();
+    let mut parsed = ParsedRecords::default();
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_GROUP {
@@ -345,43 +345,58 @@ pub struct SqliteTx<'c> {
     conn: &'c Connection,
     /// This node's id in delivery leases.
     node: &'c str,
-    parsed: &'c mut ParsedCalls,
+    parsed: &'c mut ParsedRecords,
 }
 
-/// Calls as the writer last read or wrote them, parsed. Every invite reads its call, and
-/// parsing the call's JSON body was 7% of the writer's instructions. Only the writer's
-/// connection changes this database (one node, which locks its data directory), so an entry
-/// goes stale only when a write it recorded is undone: a unit rolled back to its savepoint, a
-/// group rolled back, a reset. Each of those forgets every entry.
+/// Calls and conversations as the writer last read or wrote them, parsed. Every invite reads
+/// its call and its conversation, and parsing their JSON bodies was 9% of the writer's
+/// instructions. Only the writer's connection changes this database (one node, which locks its
+/// data directory), so an entry goes stale only when a write it recorded is undone: a unit
+/// rolled back to its savepoint, a group rolled back, a reset. Each of those forgets every entry.
 #[derive(Default)]
-struct ParsedCalls(std::collections::HashMap<String, Call>);
+struct ParsedRecords {
+    calls: Parsed<Call>,
+    conversations: Parsed<Conversation>,
+}
 
-impl ParsedCalls {
-    /// Entries kept at most; past that the cache starts again empty (a node with more calls
+impl ParsedRecords {
+    fn forget_all(&mut self) {
+        self.calls.0.clear();
+        self.conversations.0.clear();
+    }
+}
+
+/// One kind of [`ParsedRecords`], by id.
+struct Parsed<T>(std::collections::HashMap<String, T>);
+
+impl<T> Default for Parsed<T> {
+    fn default() -> Self {
+        Parsed(std::collections::HashMap::new())
+    }
+}
+
+impl<T: Clone> Parsed<T> {
+    /// Entries kept at most; past that the cache starts again empty (a node with more records
     /// than this in use at once reads some of them from the database again).
     const LIMIT: usize = 256;
 
-    fn get(&self, id: &str) -> Option<Call> {
+    fn get(&self, id: &str) -> Option<T> {
         self.0.get(id).cloned()
     }
 
-    /// Keeps `call` as stored (`Some`), or forgets its id (`None`: no such row).
-    fn put(&mut self, id: &str, call: Option<&Call>) {
-        match call {
-            Some(call) => {
+    /// Keeps `record` as stored (`Some`), or forgets its id (`None`: no such row).
+    fn put(&mut self, id: &str, record: Option<&T>) {
+        match record {
+            Some(record) => {
                 if self.0.len() >= Self::LIMIT {
                     self.0.clear();
                 }
-                self.0.insert(id.to_owned(), call.clone());
+                self.0.insert(id.to_owned(), record.clone());
             }
             None => {
                 self.0.remove(id);
             }
         }
-    }
-
-    fn forget_all(&mut self) {
-        self.0.clear();
     }
 }
 
@@ -578,8 +593,9 @@ impl Tx for SqliteTx<'_> {
         self.exec(
             "INSERT INTO conversations (id, chat_thread_id, meeting_id, ended, body) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![c.id.0, c.chat_thread_id, c.meeting_id.as_ref().map(|m| &m.0), c.ended, to_json(c)?],
-        )
-        .map(drop)
+        )?;
+        self.parsed.conversations.put(&c.id.0, Some(c));
+        Ok(())
     }
     fn update_conversation(&mut self, c: &Conversation) -> StoreResult<()> {
         let args = params![c.id.0, c.chat_thread_id, c.meeting_id.as_ref().map(|m| &m.0), c.ended, to_json(c)?];
@@ -588,16 +604,25 @@ impl Tx for SqliteTx<'_> {
         // only when they change.
         let same_keys = "UPDATE conversations SET body = ?5 \
              WHERE id = ?1 AND chat_thread_id IS ?2 AND meeting_id IS ?3 AND ended = ?4";
-        if self.exec(same_keys, args)? == 0 {
-            self.exec(
+        let mut updated = self.exec(same_keys, args)?;
+        if updated == 0 {
+            updated = self.exec(
                 "UPDATE conversations SET chat_thread_id = ?2, meeting_id = ?3, ended = ?4, body = ?5 WHERE id = ?1",
                 args,
             )?;
         }
+        self.parsed.conversations.put(&c.id.0, (updated > 0).then_some(c));
         Ok(())
     }
     fn conversation(&mut self, id: &ConversationId) -> StoreResult<Option<Conversation>> {
-        self.get_body("SELECT body FROM conversations WHERE id = ?1", &id.0)
+        if let Some(c) = self.parsed.conversations.get(&id.0) {
+            return Ok(Some(c));
+        }
+        let c: Option<Conversation> = self.get_body("SELECT body FROM conversations WHERE id = ?1", &id.0)?;
+        if let Some(c) = &c {
+            self.parsed.conversations.put(&id.0, Some(c));
+        }
+        Ok(c)
     }
     fn live_conversation_for_thread(&mut self, thread_id: &str) -> StoreResult<Option<Conversation>> {
         self.get_body("SELECT body FROM conversations WHERE chat_thread_id = ?1 AND ended = 0", thread_id)
@@ -610,7 +635,7 @@ impl Tx for SqliteTx<'_> {
             "INSERT INTO calls (id, conversation_id, state, body) VALUES (?1, ?2, ?3, ?4)",
             params![call.id.0, call.conversation_id.0, call.state.as_str(), to_json(call)?],
         )?;
-        self.parsed.put(&call.id.0, Some(call));
+        self.parsed.calls.put(&call.id.0, Some(call));
         Ok(())
     }
     fn update_call(&mut self, call: &Call) -> StoreResult<()> {
@@ -621,16 +646,16 @@ impl Tx for SqliteTx<'_> {
         if updated == 0 {
             updated = self.exec("UPDATE calls SET conversation_id = ?2, state = ?3, body = ?4 WHERE id = ?1", args)?;
         }
-        self.parsed.put(&call.id.0, (updated > 0).then_some(call));
+        self.parsed.calls.put(&call.id.0, (updated > 0).then_some(call));
         Ok(())
     }
     fn call(&mut self, id: &str) -> StoreResult<Option<Call>> {
-        if let Some(call) = self.parsed.get(id) {
+        if let Some(call) = self.parsed.calls.get(id) {
             return Ok(Some(call));
         }
         let call: Option<Call> = self.get_body("SELECT body FROM calls WHERE id = ?1", id)?;
         if let Some(call) = &call {
-            self.parsed.put(id, Some(call));
+            self.parsed.calls.put(id, Some(call));
         }
         Ok(call)
     }

@@ -171,6 +171,7 @@ conformance!(
     a_failing_unit_of_work_leaves_no_trace_and_does_not_undo_others,
     a_failing_unit_alone_in_its_transaction_leaves_no_trace_and_keeps_its_error,
     a_call_changed_by_a_failing_unit_reads_as_it_was,
+    a_conversation_changed_by_a_failing_unit_reads_as_it_was,
     the_outbox_hands_out_one_head_per_call_in_sequence_order,
     timers_come_due_in_time_order_and_fire_once,
     the_database_survives_a_reopen_and_migrations_run_once,
@@ -257,32 +258,36 @@ async fn a_failing_unit_alone_in_its_transaction_leaves_no_trace_and_keeps_its_e
     assert!(kept.is_some());
 }
 
-/// A store may keep the calls it has read or written (SQLite's writer does): a change undone
-/// must not be read back, whether its unit was alone in its transaction or shared one.
-async fn a_call_changed_by_a_failing_unit_reads_as_it_was(db: Fixture) {
-    let store = db.open().await;
-    run(&store, |tx| {
-        tx.insert_conversation(&conversation("c"))?;
-        tx.insert_call(&call("a", "c"))
-    })
-    .await
-    .unwrap();
-    let subject = |store: &Store| {
+/// The value of the field a [`Probe`] checks.
+type Field = Option<String>;
+
+/// One field of a record that a store may keep parsed between units of work (SQLite's writer
+/// keeps calls and conversations): how to read it, and how to write it.
+struct Probe {
+    /// The field of the record named `id`; `None` when there is no such record.
+    read: fn(&mut dyn Tx, &str) -> Result<Option<Field>>,
+    /// Sets the field of the record named `id` (as an update of the whole record; a record that
+    /// does not exist is written as if it did).
+    write: fn(&mut dyn Tx, &str, &str) -> Result<()>,
+}
+
+/// A change undone must not be read back, whether its unit was alone in its transaction or
+/// shared one; an update that matched no record leaves nothing to read.
+async fn undone_changes_are_not_read_back(store: Store, probe: Probe) {
+    let field = |store: &Store| {
         let store = store.clone();
-        async move { run(&store, |tx| tx.call("a")).await.unwrap().expect("call a").subject }
+        async move { run(&store, move |tx| (probe.read)(tx, "a")).await.unwrap().expect("record a") }
     };
-    assert_eq!(subject(&store).await, None);
+    let before = field(&store).await;
     let change_then_fail = |to: &'static str| {
         move |tx: &mut dyn Tx| {
-            let mut a = tx.call("a")?.expect("call a");
-            a.subject = Some(to.into());
-            tx.update_call(&a)?;
-            assert_eq!(tx.call("a")?.expect("call a").subject.as_deref(), Some(to), "a unit reads its own write");
+            (probe.write)(tx, "a", to)?;
+            assert_eq!((probe.read)(tx, "a")?.flatten().as_deref(), Some(to), "a unit reads its own write");
             Err::<(), _>(StoreError::Conflict("rule broken".into()))
         }
     };
     assert!(run(&store, change_then_fail("alone")).await.is_err());
-    assert_eq!(subject(&store).await, None, "after a unit alone in its transaction failed");
+    assert_eq!(field(&store).await, before, "after a unit alone in its transaction failed");
 
     // A unit that holds the writer until the next two are queued behind it, so that those two
     // share a transaction (SQLite) and the second reads after the first is undone.
@@ -291,22 +296,51 @@ async fn a_call_changed_by_a_failing_unit_reads_as_it_was(db: Fixture) {
         held.recv().ok();
         Ok(())
     });
-    let reader = |store: &Store| {
-        let store = store.clone();
-        async move { run(&store, |tx| tx.call("a")).await.unwrap().expect("call a").subject }
-    };
     let (held, failed, read, ()) =
-        tokio::join!(holder, run(&store, change_then_fail("grouped")), reader(&store), async {
+        tokio::join!(holder, run(&store, change_then_fail("grouped")), field(&store), async {
             release.send(()).unwrap();
         });
     held.unwrap();
     assert!(failed.is_err());
-    assert_eq!(read, None, "read in the same transaction after the failed unit");
-    assert_eq!(subject(&store).await, None, "after a unit that shared its transaction failed");
+    assert_eq!(read, before, "read in the same transaction after the failed unit");
+    assert_eq!(field(&store).await, before, "after a unit that shared its transaction failed");
 
-    // An update of a call that does not exist writes nothing, and nothing is read back.
-    run(&store, |tx| tx.update_call(&call("ghost", "c"))).await.unwrap();
-    assert_eq!(run(&store, |tx| tx.call("ghost")).await.unwrap(), None);
+    run(&store, move |tx| (probe.write)(tx, "ghost", "written")).await.unwrap();
+    assert_eq!(run(&store, move |tx| (probe.read)(tx, "ghost")).await.unwrap(), None);
+}
+
+async fn a_call_changed_by_a_failing_unit_reads_as_it_was(db: Fixture) {
+    let store = db.open().await;
+    run(&store, |tx| {
+        tx.insert_conversation(&conversation("c"))?;
+        tx.insert_call(&call("a", "c"))
+    })
+    .await
+    .unwrap();
+    let probe = Probe {
+        read: |tx, id| Ok(tx.call(id)?.map(|c| c.subject)),
+        write: |tx, id, subject| {
+            let mut c = tx.call(id)?.unwrap_or_else(|| call(id, "c"));
+            c.subject = Some(subject.into());
+            tx.update_call(&c)
+        },
+    };
+    undone_changes_are_not_read_back(store, probe).await;
+}
+
+async fn a_conversation_changed_by_a_failing_unit_reads_as_it_was(db: Fixture) {
+    let store = db.open().await;
+    run(&store, |tx| tx.insert_conversation(&conversation("a"))).await.unwrap();
+    // The thread id is an indexed column: its change takes the update that rewrites the keys.
+    let probe = Probe {
+        read: |tx, id| Ok(tx.conversation(&ConversationId(id.into()))?.map(|c| c.chat_thread_id)),
+        write: |tx, id, thread| {
+            let mut c = tx.conversation(&ConversationId(id.into()))?.unwrap_or_else(|| conversation(id));
+            c.chat_thread_id = Some(thread.into());
+            tx.update_conversation(&c)
+        },
+    };
+    undone_changes_are_not_read_back(store, probe).await;
 }
 
 async fn the_outbox_hands_out_one_head_per_call_in_sequence_order(db: Fixture) {
