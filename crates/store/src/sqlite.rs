@@ -340,6 +340,13 @@ fn from_json<T: DeserializeOwned>(raw: &str) -> StoreResult<T> {
     serde_json::from_str(raw).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// The body of the one row `sql` selects by `key`, parsed.
+fn get_body<T: DeserializeOwned>(conn: &Connection, sql: &str, key: &str) -> StoreResult<Option<T>> {
+    let raw: Option<String> =
+        conn.prepare_cached(sql).map_err(db)?.query_row([key], |r| r.get(0)).optional().map_err(db)?;
+    raw.map(|r| from_json(&r)).transpose()
+}
+
 /// A transaction on the writer's connection.
 pub struct SqliteTx<'c> {
     conn: &'c Connection,
@@ -380,8 +387,14 @@ impl<T: Clone> Parsed<T> {
     /// than this in use at once reads some of them from the database again).
     const LIMIT: usize = 256;
 
-    fn get(&self, id: &str) -> Option<T> {
-        self.0.get(id).cloned()
+    /// The record kept for `id`; otherwise `read()`, kept when found.
+    fn read_through(&mut self, id: &str, read: impl FnOnce() -> StoreResult<Option<T>>) -> StoreResult<Option<T>> {
+        if let Some(record) = self.0.get(id) {
+            return Ok(Some(record.clone()));
+        }
+        let record = read()?;
+        self.put(id, record.as_ref());
+        Ok(record)
     }
 
     /// Keeps `record` as stored (`Some`), or forgets its id (`None`: no such row).
@@ -418,9 +431,7 @@ impl SqliteTx<'_> {
     }
 
     fn get_body<T: DeserializeOwned>(&self, sql: &str, key: &str) -> StoreResult<Option<T>> {
-        let raw: Option<String> =
-            self.conn.prepare_cached(sql).map_err(db)?.query_row([key], |r| r.get(0)).optional().map_err(db)?;
-        raw.map(|r| from_json(&r)).transpose()
+        get_body(self.conn, sql, key)
     }
 
     fn bodies<T: DeserializeOwned>(&self, sql: &str, args: impl rusqlite::Params) -> StoreResult<Vec<T>> {
@@ -615,14 +626,10 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
     fn conversation(&mut self, id: &ConversationId) -> StoreResult<Option<Conversation>> {
-        if let Some(c) = self.parsed.conversations.get(&id.0) {
-            return Ok(Some(c));
-        }
-        let c: Option<Conversation> = self.get_body("SELECT body FROM conversations WHERE id = ?1", &id.0)?;
-        if let Some(c) = &c {
-            self.parsed.conversations.put(&id.0, Some(c));
-        }
-        Ok(c)
+        let conn = self.conn;
+        self.parsed
+            .conversations
+            .read_through(&id.0, || get_body(conn, "SELECT body FROM conversations WHERE id = ?1", &id.0))
     }
     fn live_conversation_for_thread(&mut self, thread_id: &str) -> StoreResult<Option<Conversation>> {
         self.get_body("SELECT body FROM conversations WHERE chat_thread_id = ?1 AND ended = 0", thread_id)
@@ -650,14 +657,8 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
     fn call(&mut self, id: &str) -> StoreResult<Option<Call>> {
-        if let Some(call) = self.parsed.calls.get(id) {
-            return Ok(Some(call));
-        }
-        let call: Option<Call> = self.get_body("SELECT body FROM calls WHERE id = ?1", id)?;
-        if let Some(call) = &call {
-            self.parsed.calls.put(id, Some(call));
-        }
-        Ok(call)
+        let conn = self.conn;
+        self.parsed.calls.read_through(id, || get_body(conn, "SELECT body FROM calls WHERE id = ?1", id))
     }
     // Sorted by id here, not by `ORDER BY id`: the index on `conversation_id` holds rowids,
     // so SQLite would open a sorter for every roster change.
