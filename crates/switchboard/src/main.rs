@@ -8,6 +8,10 @@ mod verify;
 
 use clap::{Parser, Subcommand};
 
+/// mimalloc rather than glibc's malloc: the reason is beside the dependency (Cargo.toml).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Switchboard: a self-hosted call-control server that speaks the Microsoft Graph calls API.
 #[derive(Parser, Debug)]
 #[command(
