@@ -501,6 +501,15 @@ impl Tx for Recording<'_> {
     fn clear_agent_sessions(&mut self, node_id: &str) -> StoreResult<usize> {
         self.inner.clear_agent_sessions(node_id)
     }
+    fn node_alive(&mut self, node_id: &str, at_ms: i64) -> StoreResult<()> {
+        self.inner.node_alive(node_id, at_ms)
+    }
+    fn silent_nodes(&mut self, before_ms: i64) -> StoreResult<Vec<String>> {
+        self.inner.silent_nodes(before_ms)
+    }
+    fn forget_node(&mut self, node_id: &str, before_ms: i64) -> StoreResult<bool> {
+        self.inner.forget_node(node_id, before_ms)
+    }
 
     fn reset_calls(&mut self) -> StoreResult<()> {
         self.notes.change(Change::Reset);

@@ -17,6 +17,7 @@ mod invite;
 pub mod keys;
 pub mod legs;
 mod mute;
+mod nodes;
 mod notify;
 pub mod participants;
 mod timers;
@@ -57,6 +58,9 @@ pub struct EngineConfig {
     pub node_id: String,
     /// Whether phone numbers are reached through a SIP trunk (else they are simulated).
     pub sip_trunk: bool,
+    /// How long a node may go without recording itself alive before another node takes over
+    /// its live legs (wall time; `src/nodes.rs`).
+    pub node_timeout: std::time::Duration,
 }
 
 impl Default for EngineConfig {
@@ -68,6 +72,7 @@ impl Default for EngineConfig {
             callback_policy: Default::default(),
             node_id: "local".to_owned(),
             sip_trunk: false,
+            node_timeout: std::time::Duration::from_secs(15),
         }
     }
 }
@@ -146,15 +151,17 @@ impl Engine {
         Ok(engine)
     }
 
-    /// Restores the virtual clock where the last run left it, forgets this node's agent
-    /// sessions (their WebSockets did not survive), then starts the timer, delivery and leg
-    /// tasks. They stop when the returned handles are aborted.
+    /// Restores the virtual clock where the last run left it, records this node alive, forgets
+    /// its agent sessions (their WebSockets did not survive), then starts the timer, delivery,
+    /// leg and node-liveness tasks. They stop when the returned handles are aborted.
     pub async fn start(&self) -> Result<Vec<tokio::task::JoinHandle<()>>, EngineError> {
         if self.inner.clock.mode() == ClockMode::Virtual {
             if let Some(saved) = self.setting(VIRTUAL_NOW).await?.and_then(|v| v.parse::<i64>().ok()) {
                 self.inner.clock.restore_virtual(switchboard_core::Timestamp(saved));
             }
         }
+        // Alive before anything else, so no other node takes this one over while it starts.
+        self.record_alive().await?;
         let node = self.node_id().to_owned();
         let forgotten = self.run(move |tx| Ok(tx.clear_agent_sessions(&node)?)).await?;
         if forgotten > 0 {
@@ -173,6 +180,7 @@ impl Engine {
             tokio::spawn(timers::run(self.clone())),
             tokio::spawn(delivery::run(self.clone())),
             tokio::spawn(legs::run(self.clone())),
+            tokio::spawn(nodes::run(self.clone())),
         ])
     }
 

@@ -345,6 +345,16 @@ pub trait Tx {
     /// Forgets every session of a node (its WebSockets did not survive a restart); returns how many.
     fn clear_agent_sessions(&mut self, node_id: &str) -> StoreResult<usize>;
 
+    // Node liveness, on wall time (milliseconds since the Unix epoch). Every node records that it
+    // is alive every few seconds; a node silent past the timeout is taken over by another.
+    /// Records that `node_id` was alive at `at_ms`.
+    fn node_alive(&mut self, node_id: &str, at_ms: i64) -> StoreResult<()>;
+    /// The nodes last seen alive before `before_ms`, longest silent first.
+    fn silent_nodes(&mut self, before_ms: i64) -> StoreResult<Vec<String>>;
+    /// Forgets a node that is still silent since before `before_ms`: its row and its leg inbox
+    /// (no one will run those commands). `false` when it was seen alive again, or is gone.
+    fn forget_node(&mut self, node_id: &str, before_ms: i64) -> StoreResult<bool>;
+
     /// Counts for `/metrics`.
     fn stats(&mut self) -> StoreResult<StoreStats>;
 

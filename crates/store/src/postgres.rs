@@ -47,6 +47,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (5, include_str!("../migrations/postgres/0005_roster_marks_and_queue_heads.sql")),
     (6, include_str!("../migrations/postgres/0006_live_legs.sql")),
     (7, include_str!("../migrations/postgres/0007_fewer_outbox_indexes.sql")),
+    (8, include_str!("../migrations/postgres/0008_nodes.sql")),
 ];
 
 /// First key of Switchboard's advisory locks (the second is the schema's hash).
@@ -1069,6 +1070,29 @@ impl Tx for PgTx<'_, '_> {
     }
     fn clear_agent_sessions(&mut self, node_id: &str) -> StoreResult<usize> {
         Ok(self.exec("DELETE FROM agent_sessions WHERE node_id = $1", &[&node_id])? as usize)
+    }
+    fn node_alive(&mut self, node_id: &str, at_ms: i64) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO nodes (node_id, seen_at) VALUES ($1, $2) \
+             ON CONFLICT (node_id) DO UPDATE SET seen_at = excluded.seen_at",
+            &[&node_id, &at_ms],
+        )
+        .map(drop)
+    }
+    fn silent_nodes(&mut self, before_ms: i64) -> StoreResult<Vec<String>> {
+        self.lock()?;
+        let rows = self
+            .t
+            .query("SELECT node_id FROM nodes WHERE seen_at < $1 ORDER BY seen_at, node_id", &[&before_ms])
+            .map_err(pg)?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+    fn forget_node(&mut self, node_id: &str, before_ms: i64) -> StoreResult<bool> {
+        let forgotten = self.exec("DELETE FROM nodes WHERE node_id = $1 AND seen_at < $2", &[&node_id, &before_ms])?;
+        if forgotten > 0 {
+            self.exec("DELETE FROM leg_commands WHERE node_id = $1", &[&node_id])?;
+        }
+        Ok(forgotten > 0)
     }
 
     fn retarget_pending_notifications(&mut self, call: &CallId, callback_uri: &str) -> StoreResult<()> {

@@ -30,6 +30,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_roster_marks_and_queue_heads.sql"),
     include_str!("../migrations/0006_live_legs.sql"),
     include_str!("../migrations/0007_fewer_outbox_indexes.sql"),
+    include_str!("../migrations/0008_nodes.sql"),
 ];
 
 /// Prepared statements kept by the writer's connection (more than the store has).
@@ -1109,6 +1110,30 @@ impl Tx for SqliteTx<'_> {
     }
     fn clear_agent_sessions(&mut self, node_id: &str) -> StoreResult<usize> {
         self.exec("DELETE FROM agent_sessions WHERE node_id = ?1", [node_id])
+    }
+    fn node_alive(&mut self, node_id: &str, at_ms: i64) -> StoreResult<()> {
+        self.exec(
+            "INSERT INTO nodes (node_id, seen_at) VALUES (?1, ?2) \
+             ON CONFLICT (node_id) DO UPDATE SET seen_at = excluded.seen_at",
+            params![node_id, at_ms],
+        )
+        .map(drop)
+    }
+    fn silent_nodes(&mut self, before_ms: i64) -> StoreResult<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT node_id FROM nodes WHERE seen_at < ?1 ORDER BY seen_at, node_id")
+            .map_err(db)?;
+        let rows = stmt.query_map([before_ms], |r| r.get(0)).map_err(db)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db)
+    }
+    fn forget_node(&mut self, node_id: &str, before_ms: i64) -> StoreResult<bool> {
+        let forgotten =
+            self.exec("DELETE FROM nodes WHERE node_id = ?1 AND seen_at < ?2", params![node_id, before_ms])?;
+        if forgotten > 0 {
+            self.exec("DELETE FROM leg_commands WHERE node_id = ?1", [node_id])?;
+        }
+        Ok(forgotten > 0)
     }
 
     fn stats(&mut self) -> StoreResult<StoreStats> {

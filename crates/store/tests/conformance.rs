@@ -185,6 +185,7 @@ conformance!(
     leg_commands_wait_in_their_nodes_inbox_in_order_until_deleted,
     live_legs_are_listed_by_owning_node,
     agent_sessions_are_found_by_user_and_cleared_per_node,
+    a_silent_node_is_listed_and_forgotten_with_its_inbox_unless_seen_again,
     roster_marks_coalesce_and_stay_at_the_end_of_the_queue,
     the_next_delivery_time_counts_heads_of_idle_calls_and_waits_out_another_nodes_lease,
     updates_find_records_by_their_new_columns_whether_or_not_those_changed,
@@ -893,6 +894,35 @@ async fn agent_sessions_are_found_by_user_and_cleared_per_node(db: Fixture) {
     assert_eq!(run(&store, |tx| tx.clear_agent_sessions("node-a")).await.unwrap(), 2);
     assert!(run(&store, |tx| tx.agent_sessions_of_user("alice")).await.unwrap().is_empty());
     assert!(run(&store, |tx| tx.agent_sessions_of_user("bob")).await.unwrap().is_empty());
+}
+
+async fn a_silent_node_is_listed_and_forgotten_with_its_inbox_unless_seen_again(db: Fixture) {
+    let store = db.open().await;
+    let p1 = ParticipantId("p1".into());
+    run(&store, move |tx| {
+        tx.node_alive("node-a", 1_000)?;
+        tx.node_alive("node-b", 3_000)?;
+        tx.node_alive("node-c", 2_000)?;
+        tx.insert_leg_command("node-a", &p1, r#"{"command":"hangUp"}"#, Timestamp(1))?;
+        tx.insert_leg_command("node-b", &p1, r#"{"command":"cancel"}"#, Timestamp(2))?;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    let silent = run(&store, |tx| tx.silent_nodes(2_500)).await.unwrap();
+    assert_eq!(silent, ["node-a", "node-c"], "silent before 2,500 ms, longest silent first");
+    // A node seen again is not forgotten, nor is its inbox.
+    run(&store, |tx| tx.node_alive("node-a", 4_000)).await.unwrap();
+    assert_eq!(run(&store, |tx| tx.silent_nodes(2_500)).await.unwrap(), ["node-c"]);
+    assert!(!run(&store, |tx| tx.forget_node("node-a", 2_500)).await.unwrap());
+    assert_eq!(run(&store, |tx| tx.leg_commands("node-a", 10)).await.unwrap().len(), 1);
+    // A node still silent is forgotten with its inbox; other inboxes stay.
+    run(&store, |tx| tx.node_alive("node-a", 1_000)).await.unwrap();
+    assert!(run(&store, |tx| tx.forget_node("node-a", 2_500)).await.unwrap());
+    assert!(!run(&store, |tx| tx.forget_node("node-a", 2_500)).await.unwrap(), "already forgotten");
+    assert!(run(&store, |tx| tx.leg_commands("node-a", 10)).await.unwrap().is_empty());
+    assert_eq!(run(&store, |tx| tx.leg_commands("node-b", 10)).await.unwrap().len(), 1);
+    assert_eq!(run(&store, |tx| tx.silent_nodes(5_000)).await.unwrap(), ["node-c", "node-b"]);
 }
 
 /// (body, sequence, roster_mark) of a call's queue, in sequence order.

@@ -66,6 +66,11 @@ pub struct ServeArgs {
     /// a PostgreSQL database need distinct ids: give each its own data directory or --node-id.
     #[arg(long, env = "SWITCHBOARD_NODE_ID")]
     pub node_id: Option<String>,
+    /// Seconds a node may go without recording itself alive (it does so three times per
+    /// timeout) before another node sharing the database ends its live legs: ringing ones fail
+    /// as unreachable, connected ones leave their calls. Keep the nodes' clocks in step.
+    #[arg(long, env = "SWITCHBOARD_NODE_TIMEOUT", default_value_t = 15.0)]
+    pub node_timeout: f64,
     /// SIP trunk (`host:port` of the carrier's trunk or SBC) that phone invitees are dialled
     /// through; every SIP request is sent there. Without it (and without `[sip] trunk` in the
     /// config file), phone numbers are simulated.
@@ -175,6 +180,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             delivery,
             node_id,
             sip_trunk: sip.is_some(),
+            node_timeout: positive_seconds("--node-timeout", args.node_timeout)?,
         },
     )?;
     // The SIP driver registers before the engine starts running leg commands.
@@ -307,18 +313,19 @@ fn node_id(args: &ServeArgs) -> anyhow::Result<String> {
     Ok(id)
 }
 
+fn positive_seconds(name: &str, value: f64) -> anyhow::Result<std::time::Duration> {
+    anyhow::ensure!(value.is_finite() && value > 0.0, "{name} must be a positive number of seconds");
+    Ok(std::time::Duration::from_secs_f64(value))
+}
+
 fn delivery_config(args: &ServeArgs) -> anyhow::Result<DeliveryConfig> {
-    let seconds = |name: &str, value: f64| {
-        anyhow::ensure!(value.is_finite() && value > 0.0, "{name} must be a positive number of seconds");
-        Ok(std::time::Duration::from_secs_f64(value))
-    };
     anyhow::ensure!(args.delivery_max_attempts >= 1, "--delivery-max-attempts must be at least 1");
     Ok(DeliveryConfig {
         max_attempts: args.delivery_max_attempts,
         max_age: std::time::Duration::from_secs(args.delivery_max_age),
-        connect_timeout: seconds("--delivery-connect-timeout", args.delivery_connect_timeout)?,
-        read_timeout: seconds("--delivery-read-timeout", args.delivery_read_timeout)?,
-        total_timeout: seconds("--delivery-total-timeout", args.delivery_total_timeout)?,
+        connect_timeout: positive_seconds("--delivery-connect-timeout", args.delivery_connect_timeout)?,
+        read_timeout: positive_seconds("--delivery-read-timeout", args.delivery_read_timeout)?,
+        total_timeout: positive_seconds("--delivery-total-timeout", args.delivery_total_timeout)?,
         ..DeliveryConfig::default()
     })
 }

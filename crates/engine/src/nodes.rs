@@ -1,0 +1,81 @@
+//! Node liveness and takeover (DESIGN.md "Architecture": legs of a dead node end with a
+//! tabulated code).
+//!
+//! Every node records that it is alive three times per node timeout, on wall time (like leases
+//! and transport timeouts, never the virtual clock). A node silent for longer than the timeout
+//! is taken over by the first node that notices: its agent sessions are forgotten (its users are
+//! rung through their other agents, or their simulated behaviour, again), each of its live legs
+//! ends as if its endpoint had gone (a ringing leg fails as unreachable, 480/10076; a connected
+//! leg leaves its call, as a hang-up would), and its leg inbox is dropped. Several nodes taking
+//! over the same node at once is harmless: a leg ends once, the others find it ended.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use switchboard_core::results::RingFailure;
+use switchboard_core::ParticipantState;
+
+use crate::error::EngineResult;
+use crate::Engine;
+
+/// Records this node alive and takes over silent nodes until the task is aborted.
+pub(crate) async fn run(engine: Engine) {
+    let mut tick = tokio::time::interval(engine.inner.config.node_timeout / 3);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = engine.record_alive().await {
+            tracing::warn!(error = %e, "cannot record this node alive");
+        }
+        if let Err(e) = engine.take_over_silent_nodes().await {
+            tracing::warn!(error = %e, "cannot take over silent nodes");
+        }
+    }
+}
+
+/// Wall time in milliseconds since the Unix epoch.
+fn wall_ms() -> i64 {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or(Duration::ZERO);
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Engine {
+    pub(crate) async fn record_alive(&self) -> EngineResult<()> {
+        let node = self.node_id().to_owned();
+        let at = wall_ms();
+        self.run(move |tx| Ok(tx.node_alive(&node, at)?)).await
+    }
+
+    async fn take_over_silent_nodes(&self) -> EngineResult<()> {
+        let timeout_ms = i64::try_from(self.inner.config.node_timeout.as_millis()).unwrap_or(i64::MAX);
+        let before = wall_ms().saturating_sub(timeout_ms);
+        let silent = self.run(move |tx| Ok(tx.silent_nodes(before)?)).await?;
+        for node in silent.into_iter().filter(|n| n != self.node_id()) {
+            self.take_over(node, before).await?;
+        }
+        Ok(())
+    }
+
+    async fn take_over(&self, node: String, before: i64) -> EngineResult<()> {
+        let of = node.clone();
+        let sessions = self.run(move |tx| Ok(tx.clear_agent_sessions(&of)?)).await?;
+        let of = node.clone();
+        let legs = self.run(move |tx| Ok(tx.participants_of_node(&of)?)).await?;
+        let mut ended = 0;
+        for p in &legs {
+            let outcome = match p.state {
+                ParticipantState::Ringing => self.leg_failed(p.id.as_str(), RingFailure::Unreachable).await,
+                ParticipantState::Connected => self.leg_left(p.id.as_str()).await,
+                _ => continue,
+            };
+            match outcome {
+                Ok(()) => ended += 1,
+                // Another node taking over too, or the leg's call ending meanwhile.
+                Err(e) => tracing::debug!(participant_id = %p.id, error = %e, "a silent node's leg had already ended"),
+            }
+        }
+        let of = node.clone();
+        let forgotten = self.run(move |tx| Ok(tx.forget_node(&of, before)?)).await?;
+        tracing::warn!(node = %node, legs = ended, agent_sessions = sessions, forgotten, "took over a silent node");
+        Ok(())
+    }
+}
