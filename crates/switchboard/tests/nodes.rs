@@ -3,7 +3,8 @@
 //! once; then the node that took an invite is killed while the invitee rings, and the other
 //! node finishes the invite and delivers its notifications; a call to the bot placed on one node
 //! is answered on the other; an agent connected to one node is rung through that node's leg
-//! inbox when another node takes the invite.
+//! inbox when another node takes the invite; the live legs of a killed node are ended by the
+//! other once the node timeout has passed (docs/codes.md).
 
 mod common;
 
@@ -23,6 +24,13 @@ fn node_options(schema: &PgSchema) -> SpawnOptions {
         extra_args: vec!["--delivery-total-timeout".into(), "2".into()],
         ..SpawnOptions::default()
     }
+}
+
+/// Nodes that take each other over after 1 s of silence (the default is 15 s).
+fn quick_takeover(schema: &PgSchema) -> SpawnOptions {
+    let mut options = node_options(schema);
+    options.extra_args.extend(["--node-timeout".into(), "1".into()]);
+    options
 }
 
 /// Joins a new meeting through `app`; returns the call id.
@@ -164,4 +172,64 @@ async fn a_call_to_the_bot_placed_on_one_node_is_answered_on_the_other() {
     assert_eq!(got.len(), 3, "{got:#?}");
     assert_exactly_once(&got);
     assert_eq!(a.get_call(&call).await.assert_status(200)["state"], "established", "node A reads node B's answer");
+}
+
+/// Participant ids of a whole-roster notification.
+fn roster_ids(r: &Received) -> Vec<&str> {
+    r.resource_data().as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap_or("?")).collect()
+}
+
+#[tokio::test]
+async fn the_connected_agent_of_a_killed_node_leaves_its_call_once_another_node_takes_over() {
+    let schema = PgSchema::create().await;
+    let a = TestApp::spawn_with(quick_takeover(&schema)).await;
+    let b = a.another_node(quick_takeover(&schema)).await;
+    let adele = a.user("Adele Vance");
+    let mut agent = common::agent::Agent::connect(&b, &adele).await;
+    let call = join_meeting(&a).await;
+    assert_eq!(a.hooks.wait_for(&call, 3, WAIT).await.len(), 3);
+    let op = a.invite(&call, &invite_body(&[user_identity(&adele)], "agent on B")).await.assert_status(200).clone();
+    let invitation = agent.expect("invitation").await;
+    let participant = invitation["participantId"].as_str().unwrap().to_owned();
+    agent.accept(&participant).await;
+    agent.expect("answered").await;
+    let got = a.hooks.wait_for(&call, 5, WAIT).await;
+    assert_eq!(operation_status(&got, &op["id"]), Some(&json!("completed")), "{got:#?}");
+    assert!(roster_ids(got.last().unwrap()).contains(&participant.as_str()), "{got:#?}");
+    // Both nodes alive for a few timeouts: neither takes the other over.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(a.hooks.wait_for(&call, 6, Duration::ZERO).await.len(), 5, "no notification while both nodes live");
+    let listed = a.get_participant(&call, &participant).await;
+    listed.assert_status(200);
+
+    let _dir = b.kill().await;
+    let got = a.hooks.wait_for(&call, 6, WAIT).await;
+    let last = got.last().unwrap();
+    assert_eq!(last.kind(), "roster", "{got:#?}");
+    assert!(!roster_ids(last).contains(&participant.as_str()), "the killed node's leg left: {got:#?}");
+    assert_exactly_once(&got);
+    a.get_participant(&call, &participant).await.assert_status(404);
+    assert_eq!(a.get_call(&call).await.assert_status(200)["state"], "established", "the bot's call goes on");
+}
+
+#[tokio::test]
+async fn the_ringing_agent_of_a_killed_node_fails_as_unreachable_once_another_node_takes_over() {
+    let schema = PgSchema::create().await;
+    let a = TestApp::spawn_with(quick_takeover(&schema)).await;
+    let b = a.another_node(quick_takeover(&schema)).await;
+    let adele = a.user("Adele Vance");
+    let mut agent = common::agent::Agent::connect(&b, &adele).await;
+    let call = join_meeting(&a).await;
+    assert_eq!(a.hooks.wait_for(&call, 3, WAIT).await.len(), 3);
+    let op = a.invite(&call, &invite_body(&[user_identity(&adele)], "ringing on B")).await.assert_status(200).clone();
+    agent.expect("invitation").await;
+
+    let _dir = b.kill().await;
+    // Well before the 60 s ring timeout.
+    let got = a.hooks.wait_for(&call, 4, WAIT).await;
+    assert_eq!(operation_status(&got, &op["id"]), Some(&json!("failed")), "{got:#?}");
+    let failed = got.iter().find(|r| r.kind() == "operation").unwrap();
+    let result = &failed.resource_data()["resultInfo"];
+    assert_eq!((result["code"].as_i64(), result["subcode"].as_i64()), (Some(480), Some(10076)), "{got:#?}");
+    assert_exactly_once(&got);
 }
