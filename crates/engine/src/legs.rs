@@ -90,6 +90,13 @@ pub struct RingRequest {
 #[async_trait::async_trait]
 pub trait LegDriver: Send + Sync + 'static {
     async fn execute(&self, participant: &Participant, command: LegCommand) -> Result<(), EngineError>;
+
+    /// Settles what the previous process left of this driver's legs. Called once by
+    /// [`Engine::start`], after the virtual clock is restored (so what it writes is stamped
+    /// with the restored time) and before the leg task runs any command. Default: nothing.
+    async fn recover(&self) -> Result<(), EngineError> {
+        Ok(())
+    }
 }
 
 /// How an invitee is reached, and by which node.
@@ -215,6 +222,17 @@ impl Engine {
     pub fn register_driver(&self, kind: EndpointKind, driver: Arc<dyn LegDriver>) {
         self.inner.drivers.write().expect("drivers lock").insert(kind, driver);
         self.inner.leg_wake.notify_one();
+    }
+
+    /// Lets every registered driver settle the legs of the previous process ([`LegDriver::recover`]).
+    pub(crate) async fn recover_legs(&self) {
+        let drivers: Vec<Arc<dyn LegDriver>> =
+            self.inner.drivers.read().expect("drivers lock").values().cloned().collect();
+        for driver in drivers {
+            if let Err(e) = driver.recover().await {
+                tracing::warn!(error = %e, "a leg driver could not settle the legs of the previous run");
+            }
+        }
     }
 
     fn driver(&self, kind: EndpointKind) -> Option<Arc<dyn LegDriver>> {

@@ -168,6 +168,7 @@ impl Engine {
             tracing::info!(sessions = forgotten, "agent sessions of the previous run forgotten");
         }
         self.end_orphaned_agent_legs().await?;
+        self.recover_legs().await;
         // Other nodes' commits (PostgreSQL NOTIFY) wake the background tasks; the idle poll
         // stays as the safety net.
         let engine = self.clone();

@@ -39,7 +39,8 @@ pub struct SipDriver {
 impl SipDriver {
     /// Binds the SIP listener, registers the driver for `EndpointKind::Sip`, and restores the
     /// dialogs of this node's connected SIP legs (a restart keeps accepting their BYE and can
-    /// still end them). Call before `Engine::start`.
+    /// still end them); ringing legs are settled by `LegDriver::recover`. Call before
+    /// `Engine::start`.
     pub async fn start(engine: Engine, config: SipConfig) -> std::io::Result<Arc<SipDriver>> {
         let (ua, events) = SipUa::start(config).await?;
         let driver = Arc::new(SipDriver {
@@ -165,6 +166,14 @@ impl SipDriver {
         while let Some(step) = progress.recv().await {
             match step {
                 CallProgress::Ringing(_) => {}
+                CallProgress::Cancellable(cancel) => {
+                    // Kept so that a restart while the phone rings can still stop it.
+                    let saved = serde_json::json!({ RINGING_CANCEL: cancel });
+                    match self.engine.save_leg_state(&participant, saved).await {
+                        Ok(()) => tracing::debug!(%participant, "a phone rings; its CANCEL is kept"),
+                        Err(e) => tracing::info!(%participant, error = %e, "cannot keep a ringing phone's CANCEL"),
+                    }
+                }
                 CallProgress::Answered(dialog) => {
                     self.ringing.lock().expect("ringing").remove(&participant);
                     let saved = serde_json::to_value(&dialog).expect("a dialog serialises");
@@ -219,6 +228,9 @@ fn inbound_rejection_status(code: i32) -> u16 {
     }
 }
 
+/// The key of a ringing leg's state: the CANCEL of its INVITE, as text.
+const RINGING_CANCEL: &str = "ringingCancel";
+
 fn dialog_of(participant: &Participant) -> Option<DialogState> {
     serde_json::from_value(participant.leg_state.clone()?).ok()
 }
@@ -228,6 +240,29 @@ struct Registered(Arc<SipDriver>);
 
 #[async_trait::async_trait]
 impl LegDriver for Registered {
+    /// A leg still ringing lost its INVITE's transaction with the process before: its phone
+    /// gets the CANCEL kept at the first provisional response, and the leg fails as unreachable.
+    async fn recover(&self) -> Result<(), EngineError> {
+        let (driver, engine) = (&self.0, &self.0.engine);
+        for leg in engine.legs_of_node().await? {
+            if leg.endpoint != EndpointKind::Sip || leg.state != ParticipantState::Ringing {
+                continue;
+            }
+            let cancel = leg.leg_state.as_ref().and_then(|s| s.get(RINGING_CANCEL)).and_then(|c| c.as_str());
+            // No provisional response kept (no CANCEL may be sent yet): the leg is left to its
+            // ring deadline, or to its Ring command if that had not run.
+            let Some(cancel) = cancel else { continue };
+            if !driver.ua.send_saved_cancel(cancel) {
+                tracing::warn!(participant_id = %leg.id, "the kept CANCEL of a ringing phone does not parse");
+            }
+            tracing::info!(participant_id = %leg.id, "a phone rang across a restart: CANCEL sent, the invitation fails");
+            if let Err(e) = engine.leg_failed(&leg.id.0, RingFailure::Unreachable).await {
+                tracing::info!(participant_id = %leg.id, error = %e, "a phone ringing across a restart had already ended");
+            }
+        }
+        Ok(())
+    }
+
     async fn execute(&self, participant: &Participant, command: LegCommand) -> Result<(), EngineError> {
         let this = &self.0;
         match command {

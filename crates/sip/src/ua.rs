@@ -86,6 +86,10 @@ pub struct DialRequest {
 pub enum CallProgress {
     /// A provisional response (180 ringing, 183 session progress).
     Ringing(u16),
+    /// With the first provisional response of an INVITE: the CANCEL that ends it, as text. A
+    /// process restarted while the phone rings has lost this dial-out's task; it sends the
+    /// saved CANCEL instead ([`SipUa::send_saved_cancel`]).
+    Cancellable(String),
     /// 200: ACK sent, the dialog is up.
     Answered(DialogState),
     Failed(CallFailure),
@@ -398,6 +402,9 @@ impl SipUa {
                 match status {
                     100 => {}
                     101..=199 => {
+                        if !provisional && !cancel_requested {
+                            let _ = progress.send(CallProgress::Cancellable(cancel_of(&invite).to_string()));
+                        }
                         provisional = true;
                         if cancel_requested && !cancel_sent {
                             cancel_sent = true;
@@ -485,24 +492,21 @@ impl SipUa {
     /// CANCEL of a pending INVITE (§9.1): same branch, Request-URI, Call-ID, From, To, Route
     /// and CSeq number.
     fn send_cancel(&self, invite: &rsip::Request) {
-        let mut headers = Vec::new();
-        if let Some(via) = header(&invite.headers, "Via", Some("v")) {
-            headers.push(("Via", via));
-        }
-        for route in message::raw_values(&invite.headers, "Route") {
-            headers.push(("Route", route));
-        }
-        headers.push(("Max-Forwards", "70".to_owned()));
-        for name in ["From", "To", "Call-ID"] {
-            if let Some(v) = header(&invite.headers, name, None) {
-                headers.push((name, v));
-            }
-        }
-        let number = message::cseq(&invite.headers).map(|(n, _)| n).unwrap_or(1);
-        headers.push(("CSeq", format!("{number} CANCEL")));
-        let cancel = message::request(rsip::Method::Cancel, &invite.uri.to_string(), headers, Vec::new());
         // The CANCEL's own transaction; its 200 says nothing the INVITE's 487 will not.
-        let _ = self.endpoint.start_client(cancel, self.config.trunk);
+        let _ = self.endpoint.start_client(cancel_of(invite), self.config.trunk);
+    }
+
+    /// Sends a CANCEL that an earlier process kept ([`CallProgress::Cancellable`]): its INVITE's
+    /// transaction died with that process, the phone may still ring. `false` if `text` is not
+    /// a CANCEL.
+    pub fn send_saved_cancel(&self, text: &str) -> bool {
+        match message::parse(text.as_bytes()) {
+            Some(rsip::SipMessage::Request(cancel)) if cancel.method == rsip::Method::Cancel => {
+                let _ = self.endpoint.start_client(cancel, self.config.trunk);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// An in-dialog request (ACK, BYE) with this CSeq number.
@@ -646,6 +650,26 @@ impl SipUa {
             _ => tx.respond(message::response(&request, 501, Some(&new_tag()), vec![], vec![])),
         }
     }
+}
+
+/// The CANCEL of an INVITE (§9.1: its top Via, Route, From, To, Call-ID and CSeq number).
+fn cancel_of(invite: &rsip::Request) -> rsip::Request {
+    let mut headers = Vec::new();
+    if let Some(via) = header(&invite.headers, "Via", Some("v")) {
+        headers.push(("Via", via));
+    }
+    for route in message::raw_values(&invite.headers, "Route") {
+        headers.push(("Route", route));
+    }
+    headers.push(("Max-Forwards", "70".to_owned()));
+    for name in ["From", "To", "Call-ID"] {
+        if let Some(v) = header(&invite.headers, name, None) {
+            headers.push((name, v));
+        }
+    }
+    let number = message::cseq(&invite.headers).map(|(n, _)| n).unwrap_or(1);
+    headers.push(("CSeq", format!("{number} CANCEL")));
+    message::request(rsip::Method::Cancel, &invite.uri.to_string(), headers, Vec::new())
 }
 
 #[cfg(test)]

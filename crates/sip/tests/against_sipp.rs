@@ -47,6 +47,7 @@ async fn outcome(rx: &mut tokio::sync::mpsc::UnboundedReceiver<CallProgress>) ->
             .expect("progress")
         {
             CallProgress::Ringing(code) => provisional.push(code),
+            CallProgress::Cancellable(cancel) => assert!(cancel.starts_with("CANCEL sip:"), "{cancel}"),
             other => return (provisional, other),
         }
     }
@@ -97,6 +98,8 @@ async fn a_cancelled_ring_sends_cancel_and_acks_the_487() {
     let sipp = Sipp::phone("no_answer", false);
     let (ua, _events) = ua(sipp.addr, TransportKind::Udp, false).await;
     let (call, mut rx) = ua.dial(phone());
+    let kept = rx.recv().await;
+    assert!(matches!(&kept, Some(CallProgress::Cancellable(c)) if c.starts_with("CANCEL sip:")), "{kept:?}");
     assert_eq!(rx.recv().await, Some(CallProgress::Ringing(180)));
     call.cancel();
     assert_eq!(outcome(&mut rx).await.1, CallProgress::Failed(CallFailure::Cancelled));

@@ -219,6 +219,32 @@ async fn a_restarted_node_still_hangs_up_the_phone_from_the_saved_dialog() {
 }
 
 #[tokio::test]
+async fn a_node_restarted_while_a_phone_rings_cancels_it_and_fails_the_invitation() {
+    let sipp = Sipp::phone("ringing_across_restart", false);
+    let args = trunk_args(&sipp, false);
+    let options =
+        SpawnOptions { extra_args: args.clone(), rust_log: "info,switchboard_sip=debug", ..Default::default() };
+    let app = TestApp::spawn_with(options).await;
+    let (call, _) = invite_phone(&app).await;
+    sipp.wait_for_trace("SIP/2.0 180 Ringing").await;
+    // The CANCEL is kept with the first provisional response; kill only once it is.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !app.server_log().contains("its CANCEL is kept") {
+        assert!(std::time::Instant::now() < deadline, "the CANCEL was never kept: {}", app.server_log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(app.hooks.take_for(&call).is_empty(), "still ringing");
+
+    // SIGKILL: the INVITE's transaction dies with the process; the phone still rings.
+    let app = app.restart_with(args).await;
+    let got = notifications(&app, &call, 1).await;
+    assert_eq!(summary(&got), ["operation failed"]);
+    let result = &got[0].resource_data()["resultInfo"];
+    assert_eq!((result["code"].as_i64(), result["subcode"].as_i64()), (Some(480), Some(10076)), "{result}");
+    sipp.assert_passed().await; // the restarted process sent the CANCEL
+}
+
+#[tokio::test]
 async fn the_sip_listener_is_written_to_the_data_directory() {
     let sipp = Sipp::phone("answer", false);
     let app = spawn_with_trunk(&sipp, false).await;
