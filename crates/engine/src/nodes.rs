@@ -19,7 +19,9 @@ use crate::Engine;
 
 /// Records this node alive and takes over silent nodes until the task is aborted.
 pub(crate) async fn run(engine: Engine) {
-    let mut tick = tokio::time::interval(engine.inner.config.node_timeout / 3);
+    // At least 1 ms: a period of zero (a timeout of a few nanoseconds) would make `interval` panic.
+    let period = (engine.inner.config.node_timeout / 3).max(Duration::from_millis(1));
+    let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
