@@ -4,7 +4,8 @@
 //! node finishes the invite and delivers its notifications; a call to the bot placed on one node
 //! is answered on the other; an agent connected to one node is rung through that node's leg
 //! inbox when another node takes the invite; the live legs of a killed node are ended by the
-//! other once the node timeout has passed (docs/codes.md).
+//! other once the node timeout has passed (docs/codes.md); a run of notifications to a slow
+//! receiver stops within its lease, so the other node never posts its rows again.
 
 mod common;
 
@@ -232,4 +233,89 @@ async fn the_ringing_agent_of_a_killed_node_fails_as_unreachable_once_another_no
     let result = &failed.resource_data()["resultInfo"];
     assert_eq!((result["code"].as_i64(), result["subcode"].as_i64()), (Some(480), Some(10076)), "{got:#?}");
     assert_exactly_once(&got);
+}
+
+/// A callback receiver that takes `delay` to answer each POST; returns its URL and the
+/// `(call id, sequence)` of every POST it received, in arrival order.
+async fn slow_receiver(delay: Duration) -> (String, std::sync::Arc<std::sync::Mutex<Vec<(String, i64)>>>) {
+    let got: std::sync::Arc<std::sync::Mutex<Vec<(String, i64)>>> = Default::default();
+    let seen = got.clone();
+    let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
+        let seen = seen.clone();
+        async move {
+            let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+            let sequence = header("x-switchboard-sequence").parse().unwrap_or(-1);
+            seen.lock().unwrap().push((header("x-switchboard-call-id"), sequence));
+            tokio::time::sleep(delay).await;
+            axum::http::StatusCode::ACCEPTED
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, got)
+}
+
+/// A run of a call's queued notifications is posted by one node under one lease; a run that
+/// outlasted its lease would let another node claim the same rows and post them again. With a
+/// total timeout of 2 s the lease is 7 s and no POST starts after 5 s; at 0.9 s a POST, the ten
+/// notifications of five joins, queued behind the first ones, would take 9 s as one run. Each
+/// must still arrive once, in order (without the time budget, rows 4-13 arrive twice).
+#[tokio::test]
+async fn a_long_run_of_notifications_stops_within_its_lease_so_another_node_never_repeats_it() {
+    let schema = PgSchema::create().await;
+    let options = || SpawnOptions {
+        clock_virtual: false,
+        database_url: Some(schema.url.clone()),
+        extra_args: vec!["--delivery-total-timeout".into(), "2".into()],
+        ..SpawnOptions::default()
+    };
+    let a = TestApp::spawn_with(options()).await;
+    let _b = a.another_node(options()).await;
+    let (slow, got) = slow_receiver(Duration::from_millis(900)).await;
+    let users: Vec<String> = ["Adele Vance", "Alex Wilber", "Megan Bowen", "Lynne Robbins", "Diego Siciliani"]
+        .iter()
+        .map(|name| a.user(name))
+        .collect();
+    for user in &users {
+        a.set_user_behaviour(user, json!({"kind": "answer", "afterMs": 0})).await;
+    }
+    let meeting = a.create_meeting(&json!({"subject": "long run"})).await.assert_status(201).clone();
+    let call = a
+        .create_call(&json!({
+            "@odata.type": "#microsoft.graph.call",
+            "callbackUri": slow,
+            "requestedModalities": ["audio"],
+            "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
+            "callOptions": {"@odata.type": "#microsoft.graph.outgoingCallOptions", "isDeltaRosterEnabled": true},
+            "chatInfo": {"@odata.type": "#microsoft.graph.chatInfo", "threadId": meeting["chatInfo"]["threadId"], "messageId": "0"},
+            "meetingInfo": {"@odata.type": "#microsoft.graph.organizerMeetingInfo",
+                            "organizer": {"@odata.type": "#microsoft.graph.identitySet", "user": {"id": users[0]}}},
+            "tenantId": a.tenant_id,
+        }))
+        .await
+        .assert_status(201)["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while a.get_call(&call).await.assert_status(200)["state"] != "established" {
+        assert!(std::time::Instant::now() < deadline, "the call was never established");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Five joins while the first notifications are still being posted: their ten
+    // notifications queue behind, and the next run takes them all.
+    for (i, user) in users.iter().enumerate() {
+        a.invite(&call, &invite_body(&[user_identity(user)], &format!("join {i}"))).await.assert_status(200);
+    }
+    let expected = 3 + 2 * users.len();
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    while got.lock().unwrap().iter().filter(|(c, _)| *c == call).count() < expected {
+        assert!(std::time::Instant::now() < deadline, "not all delivered: {:?}", got.lock().unwrap());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Past any lease a repeat would have waited for.
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let sequences: Vec<i64> = got.lock().unwrap().iter().filter(|(c, _)| *c == call).map(|(_, s)| *s).collect();
+    assert_eq!(sequences, (1..=expected as i64).collect::<Vec<_>>(), "each once, in order");
 }
