@@ -211,6 +211,11 @@ impl LegDriver for AgentDriver {
         let engine = Engine { inner };
         engine.agent_command(participant, command).await
     }
+
+    async fn recover(&self) -> Result<(), EngineError> {
+        let Some(inner) = self.engine.upgrade() else { return Ok(()) };
+        Engine { inner }.end_orphaned_agent_legs().await
+    }
 }
 
 fn not_ringing(participant_id: &str) -> AgentEvent {

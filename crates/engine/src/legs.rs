@@ -225,14 +225,13 @@ impl Engine {
     }
 
     /// Lets every registered driver settle the legs of the previous process ([`LegDriver::recover`]).
-    pub(crate) async fn recover_legs(&self) {
+    pub(crate) async fn recover_legs(&self) -> EngineResult<()> {
         let drivers: Vec<Arc<dyn LegDriver>> =
             self.inner.drivers.read().expect("drivers lock").values().cloned().collect();
         for driver in drivers {
-            if let Err(e) = driver.recover().await {
-                tracing::warn!(error = %e, "a leg driver could not settle the legs of the previous run");
-            }
+            driver.recover().await?;
         }
+        Ok(())
     }
 
     fn driver(&self, kind: EndpointKind) -> Option<Arc<dyn LegDriver>> {

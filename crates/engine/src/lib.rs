@@ -152,8 +152,8 @@ impl Engine {
     }
 
     /// Restores the virtual clock where the last run left it, records this node alive, forgets
-    /// its agent sessions (their WebSockets did not survive), then starts the timer, delivery,
-    /// leg and node-liveness tasks. They stop when the returned handles are aborted.
+    /// its agent sessions (their WebSockets did not survive), lets each leg driver settle the
+    /// legs of the previous run, then starts the timer, delivery, leg and node-liveness tasks. They stop when the returned handles are aborted.
     pub async fn start(&self) -> Result<Vec<tokio::task::JoinHandle<()>>, EngineError> {
         if self.inner.clock.mode() == ClockMode::Virtual {
             if let Some(saved) = self.setting(VIRTUAL_NOW).await?.and_then(|v| v.parse::<i64>().ok()) {
@@ -161,14 +161,13 @@ impl Engine {
             }
         }
         // Alive before anything else, so no other node takes this one over while it starts.
-        self.record_alive().await?;
+        self.beat().await?;
         let node = self.node_id().to_owned();
         let forgotten = self.run(move |tx| Ok(tx.clear_agent_sessions(&node)?)).await?;
         if forgotten > 0 {
             tracing::info!(sessions = forgotten, "agent sessions of the previous run forgotten");
         }
-        self.end_orphaned_agent_legs().await?;
-        self.recover_legs().await;
+        self.recover_legs().await?;
         // Other nodes' commits (PostgreSQL NOTIFY) wake the background tasks; the idle poll
         // stays as the safety net.
         let engine = self.clone();

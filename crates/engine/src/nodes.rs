@@ -25,11 +25,17 @@ pub(crate) async fn run(engine: Engine) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(e) = engine.record_alive().await {
-            tracing::warn!(error = %e, "cannot record this node alive");
-        }
-        if let Err(e) = engine.take_over_silent_nodes().await {
-            tracing::warn!(error = %e, "cannot take over silent nodes");
+        let (before, silent) = match engine.beat().await {
+            Ok(beat) => beat,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot record this node alive");
+                continue;
+            }
+        };
+        for node in silent {
+            if let Err(e) = engine.take_over(node, before).await {
+                tracing::warn!(error = %e, "cannot take over a silent node");
+            }
         }
     }
 }
@@ -41,27 +47,25 @@ fn wall_ms() -> i64 {
 }
 
 impl Engine {
-    pub(crate) async fn record_alive(&self) -> EngineResult<()> {
-        let node = self.node_id().to_owned();
-        let at = wall_ms();
-        self.run(move |tx| Ok(tx.node_alive(&node, at)?)).await
-    }
-
-    async fn take_over_silent_nodes(&self) -> EngineResult<()> {
+    /// Records this node alive and lists the other nodes silent past the timeout, that is since
+    /// before the returned time (one unit of work).
+    pub(crate) async fn beat(&self) -> EngineResult<(i64, Vec<String>)> {
+        let me = self.node_id().to_owned();
+        let now = wall_ms();
         let timeout_ms = i64::try_from(self.inner.config.node_timeout.as_millis()).unwrap_or(i64::MAX);
-        let before = wall_ms().saturating_sub(timeout_ms);
-        let silent = self.run(move |tx| Ok(tx.silent_nodes(before)?)).await?;
-        for node in silent.into_iter().filter(|n| n != self.node_id()) {
-            self.take_over(node, before).await?;
-        }
-        Ok(())
+        let before = now.saturating_sub(timeout_ms);
+        self.run(move |tx| {
+            tx.node_alive(&me, now)?;
+            let silent = tx.silent_nodes(before)?;
+            Ok((before, silent.into_iter().filter(|n| *n != me).collect()))
+        })
+        .await
     }
 
     async fn take_over(&self, node: String, before: i64) -> EngineResult<()> {
         let of = node.clone();
-        let sessions = self.run(move |tx| Ok(tx.clear_agent_sessions(&of)?)).await?;
-        let of = node.clone();
-        let legs = self.run(move |tx| Ok(tx.participants_of_node(&of)?)).await?;
+        let (sessions, legs) =
+            self.run(move |tx| Ok((tx.clear_agent_sessions(&of)?, tx.participants_of_node(&of)?))).await?;
         let mut ended = 0;
         for p in &legs {
             let outcome = match p.state {

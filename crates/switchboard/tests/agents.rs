@@ -365,6 +365,23 @@ async fn a_ring_left_in_the_leg_inbox_by_a_crash_runs_after_the_restart() {
 }
 
 #[tokio::test]
+async fn a_connected_agent_leaves_its_call_when_its_server_restarts() {
+    let app = TestApp::spawn().await;
+    let adele = app.user("Adele Vance");
+    let mut agent = Agent::connect(&app, &adele).await;
+    let (call, participant) = agent_in_meeting(&app, &mut agent).await;
+    // Their delivery recorded first: a kill before that would (rightly) deliver them again.
+    app.control(Method::POST, "/_switchboard/outbox/flush", None).await.assert_status(204);
+
+    // SIGKILL: the agent's WebSocket does not survive; the restarted server ends its leg.
+    let app = app.restart().await;
+    let got = notifications(&app, &call, 1).await;
+    assert_eq!(got[0].kind(), "roster");
+    assert!(of_user(got[0].resource_data(), &adele).is_none(), "{}", got[0].resource_data());
+    app.get_participant(&call, &participant).await.assert_status(404);
+}
+
+#[tokio::test]
 async fn a_peer_to_peer_call_answered_by_an_agent_is_established_and_ends_when_the_agent_leaves() {
     let app = TestApp::spawn().await;
     let megan = app.user("Megan Bowen");
