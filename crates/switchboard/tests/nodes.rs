@@ -36,20 +36,51 @@ fn quick_takeover(schema: &PgSchema) -> SpawnOptions {
 
 /// Joins a new meeting through `app`; returns the call id.
 async fn join_meeting(app: &TestApp) -> String {
+    join_meeting_with(app, &app.callback, None).await
+}
+
+/// [`join_meeting`] with these callbacks and, when given, these `callOptions`.
+async fn join_meeting_with(app: &TestApp, callback: &str, call_options: Option<Value>) -> String {
     let meeting = app.create_meeting(&json!({"subject": "nodes"})).await.assert_status(201).clone();
-    let call = app
-        .create_call(&json!({
-            "@odata.type": "#microsoft.graph.call",
-            "callbackUri": app.callback,
-            "requestedModalities": ["audio"],
-            "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
-            "chatInfo": {"@odata.type": "#microsoft.graph.chatInfo", "threadId": meeting["chatInfo"]["threadId"], "messageId": "0"},
-            "meetingInfo": {"@odata.type": "#microsoft.graph.organizerMeetingInfo",
-                            "organizer": {"@odata.type": "#microsoft.graph.identitySet", "user": {"id": app.user("Adele Vance")}}},
-            "tenantId": app.tenant_id,
-        }))
-        .await;
+    let mut body = json!({
+        "@odata.type": "#microsoft.graph.call",
+        "callbackUri": callback,
+        "requestedModalities": ["audio"],
+        "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
+        "chatInfo": {"@odata.type": "#microsoft.graph.chatInfo", "threadId": meeting["chatInfo"]["threadId"], "messageId": "0"},
+        "meetingInfo": {"@odata.type": "#microsoft.graph.organizerMeetingInfo",
+                        "organizer": {"@odata.type": "#microsoft.graph.identitySet", "user": {"id": app.user("Adele Vance")}}},
+        "tenantId": app.tenant_id,
+    });
+    if let Some(options) = call_options {
+        body["callOptions"] = options;
+    }
+    let call = app.create_call(&body).await;
     call.assert_status(201)["id"].as_str().unwrap().to_owned()
+}
+
+/// Two nodes on `schema`, Adele's agent connected to node B, a meeting joined through node A (its
+/// first three notifications received) and Adele invited to it: the agent holds the invitation.
+struct AgentInvitedOnB {
+    a: TestApp,
+    b: TestApp,
+    agent: common::agent::Agent,
+    call: String,
+    /// The invite's operation.
+    op: Value,
+    invitation: Value,
+}
+
+async fn agent_invited_on_b(schema: &PgSchema, options: fn(&PgSchema) -> SpawnOptions) -> AgentInvitedOnB {
+    let a = TestApp::spawn_with(options(schema)).await;
+    let b = a.another_node(options(schema)).await;
+    let adele = a.user("Adele Vance");
+    let mut agent = common::agent::Agent::connect(&b, &adele).await;
+    let call = join_meeting(&a).await;
+    assert_eq!(a.hooks.wait_for(&call, 3, WAIT).await.len(), 3);
+    let op = a.invite(&call, &invite_body(&[user_identity(&adele)], "agent on B")).await.assert_status(200).clone();
+    let invitation = agent.expect("invitation").await;
+    AgentInvitedOnB { a, b, agent, call, op, invitation }
 }
 
 /// Each sequence number of the call received exactly once, numbered from 1 without a gap.
@@ -130,15 +161,7 @@ async fn killing_the_node_that_took_an_invite_while_the_invitee_rings_lets_the_o
 #[tokio::test]
 async fn an_agent_on_one_node_is_rung_when_another_node_takes_the_invite() {
     let schema = PgSchema::create().await;
-    let a = TestApp::spawn_with(node_options(&schema)).await;
-    let b = a.another_node(node_options(&schema)).await;
-    let adele = a.user("Adele Vance");
-    let mut agent = common::agent::Agent::connect(&b, &adele).await;
-    let call = join_meeting(&a).await;
-    assert_eq!(a.hooks.wait_for(&call, 3, WAIT).await.len(), 3);
-
-    let op = a.invite(&call, &invite_body(&[user_identity(&adele)], "agent on B")).await.assert_status(200).clone();
-    let invitation = agent.expect("invitation").await;
+    let AgentInvitedOnB { a, b: _b, mut agent, call, op, invitation } = agent_invited_on_b(&schema, node_options).await;
     assert_eq!(invitation["participantId"], op["participants"][0]["participantId"]);
     agent.accept(invitation["participantId"].as_str().unwrap()).await;
     agent.expect("answered").await;
@@ -183,14 +206,7 @@ fn roster_ids(r: &Received) -> Vec<&str> {
 #[tokio::test]
 async fn the_connected_agent_of_a_killed_node_leaves_its_call_once_another_node_takes_over() {
     let schema = PgSchema::create().await;
-    let a = TestApp::spawn_with(quick_takeover(&schema)).await;
-    let b = a.another_node(quick_takeover(&schema)).await;
-    let adele = a.user("Adele Vance");
-    let mut agent = common::agent::Agent::connect(&b, &adele).await;
-    let call = join_meeting(&a).await;
-    assert_eq!(a.hooks.wait_for(&call, 3, WAIT).await.len(), 3);
-    let op = a.invite(&call, &invite_body(&[user_identity(&adele)], "agent on B")).await.assert_status(200).clone();
-    let invitation = agent.expect("invitation").await;
+    let AgentInvitedOnB { a, b, mut agent, call, op, invitation } = agent_invited_on_b(&schema, quick_takeover).await;
     let participant = invitation["participantId"].as_str().unwrap().to_owned();
     agent.accept(&participant).await;
     agent.expect("answered").await;
@@ -216,14 +232,8 @@ async fn the_connected_agent_of_a_killed_node_leaves_its_call_once_another_node_
 #[tokio::test]
 async fn the_ringing_agent_of_a_killed_node_fails_as_unreachable_once_another_node_takes_over() {
     let schema = PgSchema::create().await;
-    let a = TestApp::spawn_with(quick_takeover(&schema)).await;
-    let b = a.another_node(quick_takeover(&schema)).await;
-    let adele = a.user("Adele Vance");
-    let mut agent = common::agent::Agent::connect(&b, &adele).await;
-    let call = join_meeting(&a).await;
-    assert_eq!(a.hooks.wait_for(&call, 3, WAIT).await.len(), 3);
-    let op = a.invite(&call, &invite_body(&[user_identity(&adele)], "ringing on B")).await.assert_status(200).clone();
-    agent.expect("invitation").await;
+    // The agent stays connected (dropping it would end the ring itself) until its node dies.
+    let AgentInvitedOnB { a, b, call, op, agent: _agent, .. } = agent_invited_on_b(&schema, quick_takeover).await;
 
     let _dir = b.kill().await;
     // Well before the 60 s ring timeout.
@@ -280,24 +290,8 @@ async fn a_long_run_of_notifications_stops_within_its_lease_so_another_node_neve
     for user in &users {
         a.set_user_behaviour(user, json!({"kind": "answer", "afterMs": 0})).await;
     }
-    let meeting = a.create_meeting(&json!({"subject": "long run"})).await.assert_status(201).clone();
-    let call = a
-        .create_call(&json!({
-            "@odata.type": "#microsoft.graph.call",
-            "callbackUri": slow,
-            "requestedModalities": ["audio"],
-            "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
-            "callOptions": {"@odata.type": "#microsoft.graph.outgoingCallOptions", "isDeltaRosterEnabled": true},
-            "chatInfo": {"@odata.type": "#microsoft.graph.chatInfo", "threadId": meeting["chatInfo"]["threadId"], "messageId": "0"},
-            "meetingInfo": {"@odata.type": "#microsoft.graph.organizerMeetingInfo",
-                            "organizer": {"@odata.type": "#microsoft.graph.identitySet", "user": {"id": users[0]}}},
-            "tenantId": a.tenant_id,
-        }))
-        .await
-        .assert_status(201)["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let delta = json!({"@odata.type": "#microsoft.graph.outgoingCallOptions", "isDeltaRosterEnabled": true});
+    let call = join_meeting_with(&a, &slow, Some(delta)).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while a.get_call(&call).await.assert_status(200)["state"] != "established" {
         assert!(std::time::Instant::now() < deadline, "the call was never established");
