@@ -133,14 +133,13 @@ pub fn choose_endpoint(tx: &mut dyn Tx, party: &Party, config: &EngineConfig) ->
 }
 
 /// How a participant who joins without ringing in place of `replaced` (escalation or move with
-/// `replacesCallId`) is reached: a connected agent leg carries over to the new call (same kind,
-/// same node: the agent is told `joined`); anything else joins simulated, as before. A SIP
-/// dialog does not carry over yet (the replaced leg's `HangUp` would send BYE on it), so a
-/// phone joins simulated.
+/// `replacesCallId`) is reached: a connected live leg carries over to the new call (same kind,
+/// same node; its driver is told `Joined`, and the driver's state moves with it, so an agent
+/// keeps its WebSocket and a phone its SIP dialog); anything else joins simulated.
 pub fn carried_endpoint(replaced: Option<&Participant>) -> Endpoint {
     match replaced {
-        Some(leg) if leg.endpoint == EndpointKind::Agent && leg.state == ParticipantState::Connected => {
-            Endpoint { kind: EndpointKind::Agent, node: leg.node.clone() }
+        Some(leg) if leg.endpoint.is_live() && leg.state == ParticipantState::Connected => {
+            Endpoint { kind: leg.endpoint, node: leg.node.clone() }
         }
         _ => Endpoint { kind: EndpointKind::Simulated, node: None },
     }

@@ -316,10 +316,12 @@ fn join_without_ringing(
     Ok(())
 }
 
-/// A participant joining in place of a live agent leg (chosen by
-/// [`crate::legs::carried_endpoint`] at the invite) takes that leg over: the replaced leg is
-/// told `Joined` before its `HangUp`. When the replaced leg is gone meanwhile (the agent left
-/// or disconnected), the participant joins simulated instead.
+/// A participant joining in place of a live leg (chosen by [`crate::legs::carried_endpoint`]
+/// at the invite) takes that leg over: the replaced leg is told `Joined` before its `HangUp`,
+/// and the driver's state (a SIP dialog) moves to the new participant, so the replaced leg's
+/// `HangUp` finds none and the endpoint stays connected. When the replaced leg is gone
+/// meanwhile (the agent left or disconnected, the phone hung up), the participant joins
+/// simulated instead.
 fn carry_live_leg(
     tx: &mut dyn Tx,
     op: &switchboard_core::Operation,
@@ -337,7 +339,7 @@ fn carry_live_leg(
     };
     let carried = crate::legs::carried_endpoint(leg.as_ref());
     match leg.filter(|_| carried.kind == p.endpoint) {
-        Some(leg) => {
+        Some(mut leg) => {
             let chat_info = tx.call(op.call_id.as_str())?.and_then(|c| c.chat_info);
             let command = crate::legs::LegCommand::Joined {
                 participant_id: p.id.clone(),
@@ -346,6 +348,8 @@ fn carry_live_leg(
                 chat_info,
             };
             p.node = carried.node;
+            p.leg_state = leg.leg_state.take();
+            tx.update_participant(&leg)?;
             crate::legs::send(tx, &leg, &command, now)
         }
         None => {

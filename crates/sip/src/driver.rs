@@ -5,6 +5,8 @@
 //! `leg_failed` with the SIP final response mapped by `RingFailure::from_sip_status`);
 //! `Cancel` sends CANCEL; `HangUp` sends BYE from the dialog saved on the participant
 //! (`leg_state`), so it works after a restart too; a BYE from the phone becomes `leg_left`.
+//! A phone escalated or moved into another call keeps its dialog: the engine moves the saved
+//! dialog to the new participant, and `Joined` points the phone's BYE there.
 //!
 //! Inbound: an INVITE to an application instance's number becomes `Engine::call_application`
 //! with the phone as a live `Sip` caller leg owned by this node; the bot's answer comes back as
@@ -81,6 +83,7 @@ impl SipDriver {
                     if let Some(participant) = participant {
                         if let Err(e) = self.engine.leg_left(&participant).await {
                             tracing::info!(%participant, error = %e, "BYE from the phone of a leg already gone");
+                            self.bye_of_carried_dialog(&call_id).await;
                         }
                     }
                 }
@@ -100,6 +103,27 @@ impl SipDriver {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    /// A BYE that found its leg gone may belong to a dialog carried over to another call whose
+    /// `Joined` has not run yet (the phone hung up right after an escalation): the leg holding
+    /// the dialog now leaves.
+    async fn bye_of_carried_dialog(&self, call_id: &str) {
+        let legs = match self.engine.legs_of_node().await {
+            Ok(legs) => legs,
+            Err(e) => return tracing::warn!(error = %e, "cannot look for the leg of a carried dialog"),
+        };
+        let carried = legs.iter().find(|leg| {
+            leg.endpoint == EndpointKind::Sip
+                && leg.state == ParticipantState::Connected
+                && dialog_of(leg).is_some_and(|d| d.call_id == call_id)
+        });
+        if let Some(leg) = carried {
+            tracing::info!(participant_id = %leg.id, "BYE from a phone whose dialog was carried over");
+            if let Err(e) = self.engine.leg_left(&leg.id.0).await {
+                tracing::info!(participant_id = %leg.id, error = %e, "a carried dialog's leg had already ended");
             }
         }
     }
@@ -304,9 +328,15 @@ impl LegDriver for Registered {
             }
             // A phone shows no roster and has no server mute.
             LegCommand::Roster { .. } | LegCommand::Muted { .. } => {}
-            // Never sent to a SIP leg: an escalated or moved phone joins simulated
-            // (`legs::carried_endpoint`), its dialog ends with the replaced leg's `HangUp`.
-            LegCommand::Joined { .. } => {}
+            // The phone was escalated or moved into another call: its dialog carries over (the
+            // engine moved the saved dialog to the new participant; the replaced leg's `HangUp`
+            // finds none), so the phone's BYE now ends the new leg.
+            LegCommand::Joined { participant_id, .. } => {
+                let mut dialogs = this.dialogs.lock().expect("dialogs");
+                for leg in dialogs.values_mut().filter(|leg| **leg == participant.id.0) {
+                    leg.clone_from(&participant_id.0);
+                }
+            }
         }
         Ok(())
     }

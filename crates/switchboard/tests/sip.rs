@@ -296,6 +296,73 @@ async fn a_peer_to_peer_call_to_a_phone_is_established_when_it_answers_and_ends_
 }
 
 #[tokio::test]
+async fn a_phone_escalated_into_a_meeting_keeps_its_dialog_and_its_bye_leaves_the_meeting() {
+    // sipp fails if a BYE reaches the phone at the escalation (an unexpected message).
+    let sipp = Sipp::phone("carried_then_bye", false);
+    let app = spawn_with_trunk(&sipp, false).await;
+    let created = app
+        .create_call(&json!({
+            "callbackUri": app.callback,
+            "requestedModalities": ["audio"],
+            "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
+            "targets": [{"@odata.type": "#microsoft.graph.invitationParticipantInfo", "identity": phone_identity(PHONE)}],
+            "tenantId": app.tenant_id,
+        }))
+        .await;
+    let p2p = created.assert_status(201)["id"].as_str().unwrap().to_owned();
+    let got = notifications(&app, &p2p, 2).await;
+    assert_eq!(summary(&got), ["call updated establishing", "call updated established"]);
+
+    let (meeting, _) = app.join_new_meeting(json!(null)).await;
+    let mut body = invite_body(&[phone_identity(PHONE)], "escalate-phone");
+    body["participants"][0]["replacesCallId"] = json!(p2p);
+    let op = app.invite(&meeting, &body).await;
+    let participant = op.assert_status(200)["participants"][0]["participantId"].as_str().unwrap().to_owned();
+    let got = notifications(&app, &meeting, 2).await;
+    assert_eq!(summary(&got), ["operation completed", "roster 2"]);
+    assert_eq!(roster_phones(&got[1]), [PHONE]);
+    let got = notifications(&app, &p2p, 2).await;
+    assert_eq!(summary(&got), ["call updated terminating", "call deleted terminated"]);
+    let result = &got[1].resource_data()["resultInfo"];
+    assert_eq!((result["code"].as_i64(), result["subcode"].as_i64()), (Some(200), Some(7015)), "{result}");
+
+    // The phone hangs up: its BYE ends its leg in the meeting, which the bot's roster shows.
+    let got = notifications(&app, &meeting, 1).await;
+    assert_eq!(summary(&got), ["roster 1"]);
+    assert!(roster_phones(&got[0]).is_empty());
+    app.get_participant(&meeting, &participant).await.assert_error(404, "itemNotFound");
+    sipp.assert_passed().await; // no BYE at the escalation, and its own BYE was answered 200
+}
+
+#[tokio::test]
+async fn a_phone_moved_to_another_meeting_keeps_its_dialog_and_its_bye_leaves_that_meeting() {
+    let sipp = Sipp::phone("carried_then_bye", false);
+    let app = spawn_with_trunk(&sipp, false).await;
+    let (source, old_leg) = invite_phone(&app).await;
+    let got = notifications(&app, &source, 2).await;
+    assert_eq!(summary(&got), ["operation completed", "roster 2"]);
+
+    let (target, _) = app.join_new_meeting(json!(null)).await;
+    let mut body = invite_body(&[phone_identity(PHONE)], "move-phone");
+    body["participants"][0]["replacesCallId"] = json!(source);
+    body["participants"][0]["participantId"] = json!(old_leg);
+    let op = app.invite(&target, &body).await;
+    let participant = op.assert_status(200)["participants"][0]["participantId"].as_str().unwrap().to_owned();
+    let got = notifications(&app, &target, 2).await;
+    assert_eq!(summary(&got), ["operation completed", "roster 2"]);
+    assert_eq!(roster_phones(&got[1]), [PHONE]);
+    let got = notifications(&app, &source, 1).await;
+    assert_eq!(summary(&got), ["roster 1"], "the phone left the first meeting");
+
+    // The phone hangs up: its BYE ends its leg in the meeting it was moved to.
+    let got = notifications(&app, &target, 1).await;
+    assert_eq!(summary(&got), ["roster 1"]);
+    assert!(roster_phones(&got[0]).is_empty());
+    app.get_participant(&target, &participant).await.assert_error(404, "itemNotFound");
+    sipp.assert_passed().await; // no BYE at the move, and its own BYE was answered 200
+}
+
+#[tokio::test]
 async fn a_trunk_that_never_answers_fails_the_invitation_with_503_560000() {
     // A bound socket that never answers plays the dead trunk; T1 = 10 ms makes timer B 640 ms.
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
