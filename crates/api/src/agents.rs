@@ -83,7 +83,11 @@ async fn serve(state: AppState, user_id: String, socket: WebSocket) {
                         break;
                     }
                 }
-                None => break,
+                // The engine let go of the session (its node was taken over).
+                None => {
+                    let _ = sink.close().await;
+                    break;
+                }
             },
             message = stream.next() => match message {
                 Some(Ok(Message::Text(text))) => match serde_json::from_str::<AgentRequest>(text.as_str()) {

@@ -216,6 +216,14 @@ impl LegDriver for AgentDriver {
         let Some(inner) = self.engine.upgrade() else { return Ok(()) };
         Engine { inner }.end_orphaned_agent_legs().await
     }
+
+    /// The other node forgot this node's sessions and ended their legs: every agent is
+    /// disconnected (its WebSocket closes; it connects again to be rung here again).
+    async fn taken_over(&self) {
+        let Some(inner) = self.engine.upgrade() else { return };
+        let sessions = std::mem::take(&mut inner.agents.lock().sessions);
+        tracing::info!(agents = sessions.len(), "agents disconnected: their sessions were taken over");
+    }
 }
 
 fn not_ringing(participant_id: &str) -> AgentEvent {

@@ -501,7 +501,7 @@ impl Tx for Recording<'_> {
     fn clear_agent_sessions(&mut self, node_id: &str) -> StoreResult<usize> {
         self.inner.clear_agent_sessions(node_id)
     }
-    fn node_alive(&mut self, node_id: &str, at_ms: i64) -> StoreResult<()> {
+    fn node_alive(&mut self, node_id: &str, at_ms: i64) -> StoreResult<bool> {
         self.inner.node_alive(node_id, at_ms)
     }
     fn silent_nodes(&mut self, before_ms: i64) -> StoreResult<Vec<String>> {

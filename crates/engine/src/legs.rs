@@ -97,6 +97,12 @@ pub trait LegDriver: Send + Sync + 'static {
     async fn recover(&self) -> Result<(), EngineError> {
         Ok(())
     }
+
+    /// Another node found this one silent past the node timeout and ended its legs (it was
+    /// stalled, not dead): the endpoints this driver still holds are let go, since their legs
+    /// are over and no command will come for them. Called by the liveness task on the first
+    /// beat after. Default: nothing.
+    async fn taken_over(&self) {}
 }
 
 /// How an invitee is reached, and by which node.
@@ -231,6 +237,16 @@ impl Engine {
             driver.recover().await?;
         }
         Ok(())
+    }
+
+    /// Lets every registered driver let go of the legs another node ended while this one was
+    /// stalled ([`LegDriver::taken_over`]).
+    pub(crate) async fn let_go_of_legs(&self) {
+        let drivers: Vec<Arc<dyn LegDriver>> =
+            self.inner.drivers.read().expect("drivers lock").values().cloned().collect();
+        for driver in drivers {
+            driver.taken_over().await;
+        }
     }
 
     fn driver(&self, kind: EndpointKind) -> Option<Arc<dyn LegDriver>> {

@@ -8,6 +8,10 @@
 //! ends as if its endpoint had gone (a ringing leg fails as unreachable, 480/10076; a connected
 //! leg leaves its call, as a hang-up would), and its leg inbox is dropped. Several nodes taking
 //! over the same node at once is harmless: a leg ends once, the others find it ended.
+//!
+//! A node that was only stalled (paused, cut off from the database) past the timeout finds on
+//! its next beat that it was forgotten: its legs are over, so its drivers let go of the
+//! endpoints they still hold (agents are disconnected, phones get CANCEL or BYE).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -23,15 +27,22 @@ pub(crate) async fn run(engine: Engine) {
     let period = (engine.inner.config.node_timeout / 3).max(Duration::from_millis(1));
     let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // `Engine::start` made the first beat, where a node is not known yet (new, or restarted
+    // after a takeover, which the drivers' `recover` settles): from here on, unknown means
+    // taken over.
     loop {
         tick.tick().await;
-        let (before, silent) = match engine.beat().await {
+        let Beat { before, silent, known } = match engine.beat().await {
             Ok(beat) => beat,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot record this node alive");
                 continue;
             }
         };
+        if !known {
+            tracing::warn!("this node was taken over while it was stalled: its endpoints are let go");
+            engine.let_go_of_legs().await;
+        }
         for node in silent {
             if let Err(e) = engine.take_over(node, before).await {
                 tracing::warn!(error = %e, "cannot take over a silent node");
@@ -46,18 +57,28 @@ fn wall_ms() -> i64 {
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 
+/// What one beat learnt.
+pub(crate) struct Beat {
+    /// Nodes silent since before this time (wall milliseconds) are taken over.
+    before: i64,
+    /// The other nodes silent since before `before`.
+    silent: Vec<String>,
+    /// Whether this node was still known; not after another node took it over.
+    known: bool,
+}
+
 impl Engine {
-    /// Records this node alive and lists the other nodes silent past the timeout, that is since
-    /// before the returned time (one unit of work).
-    pub(crate) async fn beat(&self) -> EngineResult<(i64, Vec<String>)> {
+    /// Records this node alive and lists the other nodes silent past the timeout (one unit of
+    /// work).
+    pub(crate) async fn beat(&self) -> EngineResult<Beat> {
         let me = self.node_id().to_owned();
         let now = wall_ms();
         let timeout_ms = i64::try_from(self.inner.config.node_timeout.as_millis()).unwrap_or(i64::MAX);
         let before = now.saturating_sub(timeout_ms);
         self.run(move |tx| {
-            tx.node_alive(&me, now)?;
+            let known = tx.node_alive(&me, now)?;
             let silent = tx.silent_nodes(before)?;
-            Ok((before, silent.into_iter().filter(|n| *n != me).collect()))
+            Ok(Beat { before, silent: silent.into_iter().filter(|n| *n != me).collect(), known })
         })
         .await
     }

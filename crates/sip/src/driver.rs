@@ -287,6 +287,38 @@ impl LegDriver for Registered {
         Ok(())
     }
 
+    /// Another node ended this node's legs while it was stalled: ringing phones get CANCEL,
+    /// callers still waiting for the bot 480, and connected phones BYE from their saved dialog.
+    async fn taken_over(&self) {
+        let this = &self.0;
+        let ringing: Vec<_> = this.ringing.lock().expect("ringing").drain().collect();
+        for (participant_id, call) in ringing {
+            tracing::info!(%participant_id, "a phone rang on a node taken over: CANCEL");
+            call.cancel();
+        }
+        let inbound: Vec<_> = this.inbound.lock().expect("inbound").drain().collect();
+        for (participant_id, invite) in inbound {
+            tracing::info!(%participant_id, "a caller waited on a node taken over: 480");
+            invite.reject(480);
+        }
+        let dialogs: Vec<_> = this.dialogs.lock().expect("dialogs").drain().collect();
+        for (_, participant_id) in dialogs {
+            let dialog = match this.engine.participant(&participant_id).await {
+                Ok(leg) => leg.as_ref().and_then(dialog_of),
+                Err(e) => {
+                    tracing::warn!(%participant_id, error = %e, "cannot read the dialog of a leg taken over");
+                    continue;
+                }
+            };
+            if let Some(dialog) = dialog {
+                tracing::info!(%participant_id, "a phone was connected on a node taken over: BYE");
+                if let Err(e) = this.ua.hang_up(&dialog).await {
+                    tracing::warn!(%participant_id, error = ?e, "BYE not answered");
+                }
+            }
+        }
+    }
+
     async fn execute(&self, participant: &Participant, command: LegCommand) -> Result<(), EngineError> {
         let this = &self.0;
         match command {

@@ -347,8 +347,9 @@ pub trait Tx {
 
     // Node liveness, on wall time (milliseconds since the Unix epoch). Every node records that it
     // is alive every few seconds; a node silent past the timeout is taken over by another.
-    /// Records that `node_id` was alive at `at_ms`.
-    fn node_alive(&mut self, node_id: &str, at_ms: i64) -> StoreResult<()>;
+    /// Records that `node_id` was alive at `at_ms`; `false` when the node was not known (new,
+    /// or forgotten by [`Tx::forget_node`] since it was last recorded).
+    fn node_alive(&mut self, node_id: &str, at_ms: i64) -> StoreResult<bool>;
     /// The nodes last seen alive before `before_ms`, longest silent first.
     fn silent_nodes(&mut self, before_ms: i64) -> StoreResult<Vec<String>>;
     /// Forgets a node that is still silent since before `before_ms`: its row and its leg inbox

@@ -1071,13 +1071,13 @@ impl Tx for PgTx<'_, '_> {
     fn clear_agent_sessions(&mut self, node_id: &str) -> StoreResult<usize> {
         Ok(self.exec("DELETE FROM agent_sessions WHERE node_id = $1", &[&node_id])? as usize)
     }
-    fn node_alive(&mut self, node_id: &str, at_ms: i64) -> StoreResult<()> {
-        self.exec(
-            "INSERT INTO nodes (node_id, seen_at) VALUES ($1, $2) \
-             ON CONFLICT (node_id) DO UPDATE SET seen_at = excluded.seen_at",
-            &[&node_id, &at_ms],
-        )
-        .map(drop)
+    fn node_alive(&mut self, node_id: &str, at_ms: i64) -> StoreResult<bool> {
+        // Under the store's lock, as `forget_node`: the row cannot go between the two.
+        if self.exec("UPDATE nodes SET seen_at = $2 WHERE node_id = $1", &[&node_id, &at_ms])? > 0 {
+            return Ok(true);
+        }
+        self.exec("INSERT INTO nodes (node_id, seen_at) VALUES ($1, $2)", &[&node_id, &at_ms])?;
+        Ok(false)
     }
     fn silent_nodes(&mut self, before_ms: i64) -> StoreResult<Vec<String>> {
         self.lock()?;

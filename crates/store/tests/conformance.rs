@@ -900,7 +900,8 @@ async fn a_silent_node_is_listed_and_forgotten_with_its_inbox_unless_seen_again(
     let store = db.open().await;
     let p1 = ParticipantId("p1".into());
     run(&store, move |tx| {
-        tx.node_alive("node-a", 1_000)?;
+        assert!(!tx.node_alive("node-a", 1_000)?, "a new node is not known yet");
+        assert!(tx.node_alive("node-a", 1_000)?, "then it is");
         tx.node_alive("node-b", 3_000)?;
         tx.node_alive("node-c", 2_000)?;
         tx.insert_leg_command("node-a", &p1, r#"{"command":"hangUp"}"#, Timestamp(1))?;
@@ -912,7 +913,7 @@ async fn a_silent_node_is_listed_and_forgotten_with_its_inbox_unless_seen_again(
     let silent = run(&store, |tx| tx.silent_nodes(2_500)).await.unwrap();
     assert_eq!(silent, ["node-a", "node-c"], "silent before 2,500 ms, longest silent first");
     // A node seen again is not forgotten, nor is its inbox.
-    run(&store, |tx| tx.node_alive("node-a", 4_000)).await.unwrap();
+    assert!(run(&store, |tx| tx.node_alive("node-a", 4_000)).await.unwrap());
     assert_eq!(run(&store, |tx| tx.silent_nodes(2_500)).await.unwrap(), ["node-c"]);
     assert!(!run(&store, |tx| tx.forget_node("node-a", 2_500)).await.unwrap());
     assert_eq!(run(&store, |tx| tx.leg_commands("node-a", 10)).await.unwrap().len(), 1);
@@ -923,6 +924,8 @@ async fn a_silent_node_is_listed_and_forgotten_with_its_inbox_unless_seen_again(
     assert!(run(&store, |tx| tx.leg_commands("node-a", 10)).await.unwrap().is_empty());
     assert_eq!(run(&store, |tx| tx.leg_commands("node-b", 10)).await.unwrap().len(), 1);
     assert_eq!(run(&store, |tx| tx.silent_nodes(5_000)).await.unwrap(), ["node-c", "node-b"]);
+    // A forgotten node that beats again learns that it was forgotten.
+    assert!(!run(&store, |tx| tx.node_alive("node-a", 6_000)).await.unwrap());
 }
 
 /// (body, sequence, roster_mark) of a call's queue, in sequence order.

@@ -4,15 +4,19 @@
 //! node finishes the invite and delivers its notifications; a call to the bot placed on one node
 //! is answered on the other; an agent connected to one node is rung through that node's leg
 //! inbox when another node takes the invite; the live legs of a killed node are ended by the
-//! other once the node timeout has passed (docs/codes.md); a run of notifications to a slow
+//! other once the node timeout has passed (docs/codes.md), and a node that was only stalled
+//! that long lets go of its agents and phones when it runs again; a run of notifications to a slow
 //! receiver stops within its lease, so the other node never posts its rows again.
 
 mod common;
+#[path = "sipp/harness.rs"]
+mod harness;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::*;
+use harness::Sipp;
 use serde_json::{json, Value};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -243,6 +247,59 @@ async fn the_ringing_agent_of_a_killed_node_fails_as_unreachable_once_another_no
     let result = &failed.resource_data()["resultInfo"];
     assert_eq!((result["code"].as_i64(), result["subcode"].as_i64()), (Some(480), Some(10076)), "{got:#?}");
     assert_exactly_once(&got);
+}
+
+#[tokio::test]
+async fn a_stalled_node_taken_over_disconnects_its_agents_when_it_runs_again() {
+    let schema = PgSchema::create().await;
+    let AgentInvitedOnB { a, b, mut agent, call, op, invitation } = agent_invited_on_b(&schema, quick_takeover).await;
+    let participant = invitation["participantId"].as_str().unwrap().to_owned();
+    agent.accept(&participant).await;
+    agent.expect("answered").await;
+    let got = a.hooks.wait_for(&call, 5, WAIT).await;
+    assert_eq!(operation_status(&got, &op["id"]), Some(&json!("completed")), "{got:#?}");
+
+    // Node B stops for three node timeouts, then runs on: node A took it over meanwhile.
+    b.stall(Duration::from_secs(3)).await;
+    let got = a.hooks.wait_for(&call, 6, WAIT).await;
+    assert!(!roster_ids(got.last().unwrap()).contains(&participant.as_str()), "the leg left: {got:#?}");
+    // Its leg is over and its session forgotten: node B closes the agent's WebSocket.
+    agent.closed_by_server().await;
+
+    // Connected again, the agent is rung again.
+    let adele = a.user("Adele Vance");
+    let mut agent = common::agent::Agent::connect(&b, &adele).await;
+    a.invite(&call, &invite_body(&[user_identity(&adele)], "again")).await.assert_status(200);
+    agent.expect("invitation").await;
+}
+
+#[tokio::test]
+async fn a_stalled_node_taken_over_hangs_up_its_phones_when_it_runs_again() {
+    // The phone answers, then waits (up to 60 s) for a BYE.
+    let sipp = Sipp::phone("answer", false);
+    let schema = PgSchema::create().await;
+    let mut options = quick_takeover(&schema);
+    options.extra_args.extend(
+        ["--sip-trunk", &sipp.addr.to_string(), "--sip-listen", "127.0.0.1:0", "--sip-t1-ms", "50"].map(String::from),
+    );
+    let a = TestApp::spawn_with(options).await;
+    let b = a.another_node(quick_takeover(&schema)).await;
+    let call = join_meeting(&b).await;
+    assert_eq!(b.hooks.wait_for(&call, 3, WAIT).await.len(), 3);
+    // Invited through node A, whose SIP trunk rings the phone: the leg is node A's.
+    let phone = json!({"@odata.type": "#microsoft.graph.identitySet",
+                       "phone": {"@odata.type": "#microsoft.graph.identity", "id": "+15550100"}});
+    let op = a.invite(&call, &invite_body(&[phone], "a phone on node A")).await.assert_status(200).clone();
+    let participant = op["participants"][0]["participantId"].as_str().unwrap().to_owned();
+    let got = b.hooks.wait_for(&call, 5, WAIT).await;
+    assert_eq!(operation_status(&got, &op["id"]), Some(&json!("completed")), "{got:#?}");
+    assert!(roster_ids(got.last().unwrap()).contains(&participant.as_str()), "{got:#?}");
+
+    a.stall(Duration::from_secs(3)).await;
+    let got = b.hooks.wait_for(&call, 6, WAIT).await;
+    assert!(!roster_ids(got.last().unwrap()).contains(&participant.as_str()), "the leg left: {got:#?}");
+    // Running again, node A ends the phone's dialog: sipp got its BYE.
+    sipp.assert_passed().await;
 }
 
 /// A callback receiver that takes `delay` to answer each POST; returns its URL and the

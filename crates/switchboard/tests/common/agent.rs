@@ -121,6 +121,22 @@ impl Agent {
         self.send(json!({"type": "mute", "participantId": participant_id, "muted": muted})).await;
     }
 
+    /// Waits until the server closes the connection; the messages before its close are returned.
+    pub async fn closed_by_server(&mut self) -> Vec<Value> {
+        let mut before = Vec::new();
+        loop {
+            let message = tokio::time::timeout(AGENT_WAIT, self.socket.next())
+                .await
+                .unwrap_or_else(|_| panic!("the server did not close the connection; it sent {before:?}"));
+            match message {
+                Some(Ok(Message::Text(text))) => before.push(serde_json::from_str(text.as_str()).unwrap()),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return before,
+                Some(Ok(other)) => panic!("unexpected frame {other:?}"),
+            }
+        }
+    }
+
     /// Closes the connection (the server then treats the agent as gone).
     pub async fn close(mut self) {
         let _ = self.socket.close(None).await;

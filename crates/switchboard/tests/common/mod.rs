@@ -259,6 +259,14 @@ impl TestApp {
         self.child.id().expect("the server is running")
     }
 
+    /// Pauses the server (SIGSTOP) for `pause`, then lets it run on (SIGCONT): a stalled node.
+    pub async fn stall(&self, pause: Duration) {
+        let pid = self.pid().to_string();
+        assert!(std::process::Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+        tokio::time::sleep(pause).await;
+        assert!(std::process::Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
+    }
+
     /// Stops the server (SIGKILL) and returns its data directory for a restart.
     pub async fn kill(mut self) -> (PathBuf, Option<tempfile::TempDir>) {
         self.child.kill().await.unwrap();
