@@ -103,6 +103,12 @@ pub trait LegDriver: Send + Sync + 'static {
     /// are over and no command will come for them. Called by the liveness task on the first
     /// beat after. Default: nothing.
     async fn taken_over(&self) {}
+
+    /// This node has just ended `leg`, a leg of another node found silent past the node
+    /// timeout (`leg` as it was before: ringing or connected): the endpoint is told, if this
+    /// node can reach it without that node. Called by the node that took the leg over, once per
+    /// leg. Default: nothing (an agent's WebSocket died with its node).
+    async fn end_for_dead_node(&self, _leg: &Participant) {}
 }
 
 /// How an invitee is reached, and by which node.
@@ -249,7 +255,7 @@ impl Engine {
         }
     }
 
-    fn driver(&self, kind: EndpointKind) -> Option<Arc<dyn LegDriver>> {
+    pub(crate) fn driver(&self, kind: EndpointKind) -> Option<Arc<dyn LegDriver>> {
         self.inner.drivers.read().expect("drivers lock").get(&kind).cloned()
     }
 

@@ -6,8 +6,9 @@
 //! is taken over by the first node that notices: its agent sessions are forgotten (its users are
 //! rung through their other agents, or their simulated behaviour, again), each of its live legs
 //! ends as if its endpoint had gone (a ringing leg fails as unreachable, 480/10076; a connected
-//! leg leaves its call, as a hang-up would), and its leg inbox is dropped. Several nodes taking
-//! over the same node at once is harmless: a leg ends once, the others find it ended.
+//! leg leaves its call, as a hang-up would; the taking node's driver tells the endpoint if it can
+//! reach it), and its leg inbox is dropped. Several nodes taking over the same node at once is
+//! harmless: a leg ends once, the others find it ended.
 //!
 //! A node that was only stalled (paused, cut off from the database) past the timeout finds on
 //! its next beat that it was forgotten: its legs are over, so its drivers let go of the
@@ -95,7 +96,12 @@ impl Engine {
                 _ => continue,
             };
             match outcome {
-                Ok(()) => ended += 1,
+                Ok(()) => {
+                    ended += 1;
+                    if let Some(driver) = self.driver(p.endpoint) {
+                        driver.end_for_dead_node(p).await;
+                    }
+                }
                 // Another node taking over too, or the leg's call ending meanwhile.
                 Err(e) => tracing::debug!(participant_id = %p.id, error = %e, "a silent node's leg had already ended"),
             }

@@ -107,6 +107,17 @@ impl SipDriver {
         }
     }
 
+    /// Sends the CANCEL kept on a ringing leg (its INVITE's transaction died with the process
+    /// that dialled); `false` when none was kept.
+    fn send_kept_cancel(&self, leg: &Participant) -> bool {
+        let cancel = leg.leg_state.as_ref().and_then(|s| s.get(RINGING_CANCEL)).and_then(|c| c.as_str());
+        let Some(cancel) = cancel else { return false };
+        if !self.ua.send_saved_cancel(cancel) {
+            tracing::warn!(participant_id = %leg.id, "the kept CANCEL of a ringing phone does not parse");
+        }
+        true
+    }
+
     /// A BYE that found its leg gone may belong to a dialog carried over to another call whose
     /// `Joined` has not run yet (the phone hung up right after an escalation): the leg holding
     /// the dialog now leaves.
@@ -272,12 +283,10 @@ impl LegDriver for Registered {
             if leg.endpoint != EndpointKind::Sip || leg.state != ParticipantState::Ringing {
                 continue;
             }
-            let cancel = leg.leg_state.as_ref().and_then(|s| s.get(RINGING_CANCEL)).and_then(|c| c.as_str());
             // No provisional response kept (no CANCEL may be sent yet): the leg is left to its
             // ring deadline, or to its Ring command if that had not run.
-            let Some(cancel) = cancel else { continue };
-            if !driver.ua.send_saved_cancel(cancel) {
-                tracing::warn!(participant_id = %leg.id, "the kept CANCEL of a ringing phone does not parse");
+            if !driver.send_kept_cancel(&leg) {
+                continue;
             }
             tracing::info!(participant_id = %leg.id, "a phone rang across a restart: CANCEL sent, the invitation fails");
             if let Err(e) = engine.leg_failed(&leg.id.0, RingFailure::Unreachable).await {
@@ -316,6 +325,31 @@ impl LegDriver for Registered {
                     tracing::warn!(%participant_id, error = ?e, "BYE not answered");
                 }
             }
+        }
+    }
+
+    /// A phone of a dead node: a ringing one gets the CANCEL kept for it, a connected one BYE
+    /// from its saved dialog, which is then dropped (so the dead node, were it only stalled,
+    /// does not send it again).
+    async fn end_for_dead_node(&self, leg: &Participant) {
+        let this = &self.0;
+        match leg.state {
+            ParticipantState::Ringing => {
+                if this.send_kept_cancel(leg) {
+                    tracing::info!(participant_id = %leg.id, "a phone rang on a dead node: CANCEL sent");
+                }
+            }
+            ParticipantState::Connected => {
+                let Some(dialog) = dialog_of(leg) else { return };
+                tracing::info!(participant_id = %leg.id, "a phone was connected on a dead node: BYE");
+                if let Err(e) = this.ua.hang_up(&dialog).await {
+                    tracing::warn!(participant_id = %leg.id, error = ?e, "BYE not answered");
+                }
+                if let Err(e) = this.engine.save_leg_state(&leg.id.0, serde_json::Value::Null).await {
+                    tracing::info!(participant_id = %leg.id, error = %e, "cannot drop the dialog of a dead node's phone");
+                }
+            }
+            ParticipantState::Removed => {}
         }
     }
 

@@ -4,9 +4,10 @@
 //! node finishes the invite and delivers its notifications; a call to the bot placed on one node
 //! is answered on the other; an agent connected to one node is rung through that node's leg
 //! inbox when another node takes the invite; the live legs of a killed node are ended by the
-//! other once the node timeout has passed (docs/codes.md), and a node that was only stalled
-//! that long lets go of its agents and phones when it runs again; a run of notifications to a slow
-//! receiver stops within its lease, so the other node never posts its rows again.
+//! other once the node timeout has passed (docs/codes.md), and its phones hung up by the other
+//! node when that node has a trunk too; a node that was only stalled that long lets go of its
+//! agents and phones when it runs again; a run of notifications to a slow receiver stops within
+//! its lease, so the other node never posts its rows again.
 
 mod common;
 #[path = "sipp/harness.rs"]
@@ -273,33 +274,87 @@ async fn a_stalled_node_taken_over_disconnects_its_agents_when_it_runs_again() {
     agent.expect("invitation").await;
 }
 
+/// [`quick_takeover`] with a SIP trunk: sipp, playing the phone.
+fn quick_takeover_with_trunk(schema: &PgSchema, sipp: &Sipp) -> SpawnOptions {
+    let mut options = quick_takeover(schema);
+    options.extra_args.extend(
+        ["--sip-trunk", &sipp.addr.to_string(), "--sip-listen", "127.0.0.1:0", "--sip-t1-ms", "50"].map(String::from),
+    );
+    options.rust_log = "info,switchboard_sip=debug";
+    options
+}
+
+/// Node B joins a meeting; node A invites the phone, so its SIP trunk dials it and the leg is
+/// node A's. Returns the call and the invite's operation.
+async fn phone_invited_on_a(a: &TestApp, b: &TestApp) -> (String, Value) {
+    let call = join_meeting(b).await;
+    assert_eq!(b.hooks.wait_for(&call, 3, WAIT).await.len(), 3);
+    let phone = json!({"@odata.type": "#microsoft.graph.identitySet",
+                       "phone": {"@odata.type": "#microsoft.graph.identity", "id": "+15550100"}});
+    let op = a.invite(&call, &invite_body(&[phone], "a phone on node A")).await.assert_status(200).clone();
+    (call, op)
+}
+
+/// [`phone_invited_on_a`], once the phone answered: returns the call and the phone's participant id.
+async fn phone_connected_on_a(a: &TestApp, b: &TestApp) -> (String, String) {
+    let (call, op) = phone_invited_on_a(a, b).await;
+    let participant = op["participants"][0]["participantId"].as_str().unwrap().to_owned();
+    let got = b.hooks.wait_for(&call, 5, WAIT).await;
+    assert_eq!(operation_status(&got, &op["id"]), Some(&json!("completed")), "{got:#?}");
+    assert!(roster_ids(got.last().unwrap()).contains(&participant.as_str()), "{got:#?}");
+    (call, participant)
+}
+
 #[tokio::test]
 async fn a_stalled_node_taken_over_hangs_up_its_phones_when_it_runs_again() {
     // The phone answers, then waits (up to 60 s) for a BYE.
     let sipp = Sipp::phone("answer", false);
     let schema = PgSchema::create().await;
-    let mut options = quick_takeover(&schema);
-    options.extra_args.extend(
-        ["--sip-trunk", &sipp.addr.to_string(), "--sip-listen", "127.0.0.1:0", "--sip-t1-ms", "50"].map(String::from),
-    );
-    let a = TestApp::spawn_with(options).await;
+    let a = TestApp::spawn_with(quick_takeover_with_trunk(&schema, &sipp)).await;
+    // Node B has no trunk: only node A can reach the phone.
     let b = a.another_node(quick_takeover(&schema)).await;
-    let call = join_meeting(&b).await;
-    assert_eq!(b.hooks.wait_for(&call, 3, WAIT).await.len(), 3);
-    // Invited through node A, whose SIP trunk rings the phone: the leg is node A's.
-    let phone = json!({"@odata.type": "#microsoft.graph.identitySet",
-                       "phone": {"@odata.type": "#microsoft.graph.identity", "id": "+15550100"}});
-    let op = a.invite(&call, &invite_body(&[phone], "a phone on node A")).await.assert_status(200).clone();
-    let participant = op["participants"][0]["participantId"].as_str().unwrap().to_owned();
-    let got = b.hooks.wait_for(&call, 5, WAIT).await;
-    assert_eq!(operation_status(&got, &op["id"]), Some(&json!("completed")), "{got:#?}");
-    assert!(roster_ids(got.last().unwrap()).contains(&participant.as_str()), "{got:#?}");
+    let (call, participant) = phone_connected_on_a(&a, &b).await;
 
     a.stall(Duration::from_secs(3)).await;
     let got = b.hooks.wait_for(&call, 6, WAIT).await;
     assert!(!roster_ids(got.last().unwrap()).contains(&participant.as_str()), "the leg left: {got:#?}");
     // Running again, node A ends the phone's dialog: sipp got its BYE.
     sipp.assert_passed().await;
+}
+
+#[tokio::test]
+async fn the_connected_phone_of_a_killed_node_gets_bye_from_the_node_that_takes_over() {
+    let sipp = Sipp::phone("answer", false);
+    let schema = PgSchema::create().await;
+    let a = TestApp::spawn_with(quick_takeover_with_trunk(&schema, &sipp)).await;
+    let b = a.another_node(quick_takeover_with_trunk(&schema, &sipp)).await;
+    let (call, participant) = phone_connected_on_a(&a, &b).await;
+
+    let _dir = a.kill().await;
+    let got = b.hooks.wait_for(&call, 6, WAIT).await;
+    assert!(!roster_ids(got.last().unwrap()).contains(&participant.as_str()), "the leg left: {got:#?}");
+    sipp.assert_passed().await; // node B sent the BYE from the dialog node A saved
+}
+
+#[tokio::test]
+async fn the_ringing_phone_of_a_killed_node_gets_cancel_from_the_node_that_takes_over() {
+    let sipp = Sipp::phone("ringing_across_restart", false);
+    let schema = PgSchema::create().await;
+    let a = TestApp::spawn_with(quick_takeover_with_trunk(&schema, &sipp)).await;
+    let b = a.another_node(quick_takeover_with_trunk(&schema, &sipp)).await;
+    let (call, op) = phone_invited_on_a(&a, &b).await;
+    sipp.wait_for_trace("SIP/2.0 180 Ringing").await;
+    // The CANCEL is kept with the first provisional response; kill only once it is.
+    let deadline = std::time::Instant::now() + WAIT;
+    while !a.server_log().contains("its CANCEL is kept") {
+        assert!(std::time::Instant::now() < deadline, "the CANCEL was never kept: {}", a.server_log());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let _dir = a.kill().await;
+    let got = b.hooks.wait_for(&call, 4, WAIT).await;
+    assert_eq!(operation_status(&got, &op["id"]), Some(&json!("failed")), "{got:#?}");
+    sipp.assert_passed().await; // node B sent the CANCEL node A kept
 }
 
 /// A callback receiver that takes `delay` to answer each POST; returns its URL and the
