@@ -348,8 +348,10 @@ fn carry_live_leg(
                 chat_info,
             };
             p.node = carried.node;
-            p.leg_state = leg.leg_state.take();
-            tx.update_participant(&leg)?;
+            if leg.leg_state.is_some() {
+                p.leg_state = leg.leg_state.take();
+                tx.update_participant(&leg)?;
+            }
             crate::legs::send(tx, &leg, &command, now)
         }
         None => {

@@ -298,19 +298,25 @@ impl LegDriver for Registered {
 
     /// Another node ended this node's legs while it was stalled: ringing phones get CANCEL,
     /// callers still waiting for the bot 480, and connected phones BYE from their saved dialog.
+    /// Legs the store still gives this node (dialled after it ran again) are kept.
     async fn taken_over(&self) {
         let this = &self.0;
-        let ringing: Vec<_> = this.ringing.lock().expect("ringing").drain().collect();
+        let legs: HashMap<String, Participant> = match this.engine.legs_of_node().await {
+            Ok(legs) => legs.into_iter().map(|p| (p.id.0.clone(), p)).collect(),
+            Err(e) => return tracing::warn!(error = %e, "cannot read which legs are still this node's"),
+        };
+        let ended = |participant_id: &String| !legs.contains_key(participant_id);
+        let ringing: Vec<_> = this.ringing.lock().expect("ringing").extract_if(|p, _| ended(p)).collect();
         for (participant_id, call) in ringing {
             tracing::info!(%participant_id, "a phone rang on a node taken over: CANCEL");
             call.cancel();
         }
-        let inbound: Vec<_> = this.inbound.lock().expect("inbound").drain().collect();
+        let inbound: Vec<_> = this.inbound.lock().expect("inbound").extract_if(|p, _| ended(p)).collect();
         for (participant_id, invite) in inbound {
             tracing::info!(%participant_id, "a caller waited on a node taken over: 480");
             invite.reject(480);
         }
-        let dialogs: Vec<_> = this.dialogs.lock().expect("dialogs").drain().collect();
+        let dialogs: Vec<_> = this.dialogs.lock().expect("dialogs").extract_if(|_, p| ended(p)).collect();
         for (_, participant_id) in dialogs {
             let dialog = match this.engine.participant(&participant_id).await {
                 Ok(leg) => leg.as_ref().and_then(dialog_of),
@@ -319,6 +325,7 @@ impl LegDriver for Registered {
                     continue;
                 }
             };
+            // None when the node that took over sent the BYE itself (`end_for_dead_node`).
             if let Some(dialog) = dialog {
                 tracing::info!(%participant_id, "a phone was connected on a node taken over: BYE");
                 if let Err(e) = this.ua.hang_up(&dialog).await {
