@@ -362,8 +362,14 @@ impl Engine {
         tracing::Span::current().record("call_id", tracing::field::display(&call_id));
         let hold = self.hold(&call_id);
         let config = self.inner.config.clone();
-        let rendered =
-            self.run(move |tx| create_call_tx(tx, &config, caller, body, plan, call_id, version, now)).await?;
+        let rendered = self
+            .run(move |tx| {
+                let held = call_id.clone();
+                let rendered = create_call_tx(tx, &config, caller, body, plan, call_id, version, now)?;
+                Engine::hold_in_store(tx, &held, now)?;
+                Ok::<_, EngineError>(rendered)
+            })
+            .await?;
         tracing::info!(conversation_id = %rendered.call_chain_id, "call created");
         self.inner.timer_wake.notify_one();
         Ok((rendered, hold))

@@ -363,6 +363,9 @@ impl Tx for Recording<'_> {
         self.inner.conversations(limit, include_ended)
     }
 
+    fn hold_call(&mut self, call: &CallId, until: Timestamp) -> StoreResult<()> {
+        self.inner.hold_call(call, until)
+    }
     fn insert_timer(&mut self, due_at: Timestamp, action: &TimerAction) -> StoreResult<i64> {
         self.inner.insert_timer(due_at, action)
     }

@@ -37,6 +37,7 @@ impl Engine {
         let mut done = self
             .run(move |tx| {
                 let (op, timed) = invite_tx(tx, &config, &caller, &call_id, request, now)?;
+                Engine::hold_in_store(tx, &op.call_id, now)?;
                 // (Only under the id reserved: the path may spell the call's id otherwise.)
                 let run = match reserved && op.call_id.0 == call_id {
                     true => crate::delivery::claim_call_run(tx, &op.call_id, now, lease_until)?,

@@ -202,6 +202,17 @@ impl Engine {
         HoldGuard { engine: self.clone(), call_id: Some(call_id.clone()) }
     }
 
+    /// The part of a hold other nodes see (on PostgreSQL): what they enqueue to the call
+    /// meanwhile is born leased to this node, which delivers it after the response. Called in
+    /// the unit of work that creates the call or its operation.
+    fn hold_in_store(
+        tx: &mut dyn switchboard_store::Tx,
+        call: &CallId,
+        now: switchboard_core::Timestamp,
+    ) -> error::EngineResult<()> {
+        Ok(tx.hold_call(call, now.plus_millis(switchboard_store::BIRTH_LEASE_MS))?)
+    }
+
     fn held_calls(&self) -> Vec<CallId> {
         self.inner.holds.lock().expect("holds lock").keys().cloned().collect()
     }

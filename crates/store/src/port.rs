@@ -227,6 +227,14 @@ pub trait Tx {
     /// The newest `limit` conversations, newest first; ended ones only if `include_ended`.
     fn conversations(&mut self, limit: usize, include_ended: bool) -> StoreResult<Vec<Conversation>>;
 
+    /// Notes that this node holds the call's notifications back until the HTTP response that
+    /// created the call or its pending operation is written, at the latest until `until`: a
+    /// notification another node enqueues to the call meanwhile is born leased to this node,
+    /// which delivers it once its response is out (DESIGN.md "Notifications": no notification
+    /// before that response). Nothing to write where one node serves the store (SQLite): the
+    /// hold in that node's memory covers every notification.
+    fn hold_call(&mut self, call: &CallId, until: Timestamp) -> StoreResult<()>;
+
     // Timers.
     fn insert_timer(&mut self, due_at: Timestamp, action: &TimerAction) -> StoreResult<i64>;
     /// Removes the timers of a participant (its ring is over).

@@ -48,6 +48,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (6, include_str!("../migrations/postgres/0006_live_legs.sql")),
     (7, include_str!("../migrations/postgres/0007_fewer_outbox_indexes.sql")),
     (8, include_str!("../migrations/postgres/0008_nodes.sql")),
+    (9, include_str!("../migrations/postgres/0009_response_holds.sql")),
 ];
 
 /// First key of Switchboard's advisory locks (the second is the schema's hash).
@@ -566,6 +567,13 @@ impl Tx for PgTx<'_, '_> {
     fn call(&mut self, id: &str) -> StoreResult<Option<Call>> {
         self.get_body("SELECT body FROM calls WHERE id = $1", &[&id])
     }
+    fn hold_call(&mut self, call: &CallId, until: Timestamp) -> StoreResult<()> {
+        self.exec(
+            "UPDATE calls SET held_by = $2, held_until = $3 WHERE id = $1",
+            &[&call.0, &self.inner.node_id, &until.0],
+        )
+        .map(drop)
+    }
     fn calls_in_conversation(&mut self, id: &ConversationId) -> StoreResult<Vec<Call>> {
         self.bodies("SELECT body FROM calls WHERE conversation_id = $1 ORDER BY id", &[&id.0])
     }
@@ -708,11 +716,14 @@ impl Tx for PgTx<'_, '_> {
             .map_err(pg)?
             .get(0);
         let lease_until = now.0 + BIRTH_LEASE_MS;
+        // Born leased to this node, or to the node holding the call back until its response is
+        // written (`hold_call`).
         self.t
             .execute(
                 "INSERT INTO outbox (call_id, sequence, callback_uri, app_id, tenant_id, body, created_at, \
                  next_attempt_at, state, lease_owner, lease_until) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 'pending', $8, $9)",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 'pending', \
+                 COALESCE((SELECT held_by FROM calls WHERE id = $1 AND held_until > $7), $8), $9)",
                 &[
                     &call.id.0,
                     &next,

@@ -585,6 +585,37 @@ async fn dead_letters_are_listed_by_state(db: Fixture) {
 
 // PostgreSQL only: several nodes on one database.
 
+#[tokio::test]
+async fn postgres_what_another_node_enqueues_to_a_held_call_is_born_leased_to_the_holder() {
+    let db = Fixture::postgres().await;
+    let (one, two) = (db.open().await, db.open().await);
+    let c = call("held", "c");
+    let id = c.id.clone();
+    run(&one, move |tx| {
+        tx.insert_conversation(&conversation("c"))?;
+        tx.insert_call(&c)?;
+        tx.hold_call(&id, Timestamp(1_000))
+    })
+    .await
+    .unwrap();
+    // Node two enqueues while node one holds the call (its response not written yet).
+    run(&two, |tx| tx.enqueue_notification(&call("held", "c"), "n1", Timestamp(10))).await.unwrap();
+    let until = Timestamp(60_000);
+    let by_two = run(&two, move |tx| tx.claim_deliveries(Timestamp(20), until, 10, &[])).await.unwrap();
+    assert!(by_two.is_empty(), "leased to the holder: {by_two:?}");
+    let by_one = run(&one, move |tx| tx.claim_deliveries(Timestamp(20), until, 10, &[])).await.unwrap();
+    assert_eq!(by_one.iter().map(|r| r.body.as_str()).collect::<Vec<_>>(), ["n1"]);
+    let n1 = by_one[0].id;
+    let delivered = AttemptResult::Delivered { status: 202 };
+    assert!(run(&one, move |tx| tx.record_attempt(n1, Timestamp(30), 1, &delivered)).await.unwrap());
+    // Once the hold is over, a notification is born leased to the node that enqueues it.
+    run(&two, |tx| tx.enqueue_notification(&call("held", "c"), "n2", Timestamp(1_000))).await.unwrap();
+    let by_one = run(&one, move |tx| tx.claim_deliveries(Timestamp(1_010), until, 10, &[])).await.unwrap();
+    assert!(by_one.is_empty(), "n2 is node two's: {by_one:?}");
+    let by_two = run(&two, move |tx| tx.claim_deliveries(Timestamp(1_010), until, 10, &[])).await.unwrap();
+    assert_eq!(by_two.iter().map(|r| r.body.as_str()).collect::<Vec<_>>(), ["n2"]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_two_claimers_never_get_the_same_row() {
     let db = Fixture::postgres().await;

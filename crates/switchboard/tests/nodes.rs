@@ -1,7 +1,8 @@
 //! Several nodes on one PostgreSQL database: two server processes (system clock), a call
 //! created through one and an invite through the other, every notification delivered exactly
 //! once; then the node that took an invite is killed while the invitee rings, and the other
-//! node finishes the invite and delivers its notifications; a call to the bot placed on one node
+//! node finishes the invite and delivers its notifications, but not before the hold of the
+//! node that died before answering has run out; a call to the bot placed on one node
 //! is answered on the other; an agent connected to one node is rung through that node's leg
 //! inbox when another node takes the invite; the live legs of a killed node are ended by the
 //! other once the node timeout has passed (docs/codes.md), and its phones hung up by the other
@@ -161,6 +162,41 @@ async fn killing_the_node_that_took_an_invite_while_the_invitee_rings_lets_the_o
     assert_exactly_once(&got);
     let read = b.get_operation(&call, op["id"].as_str().unwrap()).await;
     assert_eq!(read.assert_status(200)["status"], "Completed");
+}
+
+/// Graph sends no notification of an operation before the response that created it. Node A
+/// dies after committing an invite, before answering it; node B fires the invitee's answer
+/// 100 ms later. The operation's notification is born leased to node A, which held the call
+/// for its response, so it goes out only once that hold has run out (5 s), never at once.
+#[tokio::test]
+async fn what_another_node_causes_waits_for_the_response_of_the_node_that_took_the_invite() {
+    let schema = PgSchema::create().await;
+    let mut a = TestApp::spawn_with(node_options(&schema)).await;
+    let b = a.another_node(node_options(&schema)).await;
+    let diego = a.user("Diego Siciliani");
+    a.set_user_behaviour(&diego, json!({"kind": "answer", "afterMs": 100})).await;
+    let call = join_meeting(&a).await;
+    assert_eq!(a.hooks.wait_for(&call, 3, WAIT).await.len(), 3);
+    a.control(reqwest::Method::POST, "/_switchboard/outbox/flush", None).await.assert_status(204);
+    a.control(reqwest::Method::PUT, "/_switchboard/failpoints/invite-committed", None).await.assert_status(204);
+
+    let sent = std::time::Instant::now();
+    let answered = reqwest::Client::new()
+        .post(format!("{}/beta/communications/calls/{call}/participants/invite", a.base))
+        .bearer_auth(a.token())
+        .json(&invite_body(&[user_identity(&diego)], "node A dies before answering"))
+        .send()
+        .await;
+    assert!(answered.is_err(), "node A aborted before its response: {answered:?}");
+    assert!(!a.wait_for_exit().await.success());
+
+    let got = b.hooks.wait_for(&call, 5, WAIT).await;
+    let waited = sent.elapsed();
+    assert_eq!(got.len(), 5, "{got:#?}");
+    let operation = got.iter().find(|r| r.kind() == "operation").expect("the operation's notification");
+    assert_eq!(operation.resource_data()["status"], "completed");
+    assert!(waited >= Duration::from_millis(4_500), "delivered {waited:?} after the invite, before the hold ran out");
+    assert_exactly_once(&got);
 }
 
 #[tokio::test]
