@@ -359,6 +359,27 @@ async fn a_stalled_node_taken_over_hangs_up_its_phones_when_it_runs_again() {
 }
 
 #[tokio::test]
+async fn a_stalled_node_taken_over_cancels_its_ringing_phones_when_it_runs_again() {
+    // The phone rings and waits (up to 60 s) for a CANCEL.
+    let sipp = Sipp::phone("ringing_across_restart", false);
+    let schema = PgSchema::create().await;
+    let a = TestApp::spawn_with(quick_takeover_with_trunk(&schema, &sipp)).await;
+    // Node B has no trunk: only node A can reach the phone.
+    let b = a.another_node(quick_takeover(&schema)).await;
+    let (call, op) = phone_invited_on_a(&a, &b).await;
+    sipp.wait_for_trace("SIP/2.0 180 Ringing").await;
+
+    a.stall(Duration::from_secs(3)).await;
+    let got = b.hooks.wait_for(&call, 4, WAIT).await;
+    assert_eq!(operation_status(&got, &op["id"]), Some(&json!("failed")), "{got:#?}");
+    let failed = got.iter().find(|r| r.kind() == "operation").unwrap();
+    let result = &failed.resource_data()["resultInfo"];
+    assert_eq!((result["code"].as_i64(), result["subcode"].as_i64()), (Some(480), Some(10076)), "{got:#?}");
+    // Running again, node A stops the phone ringing: sipp got its CANCEL.
+    sipp.assert_passed().await;
+}
+
+#[tokio::test]
 async fn the_connected_phone_of_a_killed_node_gets_bye_from_the_node_that_takes_over() {
     let sipp = Sipp::phone("answer", false);
     let schema = PgSchema::create().await;
