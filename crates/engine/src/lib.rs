@@ -153,7 +153,8 @@ impl Engine {
 
     /// Restores the virtual clock where the last run left it, records this node alive, forgets
     /// its agent sessions (their WebSockets did not survive), lets each leg driver settle the
-    /// legs of the previous run, then starts the timer, delivery, leg and node-liveness tasks. They stop when the returned handles are aborted.
+    /// legs of the previous run, then starts the timer, delivery, leg and node-liveness tasks.
+    /// They stop when the returned handles are aborted.
     pub async fn start(&self) -> Result<Vec<tokio::task::JoinHandle<()>>, EngineError> {
         if self.inner.clock.mode() == ClockMode::Virtual {
             if let Some(saved) = self.setting(VIRTUAL_NOW).await?.and_then(|v| v.parse::<i64>().ok()) {

@@ -89,6 +89,19 @@ async fn agent_invited_on_b(schema: &PgSchema, options: fn(&PgSchema) -> SpawnOp
     AgentInvitedOnB { a, b, agent, call, op, invitation }
 }
 
+/// [`agent_invited_on_b`] with nodes that take each other over after 1 s, once the agent
+/// accepted and the invite completed: returns the setup, the agent's participant id and the
+/// call's notifications so far.
+async fn agent_connected_on_b(schema: &PgSchema) -> (AgentInvitedOnB, String, Vec<Received>) {
+    let mut setup = agent_invited_on_b(schema, quick_takeover).await;
+    let participant = setup.invitation["participantId"].as_str().unwrap().to_owned();
+    setup.agent.accept(&participant).await;
+    setup.agent.expect("answered").await;
+    let got = setup.a.hooks.wait_for(&setup.call, 5, WAIT).await;
+    assert_eq!(operation_status(&got, &setup.op["id"]), Some(&json!("completed")), "{got:#?}");
+    (setup, participant, got)
+}
+
 /// Each sequence number of the call received exactly once, numbered from 1 without a gap.
 fn assert_exactly_once(got: &[Received]) {
     let mut by_sequence: BTreeMap<i64, usize> = BTreeMap::new();
@@ -99,6 +112,14 @@ fn assert_exactly_once(got: &[Received]) {
     assert!(duplicated.is_empty(), "delivered more than once: {duplicated:?}");
     let sequences: Vec<i64> = by_sequence.keys().copied().collect();
     assert_eq!(sequences, (1..=got.len() as i64).collect::<Vec<_>>(), "no gap");
+}
+
+/// The operation failed as unreachable (480/10076), as a taken-over ringing leg does.
+fn assert_failed_unreachable(got: &[Received], op: &Value) {
+    assert_eq!(operation_status(got, &op["id"]), Some(&json!("failed")), "{got:#?}");
+    let failed = got.iter().find(|r| r.kind() == "operation").unwrap();
+    let result = &failed.resource_data()["resultInfo"];
+    assert_eq!((result["code"].as_i64(), result["subcode"].as_i64()), (Some(480), Some(10076)), "{got:#?}");
 }
 
 fn operation_status<'a>(got: &'a [Received], operation_id: &Value) -> Option<&'a Value> {
@@ -181,7 +202,8 @@ async fn what_another_node_causes_waits_for_the_response_of_the_node_that_took_t
     a.control(reqwest::Method::PUT, "/_switchboard/failpoints/invite-committed", None).await.assert_status(204);
 
     let sent = std::time::Instant::now();
-    let answered = reqwest::Client::new()
+    let answered = a
+        .http
         .post(format!("{}/beta/communications/calls/{call}/participants/invite", a.base))
         .bearer_auth(a.token())
         .json(&invite_body(&[user_identity(&diego)], "node A dies before answering"))
@@ -247,12 +269,8 @@ fn roster_ids(r: &Received) -> Vec<&str> {
 #[tokio::test]
 async fn the_connected_agent_of_a_killed_node_leaves_its_call_once_another_node_takes_over() {
     let schema = PgSchema::create().await;
-    let AgentInvitedOnB { a, b, mut agent, call, op, invitation } = agent_invited_on_b(&schema, quick_takeover).await;
-    let participant = invitation["participantId"].as_str().unwrap().to_owned();
-    agent.accept(&participant).await;
-    agent.expect("answered").await;
-    let got = a.hooks.wait_for(&call, 5, WAIT).await;
-    assert_eq!(operation_status(&got, &op["id"]), Some(&json!("completed")), "{got:#?}");
+    // The agent stays connected (dropping it would end its leg itself) until its node dies.
+    let (AgentInvitedOnB { a, b, call, agent: _agent, .. }, participant, got) = agent_connected_on_b(&schema).await;
     assert!(roster_ids(got.last().unwrap()).contains(&participant.as_str()), "{got:#?}");
     // Both nodes alive for a few timeouts: neither takes the other over.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -279,22 +297,14 @@ async fn the_ringing_agent_of_a_killed_node_fails_as_unreachable_once_another_no
     let _dir = b.kill().await;
     // Well before the 60 s ring timeout.
     let got = a.hooks.wait_for(&call, 4, WAIT).await;
-    assert_eq!(operation_status(&got, &op["id"]), Some(&json!("failed")), "{got:#?}");
-    let failed = got.iter().find(|r| r.kind() == "operation").unwrap();
-    let result = &failed.resource_data()["resultInfo"];
-    assert_eq!((result["code"].as_i64(), result["subcode"].as_i64()), (Some(480), Some(10076)), "{got:#?}");
+    assert_failed_unreachable(&got, &op);
     assert_exactly_once(&got);
 }
 
 #[tokio::test]
 async fn a_stalled_node_taken_over_disconnects_its_agents_when_it_runs_again() {
     let schema = PgSchema::create().await;
-    let AgentInvitedOnB { a, b, mut agent, call, op, invitation } = agent_invited_on_b(&schema, quick_takeover).await;
-    let participant = invitation["participantId"].as_str().unwrap().to_owned();
-    agent.accept(&participant).await;
-    agent.expect("answered").await;
-    let got = a.hooks.wait_for(&call, 5, WAIT).await;
-    assert_eq!(operation_status(&got, &op["id"]), Some(&json!("completed")), "{got:#?}");
+    let (AgentInvitedOnB { a, b, mut agent, call, .. }, participant, _) = agent_connected_on_b(&schema).await;
 
     // Node B stops for three node timeouts, then runs on: node A took it over meanwhile.
     b.stall(Duration::from_secs(3)).await;
@@ -371,10 +381,7 @@ async fn a_stalled_node_taken_over_cancels_its_ringing_phones_when_it_runs_again
 
     a.stall(Duration::from_secs(3)).await;
     let got = b.hooks.wait_for(&call, 4, WAIT).await;
-    assert_eq!(operation_status(&got, &op["id"]), Some(&json!("failed")), "{got:#?}");
-    let failed = got.iter().find(|r| r.kind() == "operation").unwrap();
-    let result = &failed.resource_data()["resultInfo"];
-    assert_eq!((result["code"].as_i64(), result["subcode"].as_i64()), (Some(480), Some(10076)), "{got:#?}");
+    assert_failed_unreachable(&got, &op);
     // Running again, node A stops the phone ringing: sipp got its CANCEL.
     sipp.assert_passed().await;
 }
@@ -443,14 +450,8 @@ async fn slow_receiver(delay: Duration) -> (String, std::sync::Arc<std::sync::Mu
 #[tokio::test]
 async fn a_long_run_of_notifications_stops_within_its_lease_so_another_node_never_repeats_it() {
     let schema = PgSchema::create().await;
-    let options = || SpawnOptions {
-        clock_virtual: false,
-        database_url: Some(schema.url.clone()),
-        extra_args: vec!["--delivery-total-timeout".into(), "2".into()],
-        ..SpawnOptions::default()
-    };
-    let a = TestApp::spawn_with(options()).await;
-    let _b = a.another_node(options()).await;
+    let a = TestApp::spawn_with(node_options(&schema)).await;
+    let _b = a.another_node(node_options(&schema)).await;
     let (slow, got) = slow_receiver(Duration::from_millis(900)).await;
     let users: Vec<String> = ["Adele Vance", "Alex Wilber", "Megan Bowen", "Lynne Robbins", "Diego Siciliani"]
         .iter()

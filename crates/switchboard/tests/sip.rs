@@ -76,6 +76,20 @@ async fn invite_phone(app: &TestApp) -> (String, String) {
     (call, participant)
 }
 
+/// The bot calls the phone peer-to-peer; returns the call id.
+async fn call_phone(app: &TestApp) -> String {
+    let created = app
+        .create_call(&json!({
+            "callbackUri": app.callback,
+            "requestedModalities": ["audio"],
+            "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
+            "targets": [{"@odata.type": "#microsoft.graph.invitationParticipantInfo", "identity": phone_identity(PHONE)}],
+            "tenantId": app.tenant_id,
+        }))
+        .await;
+    created.assert_status(201)["id"].as_str().unwrap().to_owned()
+}
+
 /// Waits until `count` notifications of `call` arrived (the SIP side runs on wall time), then
 /// takes them.
 async fn notifications(app: &TestApp, call: &str, count: usize) -> Vec<Received> {
@@ -270,16 +284,7 @@ async fn the_bot_ending_the_call_sends_bye_to_the_phone() {
 async fn a_peer_to_peer_call_to_a_phone_is_established_when_it_answers_and_ends_when_it_hangs_up() {
     let sipp = Sipp::phone("remote_bye", false);
     let app = spawn_with_trunk(&sipp, false).await;
-    let created = app
-        .create_call(&json!({
-            "callbackUri": app.callback,
-            "requestedModalities": ["audio"],
-            "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
-            "targets": [{"@odata.type": "#microsoft.graph.invitationParticipantInfo", "identity": phone_identity(PHONE)}],
-            "tenantId": app.tenant_id,
-        }))
-        .await;
-    let call = created.assert_status(201)["id"].as_str().unwrap().to_owned();
+    let call = call_phone(&app).await;
     let got = notifications(&app, &call, 4).await;
     assert_eq!(
         summary(&got),
@@ -300,16 +305,7 @@ async fn a_phone_escalated_into_a_meeting_keeps_its_dialog_and_its_bye_leaves_th
     // sipp fails if a BYE reaches the phone at the escalation (an unexpected message).
     let sipp = Sipp::phone("carried_then_bye", false);
     let app = spawn_with_trunk(&sipp, false).await;
-    let created = app
-        .create_call(&json!({
-            "callbackUri": app.callback,
-            "requestedModalities": ["audio"],
-            "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
-            "targets": [{"@odata.type": "#microsoft.graph.invitationParticipantInfo", "identity": phone_identity(PHONE)}],
-            "tenantId": app.tenant_id,
-        }))
-        .await;
-    let p2p = created.assert_status(201)["id"].as_str().unwrap().to_owned();
+    let p2p = call_phone(&app).await;
     let got = notifications(&app, &p2p, 2).await;
     assert_eq!(summary(&got), ["call updated establishing", "call updated established"]);
 
