@@ -362,7 +362,7 @@ async fn invites(args: InviteArgs) -> anyhow::Result<()> {
             let sent = Instant::now();
             receiver.expect_completion(&context, scheduled.unwrap_or(sent));
             let path = format!("/beta/communications/calls/{}/participants/invite", slot.0);
-            (matches!(server.post(&path, &invite_body(&user, &context)).await, Ok((200, _))), sent)
+            (matches!(server.post_status(&path, &invite_body(&user, &context)).await, Ok(200)), sent)
         }
     })
     .await;

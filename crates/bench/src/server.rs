@@ -169,6 +169,14 @@ impl Server {
         Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
     }
 
+    /// A POST whose answer is only counted: its body is read, not parsed, as the baseline's is.
+    pub async fn post_status(&self, path: &str, body: &Value) -> anyhow::Result<u16> {
+        let r = self.http.post(format!("{}{path}", self.base)).bearer_auth(&self.token).json(body).send().await?;
+        let status = r.status().as_u16();
+        r.bytes().await?;
+        Ok(status)
+    }
+
     pub async fn get(&self, path: &str) -> anyhow::Result<(u16, Value)> {
         let r = self.http.get(format!("{}{path}", self.base)).bearer_auth(&self.token).send().await?;
         let status = r.status().as_u16();
