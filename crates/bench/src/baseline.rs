@@ -57,7 +57,7 @@ pub async fn serve() -> anyhow::Result<()> {
 
 pub struct Baseline {
     pub url: String,
-    pid: u32,
+    pub pid: u32,
     _child: Child,
 }
 

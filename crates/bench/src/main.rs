@@ -10,6 +10,7 @@
 //! Simulated endpoints answer at once (`{kind = "answer", afterMs = 0}`).
 
 mod baseline;
+mod cpu;
 mod receiver;
 mod server;
 
@@ -346,6 +347,7 @@ async fn invites(args: InviteArgs) -> anyhow::Result<()> {
     let start = Instant::now();
     let measure_from = start + Duration::from_secs(args.warmup);
     receiver.set_window(measure_from, measure_from + Duration::from_secs(args.duration));
+    let cpu = cpu_window(&[("server", server.pid), ("bench", std::process::id())], measure_from, args.duration);
     let result = load(start, args.concurrency, args.warmup, args.duration, args.rate, move |worker, n, scheduled| {
         let (server, receiver, calls, ready) = (s.clone(), r.clone(), c.clone(), ready_rx.clone());
         async move {
@@ -397,6 +399,8 @@ async fn invites(args: InviteArgs) -> anyhow::Result<()> {
         measured.calls
     );
     println!("server RSS: {} MiB before, {} MiB after", rss_before / 1024, rss_after / 1024);
+    let (before, after) = cpu.await?;
+    println!("{}", cpu::describe(&before, &after, result.requests - result.errors, "invite"));
     server.stop().await;
     // A run whose invites failed or never completed measured nothing: say so by the exit code.
     anyhow::ensure!(result.errors == 0, "{} invites failed (the server log is in DATA_DIR/server.log)", result.errors);
@@ -407,27 +411,33 @@ async fn invites(args: InviteArgs) -> anyhow::Result<()> {
         let base = Arc::new(baseline.url.clone());
         let http = reqwest::Client::new();
         let b = base.clone();
-        let result_b =
-            load(Instant::now(), args.concurrency, args.warmup, args.duration, args.rate, move |worker, n, _| {
-                let (http, base) = (http.clone(), b.clone());
-                async move {
-                    let sent = Instant::now();
-                    let body = invite_body(&server::user_id(n as usize % 50), &format!("b{worker}-{n}"));
-                    let r = http
-                        .post(format!("{base}/beta/communications/calls/{worker}/participants/invite"))
-                        .bearer_auth("baseline")
-                        .json(&body)
-                        .send()
-                        .await;
-                    let ok = match r {
-                        Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
-                        _ => false,
-                    };
-                    (ok, sent)
-                }
-            })
-            .await;
+        let start = Instant::now();
+        let cpu = cpu_window(
+            &[("baseline server", baseline.pid), ("bench", std::process::id())],
+            start + Duration::from_secs(args.warmup),
+            args.duration,
+        );
+        let result_b = load(start, args.concurrency, args.warmup, args.duration, args.rate, move |worker, n, _| {
+            let (http, base) = (http.clone(), b.clone());
+            async move {
+                let sent = Instant::now();
+                let body = invite_body(&server::user_id(n as usize % 50), &format!("b{worker}-{n}"));
+                let r = http
+                    .post(format!("{base}/beta/communications/calls/{worker}/participants/invite"))
+                    .bearer_auth("baseline")
+                    .json(&body)
+                    .send()
+                    .await;
+                let ok = match r {
+                    Ok(r) if r.status() == 200 => r.bytes().await.is_ok(),
+                    _ => false,
+                };
+                (ok, sent)
+            }
+        })
+        .await;
         baseline.stop().await;
+        let (before, after) = cpu.await?;
         let base_rate = (result_b.requests - result_b.errors) as f64 / result_b.elapsed;
         println!(
             "baseline (bare axum, parse + same-shaped 200): {:.0}/s, {} errors; latency {}",
@@ -435,9 +445,25 @@ async fn invites(args: InviteArgs) -> anyhow::Result<()> {
             result_b.errors,
             describe(&result_b.latency)
         );
+        println!("{}", cpu::describe(&before, &after, result_b.requests - result_b.errors, "request"));
         println!("ratio: Switchboard {:.0}/s = {:.1}% of the baseline", throughput, 100.0 * throughput / base_rate);
     }
     Ok(())
+}
+
+/// CPU samples of the processes at the start and the end of the measured window.
+fn cpu_window(
+    processes: &[(&'static str, u32)],
+    from: Instant,
+    seconds: u64,
+) -> tokio::task::JoinHandle<(cpu::Sample, cpu::Sample)> {
+    let processes = processes.to_vec();
+    tokio::spawn(async move {
+        tokio::time::sleep_until(from.into()).await;
+        let before = cpu::Sample::take(&processes);
+        tokio::time::sleep_until((from + Duration::from_secs(seconds)).into()).await;
+        (before, cpu::Sample::take(&processes))
+    })
 }
 
 async fn futures_join<T, F>(futures: impl Iterator<Item = F>) -> anyhow::Result<Vec<T>>
