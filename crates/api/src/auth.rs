@@ -104,8 +104,8 @@ impl FromRequestParts<AppState> for AppCaller {
         }
         // An injected 429/503 answers like the throttle, after the token was checked.
         if let Some(template) = parts.extensions.get::<axum::extract::MatchedPath>() {
-            if let Some(fault) = state.route_faults().take(parts.method.as_str(), template.as_str()) {
-                return Err(fault);
+            if let Some(fault) = state.engine().take_route_fault(parts.method.as_str(), template.as_str()).await? {
+                return Err(crate::faults::answer(&fault));
             }
         }
         parts.extensions.insert(GrantedRoles(claims.roles));

@@ -569,8 +569,8 @@ async fn inject_route_fault(
     State(state): State<AppState>,
     _: Admin,
     GraphJson(body): GraphJson<RouteFaultBody>,
-) -> Result<(StatusCode, Json<crate::faults::RouteFault>), ApiError> {
-    let fault = crate::faults::RouteFault {
+) -> Result<(StatusCode, Json<switchboard_core::faults::RouteFault>), ApiError> {
+    let fault = switchboard_core::faults::RouteFault {
         id: uuid::Uuid::now_v7().to_string(),
         method: body.method,
         path: body.path,
@@ -578,17 +578,17 @@ async fn inject_route_fault(
         retry_after: body.retry_after.unwrap_or(1),
         remaining: body.count,
     };
-    Ok((StatusCode::CREATED, Json(state.route_faults().arm(fault)?)))
+    Ok((StatusCode::CREATED, Json(state.engine().arm_route_fault(fault).await?)))
 }
 
 async fn faults(State(state): State<AppState>, _: Admin) -> Result<Json<serde_json::Value>, ApiError> {
     let armed = state.engine().faults().await?;
-    Ok(Json(json!({"value": armed, "routes": state.route_faults().list()})))
+    let routes = state.engine().route_faults().await?;
+    Ok(Json(json!({"value": armed, "routes": routes})))
 }
 
 async fn clear_faults(State(state): State<AppState>, _: Admin) -> Result<StatusCode, ApiError> {
     state.engine().clear_faults().await?;
-    state.route_faults().clear();
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -41,7 +41,6 @@ struct StateInner {
     identity_providers: Vec<auth::IdentityProvider>,
     throttle: throttle::Throttle,
     verified_tokens: auth::VerifiedTokens,
-    route_faults: faults::RouteFaults,
     metrics: Option<PrometheusHandle>,
     /// Turns true when the server starts shutting down: endless responses (the event
     /// stream) end then, so a graceful shutdown does not wait for open consoles.
@@ -77,7 +76,6 @@ impl AppState {
                 identity_providers: settings.identity_providers.into_iter().map(auth::IdentityProvider::new).collect(),
                 throttle: throttle::Throttle::new(settings.throttle),
                 verified_tokens: auth::VerifiedTokens::default(),
-                route_faults: faults::RouteFaults::default(),
                 metrics: settings.metrics,
                 shutdown: settings.shutdown,
             }),
@@ -99,11 +97,6 @@ impl AppState {
 
     pub fn engine(&self) -> &Engine {
         &self.inner.engine
-    }
-
-    /// The injected HTTP faults of this node's Graph routes.
-    pub fn route_faults(&self) -> &faults::RouteFaults {
-        &self.inner.route_faults
     }
 
     pub fn public_url(&self) -> &str {

@@ -1,6 +1,7 @@
-//! Injected faults: a `resultInfo` a user, a phone number or a call's next ring fails with, set
-//! through the control API so bots can test their error paths. Pure: the engine keeps the list
-//! in the store and consumes a fault in the transaction of the ring it fails.
+//! Injected faults, set through the control API so bots can test their error paths: a
+//! `resultInfo` a user, a phone number or a call's next ring fails with, and an HTTP `429` or
+//! `503` a Graph route answers. Pure: the engine keeps both lists in the store and consumes a
+//! fault in the transaction of the ring or the request it fails.
 
 use serde::{Deserialize, Serialize};
 
@@ -93,19 +94,112 @@ impl InjectedFault {
 pub fn take(faults: &mut Vec<InjectedFault>, targets: &[FaultTarget]) -> Option<RingFailure> {
     let index = targets.iter().find_map(|t| faults.iter().position(|f| f.target == *t))?;
     let failure = faults[index].failure();
-    match &mut faults[index].remaining {
+    use_once(faults, index, |f| &mut f.remaining);
+    Some(failure)
+}
+
+/// Takes one use of `faults[index]`, dropping it once used up (`remaining`: its uses left,
+/// `None` until cleared).
+fn use_once<T>(faults: &mut Vec<T>, index: usize, remaining: impl Fn(&mut T) -> &mut Option<u32>) {
+    match remaining(&mut faults[index]) {
         Some(1) => {
             faults.remove(index);
         }
         Some(n) => *n -= 1,
         None => {}
     }
-    Some(failure)
+}
+
+/// An armed route fault: requests on a Graph route answer `429 TooManyRequests` or
+/// `503 serviceNotAvailable` with `Retry-After`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteFault {
+    pub id: String,
+    /// `POST`, `GET`, ...; any method when absent.
+    pub method: Option<String>,
+    /// A route template below the version, e.g. `/communications/calls/{call_id}/participants/invite`
+    /// (`/app/...` matches the same routes), or `*` for every Graph route.
+    pub path: String,
+    /// 429 or 503.
+    pub status: u16,
+    pub retry_after: u64,
+    /// Requests it still answers; `None` until cleared.
+    pub remaining: Option<u32>,
+}
+
+impl RouteFault {
+    /// Checks a fault to arm, its path written the way [`take_route`] matches it.
+    pub fn validated(self) -> Result<RouteFault, DomainError> {
+        if self.status != 429 && self.status != 503 {
+            return Err(DomainError::invalid("status must be 429 or 503"));
+        }
+        if self.path != "*" && !self.path.starts_with('/') {
+            return Err(DomainError::invalid("path is a route template starting with '/', or '*'"));
+        }
+        if self.remaining == Some(0) {
+            return Err(DomainError::invalid("count must be at least 1"));
+        }
+        if self.retry_after > 86_400 {
+            return Err(DomainError::invalid("retryAfter must be at most 86400 seconds"));
+        }
+        let path = if self.path == "*" { self.path } else { normalise_route(&self.path) };
+        Ok(RouteFault { path, ..self })
+    }
+}
+
+/// `/beta/app/calls/{call_id}` -> `/communications/calls/{call_id}`.
+fn normalise_route(template: &str) -> String {
+    let rest = ["/beta", "/v1.0"].iter().find_map(|v| template.strip_prefix(v)).unwrap_or(template);
+    match rest.strip_prefix("/app/") {
+        Some(tail) => format!("/communications/{tail}"),
+        None => rest.to_owned(),
+    }
+}
+
+/// Takes one use of the first fault armed for a request (`method`, and `template`, the route
+/// it matched), dropping a used-up fault; the fault it answers with.
+pub fn take_route(faults: &mut Vec<RouteFault>, method: &str, template: &str) -> Option<RouteFault> {
+    let path = normalise_route(template);
+    let index = faults.iter().position(|f| {
+        (f.path == "*" || f.path == path) && f.method.as_deref().is_none_or(|m| m.eq_ignore_ascii_case(method))
+    })?;
+    let fault = faults[index].clone();
+    use_once(faults, index, |f| &mut f.remaining);
+    Some(fault)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn route_templates_match_on_both_versions_and_prefixes_and_counts_run_out() {
+        let fault = |path: &str, remaining| RouteFault {
+            id: "f".into(),
+            method: Some("post".into()),
+            path: path.into(),
+            status: 503,
+            retry_after: 3,
+            remaining,
+        };
+        let mut faults =
+            vec![fault("/communications/calls/{call_id}/participants/invite", Some(2)).validated().unwrap()];
+        assert!(take_route(&mut faults, "GET", "/beta/communications/calls/{call_id}/participants/invite").is_none());
+        let taken = take_route(&mut faults, "POST", "/v1.0/app/calls/{call_id}/participants/invite").unwrap();
+        assert_eq!(taken.retry_after, 3);
+        assert!(take_route(&mut faults, "POST", "/beta/communications/calls/{call_id}/participants/invite").is_some());
+        assert!(take_route(&mut faults, "POST", "/beta/communications/calls/{call_id}/participants/invite").is_none());
+        assert!(faults.is_empty());
+        // Armed as `/beta/app/...`, it matches `/v1.0/communications/...` too.
+        let mut faults = vec![fault("/beta/app/calls/{call_id}", None).validated().unwrap()];
+        assert!(take_route(&mut faults, "post", "/v1.0/communications/calls/{call_id}").is_some());
+        assert_eq!(faults.len(), 1, "until cleared");
+        assert!(RouteFault { status: 500, ..fault("*", None) }.validated().is_err());
+        assert!(fault("calls", None).validated().is_err());
+        assert!(fault("*", Some(0)).validated().is_err());
+        assert!(RouteFault { retry_after: 86_401, ..fault("*", None) }.validated().is_err());
+    }
 
     fn fault(target: FaultTarget, remaining: Option<u32>) -> InjectedFault {
         InjectedFault::new("f".into(), target, Some("412#10073"), None, None, None, remaining).unwrap()

@@ -105,6 +105,8 @@ struct Inner {
     /// Failure points armed through the control API (crash tests).
     failpoints: Mutex<HashSet<Failpoint>>,
     callback_tokens: Mutex<HashMap<(String, String), (String, i64)>>,
+    /// Whether route faults may be armed in the store (see [`faults::RouteFaultsSeen`]).
+    route_faults: faults::RouteFaultsSeen,
     /// Committed changes, for the console's live view (see [`events`]).
     changes: tokio::sync::broadcast::Sender<Change>,
     /// Leg drivers of this node, by endpoint kind (see [`legs`]).
@@ -141,6 +143,7 @@ impl Engine {
                 http,
                 failpoints: Mutex::new(HashSet::new()),
                 callback_tokens: Mutex::new(HashMap::new()),
+                route_faults: faults::RouteFaultsSeen::default(),
                 changes: tokio::sync::broadcast::channel(events::CHANNEL_CAPACITY).0,
                 drivers: Default::default(),
                 leg_wake: tokio::sync::Notify::new(),
@@ -172,10 +175,13 @@ impl Engine {
         // Other nodes' commits (PostgreSQL NOTIFY) wake the background tasks; the idle poll
         // stays as the safety net.
         let engine = self.clone();
-        self.inner.store.listen(Arc::new(move || {
-            engine.inner.timer_wake.notify_one();
-            engine.inner.delivery_wake.notify_one();
-            engine.inner.leg_wake.notify_one();
+        self.inner.store.listen(Arc::new(move |wake| match wake {
+            switchboard_store::Wake::Work => {
+                engine.inner.timer_wake.notify_one();
+                engine.inner.delivery_wake.notify_one();
+                engine.inner.leg_wake.notify_one();
+            }
+            switchboard_store::Wake::Settings => engine.inner.route_faults.changed(),
         }));
         Ok(vec![
             tokio::spawn(timers::run(self.clone())),

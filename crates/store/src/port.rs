@@ -190,6 +190,7 @@ pub trait Tx {
     fn meeting_by_thread(&mut self, thread_id: &str) -> StoreResult<Option<Meeting>>;
     fn meeting_by_join_id(&mut self, join_meeting_id: &str) -> StoreResult<Option<Meeting>>;
     fn setting(&mut self, key: &str) -> StoreResult<Option<String>>;
+    /// Writes a setting; other nodes hear of it ([`Wake::Settings`]) once the transaction commits.
     fn set_setting(&mut self, key: &str, value: &str) -> StoreResult<()>;
 
     // Conversations, calls, participants, operations.
@@ -376,4 +377,13 @@ pub trait Tx {
 
     /// Checks the store answers.
     fn ping(&mut self) -> StoreResult<()>;
+}
+
+/// What another node's commit tells this one (PostgreSQL `NOTIFY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// Work may be due: timers, notifications, leg commands.
+    Work,
+    /// A setting changed (injected faults, for one).
+    Settings,
 }

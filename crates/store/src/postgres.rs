@@ -15,7 +15,8 @@
 //!   checks the lease and needs no global lock either.
 //! - A commit that enqueued notifications, added timers or delivered a notification sends
 //!   `NOTIFY switchboard` (payload: the schema), coalesced by PostgreSQL per transaction; each
-//!   node listens on one dedicated connection and wakes its timer and delivery tasks.
+//!   node listens on one dedicated connection and wakes its timer and delivery tasks. A commit
+//!   that wrote a setting (injected faults, for one) sends the payload `<schema>:settings`.
 //!
 //! The advisory lock and the notification channel are keyed by the connection's schema, so
 //! independent deployments (and tests) may share one database in separate schemas, selected
@@ -35,7 +36,7 @@ use switchboard_core::{
 
 use crate::port::{
     AgentSession, AttemptResult, DeliveryAttempt, DeliveryState, LegCommandRow, OutboxRow, StoreError, StoreResult,
-    StoreStats, Tx, BIRTH_LEASE_MS, ROSTER_MARK_BODY,
+    StoreStats, Tx, Wake, BIRTH_LEASE_MS, ROSTER_MARK_BODY,
 };
 
 /// Embedded migrations, applied in order; `schema_migrations` records which ran.
@@ -57,6 +58,11 @@ const LOCK_CLASS_MIGRATE: i32 = 0x5357_4232; // "SWB2": migrations
 
 /// The channel of wake-up notifications between nodes.
 const CHANNEL: &str = "switchboard";
+
+/// The notification payload of a commit that wrote a setting.
+fn settings_payload(schema: &str) -> String {
+    format!("{schema}:settings")
+}
 
 /// Connections kept per store (one more listens for notifications).
 const POOL_SIZE: usize = 8;
@@ -126,7 +132,7 @@ impl PgStore {
 
     /// Starts a thread that listens for other nodes' wake-ups and calls `wake` for each (and
     /// after reconnecting, since notifications may have been missed meanwhile).
-    pub fn listen(&self, wake: Arc<dyn Fn() + Send + Sync>) {
+    pub fn listen(&self, wake: Arc<dyn Fn(Wake) + Send + Sync>) {
         let inner = self.inner.clone();
         let spawned = std::thread::Builder::new().name("pg-listen".into()).spawn(move || loop {
             match inner.config.connect(NoTls) {
@@ -134,7 +140,8 @@ impl PgStore {
                     if let Err(e) = client.batch_execute(&format!("LISTEN {CHANNEL}")) {
                         tracing::warn!(error = %e, "cannot LISTEN");
                     } else {
-                        wake();
+                        wake(Wake::Work);
+                        wake(Wake::Settings);
                         listen_until_broken(&mut client, &inner.schema, &*wake);
                     }
                 }
@@ -160,14 +167,16 @@ impl Drop for Pool {
 }
 
 /// Wakes on every notification for this schema; returns when the connection breaks.
-fn listen_until_broken(client: &mut Client, schema: &str, wake: &(dyn Fn() + Send + Sync)) {
+fn listen_until_broken(client: &mut Client, schema: &str, wake: &(dyn Fn(Wake) + Send + Sync)) {
     use fallible_iterator::FallibleIterator;
+    let settings = settings_payload(schema);
     loop {
         let mut notifications = client.notifications();
         let mut iter = notifications.timeout_iter(Duration::from_secs(30));
         loop {
             match iter.next() {
-                Ok(Some(n)) if n.payload() == schema => wake(),
+                Ok(Some(n)) if n.payload() == schema => wake(Wake::Work),
+                Ok(Some(n)) if n.payload() == settings => wake(Wake::Settings),
                 Ok(Some(_)) => {}
                 // A quiet spell: check the connection is alive, then wait on.
                 Ok(None) => break,
@@ -517,8 +526,9 @@ impl Tx for PgTx<'_, '_> {
         self.exec(
             "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
             &[&key, &value],
-        )
-        .map(drop)
+        )?;
+        let payload = settings_payload(&self.inner.schema);
+        self.t.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &payload]).map_err(pg).map(drop)
     }
 
     fn insert_conversation(&mut self, c: &Conversation) -> StoreResult<()> {

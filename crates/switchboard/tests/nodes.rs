@@ -7,7 +7,8 @@
 //! inbox when another node takes the invite; the live legs of a killed node are ended by the
 //! other once the node timeout has passed (docs/codes.md), and its phones hung up by the other
 //! node when that node has a trunk too; a node that was only stalled that long lets go of its
-//! agents and phones when it runs again; a run of notifications to a slow receiver stops within
+//! agents and phones when it runs again; a route fault armed through one node is answered by
+//! both, its uses counted once; a run of notifications to a slow receiver stops within
 //! its lease, so the other node never posts its rows again.
 
 mod common;
@@ -158,6 +159,54 @@ async fn a_call_made_on_one_node_takes_an_invite_on_another_and_each_notificatio
         "Completed",
         "node A reads what node B started"
     );
+}
+
+/// GETs the call through `app` until a request is answered with `status` (each earlier one
+/// answered 200): a route fault armed on another node reaches this one through PostgreSQL.
+async fn get_call_until(app: &TestApp, call: &str, status: u16) -> Resp {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let r = app.get_call(call).await;
+        if r.status.as_u16() == status {
+            return r;
+        }
+        r.assert_status(200);
+        assert!(std::time::Instant::now() < deadline, "never answered {status}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_route_fault_armed_through_one_node_is_answered_by_every_node_and_counted_once() {
+    let schema = PgSchema::create().await;
+    let a = TestApp::spawn_with(node_options(&schema)).await;
+    let b = a.another_node(node_options(&schema)).await;
+    let call = join_meeting(&a).await;
+    // Both nodes have read that no route fault is armed, and no longer look for one.
+    a.get_call(&call).await.assert_status(200);
+    b.get_call(&call).await.assert_status(200);
+    let routes = "/_switchboard/faults/routes";
+    let fault = json!({"path": "/communications/calls/{call_id}", "method": "GET", "status": 503, "retryAfter": 4,
+                       "count": 2});
+    a.control(reqwest::Method::POST, routes, Some(&fault)).await.assert_status(201);
+    let r = get_call_until(&b, &call, 503).await;
+    r.assert_error(503, "serviceNotAvailable");
+    assert_eq!(r.headers["retry-after"], "4");
+    // The second of its two uses is taken through node A; then neither node answers it.
+    a.get_call(&call).await.assert_error(503, "serviceNotAvailable");
+    a.get_call(&call).await.assert_status(200);
+    b.get_call(&call).await.assert_status(200);
+
+    // Armed through B until cleared, listed through A, cleared through A for both.
+    let until_cleared = json!({"path": "*", "status": 429, "retryAfter": 1});
+    b.control(reqwest::Method::POST, routes, Some(&until_cleared)).await.assert_status(201);
+    get_call_until(&a, &call, 429).await.assert_error(429, "TooManyRequests");
+    b.get_call(&call).await.assert_error(429, "TooManyRequests");
+    let listed = a.control(reqwest::Method::GET, "/_switchboard/faults", None).await;
+    assert_eq!(listed.assert_status(200)["routes"].as_array().unwrap().len(), 1);
+    a.control(reqwest::Method::DELETE, "/_switchboard/faults", None).await.assert_status(204);
+    a.get_call(&call).await.assert_status(200);
+    b.get_call(&call).await.assert_status(200);
 }
 
 #[tokio::test]
