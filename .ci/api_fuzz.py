@@ -81,15 +81,18 @@ class Server:
         status, done = self.call("GET", f"/beta/communications/calls/{call_id}/operations/{op['id']}")
         assert done["status"] == "Completed", done
         roster = self.call("GET", f"/beta/communications/calls/{call_id}/participants")[1]["value"]
-        ids = [p["id"] for p in roster if ((p.get("info") or {}).get("identity") or {}).get("user", {}) and
-               p["info"]["identity"]["user"].get("id") == user]
+        ids = [p["id"] for p in roster
+               if (((p.get("info") or {}).get("identity") or {}).get("user") or {}).get("id") == user]
         assert ids, roster
         return op["id"], ids[0]
 
-    def incoming_call(self, user):
-        """A user calls the bot: a call ringing for the bot to answer or reject."""
+    def accept_calls(self):
+        """Gives the bot a calling webhook, without which no one can call it."""
         self.call("PUT", f"/_switchboard/applications/{self.creds['clientId']}/callingWebhook",
                   {"url": "https://bot.example.com/incoming"}, auth=self.admin)
+
+    def incoming_call(self, user):
+        """A user calls the bot (see `accept_calls`): a call ringing for the bot to answer or reject."""
         status, inbound = self.call("POST", "/_switchboard/calls", {
             "from": {"userId": user}, "to": {"applicationId": self.creds["clientId"]}}, auth=self.admin)
         assert status == 201, (status, inbound)
@@ -139,6 +142,7 @@ def targets(server):
         lines.extend(f'"path.{k}" = {toml_string(v)}' for k, v in parameters.items())
 
     caller = server.user(1, answers)
+    server.accept_calls()
     for prefix in ROUTE_PREFIXES:
         base = f"^POST {prefix}/calls/\\{{call_id\\}}"
         own(f"^DELETE {prefix}/calls/\\{{call_id\\}}$", call_id=server.meeting_call())

@@ -162,8 +162,16 @@ impl Server {
         })
     }
 
+    fn send_post(
+        &self,
+        path: &str,
+        body: &Value,
+    ) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> {
+        self.http.post(format!("{}{path}", self.base)).bearer_auth(&self.token).json(body).send()
+    }
+
     pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<(u16, Value)> {
-        let r = self.http.post(format!("{}{path}", self.base)).bearer_auth(&self.token).json(body).send().await?;
+        let r = self.send_post(path, body).await?;
         let status = r.status().as_u16();
         let bytes = r.bytes().await?;
         Ok((status, serde_json::from_slice(&bytes).unwrap_or(Value::Null)))
@@ -171,7 +179,7 @@ impl Server {
 
     /// A POST whose answer is only counted: its body is read, not parsed, as the baseline's is.
     pub async fn post_status(&self, path: &str, body: &Value) -> anyhow::Result<u16> {
-        let r = self.http.post(format!("{}{path}", self.base)).bearer_auth(&self.token).json(body).send().await?;
+        let r = self.send_post(path, body).await?;
         let status = r.status().as_u16();
         r.bytes().await?;
         Ok(status)

@@ -54,7 +54,6 @@ impl Store {
     /// Calls `wake` whenever another node committed work this node may have to do, or changed a
     /// setting (PostgreSQL `LISTEN`); SQLite has no other node, so nothing to listen to. After
     /// the listening connection is (re)made, both kinds are called: some may have been missed.
-    /// `LISTEN`); SQLite has no other node, so nothing to listen to.
     pub fn listen(&self, wake: Arc<dyn Fn(Wake) + Send + Sync>) {
         if let Store::Postgres(s) = self {
             s.listen(wake)
