@@ -23,6 +23,7 @@ fn conversation() -> Conversation {
         chat_thread_id: Some("19:conv@thread.v2".into()),
         meeting_id: None,
         ended: false,
+        ended_at: None,
         roster_sequence: 0,
         created_at: Timestamp(0),
     }

@@ -38,6 +38,10 @@ pub struct Conversation {
     pub chat_thread_id: Option<String>,
     pub meeting_id: Option<MeetingId>,
     pub ended: bool,
+    /// When it ended (domain time); its records are kept for the retention period after that.
+    /// Absent in bodies written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_at: Option<Timestamp>,
     /// Last `rosterSequenceNumber` handed out in this conversation.
     pub roster_sequence: i64,
     pub created_at: Timestamp,

@@ -343,6 +343,7 @@ pub(crate) fn end_conversation(tx: &mut dyn Tx, conversation: &mut Conversation,
         }
     }
     conversation.ended = true;
+    conversation.ended_at = Some(now);
     tx.update_conversation(conversation)?;
     Ok(())
 }
@@ -436,6 +437,7 @@ fn create_call_tx(
         chat_thread_id,
         meeting_id,
         ended: false,
+        ended_at: None,
         roster_sequence: 0,
         created_at: now,
     };

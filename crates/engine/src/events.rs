@@ -47,6 +47,9 @@ pub enum Change {
     Clock { now_ms: i64 },
     /// Every call and notification was forgotten.
     Reset,
+    /// Conversations ended longer ago than the retention period were removed, with their
+    /// calls and notifications.
+    Removed,
 }
 
 /// An operation that started or settled in a transaction, for the counters.
@@ -520,6 +523,15 @@ impl Tx for Recording<'_> {
         self.inner.reset_calls()
     }
 
+    fn remove_ended_conversations(&mut self, ended_before: Timestamp, limit: usize) -> StoreResult<usize> {
+        let removed = self.inner.remove_ended_conversations(ended_before, limit)?;
+        if removed > 0 {
+            self.notes.change(Change::Removed);
+            self.seen = Seen::default();
+        }
+        Ok(removed)
+    }
+
     fn ping(&mut self) -> StoreResult<()> {
         self.inner.ping()
     }
@@ -560,6 +572,7 @@ mod tests {
                     chat_thread_id: None,
                     meeting_id: None,
                     ended: false,
+                    ended_at: None,
                     roster_sequence: 0,
                     created_at: Timestamp(0),
                 };

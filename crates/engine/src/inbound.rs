@@ -300,6 +300,7 @@ impl Engine {
                     chat_thread_id: None,
                     meeting_id: None,
                     ended: false,
+                    ended_at: None,
                     roster_sequence: 0,
                     created_at: now,
                 };

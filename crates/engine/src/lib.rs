@@ -20,6 +20,7 @@ mod mute;
 mod nodes;
 mod notify;
 pub mod participants;
+mod retention;
 mod timers;
 
 use std::collections::{HashMap, HashSet};
@@ -61,6 +62,9 @@ pub struct EngineConfig {
     /// How long a node may go without recording itself alive before another node takes over
     /// its live legs (wall time; `src/nodes.rs`).
     pub node_timeout: std::time::Duration,
+    /// How long an ended conversation and everything recorded for it are kept (domain time;
+    /// `src/retention.rs`); `None` keeps them forever.
+    pub retention: Option<std::time::Duration>,
 }
 
 impl Default for EngineConfig {
@@ -73,6 +77,7 @@ impl Default for EngineConfig {
             node_id: "local".to_owned(),
             sip_trunk: false,
             node_timeout: std::time::Duration::from_secs(15),
+            retention: Some(std::time::Duration::from_secs(86_400)),
         }
     }
 }
@@ -156,7 +161,8 @@ impl Engine {
 
     /// Restores the virtual clock where the last run left it, records this node alive, forgets
     /// its agent sessions (their WebSockets did not survive), lets each leg driver settle the
-    /// legs of the previous run, then starts the timer, delivery, leg and node-liveness tasks.
+    /// legs of the previous run, then starts the timer, delivery, leg, node-liveness and
+    /// retention tasks.
     /// They stop when the returned handles are aborted.
     pub async fn start(&self) -> Result<Vec<tokio::task::JoinHandle<()>>, EngineError> {
         if self.inner.clock.mode() == ClockMode::Virtual {
@@ -188,6 +194,7 @@ impl Engine {
             tokio::spawn(delivery::run(self.clone())),
             tokio::spawn(legs::run(self.clone())),
             tokio::spawn(nodes::run(self.clone())),
+            tokio::spawn(retention::run(self.clone())),
         ])
     }
 

@@ -65,7 +65,8 @@ impl Engine {
     }
 
     /// Virtual clock: moves time forward by `ms`, firing due timers in time order, then makes
-    /// one delivery attempt of every notification due. Returns the new time.
+    /// one delivery attempt of every notification due, then removes the conversations whose
+    /// retention period has passed. Returns the new time.
     pub async fn advance(&self, ms: i64) -> EngineResult<Timestamp> {
         if self.inner.clock.mode() != ClockMode::Virtual {
             return Err(switchboard_core::DomainError::conflict(
@@ -91,6 +92,7 @@ impl Engine {
         }
         self.announce(crate::Change::Clock { now_ms: target.0 });
         self.flush().await?;
+        self.remove_expired().await?;
         Ok(self.inner.clock.now())
     }
 }

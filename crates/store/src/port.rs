@@ -53,6 +53,27 @@ pub struct OutboxRow {
 /// The body of a roster mark until it is rendered at delivery.
 pub const ROSTER_MARK_BODY: &str = r#"{"rosterMark":"rendered at delivery"}"#;
 
+/// Whether any call of the conversation (the outer query's `conversations` row) still has a
+/// notification pending: such a conversation is not removed yet.
+pub(crate) const HAS_PENDING: &str = "EXISTS (SELECT 1 FROM calls JOIN outbox ON outbox.call_id = calls.id \
+     WHERE calls.conversation_id = conversations.id AND outbox.state = 'pending')";
+
+/// Removes the conversation `$1` and everything recorded for it ([`Tx::remove_ended_conversations`]),
+/// children first; both adapters run these (SQLite reads `$1` as its first parameter). Its
+/// participants' ring timers go; other timers naming one of its calls or participants stay until
+/// due, when they find nothing and do nothing; leg commands stay for the leg task, which lets
+/// the legs go.
+pub(crate) const REMOVE_CONVERSATION: &[&str] = &[
+    "DELETE FROM delivery_attempts WHERE outbox_id IN \
+     (SELECT outbox.id FROM outbox JOIN calls ON outbox.call_id = calls.id WHERE calls.conversation_id = $1)",
+    "DELETE FROM outbox WHERE call_id IN (SELECT id FROM calls WHERE conversation_id = $1)",
+    "DELETE FROM operations WHERE call_id IN (SELECT id FROM calls WHERE conversation_id = $1)",
+    "DELETE FROM timers WHERE participant_id IN (SELECT id FROM participants WHERE conversation_id = $1)",
+    "DELETE FROM participants WHERE conversation_id = $1",
+    "DELETE FROM calls WHERE conversation_id = $1",
+    "DELETE FROM conversations WHERE id = $1",
+];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryState {
     Pending,
@@ -374,6 +395,12 @@ pub trait Tx {
     /// Deletes every call, conversation, participant, operation, timer, notification and leg
     /// command (the directory, meetings and agent sessions stay).
     fn reset_calls(&mut self) -> StoreResult<()>;
+
+    /// Removes at most `limit` conversations that ended before `ended_before`, oldest first,
+    /// with their calls, participants, operations, participants' timers, notifications and
+    /// delivery attempts. One whose calls still have a notification pending stays until it is
+    /// delivered or given up. Returns how many were removed.
+    fn remove_ended_conversations(&mut self, ended_before: Timestamp, limit: usize) -> StoreResult<usize>;
 
     /// Checks the store answers.
     fn ping(&mut self) -> StoreResult<()>;

@@ -36,7 +36,7 @@ use switchboard_core::{
 
 use crate::port::{
     AgentSession, AttemptResult, DeliveryAttempt, DeliveryState, LegCommandRow, OutboxRow, StoreError, StoreResult,
-    StoreStats, Tx, Wake, BIRTH_LEASE_MS, ROSTER_MARK_BODY,
+    StoreStats, Tx, Wake, BIRTH_LEASE_MS, HAS_PENDING, REMOVE_CONVERSATION, ROSTER_MARK_BODY,
 };
 
 /// Embedded migrations, applied in order; `schema_migrations` records which ran.
@@ -50,6 +50,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (7, include_str!("../migrations/postgres/0007_fewer_outbox_indexes.sql")),
     (8, include_str!("../migrations/postgres/0008_nodes.sql")),
     (9, include_str!("../migrations/postgres/0009_response_holds.sql")),
+    (10, include_str!("../migrations/postgres/0010_conversation_end.sql")),
 ];
 
 /// First key of Switchboard's advisory locks (the second is the schema's hash).
@@ -534,18 +535,22 @@ impl Tx for PgTx<'_, '_> {
     fn insert_conversation(&mut self, c: &Conversation) -> StoreResult<()> {
         let body = to_json(c)?;
         let meeting = c.meeting_id.as_ref().map(|m| m.0.as_str());
+        let ended_at = c.ended_at.map(|t| t.0);
         self.exec(
-            "INSERT INTO conversations (id, chat_thread_id, meeting_id, ended, body) VALUES ($1, $2, $3, $4, $5)",
-            &[&c.id.0, &c.chat_thread_id, &meeting, &c.ended, &body],
+            "INSERT INTO conversations (id, chat_thread_id, meeting_id, ended, ended_at, body) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&c.id.0, &c.chat_thread_id, &meeting, &c.ended, &ended_at, &body],
         )
         .map(drop)
     }
     fn update_conversation(&mut self, c: &Conversation) -> StoreResult<()> {
         let body = to_json(c)?;
         let meeting = c.meeting_id.as_ref().map(|m| m.0.as_str());
+        let ended_at = c.ended_at.map(|t| t.0);
         self.exec(
-            "UPDATE conversations SET chat_thread_id = $2, meeting_id = $3, ended = $4, body = $5 WHERE id = $1",
-            &[&c.id.0, &c.chat_thread_id, &meeting, &c.ended, &body],
+            "UPDATE conversations SET chat_thread_id = $2, meeting_id = $3, ended = $4, ended_at = $5, body = $6 \
+             WHERE id = $1",
+            &[&c.id.0, &c.chat_thread_id, &meeting, &c.ended, &ended_at, &body],
         )
         .map(drop)
     }
@@ -1122,6 +1127,21 @@ impl Tx for PgTx<'_, '_> {
             &[&call.0, &callback_uri],
         )
         .map(drop)
+    }
+
+    fn remove_ended_conversations(&mut self, ended_before: Timestamp, limit: usize) -> StoreResult<usize> {
+        self.lock()?;
+        let sql = format!(
+            "SELECT id FROM conversations WHERE ended AND ended_at < $1 AND NOT {HAS_PENDING} ORDER BY ended_at LIMIT $2"
+        );
+        let rows = self.t.query(&sql, &[&ended_before.0, &(limit as i64)]).map_err(pg)?;
+        for row in &rows {
+            let id: &str = row.get(0);
+            for sql in REMOVE_CONVERSATION {
+                self.exec(sql, &[&id])?;
+            }
+        }
+        Ok(rows.len())
     }
 
     fn reset_calls(&mut self) -> StoreResult<()> {

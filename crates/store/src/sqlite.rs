@@ -18,7 +18,7 @@ use switchboard_core::{
 
 use crate::port::{
     AgentSession, AttemptResult, DeliveryAttempt, DeliveryState, LegCommandRow, OutboxRow, StoreError, StoreResult,
-    StoreStats, Tx, BIRTH_LEASE_MS, ROSTER_MARK_BODY,
+    StoreStats, Tx, BIRTH_LEASE_MS, HAS_PENDING, REMOVE_CONVERSATION, ROSTER_MARK_BODY,
 };
 
 /// Embedded migrations, applied in order; `PRAGMA user_version` records how many ran.
@@ -31,6 +31,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_live_legs.sql"),
     include_str!("../migrations/0007_fewer_outbox_indexes.sql"),
     include_str!("../migrations/0008_nodes.sql"),
+    include_str!("../migrations/0009_conversation_end.sql"),
 ];
 
 /// Prepared statements kept by the writer's connection (more than the store has).
@@ -607,23 +608,39 @@ impl Tx for SqliteTx<'_> {
 
     fn insert_conversation(&mut self, c: &Conversation) -> StoreResult<()> {
         self.exec(
-            "INSERT INTO conversations (id, chat_thread_id, meeting_id, ended, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![c.id.0, c.chat_thread_id, c.meeting_id.as_ref().map(|m| &m.0), c.ended, to_json(c)?],
+            "INSERT INTO conversations (id, chat_thread_id, meeting_id, ended, ended_at, body) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                c.id.0,
+                c.chat_thread_id,
+                c.meeting_id.as_ref().map(|m| &m.0),
+                c.ended,
+                c.ended_at.map(|t| t.0),
+                to_json(c)?
+            ],
         )?;
         self.parsed.conversations.put(&c.id.0, Some(c));
         Ok(())
     }
     fn update_conversation(&mut self, c: &Conversation) -> StoreResult<()> {
-        let args = params![c.id.0, c.chat_thread_id, c.meeting_id.as_ref().map(|m| &m.0), c.ended, to_json(c)?];
+        let args = params![
+            c.id.0,
+            c.chat_thread_id,
+            c.meeting_id.as_ref().map(|m| &m.0),
+            c.ended,
+            c.ended_at.map(|t| t.0),
+            to_json(c)?
+        ];
         // Most updates change the body alone (a roster sequence number): SQLite rewrites the
         // entries of every index whose column an UPDATE sets, changed or not, so those are set
         // only when they change.
-        let same_keys = "UPDATE conversations SET body = ?5 \
-             WHERE id = ?1 AND chat_thread_id IS ?2 AND meeting_id IS ?3 AND ended = ?4";
+        let same_keys = "UPDATE conversations SET body = ?6 \
+             WHERE id = ?1 AND chat_thread_id IS ?2 AND meeting_id IS ?3 AND ended = ?4 AND ended_at IS ?5";
         let mut updated = self.exec(same_keys, args)?;
         if updated == 0 {
             updated = self.exec(
-                "UPDATE conversations SET chat_thread_id = ?2, meeting_id = ?3, ended = ?4, body = ?5 WHERE id = ?1",
+                "UPDATE conversations SET chat_thread_id = ?2, meeting_id = ?3, ended = ?4, ended_at = ?5, body = ?6 \
+                 WHERE id = ?1",
                 args,
             )?;
         }
@@ -1179,6 +1196,28 @@ impl Tx for SqliteTx<'_> {
             params![call.0, callback_uri],
         )
         .map(drop)
+    }
+
+    fn remove_ended_conversations(&mut self, ended_before: Timestamp, limit: usize) -> StoreResult<usize> {
+        let ids = {
+            // `ended = 1` as in the partial index `conversations_ended`, which SQLite then reads.
+            let sql = format!(
+                "SELECT id FROM conversations WHERE ended = 1 AND ended_at < ?1 AND NOT {HAS_PENDING} \
+                 ORDER BY ended_at LIMIT ?2"
+            );
+            let mut stmt = self.conn.prepare_cached(&sql).map_err(db)?;
+            let rows = stmt.query_map(params![ended_before.0, limit as i64], |r| r.get::<_, String>(0)).map_err(db)?;
+            rows.collect::<Result<Vec<_>, _>>().map_err(db)?
+        };
+        for id in &ids {
+            for sql in REMOVE_CONVERSATION {
+                self.exec(sql, [id])?;
+            }
+        }
+        if !ids.is_empty() {
+            self.parsed.forget_all();
+        }
+        Ok(ids.len())
     }
 
     fn reset_calls(&mut self) -> StoreResult<()> {

@@ -3,10 +3,10 @@
 //! `SWITCHBOARD_TEST_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/test`, dropped
 //! afterwards). The PostgreSQL-only tests at the end check claims between several nodes.
 
-use graph_model::{CallDirection, CallState};
+use graph_model::{CallDirection, CallState, OperationStatus};
 use switchboard_core::{
-    Call, CallId, Conversation, ConversationId, ConversationKind, EndpointKind, Participant, ParticipantId,
-    ParticipantState, Party, PartyKind, RingOutcome, TimerAction, Timestamp,
+    Call, CallId, Conversation, ConversationId, ConversationKind, EndpointKind, Operation, OperationId, OperationKind,
+    Participant, ParticipantId, ParticipantState, Party, PartyKind, RingOutcome, TimerAction, Timestamp,
 };
 use switchboard_store::{
     AgentSession, AttemptResult, DeliveryState, PgStore, SqliteStore, Store, StoreError, Tx, ROSTER_MARK_BODY,
@@ -22,6 +22,7 @@ fn conversation(id: &str) -> Conversation {
         chat_thread_id: Some(format!("19:{id}@thread.v2")),
         meeting_id: None,
         ended: false,
+        ended_at: None,
         roster_sequence: 0,
         created_at: Timestamp(0),
     }
@@ -191,6 +192,7 @@ conformance!(
     updates_find_records_by_their_new_columns_whether_or_not_those_changed,
     a_conversations_call_ids_are_those_of_its_calls_in_the_same_order,
     the_holder_of_a_head_claims_the_run_behind_it_up_to_another_nodes_lease,
+    ended_conversations_go_with_their_records_after_their_time_unless_a_notification_is_pending,
 );
 
 async fn an_identity_is_unique_among_active_participants_only(db: Fixture) {
@@ -581,6 +583,108 @@ async fn dead_letters_are_listed_by_state(db: Fixture) {
     let pending = run(&store, |tx| tx.notifications(None, Some(DeliveryState::Pending), 10)).await.unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(run(&store, |tx| tx.notifications(None, None, 10)).await.unwrap().len(), 2);
+}
+
+/// What is left of a conversation's records: the conversation, its call, its participant, its
+/// operation, its participant's ring timer, its notifications, the delivery attempts of those.
+async fn records_of(store: &Store, id: &'static str) -> [usize; 7] {
+    run(store, move |tx| {
+        let call = CallId(format!("{id}-call"));
+        let notifications = tx.notifications(Some(&call), None, 10)?;
+        let mut attempts = 0;
+        for n in &notifications {
+            attempts += tx.delivery_attempts(n.id)?.len();
+        }
+        let timers = tx.due_timers(Timestamp(i64::MAX), 100)?;
+        let participant = format!("{id}-p");
+        Ok([
+            tx.conversation(&ConversationId(id.into()))?.is_some() as usize,
+            tx.call(call.as_str())?.is_some() as usize,
+            tx.participant(&participant)?.is_some() as usize,
+            tx.operations_of_call(&call)?.len(),
+            timers
+                .iter()
+                .filter(
+                    |t| matches!(&t.action, TimerAction::RingOutcome { participant_id, .. } if participant_id.0 == participant),
+                )
+                .count(),
+            notifications.len(),
+            attempts,
+        ])
+    })
+    .await
+    .unwrap()
+}
+
+async fn ended_conversations_go_with_their_records_after_their_time_unless_a_notification_is_pending(db: Fixture) {
+    let store = db.open().await;
+    // Each conversation has a call, a participant with a timer, an operation and one
+    // notification; all but `pending`'s notification get delivered.
+    let conversations = [("old", Some(100)), ("pending", Some(100)), ("recent", Some(500)), ("live", None)];
+    let delivered = run(&store, move |tx| {
+        for (id, ended_at) in conversations {
+            let mut c = conversation(id);
+            tx.insert_conversation(&c)?;
+            let call = call(&format!("{id}-call"), id);
+            tx.insert_call(&call)?;
+            let p = participant(&format!("{id}-p"), id, "alice", ParticipantState::Connected);
+            tx.insert_participant(&p)?;
+            let ring = TimerAction::RingOutcome { participant_id: p.id.clone(), outcome: RingOutcome::Answered };
+            tx.insert_timer(Timestamp(10_000), &ring)?;
+            tx.insert_operation(&Operation {
+                id: OperationId(format!("{id}-op")),
+                call_id: call.id.clone(),
+                kind: OperationKind::Invite,
+                status: OperationStatus::Completed,
+                client_context: None,
+                result_info: None,
+                invitees: vec![],
+                created_at: Timestamp(0),
+                last_action_at: Timestamp(0),
+            })?;
+            tx.enqueue_notification(&call, "{}", Timestamp(0))?;
+            if let Some(at) = ended_at {
+                c.ended = true;
+                c.ended_at = Some(Timestamp(at));
+                tx.update_conversation(&c)?;
+            }
+        }
+        let heads = tx.claim_deliveries(Timestamp(0), Timestamp(100), 10, &[])?;
+        let mut delivered = Vec::new();
+        for head in heads.into_iter().filter(|h| h.call_id.as_str() != "pending-call") {
+            tx.record_attempt(head.id, Timestamp(1), 1, &AttemptResult::Delivered { status: 202 })?;
+            delivered.push(head.id);
+        }
+        Ok(delivered)
+    })
+    .await
+    .unwrap();
+    assert_eq!(delivered.len(), 3);
+    for id in ["old", "pending", "recent", "live"] {
+        // Read (and, on SQLite, kept parsed) before the removal.
+        assert_eq!(records_of(&store, id).await.iter().sum::<usize>(), if id == "pending" { 6 } else { 7 }, "{id}");
+    }
+
+    // Ended before 400: `old`; `pending` waits for its notification, `recent` for its time.
+    assert_eq!(run(&store, |tx| tx.remove_ended_conversations(Timestamp(400), 10)).await.unwrap(), 1);
+    assert_eq!(records_of(&store, "old").await, [0; 7]);
+    assert_eq!(records_of(&store, "pending").await, [1, 1, 1, 1, 1, 1, 0]);
+    assert_eq!(records_of(&store, "recent").await, [1; 7]);
+    assert_eq!(records_of(&store, "live").await, [1; 7]);
+
+    // Once `pending`'s notification is given up, it goes too; `limit` is kept, oldest first.
+    let dead = AttemptResult::Failed { status: Some(500), error: "HTTP 500".into(), retry_at: None };
+    let head = run(&store, |tx| tx.claim_deliveries(Timestamp(2), Timestamp(100), 10, &[])).await.unwrap();
+    assert_eq!(head.len(), 1);
+    let head = head[0].id;
+    assert!(run(&store, move |tx| tx.record_attempt(head, Timestamp(3), 1, &dead)).await.unwrap());
+    assert_eq!(run(&store, |tx| tx.remove_ended_conversations(Timestamp(1_000), 1)).await.unwrap(), 1);
+    assert_eq!(records_of(&store, "pending").await, [0; 7]);
+    assert_eq!(records_of(&store, "recent").await, [1; 7]);
+    assert_eq!(run(&store, |tx| tx.remove_ended_conversations(Timestamp(1_000), 10)).await.unwrap(), 1);
+    assert_eq!(records_of(&store, "recent").await, [0; 7]);
+    assert_eq!(records_of(&store, "live").await, [1; 7]);
+    assert_eq!(run(&store, |tx| tx.remove_ended_conversations(Timestamp(i64::MAX), 10)).await.unwrap(), 0);
 }
 
 // PostgreSQL only: several nodes on one database.

@@ -71,6 +71,11 @@ pub struct ServeArgs {
     /// as unreachable, connected ones leave their calls. Keep the nodes' clocks in step.
     #[arg(long, env = "SWITCHBOARD_NODE_TIMEOUT", default_value_t = 15.0)]
     pub node_timeout: f64,
+    /// Seconds an ended call is kept after its conversation ended (domain time), with its
+    /// participants, operations, notifications and delivery attempts; then it is removed, once
+    /// its notifications are delivered or given up. 0 keeps ended calls forever.
+    #[arg(long, env = "SWITCHBOARD_RETENTION", default_value_t = 86_400)]
+    pub retention: u64,
     /// SIP trunk (`host:port` of the carrier's trunk or SBC) that phone invitees are dialled
     /// through; every SIP request is sent there. Without it (and without `[sip] trunk` in the
     /// config file), phone numbers are simulated.
@@ -181,6 +186,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
             node_id,
             sip_trunk: sip.is_some(),
             node_timeout: positive_seconds("--node-timeout", args.node_timeout)?,
+            retention: (args.retention > 0).then(|| std::time::Duration::from_secs(args.retention)),
         },
     )?;
     // The SIP driver registers before the engine starts running leg commands.
