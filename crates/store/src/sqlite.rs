@@ -474,6 +474,14 @@ impl SqliteTx<'_> {
     }
 }
 
+/// A conversation's columns, `?1` to `?6`: id, chat thread, meeting, ended, ended at, body.
+type ConversationColumns<'a> = (&'a str, Option<&'a str>, Option<&'a str>, bool, Option<i64>, String);
+
+fn conversation_columns(c: &Conversation) -> StoreResult<ConversationColumns<'_>> {
+    let meeting = c.meeting_id.as_ref().map(|m| m.0.as_str());
+    Ok((&c.id.0, c.chat_thread_id.as_deref(), meeting, c.ended, c.ended_at.map(|t| t.0), to_json(c)?))
+}
+
 /// The head of a call's pending queue ([`SqliteTx::pending_heads`]).
 struct Head {
     id: i64,
@@ -610,27 +618,14 @@ impl Tx for SqliteTx<'_> {
         self.exec(
             "INSERT INTO conversations (id, chat_thread_id, meeting_id, ended, ended_at, body) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                c.id.0,
-                c.chat_thread_id,
-                c.meeting_id.as_ref().map(|m| &m.0),
-                c.ended,
-                c.ended_at.map(|t| t.0),
-                to_json(c)?
-            ],
+            conversation_columns(c)?,
         )?;
         self.parsed.conversations.put(&c.id.0, Some(c));
         Ok(())
     }
     fn update_conversation(&mut self, c: &Conversation) -> StoreResult<()> {
-        let args = params![
-            c.id.0,
-            c.chat_thread_id,
-            c.meeting_id.as_ref().map(|m| &m.0),
-            c.ended,
-            c.ended_at.map(|t| t.0),
-            to_json(c)?
-        ];
+        let columns = conversation_columns(c)?;
+        let args = params![columns.0, columns.1, columns.2, columns.3, columns.4, columns.5];
         // Most updates change the body alone (a roster sequence number): SQLite rewrites the
         // entries of every index whose column an UPDATE sets, changed or not, so those are set
         // only when they change.
