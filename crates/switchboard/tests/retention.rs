@@ -76,6 +76,9 @@ async fn an_ended_call_goes_with_its_records_once_the_retention_period_has_passe
     assert!(conversation_of(&app, &live).await.is_some());
     app.list_participants(&live, "").await.assert_status(200);
     assert!(app.server_log().contains("ended conversations removed after the retention period"));
+    let (status, metrics) = app.get_text("/metrics").await;
+    assert_eq!(status, 200);
+    assert!(metrics.lines().any(|l| l == "switchboard_conversations_removed_total 1"), "{metrics}");
 }
 
 #[tokio::test]
