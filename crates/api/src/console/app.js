@@ -195,6 +195,7 @@ function onChange(change) {
     case 'notification': pending.notifications = true; break;
     case 'directory': pending.directory = true; break;
     case 'clock': pending.clock = true; break;
+    // 'reset', 'removed' (ended conversations past the retention period) or unknown: fetch all.
     default: pending.everything = true; pending.notifications = true; break;
   }
   clearTimeout(flushTimer);
