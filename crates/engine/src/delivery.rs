@@ -12,6 +12,77 @@ use tracing::Instrument;
 use crate::error::EngineResult;
 use crate::{Engine, EngineError, Failpoint};
 
+/// The calls this node is delivering (one delivery at a time per call keeps its notifications
+/// in order), and the claims of the outbox under way.
+///
+/// A claim leaves out the calls in flight when it starts, reads and leases the due rows in a
+/// writer unit, then takes the calls of the runs it found. The lock is not held over that
+/// round trip, so that an invite can reserve its call meanwhile. (Held over it, the lock made
+/// more than half the invites at 2,000/s leave their notifications to the loop: one more
+/// writer round trip, with its sync, before their first POST.) A call taken in between is left
+/// to whoever took it: the claim may have read its rows before the taker claimed them again,
+/// or even delivered and settled them.
+#[derive(Debug, Default)]
+pub(crate) struct InFlight {
+    pub(crate) calls: HashSet<CallId>,
+    /// Claims between their snapshot of `calls` and taking their runs' calls.
+    claims: usize,
+    /// Calls taken while a claim was under way; forgotten when none is.
+    taken_during_claims: HashSet<CallId>,
+}
+
+impl InFlight {
+    /// Takes `call` for a delivery, if it is free and fewer than `limit` calls are taken.
+    fn take(&mut self, call: &CallId, limit: usize) -> bool {
+        if self.calls.len() >= limit || !self.calls.insert(call.clone()) {
+            return false;
+        }
+        if self.claims > 0 {
+            self.taken_during_claims.insert(call.clone());
+        }
+        true
+    }
+
+    /// A claim starts: what it reads of the outbox from now on may be taken by others.
+    fn begin_claim(&mut self) {
+        self.claims += 1;
+    }
+
+    /// Takes the call of a run a claim found: not if anyone took it since the claim began.
+    fn take_claimed(&mut self, call: &CallId, limit: usize) -> bool {
+        !self.taken_during_claims.contains(call) && self.take(call, limit)
+    }
+
+    fn end_claim(&mut self) {
+        self.claims -= 1;
+        if self.claims == 0 {
+            self.taken_during_claims.clear();
+        }
+    }
+
+    fn release(&mut self, call: &CallId) {
+        self.calls.remove(call);
+    }
+
+    pub(crate) fn delivering(&self, call: &CallId) -> bool {
+        self.calls.contains(call)
+    }
+
+    fn idle(&self) -> bool {
+        self.calls.is_empty() && self.claims == 0
+    }
+}
+
+/// A claim under way ([`InFlight`]); it ends when dropped, also when the claim fails or its
+/// future is dropped.
+struct Claim<'a>(&'a Engine);
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight().end_claim();
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct DeliveryConfig {
     /// Connecting to a callback URI (default 2 s).
@@ -88,7 +159,7 @@ impl Engine {
     /// are left out: their tasks and holds wake the loop when they end, and counting their
     /// queued rows (due at once) would make the loop spin on the writer while they last.
     async fn next_delivery_due(&self) -> EngineResult<Option<Timestamp>> {
-        let busy = self.busy_calls(&*self.inner.in_flight.lock().await);
+        let busy = self.busy_calls(&self.in_flight().calls);
         let now = self.inner.clock.now();
         self.run(move |tx| Ok::<_, EngineError>(tx.next_delivery_due(now, &busy)?)).await
     }
@@ -118,7 +189,7 @@ impl Engine {
                 engine.until_released(&call_id).await;
                 next = engine.deliver_run(next).await;
             }
-            engine.release(&call_id).await;
+            engine.release(&call_id);
             engine.inner.delivery_wake.notify_one();
         });
     }
@@ -127,23 +198,20 @@ impl Engine {
     /// that the unit claims them itself ([`claim_call_run`]) and no claim of the delivery loop
     /// stands between its commit and the first POST. `false` when the call is being delivered
     /// already (that delivery claims them next) or no delivery slot is free (the loop will).
-    /// Never waits: while the loop is claiming (it holds `in_flight` over a writer round
-    /// trip) the request does not queue behind it, and the loop claims the run instead.
     pub(crate) fn reserve_delivery(&self, call: &CallId) -> bool {
-        let Ok(mut in_flight) = self.inner.in_flight.try_lock() else { return false };
-        in_flight.len() < self.inner.config.delivery.concurrency && in_flight.insert(call.clone())
+        self.in_flight().take(call, self.inner.config.delivery.concurrency)
+    }
+
+    pub(crate) fn in_flight(&self) -> std::sync::MutexGuard<'_, InFlight> {
+        self.inner.in_flight.lock().expect("in_flight lock")
     }
 
     /// Starts the run a reserving unit claimed; with nothing claimed (or the unit failed), gives
     /// the reservation back to the delivery loop.
     pub(crate) fn start_reserved(&self, call: &CallId, run: Vec<OutboxRow>) {
         if run.is_empty() {
-            // On a task: the response does not wait for a claim holding `in_flight`.
-            let (engine, call) = (self.clone(), call.clone());
-            tokio::spawn(async move {
-                engine.release(&call).await;
-                engine.inner.delivery_wake.notify_one();
-            });
+            self.release(call);
+            self.inner.delivery_wake.notify_one();
         } else {
             self.spawn_delivery(run);
         }
@@ -152,12 +220,17 @@ impl Engine {
     /// The runs claimed (one per call, each starting at the call's head), to start, and
     /// whether the claim reached its limit; `None` when no delivery slot is free.
     async fn claim_due(&self) -> EngineResult<Option<(Vec<Vec<OutboxRow>>, bool)>> {
-        let mut in_flight = self.inner.in_flight.lock().await;
-        let free = self.inner.config.delivery.concurrency.saturating_sub(in_flight.len());
-        if free == 0 {
-            return Ok(None);
-        }
-        let busy = self.busy_calls(&in_flight);
+        let concurrency = self.inner.config.delivery.concurrency;
+        let (free, busy) = {
+            let mut in_flight = self.in_flight();
+            let free = concurrency.saturating_sub(in_flight.calls.len());
+            if free == 0 {
+                return Ok(None);
+            }
+            in_flight.begin_claim();
+            (free, self.busy_calls(&in_flight.calls))
+        };
+        let claim = Claim(self);
         let now = self.inner.clock.now();
         let lease_until = now.plus_millis(self.lease_ms());
         let runs = self
@@ -173,8 +246,17 @@ impl Engine {
             .await?;
         let (runs, limited) = runs;
         let held = self.held_calls();
-        let runs = runs.into_iter().filter(|r| !held.contains(&r[0].call_id) && in_flight.insert(r[0].call_id.clone()));
-        Ok(Some((runs.collect(), limited)))
+        let mut in_flight = self.in_flight();
+        // A run of a call held, or taken by someone else since the snapshot, is left alone;
+        // its rows stay leased to this node, which claims them again when they are due.
+        let runs = runs.into_iter().filter(|r| {
+            let call = &r[0].call_id;
+            !held.contains(call) && in_flight.take_claimed(call, concurrency)
+        });
+        let runs = runs.collect();
+        drop(in_flight);
+        drop(claim);
+        Ok(Some((runs, limited)))
     }
 
     /// Calls the delivery loop leaves alone: those this node is delivering (`in_flight`) or
@@ -189,8 +271,8 @@ impl Engine {
         self.inner.config.delivery.total_timeout.as_millis() as i64 + 5_000
     }
 
-    async fn release(&self, call_id: &CallId) {
-        self.inner.in_flight.lock().await.remove(call_id);
+    fn release(&self, call_id: &CallId) {
+        self.in_flight().release(call_id);
     }
 
     /// Delivers every notification that is due now, once each, and returns when none is due
@@ -199,7 +281,7 @@ impl Engine {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let started = self.start_due_deliveries().await?.started();
-            let idle = self.inner.in_flight.lock().await.is_empty();
+            let idle = self.in_flight().idle();
             if started == 0 && idle {
                 let now = self.inner.clock.now();
                 let busy = self.held_calls();
@@ -500,5 +582,61 @@ impl reqwest::dns::Resolve for PolicyResolver {
             }
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(id: &str) -> CallId {
+        CallId(id.to_owned())
+    }
+
+    #[test]
+    fn a_claim_takes_the_calls_of_its_runs_unless_someone_took_them_while_it_was_under_way() {
+        let mut f = InFlight::default();
+        f.begin_claim();
+        // An invite reserves call a while the claim reads the outbox; its delivery even ends.
+        assert!(f.take(&call("a"), 8));
+        f.release(&call("a"));
+        // The claim may have read a's rows before the invite's unit claimed them: not its own.
+        assert!(!f.take_claimed(&call("a"), 8));
+        assert!(f.take_claimed(&call("b"), 8));
+        // One delivery per call.
+        assert!(!f.take(&call("b"), 8));
+        f.end_claim();
+        assert!(!f.idle());
+        f.release(&call("b"));
+        assert!(f.idle());
+        // With no claim under way nothing is remembered: the next claim may take a.
+        f.begin_claim();
+        assert!(f.take_claimed(&call("a"), 8));
+        f.end_claim();
+    }
+
+    #[test]
+    fn of_two_claims_under_way_the_later_to_finish_leaves_alone_what_the_earlier_took() {
+        let mut f = InFlight::default();
+        f.begin_claim();
+        f.begin_claim();
+        // Both found a run of call a; the first to finish takes it, delivers it and lets it go.
+        assert!(f.take_claimed(&call("a"), 8));
+        f.end_claim();
+        f.release(&call("a"));
+        assert!(!f.take_claimed(&call("a"), 8));
+        f.end_claim();
+        assert!(f.idle());
+    }
+
+    #[test]
+    fn no_more_calls_are_taken_than_the_limit() {
+        let mut f = InFlight::default();
+        assert!(f.take(&call("a"), 2));
+        assert!(f.take(&call("b"), 2));
+        assert!(!f.take(&call("c"), 2));
+        f.begin_claim();
+        assert!(!f.take_claimed(&call("c"), 2));
+        f.end_claim();
     }
 }

@@ -98,10 +98,9 @@ struct Inner {
     holds: Mutex<HashMap<CallId, usize>>,
     /// Woken whenever a hold ends (a delivery task waiting to go on with a held call).
     hold_released: tokio::sync::Notify,
-    /// Calls with a delivery in flight (one at a time per call keeps them in order). Held
-    /// across a claim's read of the outbox, and taken to release a call after its attempt is
-    /// recorded, so a claim never reads a row that a finished delivery already settled.
-    in_flight: tokio::sync::Mutex<HashSet<CallId>>,
+    /// Calls with a delivery in flight, and the claims of the outbox under way
+    /// ([`delivery::InFlight`]). Never held across an await.
+    in_flight: Mutex<delivery::InFlight>,
     timer_wake: tokio::sync::Notify,
     delivery_wake: tokio::sync::Notify,
     /// Serialises firing of timers between the timer task and clock advances.
@@ -141,7 +140,7 @@ impl Engine {
                 config,
                 holds: Mutex::new(HashMap::new()),
                 hold_released: tokio::sync::Notify::new(),
-                in_flight: tokio::sync::Mutex::new(HashSet::new()),
+                in_flight: Mutex::new(delivery::InFlight::default()),
                 timer_wake: tokio::sync::Notify::new(),
                 delivery_wake: tokio::sync::Notify::new(),
                 timer_lock: tokio::sync::Mutex::new(()),
@@ -338,9 +337,8 @@ impl Drop for HoldGuard {
             // The delivery loop left the call alone while it was held; it has it to claim now,
             // unless the call is being delivered: that delivery waits for the release, claims
             // what was queued meanwhile, and wakes the loop when it ends. (Checked after the
-            // release, and a busy lock counts as not delivering: a wake too many, never one
-            // too few.)
-            if released && !self.engine.inner.in_flight.try_lock().is_ok_and(|f| f.contains(&call_id)) {
+            // release: a wake too many, never one too few.)
+            if released && !self.engine.in_flight().delivering(&call_id) {
                 self.engine.inner.delivery_wake.notify_one();
             }
         }
