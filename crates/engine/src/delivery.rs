@@ -24,7 +24,7 @@ use crate::{Engine, EngineError, Failpoint};
 /// or even delivered and settled them.
 #[derive(Debug, Default)]
 pub(crate) struct InFlight {
-    pub(crate) calls: HashSet<CallId>,
+    calls: HashSet<CallId>,
     /// Claims between their snapshot of `calls` and taking their runs' calls.
     claims: usize,
     /// Calls taken while a claim was under way; forgotten when none is.
