@@ -2,8 +2,8 @@
 //!
 //! The `metrics` facade is process-global by design of that crate: the binary installs the
 //! Prometheus recorder once ([`install`]) and hands its handle to [`crate::AppState`]. The
-//! engine counts operations and deliveries through the same facade (a no-op where nothing is
-//! installed, as in unit tests). Gauges of the store (outbox depth and age, active calls and
+//! engine counts operations and deliveries, and the SQLite adapter times its log syncs and
+//! checkpoints, through the same facade (a no-op where nothing is installed, as in unit tests). Gauges of the store (outbox depth and age, active calls and
 //! participants) are read at scrape time, not kept up to date.
 
 use std::time::Instant;
@@ -51,6 +51,16 @@ pub fn install() -> Result<PrometheusHandle, String> {
         "switchboard_notification_delivery_duration_seconds",
         Unit::Seconds,
         "Time of one delivery attempt (POST to the callback URI), by outcome."
+    );
+    describe_histogram!(
+        "switchboard_store_log_sync_duration_seconds",
+        Unit::Seconds,
+        "SQLite only: time to sync the write-ahead log to disk; every commit is answered after the sync that covers it."
+    );
+    describe_histogram!(
+        "switchboard_store_checkpoint_duration_seconds",
+        Unit::Seconds,
+        "SQLite only: time of one checkpoint (the log copied into the database file, that file synced)."
     );
     describe_gauge!("switchboard_outbox_pending", "Notifications waiting in the outbox (retries included).");
     describe_gauge!(

@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
+use std::time::Instant;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::de::DeserializeOwned;
@@ -182,9 +183,11 @@ impl SqliteStore {
 /// checkpoint has copied all of it. Ends when the writer does.
 fn checkpoint_loop(conn: Connection, pokes: mpsc::Receiver<()>) {
     while pokes.recv().is_ok() {
+        let started = Instant::now();
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(error = %e, "a WAL checkpoint failed");
         }
+        metrics::histogram!("switchboard_store_checkpoint_duration_seconds").record(started.elapsed().as_secs_f64());
         std::thread::sleep(CHECKPOINT_EVERY);
     }
 }
@@ -217,7 +220,14 @@ fn sync_loop(wal: PathBuf, commits: mpsc::Receiver<Group>) {
         groups.extend(commits.try_iter());
         let synced = match &poisoned {
             Some(e) => Err(e.clone()),
-            None if groups.iter().any(|g| g.wrote && g.committed.is_ok()) => sync_file(&wal, &mut file),
+            None if groups.iter().any(|g| g.wrote && g.committed.is_ok()) => {
+                let started = Instant::now();
+                let synced = sync_file(&wal, &mut file);
+                // Every caller of these groups waits for this: a slow disk shows here first.
+                metrics::histogram!("switchboard_store_log_sync_duration_seconds")
+                    .record(started.elapsed().as_secs_f64());
+                synced
+            }
             None => Ok(()),
         };
         if let Err(e) = &synced {

@@ -73,6 +73,11 @@ async fn metrics_count_requests_by_route_template_operations_deliveries_and_read
     assert_eq!(sample(&text, "switchboard_calls_active", &[]), Some(1.0));
     assert_eq!(sample(&text, "switchboard_participants", &[("state", "connected")]), Some(2.0));
     assert!(text.contains("# HELP switchboard_outbox_oldest_pending_age_seconds"));
+    // The SQLite store times the syncs every answer above waited for, and its checkpoints.
+    for disk_work in ["switchboard_store_log_sync_duration_seconds", "switchboard_store_checkpoint_duration_seconds"] {
+        let observed = sample(&text, &format!("{disk_work}_count"), &[]);
+        assert!(observed >= Some(1.0), "{disk_work}: {observed:?}\n{text}");
+    }
 }
 
 #[tokio::test]
