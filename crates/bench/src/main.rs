@@ -13,6 +13,7 @@ mod baseline;
 mod cpu;
 mod receiver;
 mod server;
+mod store_timing;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -348,6 +349,7 @@ async fn invites(args: InviteArgs) -> anyhow::Result<()> {
     let measure_from = start + Duration::from_secs(args.warmup);
     receiver.set_window(measure_from, measure_from + Duration::from_secs(args.duration));
     let cpu = cpu_window(&[("server", server.pid), ("bench", std::process::id())], measure_from, args.duration);
+    let disk = metrics_window(server.clone(), measure_from, args.duration);
     let result = load(start, args.concurrency, args.warmup, args.duration, args.rate, move |worker, n, scheduled| {
         let (server, receiver, calls, ready) = (s.clone(), r.clone(), c.clone(), ready_rx.clone());
         async move {
@@ -401,6 +403,10 @@ async fn invites(args: InviteArgs) -> anyhow::Result<()> {
     println!("server RSS: {} MiB before, {} MiB after", rss_before / 1024, rss_after / 1024);
     let (before, after) = cpu.await?;
     println!("{}", cpu::describe(&before, &after, result.requests - result.errors, "invite"));
+    match disk.await? {
+        Ok((before, after)) => println!("{}", store_timing::describe(&before, &after)),
+        Err(e) => println!("store disk work: /metrics could not be read ({e:#})"),
+    }
     server.stop().await;
     // A run whose invites failed or never completed measured nothing: say so by the exit code.
     anyhow::ensure!(result.errors == 0, "{} invites failed (the server log is in DATA_DIR/server.log)", result.errors);
@@ -463,6 +469,20 @@ fn cpu_window(
         let before = cpu::Sample::take(&processes);
         tokio::time::sleep_until((from + Duration::from_secs(seconds)).into()).await;
         (before, cpu::Sample::take(&processes))
+    })
+}
+
+/// The server's `/metrics` at the start and the end of the measured window.
+fn metrics_window(
+    server: Arc<Server>,
+    from: Instant,
+    seconds: u64,
+) -> tokio::task::JoinHandle<anyhow::Result<(String, String)>> {
+    tokio::spawn(async move {
+        tokio::time::sleep_until(from.into()).await;
+        let before = server.metrics_text().await?;
+        tokio::time::sleep_until((from + Duration::from_secs(seconds)).into()).await;
+        Ok((before, server.metrics_text().await?))
     })
 }
 

@@ -222,11 +222,16 @@ impl Server {
         anyhow::bail!("the outbox did not drain")
     }
 
+    /// The server's `/metrics` text.
+    pub async fn metrics_text(&self) -> anyhow::Result<String> {
+        Ok(self.http.get(format!("{}/metrics", self.base)).bearer_auth(ADMIN_TOKEN).send().await?.text().await?)
+    }
+
     /// Calls not yet terminated, from `/metrics`.
     pub async fn established_count(&self) -> anyhow::Result<u64> {
-        let text =
-            self.http.get(format!("{}/metrics", self.base)).bearer_auth(ADMIN_TOKEN).send().await?.text().await?;
-        text.lines()
+        self.metrics_text()
+            .await?
+            .lines()
             .find_map(|l| l.strip_prefix("switchboard_calls_active "))
             .and_then(|v| v.trim().parse::<f64>().ok())
             .map(|v| v as u64)
