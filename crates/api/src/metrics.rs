@@ -3,8 +3,9 @@
 //! The `metrics` facade is process-global by design of that crate: the binary installs the
 //! Prometheus recorder once ([`install`]) and hands its handle to [`crate::AppState`]. The
 //! engine counts operations and deliveries, and the SQLite adapter times its log syncs and
-//! checkpoints, through the same facade (a no-op where nothing is installed, as in unit tests). Gauges of the store (outbox depth and age, active calls and
-//! participants) are read at scrape time, not kept up to date.
+//! checkpoints, through the same facade (a no-op where nothing is installed, as in unit
+//! tests). Gauges of the store (outbox depth and age, active calls and participants) are read
+//! at scrape time, not kept up to date.
 
 use std::time::Instant;
 

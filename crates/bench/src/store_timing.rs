@@ -107,7 +107,7 @@ mod tests {
         let b = Buckets::parse("switchboard_calls_active 3\n", "switchboard_store_log_sync_duration_seconds");
         assert_eq!(b, Buckets::default());
         assert_eq!(b.describe("log syncs"), "0 log syncs");
-        // Another metric sharing the prefix is not read as this one.
+        // Only the named histogram's lines are read.
         let other = Buckets::parse(&text(4, 0.1, &[]), "switchboard_store_checkpoint_duration_seconds");
         assert_eq!(other.count, 3);
     }
