@@ -254,6 +254,7 @@ impl Engine {
             !held.contains(call) && in_flight.take_claimed(call, concurrency)
         });
         let runs = runs.collect();
+        // The guard first: ending the claim locks `in_flight` again.
         drop(in_flight);
         drop(claim);
         Ok(Some((runs, limited)))
