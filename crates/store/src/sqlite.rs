@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Instant;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use std::cell::RefCell;
+
+use rusqlite::{params, Connection, OptionalExtension, PrepFlags, Statement};
+use rustc_hash::FxHashMap;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use switchboard_core::{
@@ -35,9 +38,6 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0009_conversation_end.sql"),
 ];
 
-/// Prepared statements kept by the writer's connection (more than the store has).
-const STATEMENT_CACHE: usize = 256;
-
 /// The head of each call's pending queue (its lowest sequence), with when it is due and who
 /// leases it. Read off the covering index of pending rows alone (a bare column beside MIN()
 /// comes from the row holding the minimum), so a call with thousands of queued notifications
@@ -45,13 +45,22 @@ const STATEMENT_CACHE: usize = 256;
 const PENDING_HEADS: &str = "SELECT id, call_id, MIN(sequence), next_attempt_at AS due, lease_owner AS owner, \
      lease_until AS until FROM outbox INDEXED BY outbox_pending_heads WHERE state = 'pending' GROUP BY call_id";
 
+/// SQL built once from constants (`format!` syntax) and kept for the process: the writer's
+/// [`Statements`] know a statement by the address of its text.
+macro_rules! static_sql {
+    ($($format:tt)*) => {{
+        static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| format!($($format)*));
+        SQL.as_str()
+    }};
+}
+
 /// At most this many units of work commit in one transaction.
 const MAX_GROUP: usize = 256;
 
 type Finisher = Box<dyn FnOnce(Result<(), String>) + Send>;
 /// A unit of work for the writer: run it (inside a savepoint of its own when it shares the
 /// transaction), and get back whether it failed and how to answer its caller.
-type Job = Box<dyn FnOnce(&mut SqliteTx<'_>, Isolation) -> (Finisher, bool) + Send>;
+type Job = Box<dyn FnOnce(&mut SqliteTx<'_, '_>, Isolation) -> (Finisher, bool) + Send>;
 
 /// How a unit's writes are undone if it fails.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -131,10 +140,6 @@ impl SqliteStore {
         )
         .map_err(db)?;
         migrate(&conn)?;
-        // rusqlite keeps 16 prepared statements by default; a unit of work such as an invite
-        // whose ring ends at once runs more distinct ones than that, and an evicted statement
-        // is parsed again on its next use.
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         conn.execute_batch("UPDATE outbox SET lease_owner = NULL, lease_until = NULL WHERE lease_owner IS NOT NULL")
             .map_err(db)?;
         let node_id: std::sync::Arc<str> = uuid::Uuid::new_v4().to_string().into();
@@ -158,7 +163,7 @@ impl SqliteStore {
         F: FnOnce(&mut dyn Tx) -> Result<T, E> + Send + 'static,
     {
         let (reply, answer) = tokio::sync::oneshot::channel::<Result<T, E>>();
-        let job: Job = Box::new(move |tx: &mut SqliteTx<'_>, isolation| {
+        let job: Job = Box::new(move |tx: &mut SqliteTx<'_, '_>, isolation| {
             let outcome = match isolation {
                 Isolation::Savepoint => tx.savepoint(work),
                 Isolation::Alone => work(tx),
@@ -266,6 +271,7 @@ fn writer_loop(
     durable: Option<mpsc::Sender<Group>>,
 ) {
     let mut parsed = ParsedRecords::default();
+    let stmts = Statements::new(&conn);
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_GROUP {
@@ -276,12 +282,12 @@ fn writer_loop(
         }
         let changes = conn.total_changes();
         // Prepared once, like every statement of the units (`execute_batch` would parse them again).
-        let begun = execute_cached(&conn, "BEGIN IMMEDIATE");
+        let begun = stmts.execute("BEGIN IMMEDIATE");
         let mut finishers = Vec::with_capacity(batch.len());
         let isolation = if batch.len() == 1 { Isolation::Alone } else { Isolation::Savepoint };
         let mut failed = false;
         if begun.is_ok() {
-            let mut tx = SqliteTx { conn: &conn, node: &node, parsed: &mut parsed };
+            let mut tx = SqliteTx { conn: &conn, stmts: &stmts, node: &node, parsed: &mut parsed };
             for job in batch {
                 let (finish, unit_failed) = job(&mut tx, isolation);
                 finishers.push(finish);
@@ -295,11 +301,11 @@ fn writer_loop(
         // A unit alone that failed is undone with its transaction; its caller hears its error.
         let rolled_back = isolation == Isolation::Alone && failed;
         let committed = if rolled_back {
-            execute_cached(&conn, "ROLLBACK")
+            stmts.execute("ROLLBACK")
         } else {
-            let committed = execute_cached(&conn, "COMMIT");
+            let committed = stmts.execute("COMMIT");
             if committed.is_err() {
-                let _ = execute_cached(&conn, "ROLLBACK");
+                let _ = stmts.execute("ROLLBACK");
             }
             committed
         };
@@ -321,10 +327,6 @@ fn writer_loop(
             None => finishers.into_iter().for_each(|finish| finish(committed.clone())),
         }
     }
-}
-
-fn execute_cached(conn: &Connection, sql: &str) -> Result<(), String> {
-    conn.prepare_cached(sql).and_then(|mut stmt| stmt.execute([])).map(drop).map_err(|e| e.to_string())
 }
 
 fn migrate(conn: &Connection) -> StoreResult<()> {
@@ -357,18 +359,77 @@ fn from_json<T: DeserializeOwned>(raw: &str) -> StoreResult<T> {
 }
 
 /// The body of the one row `sql` selects by `key`, parsed.
-fn get_body<T: DeserializeOwned>(conn: &Connection, sql: &str, key: &str) -> StoreResult<Option<T>> {
-    let raw: Option<String> =
-        conn.prepare_cached(sql).map_err(db)?.query_row([key], |r| r.get(0)).optional().map_err(db)?;
+fn get_body<T: DeserializeOwned>(stmts: &Statements<'_>, sql: &'static str, key: &str) -> StoreResult<Option<T>> {
+    let raw: Option<String> = stmts.get(sql).map_err(db)?.query_row([key], |r| r.get(0)).optional().map_err(db)?;
     raw.map(|r| from_json(&r)).transpose()
 }
 
 /// A transaction on the writer's connection.
-pub struct SqliteTx<'c> {
+pub struct SqliteTx<'t, 'c> {
     conn: &'c Connection,
+    stmts: &'t Statements<'c>,
     /// This node's id in delivery leases.
-    node: &'c str,
-    parsed: &'c mut ParsedRecords,
+    node: &'t str,
+    parsed: &'t mut ParsedRecords,
+}
+
+/// The writer's prepared statements, by the address and length of their SQL text, which is
+/// `'static`: rusqlite's `prepare_cached` hashes the text twice and copies it into a new
+/// `Arc<str>` on every use, about 1,450 instructions per statement and 8% of the writer's
+/// (41 statements per invite; BENCHMARKS.md). A statement is taken out while in use, so a
+/// statement run again inside its own use (rows still being read) is simply prepared twice.
+struct Statements<'c> {
+    conn: &'c Connection,
+    idle: RefCell<FxHashMap<(usize, usize), Statement<'c>>>,
+}
+
+impl<'c> Statements<'c> {
+    fn new(conn: &'c Connection) -> Self {
+        Statements { conn, idle: RefCell::default() }
+    }
+
+    fn get(&self, sql: &'static str) -> rusqlite::Result<Prepared<'_, 'c>> {
+        let key = (sql.as_ptr() as usize, sql.len());
+        let idle = self.idle.borrow_mut().remove(&key);
+        let stmt = match idle {
+            Some(stmt) => stmt,
+            None => self.conn.prepare_with_flags(sql, PrepFlags::SQLITE_PREPARE_PERSISTENT)?,
+        };
+        Ok(Prepared { stmt: Some(stmt), key, home: self })
+    }
+
+    fn execute(&self, sql: &'static str) -> Result<(), String> {
+        self.get(sql).and_then(|mut stmt| stmt.execute([])).map(drop).map_err(|e| e.to_string())
+    }
+}
+
+/// A statement of [`Statements`] in use; it goes back when dropped (rusqlite has reset it by
+/// then: `execute` resets after its step, and dropping `Rows` resets).
+struct Prepared<'s, 'c> {
+    stmt: Option<Statement<'c>>,
+    key: (usize, usize),
+    home: &'s Statements<'c>,
+}
+
+impl<'c> std::ops::Deref for Prepared<'_, 'c> {
+    type Target = Statement<'c>;
+    fn deref(&self) -> &Statement<'c> {
+        self.stmt.as_ref().expect("a prepared statement is taken only when dropped")
+    }
+}
+
+impl std::ops::DerefMut for Prepared<'_, '_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        self.stmt.as_mut().expect("a prepared statement is taken only when dropped")
+    }
+}
+
+impl Drop for Prepared<'_, '_> {
+    fn drop(&mut self) {
+        if let Some(stmt) = self.stmt.take() {
+            self.home.idle.borrow_mut().insert(self.key, stmt);
+        }
+    }
 }
 
 /// Calls and conversations as the writer last read or wrote them, parsed. Every invite reads
@@ -429,7 +490,7 @@ impl<T: Clone> Parsed<T> {
     }
 }
 
-impl SqliteTx<'_> {
+impl SqliteTx<'_, '_> {
     /// Runs one unit of work in a savepoint, rolled back if it fails.
     fn savepoint<T, E>(&mut self, work: impl FnOnce(&mut dyn Tx) -> Result<T, E>) -> Result<T, E>
     where
@@ -446,12 +507,12 @@ impl SqliteTx<'_> {
         outcome
     }
 
-    fn get_body<T: DeserializeOwned>(&self, sql: &str, key: &str) -> StoreResult<Option<T>> {
-        get_body(self.conn, sql, key)
+    fn get_body<T: DeserializeOwned>(&self, sql: &'static str, key: &str) -> StoreResult<Option<T>> {
+        get_body(self.stmts, sql, key)
     }
 
-    fn bodies<T: DeserializeOwned>(&self, sql: &str, args: impl rusqlite::Params) -> StoreResult<Vec<T>> {
-        let mut stmt = self.conn.prepare_cached(sql).map_err(db)?;
+    fn bodies<T: DeserializeOwned>(&self, sql: &'static str, args: impl rusqlite::Params) -> StoreResult<Vec<T>> {
+        let mut stmt = self.stmts.get(sql).map_err(db)?;
         let rows = stmt.query_map(args, |r| r.get::<_, String>(0)).map_err(db)?;
         rows.map(|r| r.map_err(db).and_then(|raw| from_json(&raw))).collect()
     }
@@ -460,10 +521,10 @@ impl SqliteTx<'_> {
     /// skip are applied by the caller: in SQL each needs a temporary B-tree per statement,
     /// which costs more than the few dozen heads a busy node has.
     fn pending_heads(&self, now: Timestamp) -> StoreResult<Vec<Head>> {
-        let sql = format!(
+        let sql = static_sql!(
             "SELECT id, call_id, due, owner IS NULL OR owner = ?2 OR until <= ?1, until FROM ({PENDING_HEADS})"
         );
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(db)?;
+        let mut stmt = self.stmts.get(sql).map_err(db)?;
         let heads = stmt
             .query_map(params![now.0, self.node], |r| {
                 Ok(Head { id: r.get(0)?, call_id: r.get(1)?, due: r.get(2)?, free: r.get(3)?, until: r.get(4)? })
@@ -479,8 +540,8 @@ impl SqliteTx<'_> {
         self.exec("UPDATE outbox SET lease_owner = ?2, lease_until = ?3 WHERE id = ?1", params![id, self.node, until.0])
     }
 
-    fn exec(&self, sql: &str, args: impl rusqlite::Params) -> StoreResult<usize> {
-        self.conn.prepare_cached(sql).map_err(db)?.execute(args).map_err(db)
+    fn exec(&self, sql: &'static str, args: impl rusqlite::Params) -> StoreResult<usize> {
+        self.stmts.get(sql).map_err(db)?.execute(args).map_err(db)
     }
 }
 
@@ -540,7 +601,7 @@ fn participant_state(p: &Participant) -> &'static str {
     }
 }
 
-impl Tx for SqliteTx<'_> {
+impl Tx for SqliteTx<'_, '_> {
     fn upsert_tenant(&mut self, tenant: &Tenant) -> StoreResult<()> {
         self.exec("INSERT OR REPLACE INTO tenants (id, body) VALUES (?1, ?2)", params![tenant.id.0, to_json(tenant)?])
             .map(drop)
@@ -613,8 +674,8 @@ impl Tx for SqliteTx<'_> {
         self.get_body("SELECT body FROM meetings WHERE join_meeting_id = ?1", join_meeting_id)
     }
     fn setting(&mut self, key: &str) -> StoreResult<Option<String>> {
-        self.conn
-            .prepare_cached("SELECT value FROM settings WHERE key = ?1")
+        self.stmts
+            .get("SELECT value FROM settings WHERE key = ?1")
             .map_err(db)?
             .query_row([key], |r| r.get(0))
             .optional()
@@ -653,10 +714,10 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
     fn conversation(&mut self, id: &ConversationId) -> StoreResult<Option<Conversation>> {
-        let conn = self.conn;
+        let stmts = self.stmts;
         self.parsed
             .conversations
-            .read_through(&id.0, || get_body(conn, "SELECT body FROM conversations WHERE id = ?1", &id.0))
+            .read_through(&id.0, || get_body(stmts, "SELECT body FROM conversations WHERE id = ?1", &id.0))
     }
     fn live_conversation_for_thread(&mut self, thread_id: &str) -> StoreResult<Option<Conversation>> {
         self.get_body("SELECT body FROM conversations WHERE chat_thread_id = ?1 AND ended = 0", thread_id)
@@ -684,8 +745,8 @@ impl Tx for SqliteTx<'_> {
         Ok(())
     }
     fn call(&mut self, id: &str) -> StoreResult<Option<Call>> {
-        let conn = self.conn;
-        self.parsed.calls.read_through(id, || get_body(conn, "SELECT body FROM calls WHERE id = ?1", id))
+        let stmts = self.stmts;
+        self.parsed.calls.read_through(id, || get_body(stmts, "SELECT body FROM calls WHERE id = ?1", id))
     }
     // Sorted by id here, not by `ORDER BY id`: the index on `conversation_id` holds rowids,
     // so SQLite would open a sorter for every roster change.
@@ -695,7 +756,7 @@ impl Tx for SqliteTx<'_> {
         Ok(calls)
     }
     fn call_ids_in_conversation(&mut self, id: &ConversationId) -> StoreResult<Vec<CallId>> {
-        let mut stmt = self.conn.prepare_cached("SELECT id FROM calls WHERE conversation_id = ?1").map_err(db)?;
+        let mut stmt = self.stmts.get("SELECT id FROM calls WHERE conversation_id = ?1").map_err(db)?;
         let ids = stmt.query_map([&id.0], |r| r.get::<_, String>(0)).map_err(db)?;
         let mut ids = ids.collect::<Result<Vec<_>, _>>().map_err(db)?;
         ids.sort_unstable();
@@ -791,8 +852,8 @@ impl Tx for SqliteTx<'_> {
     }
     fn due_timers(&mut self, now: Timestamp, limit: usize) -> StoreResult<Vec<Timer>> {
         let mut stmt = self
-            .conn
-            .prepare_cached("SELECT id, due_at, action FROM timers WHERE due_at <= ?1 ORDER BY due_at, id LIMIT ?2")
+            .stmts
+            .get("SELECT id, due_at, action FROM timers WHERE due_at <= ?1 ORDER BY due_at, id LIMIT ?2")
             .map_err(db)?;
         let rows = stmt
             .query_map(params![now.0, limit as i64], |r| {
@@ -806,15 +867,15 @@ impl Tx for SqliteTx<'_> {
         .collect()
     }
     fn next_timer_due(&mut self) -> StoreResult<Option<Timestamp>> {
-        let mut stmt = self.conn.prepare_cached("SELECT MIN(due_at) FROM timers").map_err(db)?;
+        let mut stmt = self.stmts.get("SELECT MIN(due_at) FROM timers").map_err(db)?;
         let due: Option<i64> = stmt.query_row([], |r| r.get(0)).map_err(db)?;
         Ok(due.map(Timestamp))
     }
 
     fn enqueue_notification(&mut self, call: &Call, body: &str, now: Timestamp) -> StoreResult<i64> {
         let next: i64 = self
-            .conn
-            .prepare_cached("SELECT COALESCE(MAX(sequence), 0) + 1 FROM outbox WHERE call_id = ?1")
+            .stmts
+            .get("SELECT COALESCE(MAX(sequence), 0) + 1 FROM outbox WHERE call_id = ?1")
             .map_err(db)?
             .query_row([&call.id.0], |r| r.get(0))
             .map_err(db)?;
@@ -837,16 +898,16 @@ impl Tx for SqliteTx<'_> {
     }
     fn mark_roster_changed(&mut self, call: &Call, now: Timestamp) -> StoreResult<bool> {
         let mark: Option<(i64, i64)> = self
-            .conn
-            .prepare_cached("SELECT id, sequence FROM outbox WHERE call_id = ?1 AND roster_mark = 1")
+            .stmts
+            .get("SELECT id, sequence FROM outbox WHERE call_id = ?1 AND roster_mark = 1")
             .map_err(db)?
             .query_row([&call.id.0], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
             .map_err(db)?;
         if let Some((id, sequence)) = mark {
             let last: i64 = self
-                .conn
-                .prepare_cached("SELECT MAX(sequence) FROM outbox WHERE call_id = ?1")
+                .stmts
+                .get("SELECT MAX(sequence) FROM outbox WHERE call_id = ?1")
                 .map_err(db)?
                 .query_row([&call.id.0], |r| r.get(0))
                 .map_err(db)?;
@@ -870,8 +931,8 @@ impl Tx for SqliteTx<'_> {
         Ok(true)
     }
     fn roster_mark(&mut self, call: &CallId) -> StoreResult<Option<OutboxRow>> {
-        self.conn
-            .prepare_cached(&format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE call_id = ?1 AND roster_mark = 1"))
+        self.stmts
+            .get(static_sql!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE call_id = ?1 AND roster_mark = 1"))
             .map_err(db)?
             .query_row([&call.0], outbox_row)
             .optional()
@@ -911,14 +972,14 @@ impl Tx for SqliteTx<'_> {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> StoreResult<Option<OutboxRow>> {
-        let sql = format!(
+        let sql = static_sql!(
             "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = (SELECT id FROM outbox INDEXED BY outbox_pending_heads \
                WHERE state = 'pending' AND call_id = ?1 ORDER BY sequence LIMIT 1) \
              AND next_attempt_at <= ?2 AND (lease_owner IS NULL OR lease_owner = ?3 OR lease_until <= ?2)"
         );
         let row = self
-            .conn
-            .prepare_cached(&sql)
+            .stmts
+            .get(sql)
             .map_err(db)?
             .query_row(params![call.0, now.0, self.node], outbox_row)
             .optional()
@@ -936,12 +997,12 @@ impl Tx for SqliteTx<'_> {
         lease_until: Timestamp,
         limit: usize,
     ) -> StoreResult<Vec<OutboxRow>> {
-        let sql = format!(
+        let sql = static_sql!(
             "SELECT {OUTBOX_COLUMNS}, next_attempt_at <= ?3 AND (lease_owner IS NULL OR lease_owner = ?4 \
              OR lease_until <= ?3) FROM outbox WHERE call_id = ?1 AND state = 'pending' AND sequence > ?2 \
              ORDER BY sequence LIMIT ?5"
         );
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(db)?;
+        let mut stmt = self.stmts.get(sql).map_err(db)?;
         let rows = stmt
             .query_map(params![call.0, after, now.0, self.node, limit as i64], |r| Ok((outbox_row(r)?, r.get(16)?)))
             .map_err(db)?;
@@ -1005,11 +1066,11 @@ impl Tx for SqliteTx<'_> {
         state: Option<DeliveryState>,
         limit: usize,
     ) -> StoreResult<Vec<OutboxRow>> {
-        let sql = format!(
+        let sql = static_sql!(
             "SELECT {OUTBOX_COLUMNS} FROM (SELECT * FROM outbox WHERE (?1 IS NULL OR call_id = ?1) \
              AND (?3 IS NULL OR state = ?3) ORDER BY id DESC LIMIT ?2) ORDER BY id"
         );
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(db)?;
+        let mut stmt = self.stmts.get(sql).map_err(db)?;
         let rows = stmt
             .query_map(params![call.map(|c| &c.0), limit as i64, state.map(DeliveryState::as_str)], outbox_row)
             .map_err(db)?;
@@ -1017,8 +1078,8 @@ impl Tx for SqliteTx<'_> {
     }
     fn delivery_attempts(&mut self, outbox_id: i64) -> StoreResult<Vec<DeliveryAttempt>> {
         let mut stmt = self
-            .conn
-            .prepare_cached(
+            .stmts
+            .get(
                 "SELECT outbox_id, attempt, at, status, error, latency_ms FROM delivery_attempts WHERE outbox_id = ?1 \
                  ORDER BY attempt",
             )
@@ -1038,12 +1099,12 @@ impl Tx for SqliteTx<'_> {
         rows.collect::<Result<Vec<_>, _>>().map_err(db)
     }
     fn pending_notification_count(&mut self) -> StoreResult<i64> {
-        let mut stmt = self.conn.prepare_cached("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").map_err(db)?;
+        let mut stmt = self.stmts.get("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").map_err(db)?;
         stmt.query_row([], |r| r.get(0)).map_err(db)
     }
     fn notification(&mut self, id: i64) -> StoreResult<Option<OutboxRow>> {
-        self.conn
-            .prepare_cached(&format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = ?1"))
+        self.stmts
+            .get(static_sql!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE id = ?1"))
             .map_err(db)?
             .query_row([id], outbox_row)
             .optional()
@@ -1079,8 +1140,8 @@ impl Tx for SqliteTx<'_> {
     }
     fn leg_commands(&mut self, node_id: &str, limit: usize) -> StoreResult<Vec<LegCommandRow>> {
         let mut stmt = self
-            .conn
-            .prepare_cached(
+            .stmts
+            .get(
                 "SELECT id, node_id, participant_id, command, created_at FROM leg_commands WHERE node_id = ?1 \
                  ORDER BY id LIMIT ?2",
             )
@@ -1119,8 +1180,8 @@ impl Tx for SqliteTx<'_> {
     }
     fn agent_sessions_of_user(&mut self, user_id: &str) -> StoreResult<Vec<AgentSession>> {
         let mut stmt = self
-            .conn
-            .prepare_cached(
+            .stmts
+            .get(
                 "SELECT session_id, user_id, node_id, connected_at FROM agent_sessions WHERE user_id = ?1 \
                  ORDER BY connected_at, session_id",
             )
@@ -1148,10 +1209,8 @@ impl Tx for SqliteTx<'_> {
         Ok(false)
     }
     fn silent_nodes(&mut self, before_ms: i64) -> StoreResult<Vec<String>> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT node_id FROM nodes WHERE seen_at < ?1 ORDER BY seen_at, node_id")
-            .map_err(db)?;
+        let mut stmt =
+            self.stmts.get("SELECT node_id FROM nodes WHERE seen_at < ?1 ORDER BY seen_at, node_id").map_err(db)?;
         let rows = stmt.query_map([before_ms], |r| r.get(0)).map_err(db)?;
         rows.collect::<Result<Vec<_>, _>>().map_err(db)
     }
@@ -1166,20 +1225,20 @@ impl Tx for SqliteTx<'_> {
 
     fn stats(&mut self) -> StoreResult<StoreStats> {
         let (outbox_pending, oldest): (i64, Option<i64>) = self
-            .conn
-            .prepare_cached("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE state = 'pending'")
+            .stmts
+            .get("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE state = 'pending'")
             .map_err(db)?
             .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
             .map_err(db)?;
         let active_calls: i64 = self
-            .conn
-            .prepare_cached("SELECT COUNT(*) FROM calls WHERE state <> 'terminated'")
+            .stmts
+            .get("SELECT COUNT(*) FROM calls WHERE state <> 'terminated'")
             .map_err(db)?
             .query_row([], |r| r.get(0))
             .map_err(db)?;
         let count_state = |state: &str| -> StoreResult<i64> {
-            self.conn
-                .prepare_cached("SELECT COUNT(*) FROM participants WHERE state = ?1")
+            self.stmts
+                .get("SELECT COUNT(*) FROM participants WHERE state = ?1")
                 .map_err(db)?
                 .query_row([state], |r| r.get(0))
                 .map_err(db)
@@ -1206,11 +1265,11 @@ impl Tx for SqliteTx<'_> {
     fn remove_ended_conversations(&mut self, ended_before: Timestamp, limit: usize) -> StoreResult<usize> {
         let ids = {
             // `ended = 1` as in the partial index `conversations_ended`, which SQLite then reads.
-            let sql = format!(
+            let sql = static_sql!(
                 "SELECT id FROM conversations WHERE ended = 1 AND ended_at < ?1 AND NOT {HAS_PENDING} \
                  ORDER BY ended_at LIMIT ?2"
             );
-            let mut stmt = self.conn.prepare_cached(&sql).map_err(db)?;
+            let mut stmt = self.stmts.get(sql).map_err(db)?;
             let rows = stmt.query_map(params![ended_before.0, limit as i64], |r| r.get::<_, String>(0)).map_err(db)?;
             rows.collect::<Result<Vec<_>, _>>().map_err(db)?
         };
