@@ -6,7 +6,7 @@ use graph_model::{
     MediaDirection, MediaStream, Modality, ParticipantInfo, RemovedState,
 };
 
-use crate::{Call, Conversation, InviteeOutcome, Operation, Participant, ParticipantState};
+use crate::{Call, Conversation, Operation, Participant, ParticipantState};
 
 /// `/communications/calls/{id}` and its legacy `/app/calls/{id}` twin.
 pub fn call_paths(call_id: &crate::CallId, suffix: &str) -> (String, String) {
@@ -99,11 +99,12 @@ pub fn operation(op: &Operation, for_notification: bool) -> CommsOperation {
             identity: Some(i.party.to_identity_set()),
             replaces_call_id: i.replaces_call_id.clone(),
             // A move echoes the participant it names, as the docs' example does (the new id
-            // shows in the target's roster); otherwise the id minted for the invitee.
-            participant_id: match (&i.source_participant_id, &i.outcome) {
-                (Some(moved), _) => Some(moved.clone()),
-                (None, InviteeOutcome::Failed { .. }) => None,
-                (None, _) => Some(i.participant_id.0.clone()),
+            // shows in the target's roster); otherwise the id minted for the invitee, whatever
+            // its outcome: a bot matches a failure (or the cancel it caused by deleting the
+            // ringing participant) to the id the invite answered with.
+            participant_id: match &i.source_participant_id {
+                Some(moved) => Some(moved.clone()),
+                None => Some(i.participant_id.0.clone()),
             },
             hidden: None,
             remove_from_default_audio_routing_group: None,

@@ -9,7 +9,8 @@
 //!   `addParticipants failed for participant <MRI>. Underlying reason: ... DiagCode: <code>#<sub>`)
 //!   and from `GET .../operations/{id}`; several invitees report the earliest failure (ties: request
 //!   order), and a failed invitee never appears in a roster notification;
-//! - cancelling a ringing invitee with `DELETE .../participants/{id}` (487/10170).
+//! - cancelling a ringing invitee with `DELETE .../participants/{id}` (487/10170); the failed
+//!   invitee keeps its `participantId` in the operation.
 //!
 //! An invite into a call the application has already hung up answers `409 conflict` (DESIGN's
 //! table: "call not established or already ended"), while `GET` of that call answers 404, as
@@ -1276,6 +1277,13 @@ async fn deleting_a_ringing_invitee_answers_204_and_fails_the_operation_with_487
     assert_eq!(got.len(), 1, "the operation only, no roster: {got:#?}");
     let info = assert_operation_failed(&got, &call, &op, &user_mri(&diego), 487, 10170);
     assert_operation_reads_failed(&app, &call, &op, &info).await;
+    // The failed invitee keeps the id the invite answered with (the one just deleted), in the
+    // notification and in GET, so the bot can tell which of its invitees failed.
+    let notified = got.iter().find(|n| n.kind() == "operation").unwrap().resource_data();
+    assert_eq!(notified["participants"][0]["participantId"], pid.as_str(), "{notified}");
+    let fetched = app.get_operation(&call, &op).await;
+    let fetched = fetched.assert_status(200);
+    assert_eq!(fetched["participants"][0]["participantId"], pid.as_str(), "{fetched}");
     expect_error(&app.get_participant(&call, &pid).await, 404, "itemNotFound", "the cancelled invitee");
 
     app.advance(60_000).await;
