@@ -117,9 +117,13 @@ pub fn check_ring(conversation: &Conversation, targets: &[InviteTarget]) -> Resu
             ConversationKind::ChatGroup | ConversationKind::Meeting => {}
         }
     }
-    if let Some(bot) = targets.iter().find(|t| t.party.kind == PartyKind::Application) {
+    // "You aren't allowed to invite another bot": an application instance (a resource account)
+    // is a bot too.
+    let bot = |t: &&InviteTarget| matches!(t.party.kind, PartyKind::Application | PartyKind::ApplicationInstance);
+    if let Some(bot) = targets.iter().find(bot) {
+        let kind = if bot.party.kind == PartyKind::Application { "application" } else { "application instance" };
         return Err(DomainError::invalid(format!(
-            "application {} cannot be invited into a group call or meeting",
+            "{kind} {} cannot be invited into a group call or meeting",
             bot.party.id
         )));
     }

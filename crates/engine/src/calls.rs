@@ -31,19 +31,23 @@ pub(crate) fn conversation_of(tx: &mut dyn Tx, call: &Call) -> EngineResult<Conv
         .ok_or_else(|| EngineError::Internal(format!("call {} has no conversation", call.id)))
 }
 
-/// Fills in what the directory knows of a party (display name, tenant).
+/// Fills in what the directory knows of a party (id as the directory spells it, display name,
+/// tenant). What the directory knows wins over what the request says: a participant's identity
+/// is "read-only, server generated" (participantinfo), so a bot cannot put another name or
+/// tenant on a user in the roster.
 pub(crate) fn enrich(tx: &mut dyn Tx, mut party: Party, default_tenant: &str) -> EngineResult<Party> {
     match party.kind {
         PartyKind::User => {
             if let Some(user) = tx.user(&party.id)? {
-                party.display_name = party.display_name.or(Some(user.display_name));
-                party.tenant_id = party.tenant_id.or(Some(user.tenant_id.0));
+                party.id = user.id;
+                party.display_name = Some(user.display_name);
+                party.tenant_id = Some(user.tenant_id.0);
             }
             party.tenant_id = party.tenant_id.or(Some(default_tenant.to_owned()));
         }
         PartyKind::Phone => {
             if let Some(phone) = tx.phone(&party.id)? {
-                party.display_name = party.display_name.or(phone.display_name);
+                party.display_name = phone.display_name.or(party.display_name);
             }
         }
         _ => party.tenant_id = party.tenant_id.or(Some(default_tenant.to_owned())),

@@ -663,6 +663,15 @@ async fn an_application_invitee_into_a_meeting_or_a_group_call_is_an_invalid_req
         &app.invite(&group, &invite_body(&[application_identity(&other_bot)], "bot")).await,
         "a bot into a group call",
     );
+    // A resource account (application instance) is a bot too, the development one included.
+    let instance = app.credentials["applicationInstance"]["id"].as_str().unwrap().to_owned();
+    for id in [instance, new_id()] {
+        let identity = json!({"applicationInstance": {"id": id}});
+        expect_invalid(&app.invite(&meeting, &invite_body(&[identity.clone()], "bot")).await, "an instance");
+        expect_invalid(&app.invite(&group, &invite_body(&[identity], "bot")).await, "an instance, group call");
+    }
+    app.advance(60_000).await;
+    assert!(app.hooks.take_for(&meeting).is_empty(), "a refused invite changes nothing");
 }
 
 #[tokio::test]
@@ -1288,4 +1297,32 @@ async fn deleting_a_ringing_invitee_answers_204_and_fails_the_operation_with_487
 
     app.advance(60_000).await;
     assert!(app.hooks.take_for(&call).is_empty(), "the cancelled ring has no later outcome");
+}
+
+#[tokio::test]
+async fn the_directory_names_an_invited_user_whatever_the_request_says() {
+    let app = TestApp::spawn().await;
+    let call = meeting_call(&app).await;
+    let adele = app.user("Adele Vance");
+    let tenant = app.tenant_id.clone();
+    let claimed = json!({"user": {
+        "id": adele.to_uppercase(),
+        "displayName": "Not Adele",
+        "tenantId": "11111111-2222-3333-4444-555555555555",
+    }});
+    let r = app.invite(&call, &invite_body(&[claimed], "claimed")).await;
+    let answered = r.assert_status(200);
+    let expected = json!({"id": adele, "displayName": "Adele Vance", "tenantId": tenant});
+    let echoed = &answered["participants"][0]["identity"]["user"];
+    for key in ["id", "displayName", "tenantId"] {
+        assert_eq!(echoed[key], expected[key], "the operation names the directory's user: {echoed}");
+    }
+    app.advance(1_000).await;
+    let roster = app.list_participants(&call, "").await;
+    let roster = roster.assert_status(200);
+    let joined = roster["value"].as_array().unwrap().iter().find(|p| p["info"]["identity"]["user"]["id"] == adele);
+    let joined = &joined.unwrap_or_else(|| panic!("Adele joined: {roster}"))["info"]["identity"]["user"];
+    for key in ["displayName", "tenantId"] {
+        assert_eq!(joined[key], expected[key], "the roster names the directory's user: {joined}");
+    }
 }
