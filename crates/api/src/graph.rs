@@ -17,6 +17,7 @@ use base64::Engine as _;
 use graph_model::{CollectionPage, CreateCallBody, CreateOnlineMeetingBody, InviteParticipantsBody};
 use http_body::Frame;
 use serde::{Deserialize, Serialize};
+use switchboard_core::call_kind::{media_hosting, MediaHosting};
 use switchboard_engine::participants::{DEFAULT_PAGE, MAX_PAGE};
 use switchboard_engine::HoldGuard;
 
@@ -38,6 +39,8 @@ const CALLS_ANY: &[&str] = &[
     "Calls.JoinGroupCallAsGuest.All",
     "Calls.AccessMedia.All",
 ];
+/// Application-hosted media, on top of a calling permission.
+const ACCESS_MEDIA: &str = "Calls.AccessMedia.All";
 /// `participant: invite` (the docs spell it both ways).
 const INVITE: &[&str] = &["Calls.InitiateGroupCall.All", "Calls.InitiateGroupCalls.All"];
 /// `participant: delete`.
@@ -360,12 +363,22 @@ struct WithContext<'a, T: Serialize> {
     value: &'a T,
 }
 
+/// `POST /communications/calls`. A call with application-hosted media needs
+/// `Calls.AccessMedia.All` besides a calling permission (application-post-calls).
 async fn create_call(
     State(state): State<AppState>,
     Extension(version): Extension<ApiVersion>,
     AppCaller(caller): AppCaller,
+    roles: Option<Extension<GrantedRoles>>,
     GraphJson(body): GraphJson<CreateCallBody>,
 ) -> Result<Response, ApiError> {
+    let may_access_media = roles.is_some_and(|Extension(r)| r.has(ACCESS_MEDIA));
+    // (A missing or unknown mediaConfig is refused with the body's other rules, in the engine.)
+    if matches!(media_hosting(body.media_config.as_ref()), Ok(MediaHosting::App)) && !may_access_media {
+        return Err(ApiError::forbidden(
+            "A call with application-hosted media requires the Calls.AccessMedia.All permission.",
+        ));
+    }
     let (call, hold) = state.engine().create_call(caller, body, version.graph()).await?;
     let location = call_url(&state, version, &call.id);
     let context = call_context(&state, version);
@@ -406,7 +419,7 @@ async fn answer_call(
     GraphPath(call_id): GraphPath<String>,
     GraphJson(body): GraphJson<graph_model::AnswerBody>,
 ) -> Result<StatusCode, ApiError> {
-    let may_access_media = roles.is_some_and(|Extension(r)| r.has("Calls.AccessMedia.All"));
+    let may_access_media = roles.is_some_and(|Extension(r)| r.has(ACCESS_MEDIA));
     state.engine().answer(caller, call_id, body, may_access_media).await?;
     Ok(StatusCode::ACCEPTED)
 }

@@ -9,6 +9,15 @@ pub const MAX_TARGETS: usize = 5;
 /// `ringingTimeoutInSeconds` bounds.
 pub const RING_TIMEOUT_RANGE: std::ops::RangeInclusive<i64> = 1..=115;
 
+/// The concrete meetingInfo types a call joins a meeting with (lower case, without `#`); none
+/// (`""`) reads as organizerMeetingInfo.
+const MEETING_INFO_TYPES: [&str; 4] = [
+    "",
+    "microsoft.graph.organizermeetinginfo",
+    "microsoft.graph.joinmeetingidmeetinginfo",
+    "microsoft.graph.tokenmeetinginfo",
+];
+
 /// How a meeting is named in `meetingInfo`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MeetingLocator {
@@ -27,6 +36,34 @@ pub enum CallPlan {
     AdHocGroup { targets: Vec<Party> },
     ChatGroup { thread_id: String, targets: Vec<Party> },
     Meeting { locator: MeetingLocator },
+}
+
+/// Where a call's media is hosted, as its `mediaConfig` says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MediaHosting {
+    /// `serviceHostedMediaConfig`: the service plays and records.
+    Service,
+    /// `appHostedMediaConfig`: the application's own media stack (`Calls.AccessMedia.All`).
+    App,
+}
+
+/// The `mediaConfig` of a create-call or answer body: required by both pages, and of one of
+/// the two concrete types (mediaConfig is abstract; its `@odata.type` says which).
+pub fn media_hosting(media: Option<&serde_json::Value>) -> Result<MediaHosting, DomainError> {
+    let media = match media {
+        None | Some(serde_json::Value::Null) => return Err(DomainError::invalid("mediaConfig is required")),
+        Some(serde_json::Value::Object(media)) => media,
+        Some(_) => return Err(DomainError::invalid("mediaConfig must be an object")),
+    };
+    let kind = media.get("@odata.type").and_then(|t| t.as_str()).unwrap_or("");
+    match kind.trim_start_matches('#').to_ascii_lowercase().as_str() {
+        "microsoft.graph.servicehostedmediaconfig" => Ok(MediaHosting::Service),
+        "microsoft.graph.apphostedmediaconfig" => Ok(MediaHosting::App),
+        _ => Err(DomainError::invalid(
+            "mediaConfig needs an @odata.type of #microsoft.graph.serviceHostedMediaConfig or \
+             #microsoft.graph.appHostedMediaConfig",
+        )),
+    }
 }
 
 /// Where Switchboard may post notifications. https anywhere (but link-local addresses and
@@ -97,6 +134,7 @@ pub fn plan_call(body: &CreateCallBody, policy: &CallbackPolicy) -> Result<CallP
         None | Some("") => return Err(DomainError::invalid("callbackUri is required")),
         Some(uri) => policy.check(uri)?,
     };
+    media_hosting(body.media_config.as_ref())?;
     if let Some(t) = body.ringing_timeout_in_seconds {
         if !RING_TIMEOUT_RANGE.contains(&t) {
             return Err(DomainError::invalid("ringingTimeoutInSeconds must be between 1 and 115"));
@@ -123,6 +161,12 @@ pub fn plan_call(body: &CreateCallBody, policy: &CallbackPolicy) -> Result<CallP
             return Err(DomainError::invalid("targets cannot be combined with meetingInfo"));
         }
         let kind = meeting.odata_type.as_deref().unwrap_or("").trim_start_matches('#').to_ascii_lowercase();
+        if !MEETING_INFO_TYPES.contains(&kind.as_str()) {
+            return Err(DomainError::invalid(
+                "meetingInfo's @odata.type must be #microsoft.graph.organizerMeetingInfo, \
+                 #microsoft.graph.joinMeetingIdMeetingInfo or #microsoft.graph.tokenMeetingInfo",
+            ));
+        }
         let locator = if let Some(id) = meeting.join_meeting_id.clone().filter(|_| !kind.ends_with("tokenmeetinginfo"))
         {
             MeetingLocator::JoinMeetingId(id)
@@ -157,8 +201,30 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn plan(v: serde_json::Value) -> Result<CallPlan, DomainError> {
+    /// The plan of body `v`, with service-hosted media unless `v` says otherwise.
+    fn plan(mut v: serde_json::Value) -> Result<CallPlan, DomainError> {
+        if v.get("mediaConfig").is_none() {
+            v["mediaConfig"] = json!({"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"});
+        }
         plan_call(&serde_json::from_value(v).unwrap(), &CallbackPolicy::default())
+    }
+
+    #[test]
+    fn media_config_is_required_and_of_one_of_the_two_concrete_types() {
+        let hosting = |v: serde_json::Value| media_hosting(Some(&v)).map_err(|e| e.message);
+        assert_eq!(
+            hosting(json!({"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"})),
+            Ok(MediaHosting::Service)
+        );
+        assert_eq!(hosting(json!({"@odata.type": "microsoft.graph.apphostedmediaconfig"})), Ok(MediaHosting::App));
+        assert_eq!(media_hosting(None).map_err(|e| e.message), Err("mediaConfig is required".to_owned()));
+        for bad in [json!(null), json!({}), json!("x"), json!([]), json!({"@odata.type": "#microsoft.graph.call"})] {
+            assert!(hosting(bad.clone()).is_err(), "{bad}");
+        }
+        let cb = "https://bot.example/cb";
+        assert!(plan(json!({"callbackUri": cb, "targets": [user("a")], "mediaConfig": {}})).is_err());
+        let meeting = json!({"@odata.type": "#microsoft.graph.foo"});
+        assert!(plan(json!({"callbackUri": cb, "chatInfo": {"threadId": "19:x"}, "meetingInfo": meeting})).is_err());
     }
 
     fn user(id: &str) -> serde_json::Value {

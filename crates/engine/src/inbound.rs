@@ -374,19 +374,18 @@ impl Engine {
                 None | Some("") => return Err(DomainError::invalid("callbackUri is required").into()),
                 Some(uri) => policy.check(uri)?.to_string(),
             };
-            if body.accepted_modalities.as_ref().is_some_and(|m| m.is_empty()) {
-                return Err(DomainError::invalid("acceptedModalities must name at least one modality").into());
+            match &body.accepted_modalities {
+                None => return Err(DomainError::invalid("acceptedModalities is required").into()),
+                Some(m) if m.is_empty() => {
+                    return Err(DomainError::invalid("acceptedModalities must name at least one modality").into())
+                }
+                Some(_) => {}
             }
             if body.participant_capacity.is_some_and(|c| c < 0) {
                 return Err(DomainError::invalid("participantCapacity must not be negative").into());
             }
-            let app_hosted = body
-                .media_config
-                .as_ref()
-                .and_then(|m| m.get("@odata.type"))
-                .and_then(|t| t.as_str())
-                .is_some_and(|t| t.eq_ignore_ascii_case("#microsoft.graph.appHostedMediaConfig"));
-            if app_hosted && !may_access_media {
+            let hosting = switchboard_core::call_kind::media_hosting(body.media_config.as_ref())?;
+            if hosting == switchboard_core::call_kind::MediaHosting::App && !may_access_media {
                 return Err(DomainError::forbidden(
                     "Answering with application-hosted media requires the Calls.AccessMedia.All permission.",
                 )

@@ -78,8 +78,9 @@ fn sip_call(number: &str) -> IncomingCallRequest {
 async fn a_sip_caller_is_told_connected_then_rejected_and_timed_out_with_the_codes() {
     let (_dir, engine, credentials, mut commands) = started().await;
     let answer =
-        serde_json::from_value(json!({"callbackUri": "http://127.0.0.1:9/cb", "acceptedModalities": ["audio"]}))
-            .unwrap();
+        serde_json::from_value(json!({"callbackUri": "http://127.0.0.1:9/cb", "acceptedModalities": ["audio"],
+        "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"}}))
+        .unwrap();
 
     let placed = engine.call_application(sip_call("+12065550123")).await.unwrap();
     let caller = engine.participant(placed.caller_participant_id.as_str()).await.unwrap().unwrap();
@@ -128,6 +129,7 @@ async fn an_agent_muted_by_the_bot_is_told_muted() {
     let body = serde_json::from_value(json!({
         "callbackUri": "http://127.0.0.1:9/cb",
         "requestedModalities": ["audio"],
+        "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
         "chatInfo": {"threadId": thread, "messageId": "0"},
         "meetingInfo": {"@odata.type": "#microsoft.graph.organizerMeetingInfo"},
     }))

@@ -59,6 +59,7 @@ async fn run(events: Vec<Event>) -> Result<(), String> {
     let body = serde_json::from_value(json!({
         // Nothing listens there: notifications stay in the outbox, where the test reads them.
         "callbackUri": "http://127.0.0.1:9/cb",
+        "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
         "chatInfo": {"threadId": meeting.chat_info.thread_id, "messageId": "0"},
         "meetingInfo": {"@odata.type": "#microsoft.graph.organizerMeetingInfo"},
     }))

@@ -134,6 +134,7 @@ behaviour = {{ kind = "answer", afterMs = 0 }}
 
 fn p2p_body(app: &TestApp) -> Value {
     json!({"callbackUri": app.callback, "requestedModalities": ["audio"],
+           "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
            "targets": [{"identity": {"user": {"id": "user-1"}}}]})
 }
 
@@ -285,6 +286,7 @@ async fn no_graph_route_shows_one_applications_calls_participants_or_operations_
     let call = app
         .create_call(&json!({
             "callbackUri": app.callback, "requestedModalities": ["audio"],
+            "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
             "chatInfo": {"threadId": meeting["chatInfo"]["threadId"], "messageId": "0"},
             "meetingInfo": {"@odata.type": "#microsoft.graph.organizerMeetingInfo"},
         }))

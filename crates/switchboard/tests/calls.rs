@@ -262,6 +262,55 @@ async fn a_ringing_timeout_outside_1_to_115_seconds_is_refused() {
 }
 
 #[tokio::test]
+async fn a_call_without_a_media_config_of_a_known_type_is_refused() {
+    let app = TestApp::spawn().await;
+    let diego = app.user("Diego Siciliani");
+    let bad = [json!(null), json!({}), json!("x"), json!({"@odata.type": "#microsoft.graph.foo"})];
+    for media in bad {
+        let body = call_body(&app, json!({"targets": [user_target(&diego)], "mediaConfig": media}));
+        let message = app.create_call(&body).await.assert_error(400, "invalidRequest");
+        assert!(message.contains("mediaConfig"), "{media}: {message}");
+    }
+    let mut without = call_body(&app, json!({"targets": [user_target(&diego)]}));
+    without.as_object_mut().unwrap().remove("mediaConfig");
+    assert!(app.create_call(&without).await.assert_error(400, "invalidRequest").contains("mediaConfig is required"));
+    // A meetingInfo of no known type is not read as an organizerMeetingInfo.
+    let meeting = new_meeting(&app).await;
+    let mut body = organizer_meeting_body(&app, &meeting, json!(null));
+    body["meetingInfo"]["@odata.type"] = json!("#microsoft.graph.foo");
+    assert!(app.create_call(&body).await.assert_error(400, "invalidRequest").contains("meetingInfo"));
+    assert_eq!(app.hooks.len(), 0, "a refused call notifies nobody");
+    // Controls: the same bodies with a known type are accepted, in any case of the type.
+    let media = json!({"@odata.type": "#Microsoft.Graph.ServiceHostedMediaConfig"});
+    let body = call_body(&app, json!({"targets": [user_target(&diego)], "mediaConfig": media}));
+    app.create_call(&body).await.assert_status(201);
+    app.create_call(&organizer_meeting_body(&app, &meeting, json!(null))).await.assert_status(201);
+}
+
+#[tokio::test]
+async fn a_call_with_application_hosted_media_needs_calls_access_media() {
+    let app = TestApp::spawn().await;
+    let client_id = "7c1f0a52-0000-4000-8000-00000000c0c3";
+    let seed = json!({"applications": [{
+        "clientId": client_id, "tenantId": app.tenant_id, "displayName": "No media bot",
+        "clientSecrets": ["s3cret-s3cret-s3cret"], "permissions": ["Calls.Initiate.All"],
+    }]});
+    app.control(Method::POST, "/_switchboard/directory/import", Some(&seed)).await.assert_status(204);
+    let token = app.control_post(&format!("applications/{client_id}/token")).await;
+    let token = token.assert_status(200)["access_token"].as_str().unwrap().to_owned();
+    let media = json!({"@odata.type": "#microsoft.graph.appHostedMediaConfig", "blob": "<blob>"});
+    let app_hosted = call_body(&app, json!({"targets": [user_target(&app.user("Adele Vance"))], "mediaConfig": media}));
+    let r = app.request_as(Method::POST, "/beta/communications/calls", Some(&token), Some(&app_hosted)).await;
+    assert!(r.assert_error(403, "accessDenied").contains("Calls.AccessMedia.All"));
+    // Controls: service-hosted media needs no more, and the development app holds the permission.
+    let service_hosted = call_body(&app, json!({"targets": [user_target(&app.user("Adele Vance"))]}));
+    app.request_as(Method::POST, "/beta/communications/calls", Some(&token), Some(&service_hosted))
+        .await
+        .assert_status(201);
+    app.create_call(&app_hosted).await.assert_status(201);
+}
+
+#[tokio::test]
 async fn a_call_without_targets_chat_or_meeting_is_refused() {
     let app = TestApp::spawn().await;
     app.create_call(&call_body(&app, json!({}))).await.assert_error(400, "invalidRequest");

@@ -36,6 +36,7 @@ async fn hostile_bodies_and_headers_get_graph_errors_and_change_nothing() {
     r.assert_error(400, "invalidRequest");
     let r = app
         .create_call(&json!({"callbackUri": app.callback, "requestedModalities": ["smell"],
+                              "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
                               "targets": [{"identity": {"user": {"id": "x"}}}]}))
         .await;
     r.assert_error(400, "invalidRequest");
@@ -100,6 +101,7 @@ async fn callback_uris_outside_the_policy_are_refused_at_creation() {
     }
     let ok = app
         .create_call(&json!({"callbackUri": "https://bot.example.com/cb",
+                              "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
                               "targets": [{"identity": {"user": {"id": app.user("Adele Vance")}}}]}))
         .await;
     ok.assert_status(201);
@@ -131,6 +133,7 @@ async fn a_redirect_from_the_bot_moves_the_calls_callbacks_only_within_the_polic
     let (redirector, hits) = redirecting_endpoint(target.clone()).await;
     let created = app
         .create_call(&json!({"callbackUri": format!("{redirector}/cb"), "requestedModalities": ["audio"],
+                              "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
                               "targets": [{"identity": {"user": {"id": adele}}}]}))
         .await;
     let call = created.assert_status(201)["id"].as_str().unwrap().to_owned();
@@ -145,6 +148,7 @@ async fn a_redirect_from_the_bot_moves_the_calls_callbacks_only_within_the_polic
     let (bad_redirector, bad_hits) = redirecting_endpoint("http://169.254.169.254/steal".to_owned()).await;
     let created = app
         .create_call(&json!({"callbackUri": format!("{bad_redirector}/cb"), "requestedModalities": ["audio"],
+                              "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
                               "targets": [{"identity": {"user": {"id": adele}}}]}))
         .await;
     let call = created.assert_status(201)["id"].as_str().unwrap().to_owned();

@@ -167,6 +167,20 @@ async fn answer_and_reject_refuse_what_cannot_be_answered() {
     app.post(&format!("/beta/communications/calls/{call}/answer"), &no_callback)
         .await
         .assert_error(400, "invalidRequest");
+    // acceptedModalities and mediaConfig are required (call-answer), the latter of a known type.
+    let mut body = answer_body(&app);
+    body.as_object_mut().unwrap().remove("acceptedModalities");
+    let message = app.post(&format!("/beta/communications/calls/{call}/answer"), &body).await;
+    assert!(message.assert_error(400, "invalidRequest").contains("acceptedModalities is required"));
+    for media in [None, Some(json!({})), Some(json!({"@odata.type": "#microsoft.graph.foo"}))] {
+        let mut body = answer_body(&app);
+        match media {
+            Some(media) => body["mediaConfig"] = media,
+            None => drop(body.as_object_mut().unwrap().remove("mediaConfig")),
+        }
+        let message = app.post(&format!("/beta/communications/calls/{call}/answer"), &body).await;
+        assert!(message.assert_error(400, "invalidRequest").contains("mediaConfig"), "{body}");
+    }
     let bad_callback = json!({"callbackUri": "http://example.com/cb", "acceptedModalities": ["audio"]});
     app.post(&format!("/beta/communications/calls/{call}/answer"), &bad_callback)
         .await

@@ -667,7 +667,10 @@ async fn an_application_invitee_into_a_meeting_or_a_group_call_is_an_invalid_req
     let instance = app.credentials["applicationInstance"]["id"].as_str().unwrap().to_owned();
     for id in [instance, new_id()] {
         let identity = json!({"applicationInstance": {"id": id}});
-        expect_invalid(&app.invite(&meeting, &invite_body(&[identity.clone()], "bot")).await, "an instance");
+        expect_invalid(
+            &app.invite(&meeting, &invite_body(std::slice::from_ref(&identity), "bot")).await,
+            "an instance",
+        );
         expect_invalid(&app.invite(&group, &invite_body(&[identity], "bot")).await, "an instance, group call");
     }
     app.advance(60_000).await;

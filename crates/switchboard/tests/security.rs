@@ -158,6 +158,7 @@ async fn switchboard_listen_verifies_the_notifications_it_prints() {
         .create_call(&json!({
             "callbackUri": format!("{url}/callback"),
             "requestedModalities": ["audio"],
+            "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
             "targets": [{"identity": {"user": {"id": app.user("Adele Vance")}}}],
         }))
         .await;
