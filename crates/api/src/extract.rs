@@ -34,10 +34,16 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for GraphJson<T> {
 }
 
 /// Parses JSON (serde_json limits nesting to 128 levels). A key repeated in any object, read
-/// by `T` or not, makes the body malformed.
+/// by `T` or not, makes the body malformed, and so does a body that is not an object: every
+/// body Graph and the control API read is one, and serde would otherwise read an array into a
+/// struct by position (`["2026-01-01T00:00:00Z"]` as a meeting's `startDateTime`).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let invalid = |e: serde_json::Error| ApiError::invalid(format!("Invalid request body: {e}"));
     serde_json::from_slice::<NoDuplicateKeys>(bytes).map_err(invalid)?;
+    // The document parsed, so its first byte that is not JSON whitespace opens its top value.
+    if bytes.iter().find(|b| !b" \t\r\n".contains(b)) != Some(&b'{') {
+        return Err(ApiError::invalid("Invalid request body: a JSON object is expected."));
+    }
     serde_json::from_slice(bytes).map_err(invalid)
 }
 
@@ -179,5 +185,19 @@ mod tests {
         }
         let distinct: Vec<usize> = (0..40).collect();
         assert!(parse_json::<serde_json::Value>(object(&distinct).as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_object_is_malformed() {
+        #[derive(serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Body {
+            a: Option<String>,
+        }
+        assert!(parse_json::<Body>(b" \r\n\t{\"a\":\"x\"}").is_ok());
+        for body in [&br#"["x"]"#[..], b"null", b"\"x\"", b"1", b" [ ]"] {
+            let error = parse_json::<Body>(body).err().expect("refused");
+            assert_eq!(error.code(), "invalidRequest", "{}", String::from_utf8_lossy(body));
+        }
     }
 }

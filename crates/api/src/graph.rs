@@ -47,6 +47,8 @@ const INVITE: &[&str] = &["Calls.InitiateGroupCall.All", "Calls.InitiateGroupCal
 const DELETE_PARTICIPANT: &[&str] =
     &["Calls.JoinGroupCall.All", "Calls.JoinGroupCallAsGuest.All", "Calls.InitiateGroupCall.All"];
 const MEETINGS: &[&str] = &["OnlineMeetings.ReadWrite.All"];
+/// Get onlineMeeting: reading needs no more than `OnlineMeetings.Read.All`.
+const READ_MEETINGS: &[&str] = &["OnlineMeetings.Read.All", "OnlineMeetings.ReadWrite.All"];
 
 /// Where a route hangs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -202,6 +204,26 @@ pub fn route_table() -> Vec<GraphRoute> {
         )
         .reads(Body::json::<CreateOnlineMeetingBody>())
         .answers(201, Body::json::<graph_model::OnlineMeeting>()),
+        // Where the `Location` of each create points. The old beta Get onlineMeeting page lists
+        // `/communications/onlineMeetings/{id}` (and `/app`); today's lists the `/users` path.
+        route(
+            Method::GET,
+            Communications,
+            "/onlineMeetings/{meeting_id}",
+            READ_MEETINGS,
+            "Get online meeting",
+            handler!(get_meeting),
+        )
+        .answers(200, Body::json::<graph_model::OnlineMeeting>()),
+        route(
+            Method::GET,
+            Root,
+            "/users/{user_id}/onlineMeetings/{meeting_id}",
+            READ_MEETINGS,
+            "Get online meeting",
+            handler!(get_meeting_for_user),
+        )
+        .answers(200, Body::json::<graph_model::OnlineMeeting>()),
     ];
     table.extend(action("/calls/{call_id}/", "keepAlive", |path| {
         route(Method::POST, Communications, path, CALLS_ANY, "Keep a call alive", handler!(keep_alive))
@@ -548,25 +570,78 @@ async fn get_operation(
     Ok(Json(state.engine().get_operation(caller, call_id, operation_id).await?))
 }
 
+/// The `@odata.context` of a meeting: under `communications`, or under the user it was created
+/// for, as create-onlineMeeting's examples write it (`users('{id}')/onlineMeetings/$entity`).
+fn meeting_context(state: &AppState, version: ApiVersion, user_id: Option<&str>) -> String {
+    let set = match user_id {
+        Some(user) => format!("users('{user}')/onlineMeetings"),
+        None => "communications/onlineMeetings".to_owned(),
+    };
+    format!("{}/{}/$metadata#{set}/$entity", state.public_url(), version.0)
+}
+
+/// The URL of a meeting, on the path it was created on, so `Location` resolves by GET.
+fn meeting_url(state: &AppState, version: ApiVersion, user_id: Option<&str>, meeting_id: &str) -> String {
+    let collection = match user_id {
+        Some(user) => format!("users/{user}/onlineMeetings"),
+        None => "communications/onlineMeetings".to_owned(),
+    };
+    format!("{}/{}/{collection}/{meeting_id}", state.public_url(), version.0)
+}
+
 async fn create_meeting(
     State(state): State<AppState>,
     Extension(version): Extension<ApiVersion>,
     AppCaller(caller): AppCaller,
     GraphJson(body): GraphJson<CreateOnlineMeetingBody>,
 ) -> Result<Response, ApiError> {
-    let meeting = state.engine().create_online_meeting(caller, body, state.public_url().to_owned()).await?;
-    let location = format!("{}/{}/communications/onlineMeetings/{}", state.public_url(), version.0, meeting.id);
-    Ok(json_response(StatusCode::CREATED, Some(location), &meeting, None))
+    create_meeting_on(state, version, caller, None, body).await
 }
 
 async fn create_meeting_for_user(
     State(state): State<AppState>,
     Extension(version): Extension<ApiVersion>,
     AppCaller(caller): AppCaller,
-    GraphPath(_user_id): GraphPath<String>,
+    GraphPath(user_id): GraphPath<String>,
     GraphJson(body): GraphJson<CreateOnlineMeetingBody>,
 ) -> Result<Response, ApiError> {
-    create_meeting(State(state), Extension(version), AppCaller(caller), GraphJson(body)).await
+    create_meeting_on(state, version, caller, Some(user_id), body).await
+}
+
+async fn create_meeting_on(
+    state: AppState,
+    version: ApiVersion,
+    caller: switchboard_engine::Caller,
+    user_id: Option<String>,
+    body: CreateOnlineMeetingBody,
+) -> Result<Response, ApiError> {
+    let meeting =
+        state.engine().create_online_meeting(caller, body, user_id.clone(), state.public_url().to_owned()).await?;
+    let location = meeting_url(&state, version, user_id.as_deref(), &meeting.id);
+    let context = meeting_context(&state, version, user_id.as_deref());
+    Ok(json_response(StatusCode::CREATED, Some(location), &WithContext { context, value: &meeting }, None))
+}
+
+async fn get_meeting(
+    State(state): State<AppState>,
+    Extension(version): Extension<ApiVersion>,
+    AppCaller(caller): AppCaller,
+    GraphPath(meeting_id): GraphPath<String>,
+) -> Result<Response, ApiError> {
+    let meeting = state.engine().get_online_meeting(caller, meeting_id, None).await?;
+    let context = meeting_context(&state, version, None);
+    Ok(json_response(StatusCode::OK, None, &WithContext { context, value: &meeting }, None))
+}
+
+async fn get_meeting_for_user(
+    State(state): State<AppState>,
+    Extension(version): Extension<ApiVersion>,
+    AppCaller(caller): AppCaller,
+    GraphPath((user_id, meeting_id)): GraphPath<(String, String)>,
+) -> Result<Response, ApiError> {
+    let meeting = state.engine().get_online_meeting(caller, meeting_id, Some(user_id.clone())).await?;
+    let context = meeting_context(&state, version, Some(&user_id));
+    Ok(json_response(StatusCode::OK, None, &WithContext { context, value: &meeting }, None))
 }
 
 /// A Graph action Switchboard does not implement: 501, once the call (and participant) in the

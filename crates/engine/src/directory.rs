@@ -414,13 +414,20 @@ impl Engine {
         .await
     }
 
-    /// Creates an online meeting owned by the calling application.
+    /// Creates an online meeting owned by the calling application, on behalf of a user: the
+    /// one in the path (`/users/{id}/onlineMeetings`, given as `organizer`) or else the body's
+    /// `participants.organizer` (create-onlineMeeting, Example 1). That user must be in the
+    /// caller's tenant (404 otherwise, as the control API reports an unknown user); they are
+    /// written as the organizer and their id is the `Oid` of the join URL's context. A meeting
+    /// no user organises has the application's id there.
     pub async fn create_online_meeting(
         &self,
         caller: Caller,
         body: graph_model::CreateOnlineMeetingBody,
+        organizer: Option<String>,
         public_url: String,
     ) -> EngineResult<graph_model::OnlineMeeting> {
+        let request = switchboard_core::parse_meeting_request(body)?;
         let now = self.inner.clock.now();
         let id = MeetingId(format!("MSo{}", URL_SAFE_NO_PAD.encode(uuid::Uuid::now_v7().as_bytes())));
         let thread_id = format!("19:meeting_{}@thread.v2", URL_SAFE_NO_PAD.encode(uuid::Uuid::new_v4().as_bytes()));
@@ -428,29 +435,67 @@ impl Engine {
             let mut rng = rand::thread_rng();
             (0..12).map(|i| char::from(b'0' + rng.gen_range(if i == 0 { 1 } else { 0 }..10))).collect()
         };
-        let context = format!("{{\"Tid\":\"{}\",\"Oid\":\"{}\"}}", caller.tenant_id, caller.app_id);
-        let join_web_url = format!(
-            "{}/l/meetup-join/{}/0?context={}",
-            public_url.trim_end_matches('/'),
-            url_encode(&thread_id),
-            url_encode(&context)
-        );
-        let meeting = Meeting {
-            id,
-            tenant_id: caller.tenant_id.clone(),
-            creator_app_id: Some(caller.app_id.clone()),
-            subject: body.subject.clone(),
-            thread_id,
-            join_meeting_id,
-            join_web_url,
-            start_date_time: body.start_date_time.clone(),
-            end_date_time: body.end_date_time.clone(),
-            participants: body.participants.clone().unwrap_or_else(|| serde_json::json!({})),
-            created_at: now,
-        };
-        let stored = meeting.clone();
-        self.run(move |tx| Ok::<_, EngineError>(tx.insert_meeting(&stored)?)).await?;
+        let organizer = organizer.or(request.organizer_user_id.clone());
+        let meeting = self
+            .run(move |tx| {
+                let organizer = match organizer {
+                    Some(user_id) => Some(
+                        tx.user(&user_id)?
+                            .filter(|u| u.tenant_id == caller.tenant_id)
+                            .ok_or_else(|| DomainError::not_found(format!("user {user_id} is not in the directory")))?,
+                    ),
+                    None => None,
+                };
+                let oid = organizer.as_ref().map_or(caller.app_id.0.as_str(), |u| u.id.as_str());
+                let context = format!("{{\"Tid\":\"{}\",\"Oid\":\"{oid}\"}}", caller.tenant_id);
+                let join_web_url = format!(
+                    "{}/l/meetup-join/{}/0?context={}",
+                    public_url.trim_end_matches('/'),
+                    url_encode(&thread_id),
+                    url_encode(&context)
+                );
+                let participants = match &organizer {
+                    Some(user) => switchboard_core::meeting::with_organizer(request.participants, user),
+                    None => request.participants,
+                };
+                let meeting = Meeting {
+                    id,
+                    tenant_id: caller.tenant_id.clone(),
+                    creator_app_id: Some(caller.app_id.clone()),
+                    subject: request.subject,
+                    thread_id,
+                    join_meeting_id,
+                    join_web_url,
+                    start_date_time: request.start_date_time,
+                    end_date_time: request.end_date_time,
+                    participants: serde_json::Value::Object(participants),
+                    created_at: now,
+                };
+                tx.insert_meeting(&meeting)?;
+                Ok::<_, EngineError>(meeting)
+            })
+            .await?;
         Ok(render_meeting(&meeting))
+    }
+
+    /// An online meeting of the caller's tenant (`GET .../onlineMeetings/{id}`); with
+    /// `organizer` (`/users/{id}/onlineMeetings/{id}`), only one created on that user's behalf.
+    /// Any other is 404, so the answer tells nothing about other tenants' meetings.
+    pub async fn get_online_meeting(
+        &self,
+        caller: Caller,
+        meeting_id: String,
+        organizer: Option<String>,
+    ) -> EngineResult<graph_model::OnlineMeeting> {
+        self.run(move |tx| {
+            let meeting = tx
+                .meeting(&meeting_id)?
+                .filter(|m| m.tenant_id == caller.tenant_id)
+                .filter(|m| organizer.as_deref().is_none_or(|user| m.organizer_user_id() == Some(user)))
+                .ok_or_else(|| DomainError::not_found(format!("online meeting {meeting_id} was not found")))?;
+            Ok::<_, EngineError>(render_meeting(&meeting))
+        })
+        .await
     }
 }
 

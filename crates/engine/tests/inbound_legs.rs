@@ -121,6 +121,7 @@ async fn an_agent_muted_by_the_bot_is_told_muted() {
         .create_online_meeting(
             bot(&credentials),
             serde_json::from_value(json!({"subject": "agents"})).unwrap(),
+            None,
             "http://127.0.0.1:1".into(),
         )
         .await

@@ -53,7 +53,7 @@ async fn run(events: Vec<Event>) -> Result<(), String> {
     let users: Vec<String> = credentials.users.iter().map(|u| u.id.clone()).collect();
 
     let meeting = engine
-        .create_online_meeting(caller.clone(), Default::default(), "http://127.0.0.1:1".into())
+        .create_online_meeting(caller.clone(), Default::default(), None, "http://127.0.0.1:1".into())
         .await
         .map_err(|e| e.to_string())?;
     let body = serde_json::from_value(json!({

@@ -899,6 +899,131 @@ async fn a_meeting_created_for_a_user_has_a_join_url_thread_and_join_meeting_id(
     }
 }
 
+/// The path of an absolute URL of this server (a `Location`), to request it.
+fn path_of(app: &TestApp, url: &str) -> String {
+    url.strip_prefix(app.base.as_str()).unwrap_or_else(|| panic!("{url} is not on {}", app.base)).to_owned()
+}
+
+#[tokio::test]
+async fn the_location_of_a_created_meeting_answers_get_with_that_meeting() {
+    let app = TestApp::spawn().await;
+    let adele = app.user("Adele Vance");
+    for version in ["beta", "v1.0"] {
+        for collection in ["communications/onlineMeetings".to_owned(), format!("users/{adele}/onlineMeetings")] {
+            let path = format!("/{version}/{collection}");
+            let created = app.post(&path, &json!({"subject": "where is it"})).await;
+            let meeting = created.assert_status(201).clone();
+            let location = created.location();
+            assert_eq!(location, format!("{}{path}/{}", app.base, id_of(&meeting)));
+            let got = app.get(&path_of(&app, &location)).await;
+            let got = got.assert_status(200);
+            for member in ["id", "joinWebUrl", "chatInfo", "joinMeetingIdSettings", "participants", "subject"] {
+                assert_eq!(got[member], meeting[member], "{member} of GET {location}");
+            }
+        }
+    }
+    let meeting = new_meeting(&app).await;
+    app.get_meeting(&id_of(&meeting)).await.assert_status(200);
+    app.get(&format!("/beta/app/onlineMeetings/{}", id_of(&meeting))).await.assert_status(200);
+    app.get_meeting("MSoNoSuchMeeting").await.assert_error(404, "itemNotFound");
+    // Under a user, only the meetings created on their behalf.
+    let alex = app.user("Alex Wilber");
+    app.get(&format!("/beta/users/{alex}/onlineMeetings/{}", id_of(&meeting))).await.assert_error(404, "itemNotFound");
+}
+
+#[tokio::test]
+async fn a_meeting_created_for_a_user_has_them_as_organizer_and_in_its_join_url() {
+    let app = TestApp::spawn().await;
+    let adele = app.user("Adele Vance");
+    let organizer =
+        json!({"identity": {"user": {"id": adele, "tenantId": app.tenant_id, "displayName": "Adele Vance"}}});
+    let on_path = app.post(&format!("/v1.0/users/{adele}/onlineMeetings"), &json!({"subject": "1:1"})).await;
+    // As in create-onlineMeeting's Example 1: the organizer named in the body of the app path.
+    let in_body = app
+        .create_meeting(
+            &json!({"subject": "app token", "participants": {"organizer": {"identity": {"user": {"id": adele}}}}}),
+        )
+        .await;
+    for created in [on_path, in_body] {
+        let meeting = created.assert_status(201);
+        assert_eq!(meeting["participants"]["organizer"], organizer, "{meeting}");
+        let url = meeting["joinWebUrl"].as_str().expect("joinWebUrl");
+        let context = url.split("context=").nth(1).expect("a context in the join URL");
+        let context = context
+            .replace("%22", "\"")
+            .replace("%7B", "{")
+            .replace("%7D", "}")
+            .replace("%3A", ":")
+            .replace("%2C", ",");
+        let context: Value = serde_json::from_str(&context).expect("the context is JSON");
+        assert_eq!(context, json!({"Tid": app.tenant_id, "Oid": adele}), "{url}");
+    }
+    // A meeting no user organises keeps the application as the context's Oid.
+    let url = new_meeting(&app).await["joinWebUrl"].as_str().unwrap().to_owned();
+    assert!(url.contains(&format!("%22Oid%22%3A%22{}%22", app.client_id)), "{url}");
+}
+
+#[tokio::test]
+async fn a_meeting_for_a_user_not_in_the_directory_is_404() {
+    let app = TestApp::spawn().await;
+    let nobody = "00000000-0000-0000-0000-00000000dead";
+    for version in ["beta", "v1.0"] {
+        let created = app.post(&format!("/{version}/users/{nobody}/onlineMeetings"), &json!({"subject": "x"})).await;
+        let message = created.assert_error(404, "itemNotFound");
+        assert!(message.contains(nobody), "{message}");
+    }
+    let body = json!({"participants": {"organizer": {"identity": {"user": {"id": nobody}}}}});
+    app.create_meeting(&body).await.assert_error(404, "itemNotFound");
+}
+
+#[tokio::test]
+async fn a_meeting_body_with_a_malformed_date_time_or_not_an_object_is_400() {
+    let app = TestApp::spawn().await;
+    let adele = app.user("Adele Vance");
+    let bad = [
+        json!({"startDateTime": "not a date"}),
+        json!({"endDateTime": "2026-01-01"}),
+        json!({"endDateTime": 1767225600}),
+        json!({"startDateTime": "2026-02-30T10:00:00Z"}),
+        json!({"participants": "Adele"}),
+        json!({"participants": {"organizer": {"identity": {"user": {"id": 42}}}}}),
+        json!(["2026-01-01T00:00:00Z"]),
+        json!("2026-01-01T00:00:00Z"),
+    ];
+    for body in &bad {
+        for path in ["/beta/communications/onlineMeetings".to_owned(), format!("/v1.0/users/{adele}/onlineMeetings")] {
+            app.post(&path, body).await.assert_error(400, "invalidRequest");
+        }
+    }
+    // A DateTimeOffset in any offset is written back in UTC.
+    let body = json!({"startDateTime": "2019-09-09T14:33:30.8546353-07:00", "endDateTime": "2019-09-09T22:03:30Z"});
+    let meeting = app.create_meeting(&body).await.assert_status(201).clone();
+    assert_eq!(
+        (&meeting["startDateTime"], &meeting["endDateTime"]),
+        (&json!("2019-09-09T21:33:30.854Z"), &json!("2019-09-09T22:03:30.000Z"))
+    );
+}
+
+#[tokio::test]
+async fn meeting_responses_carry_their_odata_context() {
+    let app = TestApp::spawn().await;
+    let adele = app.user("Adele Vance");
+    for version in ["beta", "v1.0"] {
+        let metadata = format!("{}/{version}/$metadata", app.base);
+        let on_app = app.post(&format!("/{version}/communications/onlineMeetings"), &json!({})).await;
+        let on_user = app.post(&format!("/{version}/users/{adele}/onlineMeetings"), &json!({})).await;
+        let expected = [
+            (on_app, format!("{metadata}#communications/onlineMeetings/$entity")),
+            (on_user, format!("{metadata}#users('{adele}')/onlineMeetings/$entity")),
+        ];
+        for (created, context) in expected {
+            assert_eq!(created.assert_status(201)["@odata.context"], context.as_str());
+            let got = app.get(&path_of(&app, &created.location())).await;
+            assert_eq!(got.assert_status(200)["@odata.context"], context.as_str());
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 5. Identity
 // ---------------------------------------------------------------------------------------------

@@ -418,6 +418,9 @@ impl TestApp {
     pub async fn create_meeting(&self, body: &Value) -> Resp {
         self.post("/beta/communications/onlineMeetings", body).await
     }
+    pub async fn get_meeting(&self, meeting: &str) -> Resp {
+        self.get(&format!("/beta/communications/onlineMeetings/{meeting}")).await
+    }
 
     // Control API.
 
