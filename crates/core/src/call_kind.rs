@@ -129,6 +129,16 @@ pub fn address_allowed(ip: std::net::IpAddr) -> bool {
     }
 }
 
+/// The meeting a `meetingInfo` names by itself (a join meeting id, or a token); `None` when it
+/// needs the body's `chatInfo` (organizerMeetingInfo).
+pub fn named_meeting(meeting: &graph_model::MeetingInfo) -> Option<MeetingLocator> {
+    let kind = meeting.odata_type.as_deref().unwrap_or("").trim_start_matches('#').to_ascii_lowercase();
+    match meeting.join_meeting_id.clone().filter(|_| !kind.ends_with("tokenmeetinginfo")) {
+        Some(id) => Some(MeetingLocator::JoinMeetingId(id)),
+        None => meeting.token.clone().map(MeetingLocator::Token),
+    }
+}
+
 pub fn plan_call(body: &CreateCallBody, policy: &CallbackPolicy) -> Result<CallPlan, DomainError> {
     match body.callback_uri.as_deref() {
         None | Some("") => return Err(DomainError::invalid("callbackUri is required")),
@@ -167,17 +177,14 @@ pub fn plan_call(body: &CreateCallBody, policy: &CallbackPolicy) -> Result<CallP
                  #microsoft.graph.joinMeetingIdMeetingInfo or #microsoft.graph.tokenMeetingInfo",
             ));
         }
-        let locator = if let Some(id) = meeting.join_meeting_id.clone().filter(|_| !kind.ends_with("tokenmeetinginfo"))
-        {
-            MeetingLocator::JoinMeetingId(id)
-        } else if let Some(token) = meeting.token.clone() {
-            MeetingLocator::Token(token)
-        } else if let Some(thread) = thread_id {
-            MeetingLocator::ThreadId(thread)
-        } else {
-            return Err(DomainError::invalid(
-                "meetingInfo needs chatInfo.threadId (organizerMeetingInfo), a joinMeetingId or a token",
-            ));
+        let locator = match (named_meeting(meeting), thread_id) {
+            (Some(locator), _) => locator,
+            (None, Some(thread)) => MeetingLocator::ThreadId(thread),
+            (None, None) => {
+                return Err(DomainError::invalid(
+                    "meetingInfo needs chatInfo.threadId (organizerMeetingInfo), a joinMeetingId or a token",
+                ))
+            }
         };
         return Ok(CallPlan::Meeting { locator });
     }

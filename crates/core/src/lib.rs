@@ -14,6 +14,7 @@ pub mod ids;
 pub mod invite;
 pub mod meeting;
 pub mod party;
+pub mod pstn;
 pub mod records;
 pub mod render;
 pub mod results;

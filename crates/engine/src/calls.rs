@@ -2,6 +2,7 @@
 
 use graph_model::{odata, CallDirection, CallState, CreateCallBody, Modality, ParticipantInfo};
 use switchboard_core::call_kind::{self, CallPlan, MeetingLocator};
+use switchboard_core::pstn::{self, PstnSponsor};
 use switchboard_core::results::{CallEnd, RingFailure};
 use switchboard_core::{
     render, Behaviour, Call, CallId, Conversation, ConversationId, ConversationKind, DomainError, EndpointKind,
@@ -107,10 +108,10 @@ fn start_ring(
         // An injected fault (the call's, then the invitee's) fails the ring at once, whatever
         // the endpoint.
         _ if injected.is_some() => fail_now(injected.unwrap_or(RingFailure::NoEndpoints)),
-        PartyKind::Phone => match instance_number(tx, call)? {
+        PartyKind::Phone => match pstn_number(tx, call, participant)? {
             None => fail_now(RingFailure::PstnWithoutInstanceNumber),
-            Some(_) if participant.endpoint.is_live() => {
-                return ring_live_leg(tx, call, participant, timeout, now).map(|()| None);
+            Some(number) if participant.endpoint.is_live() => {
+                return ring_live_leg(tx, call, participant, Some(number), timeout, now).map(|()| None);
             }
             Some(_) => {
                 let behaviour = tx.phone(&party.id)?.map(|p| p.behaviour).unwrap_or_else(Behaviour::default);
@@ -118,7 +119,8 @@ fn start_ring(
             }
         },
         _ if participant.endpoint.is_live() => {
-            return ring_live_leg(tx, call, participant, timeout, now).map(|()| None);
+            let number = any_instance_number(tx, call)?;
+            return ring_live_leg(tx, call, participant, number, timeout, now).map(|()| None);
         }
         PartyKind::User => match tx.user(&party.id)? {
             Some(user) => RingPlan::for_behaviour(&user.behaviour, now, timeout),
@@ -176,9 +178,25 @@ fn ring_application_target(
     Ok(())
 }
 
-/// The phone number of one of the calling application's instances (its PSTN caller id).
-fn instance_number(tx: &mut dyn Tx, call: &Call) -> EngineResult<Option<String>> {
+/// The phone number of one of the calling application's instances (its caller id).
+fn any_instance_number(tx: &mut dyn Tx, call: &Call) -> EngineResult<Option<String>> {
     Ok(tx.application_instances(call.app_id.as_str())?.into_iter().find_map(|i| i.phone_number))
+}
+
+/// The number `call` dials phone `participant` with, as [`pstn::sponsor`] decides: `None`
+/// fails the ring with 403/10151 ("Call does not contain the metadata required for making this
+/// PSTN dial out").
+fn pstn_number(tx: &mut dyn Tx, call: &Call, participant: &Participant) -> EngineResult<Option<String>> {
+    let own_target = matches!(participant.invited_by, Some(InvitedBy::CallCreation { .. }));
+    Ok(match pstn::sponsor(call, own_target) {
+        PstnSponsor::Instance(id) => tx
+            .application_instances(call.app_id.as_str())?
+            .into_iter()
+            .find(|i| i.id.eq_ignore_ascii_case(&id))
+            .and_then(|i| i.phone_number),
+        PstnSponsor::AnyInstance => any_instance_number(tx, call)?,
+        PstnSponsor::Unsupported => None,
+    })
 }
 
 /// Rings a live leg: a `Ring` command to its node, and the ring deadline as a timer.
@@ -186,6 +204,7 @@ fn ring_live_leg(
     tx: &mut dyn Tx,
     call: &Call,
     participant: &Participant,
+    caller_number: Option<String>,
     timeout_secs: i64,
     now: Timestamp,
 ) -> EngineResult<()> {
@@ -200,7 +219,6 @@ fn ring_live_leg(
             identity_provider: None,
         },
     };
-    let caller_number = instance_number(tx, call)?;
     let request = RingRequest {
         participant_id: participant.id.clone(),
         conversation_id: participant.conversation_id.clone(),

@@ -84,6 +84,8 @@ async fn call_phone(app: &TestApp) -> String {
             "requestedModalities": ["audio"],
             "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
             "targets": [{"@odata.type": "#microsoft.graph.invitationParticipantInfo", "identity": phone_identity(PHONE)}],
+            // A call placed to a phone names the application instance whose number it dials with.
+            "source": {"identity": {"applicationInstance": {"id": app.credentials["applicationInstance"]["id"]}}},
             "tenantId": app.tenant_id,
         }))
         .await;
