@@ -80,6 +80,7 @@ fn token_form_schema() -> RefOr<Schema> {
         .property("client_secret", string())
         .required("client_secret")
         .property("scope", string())
+        .required("scope")
         .into()
 }
 
@@ -96,7 +97,7 @@ fn token_schema() -> RefOr<Schema> {
 /// ID answers it with. Published in `docs/codes.md`; a test keeps the two in step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OAuthFailure {
-    /// The body is not a form, or lacks `grant_type` or `client_id`.
+    /// The body is not a form, or lacks `grant_type`, `client_id` or `scope`.
     MalformedRequest,
     /// A grant other than `client_credentials`.
     UnsupportedGrantType,
@@ -159,6 +160,13 @@ fn oauth_error(failure: OAuthFailure, description: impl Into<String>) -> OAuthEr
     OAuthError { failure, description: description.into() }
 }
 
+fn missing_parameter(name: &str) -> OAuthError {
+    oauth_error(
+        OAuthFailure::MalformedRequest,
+        format!("The request body must contain the following parameter: '{name}'."),
+    )
+}
+
 async fn token(
     State(state): State<AppState>,
     Authority(base): Authority,
@@ -184,28 +192,21 @@ async fn token(
                 format!("The app requested an unsupported grant type '{other}'."),
             ))
         }
-        None => {
-            return Err(oauth_error(
-                OAuthFailure::MalformedRequest,
-                "The request body must contain the following parameter: 'grant_type'.",
-            ))
-        }
+        None => return Err(missing_parameter("grant_type")),
     }
-    let client_id = field("client_id")
-        .ok_or_else(|| oauth_error(OAuthFailure::MalformedRequest, "The request body must contain 'client_id'."))?;
+    let client_id = field("client_id").ok_or_else(|| missing_parameter("client_id"))?;
     let secret = field("client_secret").ok_or_else(|| {
         oauth_error(
             OAuthFailure::MissingClientSecret,
             "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
         )
     })?;
-    if let Some(scope) = field("scope") {
-        if !scope.split(' ').any(|s| s.ends_with("/.default")) {
-            return Err(oauth_error(
-                OAuthFailure::InvalidScope,
-                "The client credentials flow needs a scope ending in '/.default'.",
-            ));
-        }
+    let scope = field("scope").ok_or_else(|| missing_parameter("scope"))?;
+    if !scope.split(' ').any(|s| s.ends_with("/.default")) {
+        return Err(oauth_error(
+            OAuthFailure::InvalidScope,
+            "The client credentials flow needs a scope ending in '/.default'.",
+        ));
     }
     let engine = state.engine();
     let app = engine

@@ -948,6 +948,27 @@ async fn a_wrong_secret_is_401_invalid_client_and_a_password_grant_is_400_in_oau
     assert!(body["error_codes"].as_array().is_some_and(|c| !c.is_empty()), "{body}");
 }
 
+/// The AADSTS code of an OAuth error body, checked to open its description.
+fn aadsts(body: &Value) -> i64 {
+    let code = body["error_codes"][0].as_i64().unwrap_or_else(|| panic!("no error_codes: {body}"));
+    let description = body["error_description"].as_str().unwrap_or_default();
+    assert!(description.starts_with(&format!("AADSTS{code}: ")), "{body}");
+    code
+}
+
+#[tokio::test]
+async fn a_token_request_without_scope_is_400_invalid_request_naming_the_scope_parameter() {
+    let app = TestApp::spawn().await;
+    let (status, body) = raw_token_request(
+        &app,
+        &[("grant_type", "client_credentials"), ("client_id", &app.client_id), ("client_secret", &app.client_secret)],
+    )
+    .await;
+    assert_eq!((status, body["error"].as_str(), aadsts(&body)), (400, Some("invalid_request"), 900144), "{body}");
+    let description = body["error_description"].as_str().unwrap();
+    assert!(description.contains("The request body must contain the following parameter: 'scope'."), "{description}");
+}
+
 #[tokio::test]
 async fn graph_routes_without_a_valid_token_are_401_with_a_challenge() {
     let app = TestApp::spawn().await;
