@@ -10,6 +10,7 @@ use axum::http::Method;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use switchboard_engine::ClientAuthentication;
 use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::{RefOr, Schema};
 
@@ -93,8 +94,9 @@ fn token_schema() -> RefOr<Schema> {
         .into()
 }
 
-/// Every failure of the token endpoint, with the status, OAuth `error` and AADSTS code Entra
-/// ID answers it with. Published in `docs/codes.md`; a test keeps the two in step.
+/// Every failure of the token endpoint and of discovery, with the status, OAuth `error` and
+/// AADSTS code Entra ID answers it with. Published in `docs/codes.md`; a test keeps the two in
+/// step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OAuthFailure {
     /// The body is not a form, or lacks `grant_type`, `client_id` or `scope`.
@@ -107,6 +109,10 @@ pub enum OAuthFailure {
     InvalidClient,
     /// A scope that does not end in `/.default`.
     InvalidScope,
+    /// A token request to a tenant that is not in the directory.
+    UnknownTenant,
+    /// Discovery of a tenant that is not in the directory (Entra's `error` differs there).
+    UnknownTenantDiscovery,
     /// The directory or the signing key failed.
     ServerError,
 }
@@ -118,6 +124,8 @@ impl OAuthFailure {
         OAuthFailure::MissingClientSecret,
         OAuthFailure::InvalidClient,
         OAuthFailure::InvalidScope,
+        OAuthFailure::UnknownTenant,
+        OAuthFailure::UnknownTenantDiscovery,
         OAuthFailure::ServerError,
     ];
 
@@ -129,6 +137,8 @@ impl OAuthFailure {
             OAuthFailure::MissingClientSecret => (StatusCode::UNAUTHORIZED, "invalid_client", 7000218),
             OAuthFailure::InvalidClient => (StatusCode::UNAUTHORIZED, "invalid_client", 7000215),
             OAuthFailure::InvalidScope => (StatusCode::BAD_REQUEST, "invalid_scope", 1002012),
+            OAuthFailure::UnknownTenant => (StatusCode::BAD_REQUEST, "invalid_request", 90002),
+            OAuthFailure::UnknownTenantDiscovery => (StatusCode::BAD_REQUEST, "invalid_tenant", 90002),
             OAuthFailure::ServerError => (StatusCode::INTERNAL_SERVER_ERROR, "server_error", 90000),
         }
     }
@@ -164,6 +174,16 @@ fn missing_parameter(name: &str) -> OAuthError {
     oauth_error(
         OAuthFailure::MalformedRequest,
         format!("The request body must contain the following parameter: '{name}'."),
+    )
+}
+
+fn unknown_tenant(failure: OAuthFailure, tenant: &str) -> OAuthError {
+    oauth_error(
+        failure,
+        format!(
+            "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into \
+             the correct cloud."
+        ),
     )
 }
 
@@ -209,16 +229,21 @@ async fn token(
         ));
     }
     let engine = state.engine();
-    let app = engine
+    let directory_failed = |_| oauth_error(OAuthFailure::ServerError, "The directory is unavailable.");
+    let app = match engine
         .authenticate_client(tenant.clone(), client_id.to_owned(), secret.to_owned())
         .await
-        .map_err(|_| oauth_error(OAuthFailure::ServerError, "The directory is unavailable."))?
-        .ok_or_else(|| {
-            oauth_error(
+        .map_err(directory_failed)?
+    {
+        ClientAuthentication::Authenticated(app) => app,
+        ClientAuthentication::UnknownTenant => return Err(unknown_tenant(OAuthFailure::UnknownTenant, &tenant)),
+        ClientAuthentication::Refused => {
+            return Err(oauth_error(
                 OAuthFailure::InvalidClient,
                 "Invalid client secret provided, or the application is not registered in this tenant.",
-            )
-        })?;
+            ))
+        }
+    };
     let token =
         app_token(&state, &base, &app).map_err(|_| oauth_error(OAuthFailure::ServerError, "Token signing failed."))?;
     Ok((
@@ -262,10 +287,19 @@ pub(crate) fn app_token(
 }
 
 async fn openid_configuration(
+    State(state): State<AppState>,
     Authority(base): Authority,
     GraphPath(tenant): GraphPath<String>,
-) -> Json<serde_json::Value> {
-    Json(json!({
+) -> Result<Json<serde_json::Value>, OAuthError> {
+    let known = state
+        .engine()
+        .tenant_known(tenant.clone())
+        .await
+        .map_err(|_| oauth_error(OAuthFailure::ServerError, "The directory is unavailable."))?;
+    if !known {
+        return Err(unknown_tenant(OAuthFailure::UnknownTenantDiscovery, &tenant));
+    }
+    Ok(Json(json!({
         "issuer": issuer(&base, &tenant),
         "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
         "authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/authorize"),
@@ -277,7 +311,7 @@ async fn openid_configuration(
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "grant_types_supported": ["client_credentials"],
         "tenant_region_scope": "WW",
-    }))
+    })))
 }
 
 async fn jwks(State(state): State<AppState>) -> Json<serde_json::Value> {

@@ -948,6 +948,23 @@ async fn a_wrong_secret_is_401_invalid_client_and_a_password_grant_is_400_in_oau
     assert!(body["error_codes"].as_array().is_some_and(|c| !c.is_empty()), "{body}");
 }
 
+/// A token request to `tenant` as a client sends it: the form, and an `Authorization` header
+/// when given. Returns the status and the OAuth body.
+async fn token_request_to(
+    app: &TestApp,
+    tenant: &str,
+    authorization: Option<&str>,
+    form: &[(&str, &str)],
+) -> (u16, Value) {
+    let mut request = app.http.post(format!("{}/{tenant}/oauth2/v2.0/token", app.base)).form(form);
+    if let Some(value) = authorization {
+        request = request.header("authorization", value);
+    }
+    let r = request.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.expect("a JSON body"))
+}
+
 /// The AADSTS code of an OAuth error body, checked to open its description.
 fn aadsts(body: &Value) -> i64 {
     let code = body["error_codes"][0].as_i64().unwrap_or_else(|| panic!("no error_codes: {body}"));
@@ -955,6 +972,8 @@ fn aadsts(body: &Value) -> i64 {
     assert!(description.starts_with(&format!("AADSTS{code}: ")), "{body}");
     code
 }
+
+const GRAPH_DEFAULT: &str = "https://graph.microsoft.com/.default";
 
 #[tokio::test]
 async fn a_token_request_without_scope_is_400_invalid_request_naming_the_scope_parameter() {
@@ -967,6 +986,43 @@ async fn a_token_request_without_scope_is_400_invalid_request_naming_the_scope_p
     assert_eq!((status, body["error"].as_str(), aadsts(&body)), (400, Some("invalid_request"), 900144), "{body}");
     let description = body["error_description"].as_str().unwrap();
     assert!(description.contains("The request body must contain the following parameter: 'scope'."), "{description}");
+}
+
+#[tokio::test]
+async fn an_unknown_tenant_is_aadsts90002_at_the_token_endpoint_and_at_discovery_while_known_names_still_answer() {
+    let app = TestApp::spawn().await;
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", app.client_id.as_str()),
+        ("client_secret", app.client_secret.as_str()),
+        ("scope", GRAPH_DEFAULT),
+    ];
+    for tenant in ["3f1c2b9a-7d4e-4b8a-9c0d-1e2f3a4b5c6d", "not-a-tenant"] {
+        let (status, body) = token_request_to(&app, tenant, None, &form).await;
+        assert_eq!((status, body["error"].as_str(), aadsts(&body)), (400, Some("invalid_request"), 90002), "{body}");
+        let description = body["error_description"].as_str().unwrap();
+        assert!(description.starts_with(&format!("AADSTS90002: Tenant '{tenant}' not found.")), "{description}");
+
+        let r = app.http.get(format!("{}/{tenant}/v2.0/.well-known/openid-configuration", app.base)).send().await;
+        let r = r.unwrap();
+        assert_eq!(r.status(), 400);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!((body["error"].as_str(), aadsts(&body)), (Some("invalid_tenant"), 90002), "{body}");
+    }
+
+    // The development tenant by its id in capitals is the same tenant.
+    let upper = app.tenant_id.to_ascii_uppercase();
+    let (status, body) = token_request_to(&app, &upper, None, &form).await;
+    assert_eq!(status, 200, "{body}");
+    let r = app.http.get(format!("{}/{upper}/v2.0/.well-known/openid-configuration", app.base)).send().await;
+    assert_eq!(r.unwrap().status(), 200);
+
+    // `common` (where MSAL's instance discovery points) is discovered as before, and the client
+    // credentials flow there is refused as a bad client, as before (docs/decisions.md).
+    let r = app.http.get(format!("{}/common/v2.0/.well-known/openid-configuration", app.base)).send().await;
+    assert_eq!(r.unwrap().status(), 200);
+    let (status, body) = token_request_to(&app, "common", None, &form).await;
+    assert_eq!((status, body["error"].as_str(), aadsts(&body)), (401, Some("invalid_client"), 7000215), "{body}");
 }
 
 #[tokio::test]
