@@ -10,6 +10,8 @@ use axum::http::Method;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
 use switchboard_engine::ClientAuthentication;
 use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::{RefOr, Schema};
@@ -80,6 +82,8 @@ fn token_form_schema() -> RefOr<Schema> {
         .required("client_id")
         .property("client_secret", string())
         .required("client_secret")
+        .property("client_assertion_type", string())
+        .property("client_assertion", string())
         .property("scope", string())
         .required("scope")
         .into()
@@ -105,6 +109,10 @@ pub enum OAuthFailure {
     UnsupportedGrantType,
     /// No `client_secret` (nor assertion).
     MissingClientSecret,
+    /// A `client_assertion` that is not a JWT, or of another `client_assertion_type`.
+    MalformedClientAssertion,
+    /// A well-formed `client_assertion`: the directory holds no certificate to verify it with.
+    UnverifiableClientAssertion,
     /// A wrong secret, or an application not registered in that tenant.
     InvalidClient,
     /// A scope that does not end in `/.default`.
@@ -122,6 +130,8 @@ impl OAuthFailure {
         OAuthFailure::MalformedRequest,
         OAuthFailure::UnsupportedGrantType,
         OAuthFailure::MissingClientSecret,
+        OAuthFailure::MalformedClientAssertion,
+        OAuthFailure::UnverifiableClientAssertion,
         OAuthFailure::InvalidClient,
         OAuthFailure::InvalidScope,
         OAuthFailure::UnknownTenant,
@@ -135,6 +145,8 @@ impl OAuthFailure {
             OAuthFailure::MalformedRequest => (StatusCode::BAD_REQUEST, "invalid_request", 900144),
             OAuthFailure::UnsupportedGrantType => (StatusCode::BAD_REQUEST, "unsupported_grant_type", 70003),
             OAuthFailure::MissingClientSecret => (StatusCode::UNAUTHORIZED, "invalid_client", 7000218),
+            OAuthFailure::MalformedClientAssertion => (StatusCode::BAD_REQUEST, "invalid_request", 50027),
+            OAuthFailure::UnverifiableClientAssertion => (StatusCode::UNAUTHORIZED, "invalid_client", 700027),
             OAuthFailure::InvalidClient => (StatusCode::UNAUTHORIZED, "invalid_client", 7000215),
             OAuthFailure::InvalidScope => (StatusCode::BAD_REQUEST, "invalid_scope", 1002012),
             OAuthFailure::UnknownTenant => (StatusCode::BAD_REQUEST, "invalid_request", 90002),
@@ -170,6 +182,9 @@ fn oauth_error(failure: OAuthFailure, description: impl Into<String>) -> OAuthEr
     OAuthError { failure, description: description.into() }
 }
 
+/// The `client_assertion_type` of a JWT client assertion (RFC 7523), the only one Entra takes.
+const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
 fn missing_parameter(name: &str) -> OAuthError {
     oauth_error(
         OAuthFailure::MalformedRequest,
@@ -185,6 +200,28 @@ fn unknown_tenant(failure: OAuthFailure, tenant: &str) -> OAuthError {
              the correct cloud."
         ),
     )
+}
+
+/// Whether `assertion` has the shape of a JWS compact token: three base64url parts, the first
+/// two JSON objects. Switchboard verifies no assertion, so it needs no more than the shape to
+/// tell Entra's "malformed" from its "signature validation failed".
+fn looks_like_a_jwt(assertion: &str) -> bool {
+    let parts: Vec<&str> = assertion.split('.').collect();
+    let [header, claims, _signature] = parts[..] else { return false };
+    let is_object = |part: &str| {
+        URL_SAFE_NO_PAD
+            .decode(part)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .is_some_and(|v| v.is_object())
+    };
+    is_object(header) && is_object(claims)
+}
+
+/// How the client proves who it is.
+enum ClientCredential<'a> {
+    Secret(String),
+    Assertion(&'a str),
 }
 
 async fn token(
@@ -215,12 +252,16 @@ async fn token(
         None => return Err(missing_parameter("grant_type")),
     }
     let client_id = field("client_id").ok_or_else(|| missing_parameter("client_id"))?;
-    let secret = field("client_secret").ok_or_else(|| {
-        oauth_error(
-            OAuthFailure::MissingClientSecret,
-            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-        )
-    })?;
+    let credential = match (field("client_secret"), field("client_assertion")) {
+        (Some(secret), _) => ClientCredential::Secret(secret.to_owned()),
+        (None, Some(assertion)) => ClientCredential::Assertion(assertion),
+        (None, None) => {
+            return Err(oauth_error(
+                OAuthFailure::MissingClientSecret,
+                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
+            ))
+        }
+    };
     let scope = field("scope").ok_or_else(|| missing_parameter("scope"))?;
     if !scope.split(' ').any(|s| s.ends_with("/.default")) {
         return Err(oauth_error(
@@ -230,8 +271,28 @@ async fn token(
     }
     let engine = state.engine();
     let directory_failed = |_| oauth_error(OAuthFailure::ServerError, "The directory is unavailable.");
+    let secret = match credential {
+        ClientCredential::Secret(secret) => secret,
+        ClientCredential::Assertion(assertion) => {
+            if field("client_assertion_type") != Some(JWT_BEARER_ASSERTION) || !looks_like_a_jwt(assertion) {
+                return Err(oauth_error(OAuthFailure::MalformedClientAssertion, "JWT token is invalid or malformed."));
+            }
+            // The directory registers secrets only, so no assertion can verify; the tenant is
+            // still checked first, as for a secret.
+            if !engine.tenant_known(tenant.clone()).await.map_err(directory_failed)? {
+                return Err(unknown_tenant(OAuthFailure::UnknownTenant, &tenant));
+            }
+            return Err(oauth_error(
+                OAuthFailure::UnverifiableClientAssertion,
+                format!(
+                    "Client assertion failed signature validation: application '{client_id}' has no certificate \
+                     credential in this directory. Use a client secret."
+                ),
+            ));
+        }
+    };
     let app = match engine
-        .authenticate_client(tenant.clone(), client_id.to_owned(), secret.to_owned())
+        .authenticate_client(tenant.clone(), client_id.to_owned(), secret)
         .await
         .map_err(directory_failed)?
     {

@@ -1025,6 +1025,34 @@ async fn an_unknown_tenant_is_aadsts90002_at_the_token_endpoint_and_at_discovery
     assert_eq!((status, body["error"].as_str(), aadsts(&body)), (401, Some("invalid_client"), 7000215), "{body}");
 }
 
+/// A client-credentials form that authenticates with a JWT client assertion.
+fn assertion_form<'a>(app: &'a TestApp, assertion: &'a str) -> [(&'a str, &'a str); 5] {
+    [
+        ("grant_type", "client_credentials"),
+        ("client_id", &app.client_id),
+        ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+        ("client_assertion", assertion),
+        ("scope", GRAPH_DEFAULT),
+    ]
+}
+
+#[tokio::test]
+async fn a_client_assertion_is_refused_as_malformed_or_as_unverifiable_never_as_missing() {
+    let app = TestApp::spawn().await;
+    // Not a JWT: Entra's "JWT token is invalid or malformed".
+    let (status, body) = raw_token_request(&app, &assertion_form(&app, "abc.def.ghi")).await;
+    assert_eq!((status, body["error"].as_str(), aadsts(&body)), (400, Some("invalid_request"), 50027), "{body}");
+
+    // A well-formed JWT: the directory registers no certificate, so its signature cannot verify.
+    // {"alg":"RS256","typ":"JWT"} . {"aud":"x","iss":"app","sub":"app"} . "signature"
+    let jwt = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJhdWQiOiJ4IiwiaXNzIjoiYXBwIiwic3ViIjoiYXBwIn0.c2lnbmF0dXJl";
+    let (status, body) = raw_token_request(&app, &assertion_form(&app, jwt)).await;
+    assert_eq!((status, body["error"].as_str(), aadsts(&body)), (401, Some("invalid_client"), 700027), "{body}");
+    // To an unknown tenant, the tenant is what is wrong.
+    let (status, body) = token_request_to(&app, "not-a-tenant", None, &assertion_form(&app, jwt)).await;
+    assert_eq!((status, aadsts(&body)), (400, 90002), "{body}");
+}
+
 #[tokio::test]
 async fn graph_routes_without_a_valid_token_are_401_with_a_challenge() {
     let app = TestApp::spawn().await;
