@@ -10,7 +10,7 @@ use axum::http::Method;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine as _;
 use switchboard_engine::ClientAuthentication;
 use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
@@ -74,14 +74,14 @@ pub fn endpoints() -> Vec<Endpoint> {
 }
 
 fn token_form_schema() -> RefOr<Schema> {
+    // The client authenticates with `client_id` and `client_secret` in the body, or with HTTP
+    // Basic (`client_secret_basic`), so neither is required of the body.
     ObjectBuilder::new()
         .schema_type(SchemaType::Type(Type::Object))
         .property("grant_type", string().enum_values(Some(["client_credentials"])))
         .required("grant_type")
         .property("client_id", string())
-        .required("client_id")
         .property("client_secret", string())
-        .required("client_secret")
         .property("client_assertion_type", string())
         .property("client_assertion", string())
         .property("scope", string())
@@ -103,7 +103,8 @@ fn token_schema() -> RefOr<Schema> {
 /// step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OAuthFailure {
-    /// The body is not a form, or lacks `grant_type`, `client_id` or `scope`.
+    /// The body is not a form, lacks `grant_type`, `client_id` or `scope`, or authenticates the
+    /// client twice (HTTP Basic and a body secret, or a body `client_id` naming another client).
     MalformedRequest,
     /// A grant other than `client_credentials`.
     UnsupportedGrantType,
@@ -202,6 +203,33 @@ fn unknown_tenant(failure: OAuthFailure, tenant: &str) -> OAuthError {
     )
 }
 
+/// The client id and secret of HTTP Basic client authentication (`client_secret_basic`), if
+/// the request uses it. RFC 6749 §2.3.1 has the client form-urlencode both before joining them
+/// with `:` and base64-encoding the pair, so they are decoded here (a `:` in a secret arrives
+/// as `%3A`, and the first `:` splits). Other schemes are not client authentication and are
+/// left alone, as the endpoint always has.
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let value = value.to_str().unwrap_or("");
+    let Some((scheme, encoded)) = value.split_once(' ') else { return Ok(None) };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Ok(None);
+    }
+    let malformed = || {
+        oauth_error(
+            OAuthFailure::MalformedRequest,
+            "The Authorization header is not valid HTTP Basic client authentication.",
+        )
+    };
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+    let form_decode = |part: &str| {
+        percent_encoding::percent_decode_str(&part.replace('+', " ")).decode_utf8().map(|s| s.into_owned())
+    };
+    Ok(Some((form_decode(id).map_err(|_| malformed())?, form_decode(secret).map_err(|_| malformed())?)))
+}
+
 /// Whether `assertion` has the shape of a JWS compact token: three base64url parts, the first
 /// two JSON objects. Switchboard verifies no assertion, so it needs no more than the shape to
 /// tell Entra's "malformed" from its "signature validation failed".
@@ -251,15 +279,41 @@ async fn token(
         }
         None => return Err(missing_parameter("grant_type")),
     }
-    let client_id = field("client_id").ok_or_else(|| missing_parameter("client_id"))?;
-    let credential = match (field("client_secret"), field("client_assertion")) {
-        (Some(secret), _) => ClientCredential::Secret(secret.to_owned()),
-        (None, Some(assertion)) => ClientCredential::Assertion(assertion),
-        (None, None) => {
-            return Err(oauth_error(
-                OAuthFailure::MissingClientSecret,
-                "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-            ))
+    let basic = basic_credentials(&headers)?;
+    let (client_id, credential) = match basic {
+        Some((basic_id, secret)) => {
+            // A body `client_id` may repeat the header's; naming another client contradicts it.
+            // A body secret or assertion beside the header is a second authentication method,
+            // which RFC 6749 §2.3 forbids.
+            if field("client_id").is_some_and(|id| id != basic_id) {
+                return Err(oauth_error(
+                    OAuthFailure::MalformedRequest,
+                    "The client_id in the request body does not match the client authenticated by the \
+                     Authorization header.",
+                ));
+            }
+            if field("client_secret").is_some() || field("client_assertion").is_some() {
+                return Err(oauth_error(
+                    OAuthFailure::MalformedRequest,
+                    "The client is authenticated by the Authorization header and by the request body; use one.",
+                ));
+            }
+            (basic_id, ClientCredential::Secret(secret))
+        }
+        None => {
+            let client_id = field("client_id").ok_or_else(|| missing_parameter("client_id"))?;
+            let credential = match (field("client_secret"), field("client_assertion")) {
+                (Some(secret), _) => ClientCredential::Secret(secret.to_owned()),
+                (None, Some(assertion)) => ClientCredential::Assertion(assertion),
+                (None, None) => {
+                    return Err(oauth_error(
+                        OAuthFailure::MissingClientSecret,
+                        "The request body must contain the following parameter: 'client_assertion' or \
+                         'client_secret'.",
+                    ))
+                }
+            };
+            (client_id.to_owned(), credential)
         }
     };
     let scope = field("scope").ok_or_else(|| missing_parameter("scope"))?;
@@ -291,11 +345,7 @@ async fn token(
             ));
         }
     };
-    let app = match engine
-        .authenticate_client(tenant.clone(), client_id.to_owned(), secret)
-        .await
-        .map_err(directory_failed)?
-    {
+    let app = match engine.authenticate_client(tenant.clone(), client_id, secret).await.map_err(directory_failed)? {
         ClientAuthentication::Authenticated(app) => app,
         ClientAuthentication::UnknownTenant => return Err(unknown_tenant(OAuthFailure::UnknownTenant, &tenant)),
         ClientAuthentication::Refused => {

@@ -965,6 +965,12 @@ async fn token_request_to(
     (status, r.json().await.expect("a JSON body"))
 }
 
+/// `Authorization: Basic` of RFC 6749 §2.3.1 from the already form-urlencoded id and secret.
+fn client_secret_basic(encoded_id: &str, encoded_secret: &str) -> String {
+    use base64::Engine as _;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{encoded_id}:{encoded_secret}")))
+}
+
 /// The AADSTS code of an OAuth error body, checked to open its description.
 fn aadsts(body: &Value) -> i64 {
     let code = body["error_codes"][0].as_i64().unwrap_or_else(|| panic!("no error_codes: {body}"));
@@ -974,6 +980,61 @@ fn aadsts(body: &Value) -> i64 {
 }
 
 const GRAPH_DEFAULT: &str = "https://graph.microsoft.com/.default";
+
+#[tokio::test]
+async fn the_token_endpoint_takes_client_secret_basic_with_form_urlencoded_credentials_as_discovery_advertises() {
+    let app = TestApp::spawn().await;
+    let (config, _) = discover_keys(&app).await;
+    let methods = config["token_endpoint_auth_methods_supported"].as_array().unwrap();
+    assert!(methods.contains(&json!("client_secret_basic")), "{config}");
+
+    // curl -u's way: the development secret is base64url, so encoding leaves it as it is.
+    let form = [("grant_type", "client_credentials"), ("scope", GRAPH_DEFAULT)];
+    let basic = client_secret_basic(&app.client_id, &app.client_secret);
+    let (status, body) = token_request_to(&app, &app.tenant_id, Some(&basic), &form).await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().expect("access_token").to_owned();
+    let r = app.request_as(Method::GET, "/beta/communications/calls/unknown-call", Some(&token), None).await;
+    r.assert_error(404, "itemNotFound");
+
+    // The same client id repeated in the body is no contradiction.
+    let with_id = [("grant_type", "client_credentials"), ("client_id", &app.client_id), ("scope", GRAPH_DEFAULT)];
+    let (status, body) = token_request_to(&app, &app.tenant_id, Some(&basic), &with_id).await;
+    assert_eq!(status, 200, "{body}");
+
+    // A secret with ':', '+', '@', '%' and a space reaches the directory decoded.
+    let client_id = "5b0e8f7e-0000-4000-8000-0000000000b1";
+    let seed = json!({"applications": [{
+        "clientId": client_id, "tenantId": app.tenant_id, "displayName": "Basic bot",
+        "clientSecrets": ["p@ss:w+rd %"], "permissions": ["Calls.Initiate.All"],
+    }]});
+    app.control(Method::POST, "/_switchboard/directory/import", Some(&seed)).await.assert_status(204);
+    let basic = client_secret_basic(client_id, "p%40ss%3Aw%2Brd+%25");
+    let (status, body) = token_request_to(&app, &app.tenant_id, Some(&basic), &form).await;
+    assert_eq!(status, 200, "{body}");
+    // Sent without the encoding, the '+' reads as a space and the secret is wrong.
+    let raw = client_secret_basic(client_id, "p@ss:w+rd %");
+    let (status, body) = token_request_to(&app, &app.tenant_id, Some(&raw), &form).await;
+    assert_eq!((status, body["error"].as_str(), aadsts(&body)), (401, Some("invalid_client"), 7000215), "{body}");
+}
+
+#[tokio::test]
+async fn client_secret_basic_with_a_body_naming_another_client_or_a_second_secret_is_400_invalid_request() {
+    let app = TestApp::spawn().await;
+    let basic = client_secret_basic(&app.client_id, &app.client_secret);
+    let other_id = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "00000000-0000-4000-8000-000000000000"),
+        ("scope", GRAPH_DEFAULT),
+    ];
+    let second_secret =
+        [("grant_type", "client_credentials"), ("client_secret", app.client_secret.as_str()), ("scope", GRAPH_DEFAULT)];
+    for form in [&other_id[..], &second_secret[..]] {
+        let (status, body) = token_request_to(&app, &app.tenant_id, Some(&basic), form).await;
+        assert_eq!((status, body["error"].as_str(), aadsts(&body)), (400, Some("invalid_request"), 900144), "{body}");
+        assert!(body.get("access_token").is_none(), "{body}");
+    }
+}
 
 #[tokio::test]
 async fn a_token_request_without_scope_is_400_invalid_request_naming_the_scope_parameter() {
