@@ -10,6 +10,9 @@ use axum::http::Method;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::Engine as _;
+use switchboard_engine::ClientAuthentication;
 use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::{RefOr, Schema};
 
@@ -71,15 +74,18 @@ pub fn endpoints() -> Vec<Endpoint> {
 }
 
 fn token_form_schema() -> RefOr<Schema> {
+    // The client authenticates with `client_id` and `client_secret` in the body, or with HTTP
+    // Basic (`client_secret_basic`), so neither is required of the body.
     ObjectBuilder::new()
         .schema_type(SchemaType::Type(Type::Object))
         .property("grant_type", string().enum_values(Some(["client_credentials"])))
         .required("grant_type")
         .property("client_id", string())
-        .required("client_id")
         .property("client_secret", string())
-        .required("client_secret")
+        .property("client_assertion_type", string())
+        .property("client_assertion", string())
         .property("scope", string())
+        .required("scope")
         .into()
 }
 
@@ -92,20 +98,30 @@ fn token_schema() -> RefOr<Schema> {
         .into()
 }
 
-/// Every failure of the token endpoint, with the status, OAuth `error` and AADSTS code Entra
-/// ID answers it with. Published in `docs/codes.md`; a test keeps the two in step.
+/// Every failure of the token endpoint and of discovery, with the status, OAuth `error` and
+/// AADSTS code Entra ID answers it with. Published in `docs/codes.md`; a test keeps the two in
+/// step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OAuthFailure {
-    /// The body is not a form, or lacks `grant_type` or `client_id`.
+    /// The body is not a form, lacks `grant_type`, `client_id` or `scope`, or authenticates the
+    /// client twice (HTTP Basic and a body secret, or a body `client_id` naming another client).
     MalformedRequest,
     /// A grant other than `client_credentials`.
     UnsupportedGrantType,
     /// No `client_secret` (nor assertion).
     MissingClientSecret,
+    /// A `client_assertion` that is not a JWT, or of another `client_assertion_type`.
+    MalformedClientAssertion,
+    /// A well-formed `client_assertion`: the directory holds no certificate to verify it with.
+    UnverifiableClientAssertion,
     /// A wrong secret, or an application not registered in that tenant.
     InvalidClient,
     /// A scope that does not end in `/.default`.
     InvalidScope,
+    /// A token request to a tenant that is not in the directory.
+    UnknownTenant,
+    /// Discovery of a tenant that is not in the directory (Entra's `error` differs there).
+    UnknownTenantDiscovery,
     /// The directory or the signing key failed.
     ServerError,
 }
@@ -115,8 +131,12 @@ impl OAuthFailure {
         OAuthFailure::MalformedRequest,
         OAuthFailure::UnsupportedGrantType,
         OAuthFailure::MissingClientSecret,
+        OAuthFailure::MalformedClientAssertion,
+        OAuthFailure::UnverifiableClientAssertion,
         OAuthFailure::InvalidClient,
         OAuthFailure::InvalidScope,
+        OAuthFailure::UnknownTenant,
+        OAuthFailure::UnknownTenantDiscovery,
         OAuthFailure::ServerError,
     ];
 
@@ -126,8 +146,12 @@ impl OAuthFailure {
             OAuthFailure::MalformedRequest => (StatusCode::BAD_REQUEST, "invalid_request", 900144),
             OAuthFailure::UnsupportedGrantType => (StatusCode::BAD_REQUEST, "unsupported_grant_type", 70003),
             OAuthFailure::MissingClientSecret => (StatusCode::UNAUTHORIZED, "invalid_client", 7000218),
+            OAuthFailure::MalformedClientAssertion => (StatusCode::BAD_REQUEST, "invalid_request", 50027),
+            OAuthFailure::UnverifiableClientAssertion => (StatusCode::UNAUTHORIZED, "invalid_client", 700027),
             OAuthFailure::InvalidClient => (StatusCode::UNAUTHORIZED, "invalid_client", 7000215),
             OAuthFailure::InvalidScope => (StatusCode::BAD_REQUEST, "invalid_scope", 1002012),
+            OAuthFailure::UnknownTenant => (StatusCode::BAD_REQUEST, "invalid_request", 90002),
+            OAuthFailure::UnknownTenantDiscovery => (StatusCode::BAD_REQUEST, "invalid_tenant", 90002),
             OAuthFailure::ServerError => (StatusCode::INTERNAL_SERVER_ERROR, "server_error", 90000),
         }
     }
@@ -159,6 +183,75 @@ fn oauth_error(failure: OAuthFailure, description: impl Into<String>) -> OAuthEr
     OAuthError { failure, description: description.into() }
 }
 
+/// The `client_assertion_type` of a JWT client assertion (RFC 7523), the only one Entra takes.
+const JWT_BEARER_ASSERTION: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
+fn missing_parameter(name: &str) -> OAuthError {
+    oauth_error(
+        OAuthFailure::MalformedRequest,
+        format!("The request body must contain the following parameter: '{name}'."),
+    )
+}
+
+fn unknown_tenant(failure: OAuthFailure, tenant: &str) -> OAuthError {
+    oauth_error(
+        failure,
+        format!(
+            "Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing into \
+             the correct cloud."
+        ),
+    )
+}
+
+/// The client id and secret of HTTP Basic client authentication (`client_secret_basic`), if
+/// the request uses it. RFC 6749 §2.3.1 has the client form-urlencode both before joining them
+/// with `:` and base64-encoding the pair, so they are decoded here (a `:` in a secret arrives
+/// as `%3A`, and the first `:` splits). Other schemes are not client authentication and are
+/// left alone, as the endpoint always has.
+fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OAuthError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else { return Ok(None) };
+    let value = value.to_str().unwrap_or("");
+    let Some((scheme, encoded)) = value.split_once(' ') else { return Ok(None) };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Ok(None);
+    }
+    let malformed = || {
+        oauth_error(
+            OAuthFailure::MalformedRequest,
+            "The Authorization header is not valid HTTP Basic client authentication.",
+        )
+    };
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
+    let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
+    let form_decode = |part: &str| {
+        percent_encoding::percent_decode_str(&part.replace('+', " ")).decode_utf8().map(|s| s.into_owned())
+    };
+    Ok(Some((form_decode(id).map_err(|_| malformed())?, form_decode(secret).map_err(|_| malformed())?)))
+}
+
+/// Whether `assertion` has the shape of a JWS compact token: three base64url parts, the first
+/// two JSON objects. Switchboard verifies no assertion, so it needs no more than the shape to
+/// tell Entra's "malformed" from its "signature validation failed".
+fn looks_like_a_jwt(assertion: &str) -> bool {
+    let parts: Vec<&str> = assertion.split('.').collect();
+    let [header, claims, _signature] = parts[..] else { return false };
+    let is_object = |part: &str| {
+        URL_SAFE_NO_PAD
+            .decode(part)
+            .ok()
+            .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+            .is_some_and(|v| v.is_object())
+    };
+    is_object(header) && is_object(claims)
+}
+
+/// How the client proves who it is.
+enum ClientCredential<'a> {
+    Secret(String),
+    Assertion(&'a str),
+}
+
 async fn token(
     State(state): State<AppState>,
     Authority(base): Authority,
@@ -184,40 +277,84 @@ async fn token(
                 format!("The app requested an unsupported grant type '{other}'."),
             ))
         }
-        None => {
-            return Err(oauth_error(
-                OAuthFailure::MalformedRequest,
-                "The request body must contain the following parameter: 'grant_type'.",
-            ))
-        }
+        None => return Err(missing_parameter("grant_type")),
     }
-    let client_id = field("client_id")
-        .ok_or_else(|| oauth_error(OAuthFailure::MalformedRequest, "The request body must contain 'client_id'."))?;
-    let secret = field("client_secret").ok_or_else(|| {
-        oauth_error(
-            OAuthFailure::MissingClientSecret,
-            "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.",
-        )
-    })?;
-    if let Some(scope) = field("scope") {
-        if !scope.split(' ').any(|s| s.ends_with("/.default")) {
-            return Err(oauth_error(
-                OAuthFailure::InvalidScope,
-                "The client credentials flow needs a scope ending in '/.default'.",
-            ));
+    let basic = basic_credentials(&headers)?;
+    let (client_id, credential) = match basic {
+        Some((basic_id, secret)) => {
+            // A body `client_id` may repeat the header's; naming another client contradicts it.
+            // A body secret or assertion beside the header is a second authentication method,
+            // which RFC 6749 §2.3 forbids.
+            if field("client_id").is_some_and(|id| id != basic_id) {
+                return Err(oauth_error(
+                    OAuthFailure::MalformedRequest,
+                    "The client_id in the request body does not match the client authenticated by the \
+                     Authorization header.",
+                ));
+            }
+            if field("client_secret").is_some() || field("client_assertion").is_some() {
+                return Err(oauth_error(
+                    OAuthFailure::MalformedRequest,
+                    "The client is authenticated by the Authorization header and by the request body; use one.",
+                ));
+            }
+            (basic_id, ClientCredential::Secret(secret))
         }
+        None => {
+            let client_id = field("client_id").ok_or_else(|| missing_parameter("client_id"))?;
+            let credential = match (field("client_secret"), field("client_assertion")) {
+                (Some(secret), _) => ClientCredential::Secret(secret.to_owned()),
+                (None, Some(assertion)) => ClientCredential::Assertion(assertion),
+                (None, None) => {
+                    return Err(oauth_error(
+                        OAuthFailure::MissingClientSecret,
+                        "The request body must contain the following parameter: 'client_assertion' or \
+                         'client_secret'.",
+                    ))
+                }
+            };
+            (client_id.to_owned(), credential)
+        }
+    };
+    let scope = field("scope").ok_or_else(|| missing_parameter("scope"))?;
+    if !scope.split(' ').any(|s| s.ends_with("/.default")) {
+        return Err(oauth_error(
+            OAuthFailure::InvalidScope,
+            "The client credentials flow needs a scope ending in '/.default'.",
+        ));
     }
     let engine = state.engine();
-    let app = engine
-        .authenticate_client(tenant.clone(), client_id.to_owned(), secret.to_owned())
-        .await
-        .map_err(|_| oauth_error(OAuthFailure::ServerError, "The directory is unavailable."))?
-        .ok_or_else(|| {
-            oauth_error(
+    let directory_failed = |_| oauth_error(OAuthFailure::ServerError, "The directory is unavailable.");
+    let secret = match credential {
+        ClientCredential::Secret(secret) => secret,
+        ClientCredential::Assertion(assertion) => {
+            if field("client_assertion_type") != Some(JWT_BEARER_ASSERTION) || !looks_like_a_jwt(assertion) {
+                return Err(oauth_error(OAuthFailure::MalformedClientAssertion, "JWT token is invalid or malformed."));
+            }
+            // The directory registers secrets only, so no assertion can verify; the tenant is
+            // still checked first, as for a secret.
+            if !engine.tenant_known(tenant.clone()).await.map_err(directory_failed)? {
+                return Err(unknown_tenant(OAuthFailure::UnknownTenant, &tenant));
+            }
+            return Err(oauth_error(
+                OAuthFailure::UnverifiableClientAssertion,
+                format!(
+                    "Client assertion failed signature validation: application '{client_id}' has no certificate \
+                     credential in this directory. Use a client secret."
+                ),
+            ));
+        }
+    };
+    let app = match engine.authenticate_client(tenant.clone(), client_id, secret).await.map_err(directory_failed)? {
+        ClientAuthentication::Authenticated(app) => app,
+        ClientAuthentication::UnknownTenant => return Err(unknown_tenant(OAuthFailure::UnknownTenant, &tenant)),
+        ClientAuthentication::Refused => {
+            return Err(oauth_error(
                 OAuthFailure::InvalidClient,
                 "Invalid client secret provided, or the application is not registered in this tenant.",
-            )
-        })?;
+            ))
+        }
+    };
     let token =
         app_token(&state, &base, &app).map_err(|_| oauth_error(OAuthFailure::ServerError, "Token signing failed."))?;
     Ok((
@@ -261,10 +398,19 @@ pub(crate) fn app_token(
 }
 
 async fn openid_configuration(
+    State(state): State<AppState>,
     Authority(base): Authority,
     GraphPath(tenant): GraphPath<String>,
-) -> Json<serde_json::Value> {
-    Json(json!({
+) -> Result<Json<serde_json::Value>, OAuthError> {
+    let known = state
+        .engine()
+        .tenant_known(tenant.clone())
+        .await
+        .map_err(|_| oauth_error(OAuthFailure::ServerError, "The directory is unavailable."))?;
+    if !known {
+        return Err(unknown_tenant(OAuthFailure::UnknownTenantDiscovery, &tenant));
+    }
+    Ok(Json(json!({
         "issuer": issuer(&base, &tenant),
         "token_endpoint": format!("{base}/{tenant}/oauth2/v2.0/token"),
         "authorization_endpoint": format!("{base}/{tenant}/oauth2/v2.0/authorize"),
@@ -276,7 +422,7 @@ async fn openid_configuration(
         "scopes_supported": ["openid", "profile", "email", "offline_access"],
         "grant_types_supported": ["client_credentials"],
         "tenant_region_scope": "WW",
-    }))
+    })))
 }
 
 async fn jwks(State(state): State<AppState>) -> Json<serde_json::Value> {

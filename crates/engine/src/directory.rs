@@ -10,6 +10,7 @@ use switchboard_core::{
     AppId, Application, ApplicationInstance, Behaviour, DomainError, Meeting, MeetingId, PhoneNumber, Tenant, TenantId,
     User,
 };
+use switchboard_store::{StoreError, Tx};
 
 use crate::error::EngineResult;
 use crate::{Caller, Engine, EngineError};
@@ -196,6 +197,36 @@ impl Seed {
     }
 }
 
+/// What the directory says of a client's credentials.
+#[derive(Debug, Clone)]
+pub enum ClientAuthentication {
+    Authenticated(Application),
+    /// The tenant exists, but the application is not registered in it or the secret is wrong.
+    Refused,
+    /// No tenant of that id in the directory.
+    UnknownTenant,
+}
+
+/// The names the identity platform serves without naming a tenant. They count as known, so
+/// discovery answers for them (MSAL's instance discovery points at `common`) and a client's
+/// credentials sent there are refused as Entra refuses them, not as an unknown tenant.
+pub const TENANT_ALIASES: &[&str] = &["common", "organizations", "consumers"];
+
+/// Whether `tenant` (compared without case, as tenant ids are GUIDs) is a tenant of the
+/// directory or one of [`TENANT_ALIASES`]. A hand-written seed may name a tenant only through
+/// its applications or users, so those count too; they are scanned only when the tenants table
+/// has no row, which the development tenant and every exported directory do have.
+fn tenant_known(tx: &mut dyn Tx, tenant: &str) -> Result<bool, StoreError> {
+    if TENANT_ALIASES.iter().any(|alias| alias.eq_ignore_ascii_case(tenant)) {
+        return Ok(true);
+    }
+    if tx.tenant(tenant)?.is_some() || tx.tenant(&tenant.to_ascii_lowercase())?.is_some() {
+        return Ok(true);
+    }
+    let named = |id: &TenantId| id.0.eq_ignore_ascii_case(tenant);
+    Ok(tx.applications()?.iter().any(|a| named(&a.tenant_id)) || tx.users()?.iter().any(|u| named(&u.tenant_id)))
+}
+
 impl Engine {
     /// Writes a seed into the directory (insert or replace, entry by entry).
     pub async fn seed(&self, seed: Seed) -> EngineResult<()> {
@@ -263,20 +294,32 @@ impl Engine {
         self.run(move |tx| Ok::<_, EngineError>(tx.set_setting(key, &value)?)).await
     }
 
-    /// Checks client credentials for `tenant`; `None` when they are not valid.
+    /// Checks client credentials for `tenant`. A refusal says whether the tenant exists, because
+    /// Entra ID answers an unknown tenant differently from a bad secret.
     pub async fn authenticate_client(
         &self,
         tenant: String,
         client_id: String,
         secret: String,
-    ) -> EngineResult<Option<Application>> {
+    ) -> EngineResult<ClientAuthentication> {
         self.run(move |tx| {
             let app = tx.application(&client_id)?.filter(|a| {
                 a.tenant_id.0.eq_ignore_ascii_case(&tenant) && a.secret_hashes.contains(&hash_secret(&secret))
             });
-            Ok::<_, EngineError>(app)
+            // The tenant is looked up only on a refusal, so a good request costs one read.
+            let outcome = match app {
+                Some(app) => ClientAuthentication::Authenticated(app),
+                None if tenant_known(tx, &tenant)? => ClientAuthentication::Refused,
+                None => ClientAuthentication::UnknownTenant,
+            };
+            Ok::<_, EngineError>(outcome)
         })
         .await
+    }
+
+    /// Whether `tenant` names a tenant of the directory (see [`tenant_known`]).
+    pub async fn tenant_known(&self, tenant: String) -> EngineResult<bool> {
+        self.run(move |tx| Ok::<_, EngineError>(tenant_known(tx, &tenant)?)).await
     }
 
     pub async fn application(&self, client_id: String) -> EngineResult<Option<Application>> {

@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 pub use clock::{Clock, ClockMode};
 pub use control::{ConversationView, DeliveryState, LoggedAttempt, LoggedNotification, Stats};
 pub use delivery::DeliveryConfig;
-pub use directory::{DevCredentials, Seed};
+pub use directory::{ClientAuthentication, DevCredentials, Seed};
 pub use error::EngineError;
 pub use events::Change;
 pub use inbound::{ApplicationAddress, InboundCall, IncomingCallRequest, IncomingParty};

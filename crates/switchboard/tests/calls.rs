@@ -1122,6 +1122,172 @@ async fn a_wrong_secret_is_401_invalid_client_and_a_password_grant_is_400_in_oau
     assert!(body["error_codes"].as_array().is_some_and(|c| !c.is_empty()), "{body}");
 }
 
+/// A token request to `tenant` as a client sends it: the form, and an `Authorization` header
+/// when given. Returns the status and the OAuth body.
+async fn token_request_to(
+    app: &TestApp,
+    tenant: &str,
+    authorization: Option<&str>,
+    form: &[(&str, &str)],
+) -> (u16, Value) {
+    let mut request = app.http.post(format!("{}/{tenant}/oauth2/v2.0/token", app.base)).form(form);
+    if let Some(value) = authorization {
+        request = request.header("authorization", value);
+    }
+    let r = request.send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.expect("a JSON body"))
+}
+
+/// `Authorization: Basic` of RFC 6749 §2.3.1 from the already form-urlencoded id and secret.
+fn client_secret_basic(encoded_id: &str, encoded_secret: &str) -> String {
+    use base64::Engine as _;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{encoded_id}:{encoded_secret}")))
+}
+
+/// The AADSTS code of an OAuth error body, checked to open its description.
+fn aadsts(body: &Value) -> i64 {
+    let code = body["error_codes"][0].as_i64().unwrap_or_else(|| panic!("no error_codes: {body}"));
+    let description = body["error_description"].as_str().unwrap_or_default();
+    assert!(description.starts_with(&format!("AADSTS{code}: ")), "{body}");
+    code
+}
+
+const GRAPH_DEFAULT: &str = "https://graph.microsoft.com/.default";
+
+#[tokio::test]
+async fn the_token_endpoint_takes_client_secret_basic_with_form_urlencoded_credentials_as_discovery_advertises() {
+    let app = TestApp::spawn().await;
+    let (config, _) = discover_keys(&app).await;
+    let methods = config["token_endpoint_auth_methods_supported"].as_array().unwrap();
+    assert!(methods.contains(&json!("client_secret_basic")), "{config}");
+
+    // curl -u's way: the development secret is base64url, so encoding leaves it as it is.
+    let form = [("grant_type", "client_credentials"), ("scope", GRAPH_DEFAULT)];
+    let basic = client_secret_basic(&app.client_id, &app.client_secret);
+    let (status, body) = token_request_to(&app, &app.tenant_id, Some(&basic), &form).await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().expect("access_token").to_owned();
+    let r = app.request_as(Method::GET, "/beta/communications/calls/unknown-call", Some(&token), None).await;
+    r.assert_error(404, "itemNotFound");
+
+    // The same client id repeated in the body is no contradiction.
+    let with_id = [("grant_type", "client_credentials"), ("client_id", &app.client_id), ("scope", GRAPH_DEFAULT)];
+    let (status, body) = token_request_to(&app, &app.tenant_id, Some(&basic), &with_id).await;
+    assert_eq!(status, 200, "{body}");
+
+    // A secret with ':', '+', '@', '%' and a space reaches the directory decoded.
+    let client_id = "5b0e8f7e-0000-4000-8000-0000000000b1";
+    let seed = json!({"applications": [{
+        "clientId": client_id, "tenantId": app.tenant_id, "displayName": "Basic bot",
+        "clientSecrets": ["p@ss:w+rd %"], "permissions": ["Calls.Initiate.All"],
+    }]});
+    app.control(Method::POST, "/_switchboard/directory/import", Some(&seed)).await.assert_status(204);
+    let basic = client_secret_basic(client_id, "p%40ss%3Aw%2Brd+%25");
+    let (status, body) = token_request_to(&app, &app.tenant_id, Some(&basic), &form).await;
+    assert_eq!(status, 200, "{body}");
+    // Sent without the encoding, the '+' reads as a space and the secret is wrong.
+    let raw = client_secret_basic(client_id, "p@ss:w+rd %");
+    let (status, body) = token_request_to(&app, &app.tenant_id, Some(&raw), &form).await;
+    assert_eq!((status, body["error"].as_str(), aadsts(&body)), (401, Some("invalid_client"), 7000215), "{body}");
+}
+
+#[tokio::test]
+async fn client_secret_basic_with_a_body_naming_another_client_or_a_second_secret_is_400_invalid_request() {
+    let app = TestApp::spawn().await;
+    let basic = client_secret_basic(&app.client_id, &app.client_secret);
+    let other_id = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "00000000-0000-4000-8000-000000000000"),
+        ("scope", GRAPH_DEFAULT),
+    ];
+    let second_secret =
+        [("grant_type", "client_credentials"), ("client_secret", app.client_secret.as_str()), ("scope", GRAPH_DEFAULT)];
+    for form in [&other_id[..], &second_secret[..]] {
+        let (status, body) = token_request_to(&app, &app.tenant_id, Some(&basic), form).await;
+        assert_eq!((status, body["error"].as_str(), aadsts(&body)), (400, Some("invalid_request"), 900144), "{body}");
+        assert!(body.get("access_token").is_none(), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn a_token_request_without_scope_is_400_invalid_request_naming_the_scope_parameter() {
+    let app = TestApp::spawn().await;
+    let (status, body) = raw_token_request(
+        &app,
+        &[("grant_type", "client_credentials"), ("client_id", &app.client_id), ("client_secret", &app.client_secret)],
+    )
+    .await;
+    assert_eq!((status, body["error"].as_str(), aadsts(&body)), (400, Some("invalid_request"), 900144), "{body}");
+    let description = body["error_description"].as_str().unwrap();
+    assert!(description.contains("The request body must contain the following parameter: 'scope'."), "{description}");
+}
+
+#[tokio::test]
+async fn an_unknown_tenant_is_aadsts90002_at_the_token_endpoint_and_at_discovery_while_known_names_still_answer() {
+    let app = TestApp::spawn().await;
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", app.client_id.as_str()),
+        ("client_secret", app.client_secret.as_str()),
+        ("scope", GRAPH_DEFAULT),
+    ];
+    for tenant in ["3f1c2b9a-7d4e-4b8a-9c0d-1e2f3a4b5c6d", "not-a-tenant"] {
+        let (status, body) = token_request_to(&app, tenant, None, &form).await;
+        assert_eq!((status, body["error"].as_str(), aadsts(&body)), (400, Some("invalid_request"), 90002), "{body}");
+        let description = body["error_description"].as_str().unwrap();
+        assert!(description.starts_with(&format!("AADSTS90002: Tenant '{tenant}' not found.")), "{description}");
+
+        let r = app.http.get(format!("{}/{tenant}/v2.0/.well-known/openid-configuration", app.base)).send().await;
+        let r = r.unwrap();
+        assert_eq!(r.status(), 400);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!((body["error"].as_str(), aadsts(&body)), (Some("invalid_tenant"), 90002), "{body}");
+    }
+
+    // The development tenant by its id in capitals is the same tenant.
+    let upper = app.tenant_id.to_ascii_uppercase();
+    let (status, body) = token_request_to(&app, &upper, None, &form).await;
+    assert_eq!(status, 200, "{body}");
+    let r = app.http.get(format!("{}/{upper}/v2.0/.well-known/openid-configuration", app.base)).send().await;
+    assert_eq!(r.unwrap().status(), 200);
+
+    // `common` (where MSAL's instance discovery points) is discovered as before, and the client
+    // credentials flow there is refused as a bad client, as before (docs/decisions.md).
+    let r = app.http.get(format!("{}/common/v2.0/.well-known/openid-configuration", app.base)).send().await;
+    assert_eq!(r.unwrap().status(), 200);
+    let (status, body) = token_request_to(&app, "common", None, &form).await;
+    assert_eq!((status, body["error"].as_str(), aadsts(&body)), (401, Some("invalid_client"), 7000215), "{body}");
+}
+
+/// A client-credentials form that authenticates with a JWT client assertion.
+fn assertion_form<'a>(app: &'a TestApp, assertion: &'a str) -> [(&'a str, &'a str); 5] {
+    [
+        ("grant_type", "client_credentials"),
+        ("client_id", &app.client_id),
+        ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+        ("client_assertion", assertion),
+        ("scope", GRAPH_DEFAULT),
+    ]
+}
+
+#[tokio::test]
+async fn a_client_assertion_is_refused_as_malformed_or_as_unverifiable_never_as_missing() {
+    let app = TestApp::spawn().await;
+    // Not a JWT: Entra's "JWT token is invalid or malformed".
+    let (status, body) = raw_token_request(&app, &assertion_form(&app, "abc.def.ghi")).await;
+    assert_eq!((status, body["error"].as_str(), aadsts(&body)), (400, Some("invalid_request"), 50027), "{body}");
+
+    // A well-formed JWT: the directory registers no certificate, so its signature cannot verify.
+    // {"alg":"RS256","typ":"JWT"} . {"aud":"x","iss":"app","sub":"app"} . "signature"
+    let jwt = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJhdWQiOiJ4IiwiaXNzIjoiYXBwIiwic3ViIjoiYXBwIn0.c2lnbmF0dXJl";
+    let (status, body) = raw_token_request(&app, &assertion_form(&app, jwt)).await;
+    assert_eq!((status, body["error"].as_str(), aadsts(&body)), (401, Some("invalid_client"), 700027), "{body}");
+    // To an unknown tenant, the tenant is what is wrong.
+    let (status, body) = token_request_to(&app, "not-a-tenant", None, &assertion_form(&app, jwt)).await;
+    assert_eq!((status, aadsts(&body)), (400, 90002), "{body}");
+}
+
 #[tokio::test]
 async fn graph_routes_without_a_valid_token_are_401_with_a_challenge() {
     let app = TestApp::spawn().await;
