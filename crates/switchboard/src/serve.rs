@@ -145,6 +145,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         }
     };
     let tls_url = tls.as_ref().map(|(_, _, url)| url.clone());
+    let mut own_addrs = vec![local];
+    if let Some((listener, _, _)) = &tls {
+        own_addrs.push(listener.local_addr()?);
+    }
 
     let clock = if args.clock == "virtual" { ClockMode::Virtual } else { ClockMode::System };
     // Held for the life of the process: SQLite serves one node.
@@ -171,7 +175,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let delivery = delivery_config(&args)?;
     let callback_policy = CallbackPolicy {
         allow_http_hosts: config.as_ref().map(|c| c.callback_allow_hosts.clone()).unwrap_or_default(),
-        forbidden_origins: own_origins(local, &public_url),
+        forbidden_origins: own_origins(&own_addrs, &public_url),
     };
     let node_id = node_id(&args)?;
     let sip = sip_config(&args, config.as_ref().and_then(|c| c.sip.clone()))?;
@@ -464,10 +468,13 @@ impl ConfigFile {
 }
 
 /// The origins of Switchboard's own listeners, which callbacks must never reach.
-fn own_origins(local: std::net::SocketAddr, public_url: &str) -> Vec<(String, u16)> {
-    let mut origins = vec![(local.ip().to_string(), local.port())];
-    if local.ip().is_unspecified() {
-        origins.push(("127.0.0.1".to_owned(), local.port()));
+fn own_origins(locals: &[std::net::SocketAddr], public_url: &str) -> Vec<(String, u16)> {
+    let mut origins = Vec::new();
+    for local in locals {
+        origins.push((local.ip().to_string(), local.port()));
+        if local.ip().is_unspecified() {
+            origins.push(("127.0.0.1".to_owned(), local.port()));
+        }
     }
     if let Ok(url) = url::Url::parse(public_url) {
         if let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) {

@@ -107,6 +107,22 @@ async fn callback_uris_outside_the_policy_are_refused_at_creation() {
     ok.assert_status(201);
 }
 
+#[tokio::test]
+async fn a_callback_uri_on_switchboards_own_tls_listener_is_refused() {
+    let app = TestApp::spawn_with(SpawnOptions { tls: true, ..SpawnOptions::default() }).await;
+    let tls = app.tls_base.clone().expect("a TLS listener");
+    let body = |uri: String| {
+        json!({"callbackUri": uri, "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
+               "targets": [{"identity": {"user": {"id": app.user("Adele Vance")}}}]})
+    };
+    for uri in [format!("{tls}/cb"), format!("{}/cb", tls.replace("127.0.0.1", "localhost"))] {
+        let message = app.create_call(&body(uri.clone())).await.assert_error(400, "invalidRequest");
+        assert!(message.contains("callbackUri"), "{uri}: {message}");
+    }
+    // Control: https on loopback elsewhere is accepted.
+    app.create_call(&body("https://127.0.0.1:9/cb".to_owned())).await.assert_status(201);
+}
+
 /// A bot endpoint that answers every POST with a redirect to `location`.
 async fn redirecting_endpoint(location: String) -> (String, Arc<Mutex<usize>>) {
     let hits = Arc::new(Mutex::new(0usize));
