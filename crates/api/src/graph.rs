@@ -294,7 +294,11 @@ pub fn endpoints() -> Vec<Endpoint> {
             };
             for prefix in prefixes {
                 let filter = MethodFilter::try_from(r.method.clone()).expect("graph routes use standard methods");
+                let read = r.query;
                 let method_router: MethodRouter<AppState> = (r.handler)(filter)
+                    .layer::<_, Infallible>(axum::middleware::from_fn(move |request, next| {
+                        refuse_unread_options(read, request, next)
+                    }))
                     .layer::<_, Infallible>(Extension(RequiredRoles(r.roles)))
                     .layer::<_, Infallible>(Extension(ApiVersion(version)));
                 let mut endpoint =
@@ -310,6 +314,34 @@ pub fn endpoints() -> Vec<Endpoint> {
         }
     }
     endpoints
+}
+
+/// Refuses the OData system query options (`$filter`, `$select`, `$count`, ...) a route does
+/// not read: ignored, they would answer other data than the client asked for, and it would not
+/// know. Names are compared as the handlers read them (exactly), after percent-decoding
+/// (`%24filter`).
+async fn refuse_unread_options(
+    read: &'static [(&'static str, &'static str)],
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let query = request.uri().query().unwrap_or_default();
+    for pair in query.split('&') {
+        let raw = pair.split('=').next().unwrap_or_default().replace('+', " ");
+        let name = percent_encoding::percent_decode_str(&raw).decode_utf8_lossy();
+        if name.starts_with('$') && !read.iter().any(|(known, _)| *known == name) {
+            let supported: Vec<&str> = read.iter().map(|(known, _)| *known).collect();
+            let message = match supported.as_slice() {
+                [] => format!("The query option '{name}' is not supported on this resource."),
+                _ => format!(
+                    "The query option '{name}' is not supported on this resource (supported: {}).",
+                    supported.join(", ")
+                ),
+            };
+            return ApiError::invalid(message).into_response();
+        }
+    }
+    next.run(request).await
 }
 
 /// A page of `GET .../participants` (documentation of [`CollectionPage`]).

@@ -661,6 +661,22 @@ async fn paging_participants_with_top_follows_next_links_and_sees_everyone_once(
 }
 
 #[tokio::test]
+async fn odata_query_options_a_route_does_not_read_are_refused_not_ignored() {
+    let app = TestApp::spawn().await;
+    let (call, _) = app.join_new_meeting(json!(null)).await;
+    for query in ["?$filter=isMuted%20eq%20true", "?$select=id", "?%24count=true", "?$orderby=id%20desc", "?$skip=1"] {
+        let message = app.list_participants(&call, query).await.assert_error(400, "invalidRequest");
+        assert!(message.contains("is not supported") && message.contains("$top"), "{query}: {message}");
+    }
+    let message = app.get(&format!("/beta/communications/calls/{call}?$select=state")).await;
+    assert!(message.assert_error(400, "invalidRequest").contains("'$select'"));
+    // Controls: what the routes read, and parameters that are not OData options.
+    let page = app.list_participants(&call, "?%24top=1&foo=bar").await;
+    assert_eq!(page.assert_status(200)["value"].as_array().unwrap().len(), 1);
+    app.get(&format!("/beta/communications/calls/{call}?foo=bar")).await.assert_status(200);
+}
+
+#[tokio::test]
 async fn invalid_top_or_skiptoken_is_refused() {
     let app = TestApp::spawn().await;
     let (call, _) = app.join_new_meeting(json!(null)).await;
