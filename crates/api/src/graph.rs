@@ -567,10 +567,18 @@ async fn list_participants(
 
 async fn get_participant(
     State(state): State<AppState>,
+    Extension(version): Extension<ApiVersion>,
     AppCaller(caller): AppCaller,
     GraphPath((call_id, participant_id)): GraphPath<(String, String)>,
-) -> Result<Json<graph_model::Participant>, ApiError> {
-    Ok(Json(state.engine().get_participant(caller, call_id, participant_id).await?))
+) -> Result<Response, ApiError> {
+    let participant = state.engine().get_participant(caller, call_id.clone(), participant_id).await?;
+    // As participant-get's example: `...$metadata#communications/calls('{id}')/participants/$entity`.
+    let context = format!(
+        "{}/{}/$metadata#communications/calls('{call_id}')/participants/$entity",
+        state.public_url(),
+        version.0
+    );
+    Ok(json_response(StatusCode::OK, None, &WithContext { context, value: &participant }, None))
 }
 
 async fn delete_participant(

@@ -693,6 +693,8 @@ async fn getting_a_participant_works_and_an_unknown_one_is_404() {
     let got = app.get_participant(&call, &me).await.assert_status(200).clone();
     assert_eq!(got["id"], me.as_str());
     assert_eq!(got["@odata.type"], "#microsoft.graph.participant");
+    let context = format!("{}/beta/$metadata#communications/calls('{call}')/participants/$entity", app.base);
+    assert_eq!(got["@odata.context"], context.as_str(), "as participant-get's example");
     assert_eq!(identity_of(&got), app.client_id);
 
     // A ringing invitee can be read by the id its operation returned.
