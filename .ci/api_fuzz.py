@@ -65,6 +65,7 @@ class Server:
         meeting = self.call("POST", "/beta/communications/onlineMeetings", {"subject": "fuzz"})[1]
         status, created = self.call("POST", "/beta/communications/calls", {
             "callbackUri": "https://bot.example.com/cb",
+            "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
             "chatInfo": {"threadId": meeting["chatInfo"]["threadId"], "messageId": "0"},
             "meetingInfo": {"@odata.type": "#microsoft.graph.organizerMeetingInfo"},
         })
