@@ -125,6 +125,11 @@ def targets(server):
     invitee = server.user(0, answers)
     main_call = server.meeting_call()
     operation, participant = server.invite(main_call, invitee)
+    # A meeting organised by a directory user, for {user_id} and {meeting_id}: an unknown user
+    # is 404, and so is a meeting read under a user who does not organise it.
+    organizer = server.user(2, answers)
+    status, meeting = server.call("POST", f"/beta/users/{organizer}/onlineMeetings", {"subject": "fuzz"})
+    assert status == 201, (status, meeting)
     lines = [
         "# Written by .ci/api_fuzz.py for one fuzz run.",
         "# An operation whose requests keep answering 404 is not tested; the run fails.",
@@ -136,6 +141,8 @@ def targets(server):
         f'"path.call_id" = {toml_string(main_call)}',
         f'"path.participant_id" = {toml_string(participant)}',
         f'"path.operation_id" = {toml_string(operation)}',
+        f'"path.user_id" = {toml_string(organizer)}',
+        f'"path.meeting_id" = {toml_string(meeting["id"])}',
     ]
 
     def own(name_regex, **parameters):
