@@ -17,6 +17,10 @@ pub const MAX_CLIENT_CONTEXT_CHARS: usize = 256;
 pub struct InviteTarget {
     pub party: Party,
     pub endpoint_type: Option<EndpointType>,
+    /// `hidden`: the participant is kept out of the roster (invitationParticipantInfo).
+    pub hidden: Option<bool>,
+    /// `removeFromDefaultAudioRoutingGroup`, echoed: Switchboard mixes no audio.
+    pub remove_from_default_audio_routing_group: Option<bool>,
 }
 
 /// What an invite does, decided by `participants[0]`.
@@ -62,6 +66,8 @@ pub fn parse_invite(body: InviteParticipantsBody) -> Result<InviteRequest, Domai
             party: Party::from_identity_set(identity)
                 .map_err(|e| DomainError::invalid(format!("participants[{index}]: {}", e.message)))?,
             endpoint_type: info.endpoint_type,
+            hidden: info.hidden,
+            remove_from_default_audio_routing_group: info.remove_from_default_audio_routing_group,
         })
     };
     let mode = match (&first.replaces_call_id, &first.participant_id) {

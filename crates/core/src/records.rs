@@ -176,9 +176,18 @@ pub struct Participant {
     /// The leg driver's private durable state (e.g. a SIP dialog's Call-ID, tags and CSeq).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub leg_state: Option<serde_json::Value>,
+    /// Invited `hidden`: kept out of the roster (notifications and `GET .../participants`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hidden: bool,
 }
 
 impl Participant {
+    /// Whether the participant shows in the roster (notifications and `GET .../participants`)
+    /// once connected: not when invited `hidden`.
+    pub fn in_roster(&self) -> bool {
+        !self.hidden
+    }
+
     pub fn is_active(&self) -> bool {
         self.state != ParticipantState::Removed
     }
@@ -202,6 +211,11 @@ pub struct Invitee {
     pub source_participant_id: Option<String>,
     pub endpoint_type: Option<graph_model::EndpointType>,
     pub outcome: InviteeOutcome,
+    /// `hidden` and `removeFromDefaultAudioRoutingGroup` as the request gave them, echoed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remove_from_default_audio_routing_group: Option<bool>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -348,6 +362,8 @@ mod tests {
                     source_participant_id: None,
                     endpoint_type: None,
                     outcome: InviteeOutcome::Pending,
+                    hidden: None,
+                    remove_from_default_audio_routing_group: None,
                 })
                 .collect(),
             created_at: Timestamp(0),

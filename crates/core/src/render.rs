@@ -106,8 +106,8 @@ pub fn operation(op: &Operation, for_notification: bool) -> CommsOperation {
                 Some(moved) => Some(moved.clone()),
                 None => Some(i.participant_id.0.clone()),
             },
-            hidden: None,
-            remove_from_default_audio_routing_group: None,
+            hidden: i.hidden,
+            remove_from_default_audio_routing_group: i.remove_from_default_audio_routing_group,
         })
         .collect();
     let (odata_type, participants) = match op.kind {

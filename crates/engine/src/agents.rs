@@ -612,7 +612,7 @@ impl Engine {
         let conversation = participant.conversation_id.clone();
         let participants = self
             .run(move |tx| {
-                let roster = tx.roster_page(&conversation, None, usize::MAX >> 1)?;
+                let roster = crate::participants::whole_roster(tx, &conversation)?;
                 Ok(roster.iter().map(render::participant).collect::<Vec<_>>())
             })
             .await?;

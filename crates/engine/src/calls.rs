@@ -277,6 +277,7 @@ pub(crate) fn new_participant(
         created_at: now,
         node: None,
         leg_state: None,
+        hidden: false,
     }
 }
 

@@ -93,6 +93,8 @@ fn invitee(target: &InviteTarget, participant_id: switchboard_core::ParticipantI
         source_participant_id: None,
         endpoint_type: target.endpoint_type,
         outcome: InviteeOutcome::Pending,
+        hidden: target.hidden,
+        remove_from_default_audio_routing_group: target.remove_from_default_audio_routing_group,
     }
 }
 
@@ -127,7 +129,8 @@ fn invite_tx(
             become_group(tx, &mut conversation)?;
             for (index, target) in targets.iter().enumerate() {
                 let party = enrich(tx, target.party.clone(), tenant)?;
-                let p = new_invitee(tx, config, &conversation, party.clone(), invited_by(index), now)?;
+                let mut p = new_invitee(tx, config, &conversation, party.clone(), invited_by(index), now)?;
+                p.hidden = target.hidden == Some(true);
                 tx.insert_participant(&p)?;
                 if let Some(outcome) = ring_or_outcome(tx, &call, &p, now)? {
                     ended_at_once.push((p.id.clone(), outcome));
@@ -149,7 +152,8 @@ fn invite_tx(
                 None => None,
             };
             let endpoint = crate::legs::carried_endpoint(replaced_leg.as_ref());
-            let p = join_without_ringing(tx, &conversation, party.clone(), invited_by(0), endpoint, now)?;
+            let hidden = target.hidden == Some(true);
+            let p = join_without_ringing(tx, &conversation, party.clone(), invited_by(0), endpoint, hidden, now)?;
             invitees.push(Invitee {
                 party,
                 replaces_call_id: Some(replaces_call_id),
@@ -189,7 +193,8 @@ fn invite_tx(
             )?;
             let endpoint = crate::legs::carried_endpoint(moved.as_ref());
             let party = moved.map(|m| m.party).unwrap_or(target.party.clone());
-            let p = join_without_ringing(tx, &conversation, party.clone(), invited_by(0), endpoint, now)?;
+            let hidden = target.hidden == Some(true);
+            let p = join_without_ringing(tx, &conversation, party.clone(), invited_by(0), endpoint, hidden, now)?;
             invitees.push(Invitee {
                 party,
                 replaces_call_id: Some(replaces_call_id),
@@ -226,6 +231,7 @@ fn join_without_ringing(
     party: switchboard_core::Party,
     invited_by: InvitedBy,
     endpoint: crate::legs::Endpoint,
+    hidden: bool,
     now: Timestamp,
 ) -> EngineResult<switchboard_core::Participant> {
     let InvitedBy::Invite { operation_id, index, .. } = &invited_by else {
@@ -234,6 +240,7 @@ fn join_without_ringing(
     let action = TimerAction::JoinWithoutRinging { operation_id: operation_id.clone(), index: *index };
     let mut p = new_participant(conversation, party, ParticipantState::Ringing, endpoint.kind, Some(invited_by), now);
     p.node = endpoint.node;
+    p.hidden = hidden;
     tx.insert_participant(&p)?;
     tx.insert_timer(now, &action)?;
     Ok(p)

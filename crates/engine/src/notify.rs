@@ -76,6 +76,19 @@ pub(crate) fn roster_changed(
     changed: &[Participant],
     now: Timestamp,
 ) -> EngineResult<()> {
+    // Hidden participants are left out; a change of hidden participants alone changes no
+    // roster anyone sees.
+    let visible: Vec<Participant>;
+    let changed = match changed.iter().all(Participant::in_roster) {
+        true => changed,
+        false => {
+            visible = changed.iter().filter(|p| p.in_roster()).cloned().collect();
+            if visible.is_empty() {
+                return Ok(());
+            }
+            &visible
+        }
+    };
     // Agents see the roster of every call they are in, peer-to-peer ones included.
     crate::legs::roster_changed(tx, &conversation.id, now)?;
     if !conversation.kind.has_roster_notifications() {
@@ -96,7 +109,7 @@ pub(crate) fn roster_changed(
             // The one whole roster a delta call gets, rendered now: the deltas after it are
             // relative to it.
             if whole.is_none() {
-                whole = Some(tx.roster_page(&conversation.id, None, usize::MAX >> 1)?);
+                whole = Some(crate::participants::whole_roster(tx, &conversation.id)?);
             }
             let roster = whole.as_deref().unwrap_or_default();
             enqueue(tx, &call, &render::roster_notification(&call.id, roster), now)?;
@@ -116,7 +129,7 @@ pub(crate) fn roster_changed(
 pub(crate) fn render_marks(tx: &mut dyn Tx, rows: &mut [OutboxRow]) -> EngineResult<()> {
     for row in rows.iter_mut().filter(|r| r.roster_mark) {
         let roster = match tx.call(row.call_id.as_str())? {
-            Some(call) => tx.roster_page(&call.conversation_id, None, usize::MAX >> 1)?,
+            Some(call) => crate::participants::whole_roster(tx, &call.conversation_id)?,
             None => Vec::new(),
         };
         let body = serde_json::to_string(&render::roster_notification(&row.call_id, &roster))

@@ -21,6 +21,16 @@ pub struct RosterPage {
     pub next_after: Option<String>,
 }
 
+/// The whole roster of `conversation`: its connected participants but the hidden ones, by id.
+pub(crate) fn whole_roster(
+    tx: &mut dyn Tx,
+    conversation: &switchboard_core::ConversationId,
+) -> EngineResult<Vec<Participant>> {
+    let mut roster = tx.roster_page(conversation, None, usize::MAX >> 1)?;
+    roster.retain(Participant::in_roster);
+    Ok(roster)
+}
+
 fn call_participant(
     tx: &mut dyn Tx,
     caller: &Caller,
@@ -54,6 +64,8 @@ impl Engine {
             } else {
                 None
             };
+            // Hidden participants are skipped after paging: a page may hold fewer than `top`.
+            page.retain(Participant::in_roster);
             Ok::<_, EngineError>(RosterPage {
                 participants: page.iter().map(render::participant).collect(),
                 next_after,

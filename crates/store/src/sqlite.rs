@@ -5,11 +5,10 @@
 //! durable (`sync_loop`): a unit's caller hears back only once the write-ahead log holding its
 //! commit is on disk, and the writer goes on with the next group meanwhile.
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Instant;
-
-use std::cell::RefCell;
 
 use rusqlite::{params, Connection, OptionalExtension, PrepFlags, Statement};
 use rustc_hash::FxHashMap;

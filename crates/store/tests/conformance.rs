@@ -78,6 +78,7 @@ fn participant(id: &str, conversation: &str, user: &str, state: ParticipantState
         created_at: Timestamp(0),
         node: None,
         leg_state: None,
+        hidden: false,
     }
 }
 

@@ -1329,3 +1329,48 @@ async fn the_directory_names_an_invited_user_whatever_the_request_says() {
         assert_eq!(joined[key], expected[key], "the roster names the directory's user: {joined}");
     }
 }
+
+/// The user ids in a roster (`value` of a roster notification or of `GET .../participants`).
+fn roster_users(participants: &Value) -> Vec<String> {
+    let users = participants.as_array().unwrap().iter();
+    users.filter_map(|p| p["info"]["identity"]["user"]["id"].as_str().map(str::to_owned)).collect()
+}
+
+#[tokio::test]
+async fn a_hidden_invitee_joins_without_showing_in_the_roster() {
+    let app = TestApp::spawn().await;
+    let (adele, alex) = (app.user("Adele Vance"), app.user("Alex Wilber"));
+    for user in [&adele, &alex] {
+        app.set_user_behaviour(user, json!({"kind": "answer", "afterMs": 0})).await;
+    }
+    let (call, _) = app.join_new_meeting(json!(null)).await;
+    let (delta, _) = app.join_new_meeting(json!({"isDeltaRosterEnabled": true})).await;
+
+    // The operation echoes both properties as given.
+    let hidden = json!({"identity": user_identity(&adele), "hidden": true, "removeFromDefaultAudioRoutingGroup": true});
+    let r = app.invite(&call, &json!({"participants": [hidden.clone(), {"identity": user_identity(&alex)}]})).await;
+    let answered = r.assert_status(200);
+    assert_eq!(answered["participants"][0]["hidden"], true, "{answered}");
+    assert_eq!(answered["participants"][0]["removeFromDefaultAudioRoutingGroup"], true, "{answered}");
+    assert!(answered["participants"][1].get("hidden").is_none(), "{answered}");
+    app.advance(0).await;
+    let got = app.hooks.take_for(&call);
+    let op = got.iter().find(|n| n.kind() == "operation").expect("the operation settled").resource_data();
+    assert_eq!((&op["status"], &op["participants"][0]["hidden"]), (&json!("completed"), &json!(true)), "{op}");
+    // Both joined; only Alex shows, in the roster notification and in GET.
+    let roster = got.iter().rev().find(|n| n.kind() == "roster").expect("a roster notification").resource_data();
+    let shown = roster_users(roster);
+    assert!(shown.contains(&alex) && !shown.contains(&adele), "{shown:?}");
+    let listed = app.list_participants(&call, "").await;
+    let listed = roster_users(&listed.assert_status(200)["value"]);
+    assert!(listed.contains(&alex) && !listed.contains(&adele), "{listed:?}");
+    let pid = answered["participants"][0]["participantId"].as_str().unwrap().to_owned();
+    app.get_participant(&call, &pid).await.assert_status(200);
+
+    // With delta roster, a hidden join alone sends no roster notification at all.
+    let hidden = json!({"identity": user_identity(&adele), "hidden": true});
+    app.invite(&delta, &json!({"participants": [hidden]})).await.assert_status(200);
+    app.advance(0).await;
+    let got = app.hooks.take_for(&delta);
+    assert!(got.iter().all(|n| n.kind() == "operation"), "no roster for a hidden join: {got:#?}");
+}
