@@ -325,9 +325,14 @@ async fn refuse_unread_options(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    let query = request.uri().query().unwrap_or_default();
-    for pair in query.split('&') {
-        let raw = pair.split('=').next().unwrap_or_default().replace('+', " ");
+    // Most requests have no query; a name decodes to `$...` only from `$` or `%24`.
+    let Some(query) = request.uri().query() else { return next.run(request).await };
+    let options = query
+        .split('&')
+        .map(|pair| pair.split('=').next().unwrap_or_default())
+        .filter(|raw| raw.starts_with('$') || raw.get(..3).is_some_and(|prefix| prefix.eq_ignore_ascii_case("%24")));
+    for raw in options {
+        let raw = raw.replace('+', " ");
         let name = percent_encoding::percent_decode_str(&raw).decode_utf8_lossy();
         if name.starts_with('$') && !read.iter().any(|(known, _)| *known == name) {
             let supported: Vec<&str> = read.iter().map(|(known, _)| *known).collect();

@@ -49,14 +49,18 @@ pub enum MediaHosting {
 
 /// The `mediaConfig` of a create-call or answer body: required by both pages, and of one of
 /// the two concrete types (mediaConfig is abstract; its `@odata.type` says which).
+/// An `@odata.type` as the type lists here spell it: lower case, without the leading `#`.
+fn type_name(odata_type: Option<&str>) -> String {
+    odata_type.unwrap_or("").trim_start_matches('#').to_ascii_lowercase()
+}
+
 pub fn media_hosting(media: Option<&serde_json::Value>) -> Result<MediaHosting, DomainError> {
     let media = match media {
         None | Some(serde_json::Value::Null) => return Err(DomainError::invalid("mediaConfig is required")),
         Some(serde_json::Value::Object(media)) => media,
         Some(_) => return Err(DomainError::invalid("mediaConfig must be an object")),
     };
-    let kind = media.get("@odata.type").and_then(|t| t.as_str()).unwrap_or("");
-    match kind.trim_start_matches('#').to_ascii_lowercase().as_str() {
+    match type_name(media.get("@odata.type").and_then(|t| t.as_str())).as_str() {
         "microsoft.graph.servicehostedmediaconfig" => Ok(MediaHosting::Service),
         "microsoft.graph.apphostedmediaconfig" => Ok(MediaHosting::App),
         _ => Err(DomainError::invalid(
@@ -132,7 +136,7 @@ pub fn address_allowed(ip: std::net::IpAddr) -> bool {
 /// The meeting a `meetingInfo` names by itself (a join meeting id, or a token); `None` when it
 /// needs the body's `chatInfo` (organizerMeetingInfo).
 pub fn named_meeting(meeting: &graph_model::MeetingInfo) -> Option<MeetingLocator> {
-    let kind = meeting.odata_type.as_deref().unwrap_or("").trim_start_matches('#').to_ascii_lowercase();
+    let kind = type_name(meeting.odata_type.as_deref());
     match meeting.join_meeting_id.clone().filter(|_| !kind.ends_with("tokenmeetinginfo")) {
         Some(id) => Some(MeetingLocator::JoinMeetingId(id)),
         None => meeting.token.clone().map(MeetingLocator::Token),
@@ -170,8 +174,7 @@ pub fn plan_call(body: &CreateCallBody, policy: &CallbackPolicy) -> Result<CallP
         if !targets.is_empty() {
             return Err(DomainError::invalid("targets cannot be combined with meetingInfo"));
         }
-        let kind = meeting.odata_type.as_deref().unwrap_or("").trim_start_matches('#').to_ascii_lowercase();
-        if !MEETING_INFO_TYPES.contains(&kind.as_str()) {
+        if !MEETING_INFO_TYPES.contains(&type_name(meeting.odata_type.as_deref()).as_str()) {
             return Err(DomainError::invalid(
                 "meetingInfo's @odata.type must be #microsoft.graph.organizerMeetingInfo, \
                  #microsoft.graph.joinMeetingIdMeetingInfo or #microsoft.graph.tokenMeetingInfo",

@@ -23,6 +23,13 @@ pub struct InviteTarget {
     pub remove_from_default_audio_routing_group: Option<bool>,
 }
 
+impl InviteTarget {
+    /// Whether the invitee joins kept out of the roster.
+    pub fn is_hidden(&self) -> bool {
+        self.hidden == Some(true)
+    }
+}
+
 /// What an invite does, decided by `participants[0]`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum InviteMode {

@@ -130,7 +130,7 @@ fn invite_tx(
             for (index, target) in targets.iter().enumerate() {
                 let party = enrich(tx, target.party.clone(), tenant)?;
                 let mut p = new_invitee(tx, config, &conversation, party.clone(), invited_by(index), now)?;
-                p.hidden = target.hidden == Some(true);
+                p.hidden = target.is_hidden();
                 tx.insert_participant(&p)?;
                 if let Some(outcome) = ring_or_outcome(tx, &call, &p, now)? {
                     ended_at_once.push((p.id.clone(), outcome));
@@ -152,7 +152,7 @@ fn invite_tx(
                 None => None,
             };
             let endpoint = crate::legs::carried_endpoint(replaced_leg.as_ref());
-            let hidden = target.hidden == Some(true);
+            let hidden = target.is_hidden();
             let p = join_without_ringing(tx, &conversation, party.clone(), invited_by(0), endpoint, hidden, now)?;
             invitees.push(Invitee {
                 party,
@@ -193,7 +193,7 @@ fn invite_tx(
             )?;
             let endpoint = crate::legs::carried_endpoint(moved.as_ref());
             let party = moved.map(|m| m.party).unwrap_or(target.party.clone());
-            let hidden = target.hidden == Some(true);
+            let hidden = target.is_hidden();
             let p = join_without_ringing(tx, &conversation, party.clone(), invited_by(0), endpoint, hidden, now)?;
             invitees.push(Invitee {
                 party,

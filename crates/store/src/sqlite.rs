@@ -286,7 +286,7 @@ fn writer_loop(
         let isolation = if batch.len() == 1 { Isolation::Alone } else { Isolation::Savepoint };
         let mut failed = false;
         if begun.is_ok() {
-            let mut tx = SqliteTx { conn: &conn, stmts: &stmts, node: &node, parsed: &mut parsed };
+            let mut tx = SqliteTx { stmts: &stmts, node: &node, parsed: &mut parsed };
             for job in batch {
                 let (finish, unit_failed) = job(&mut tx, isolation);
                 finishers.push(finish);
@@ -365,7 +365,7 @@ fn get_body<T: DeserializeOwned>(stmts: &Statements<'_>, sql: &'static str, key:
 
 /// A transaction on the writer's connection.
 pub struct SqliteTx<'t, 'c> {
-    conn: &'c Connection,
+    /// The writer's connection and its prepared statements.
     stmts: &'t Statements<'c>,
     /// This node's id in delivery leases.
     node: &'t str,
@@ -841,7 +841,7 @@ impl Tx for SqliteTx<'_, '_> {
             "INSERT INTO timers (due_at, participant_id, action) VALUES (?1, ?2, ?3)",
             params![due_at.0, participant, to_json(action)?],
         )?;
-        Ok(self.conn.last_insert_rowid())
+        Ok(self.stmts.conn.last_insert_rowid())
     }
     fn delete_participant_timers(&mut self, participant: &ParticipantId) -> StoreResult<()> {
         self.exec("DELETE FROM timers WHERE participant_id = ?1", [&participant.0]).map(drop)
@@ -1120,7 +1120,7 @@ impl Tx for SqliteTx<'_, '_> {
         if inserted == 0 {
             return Ok(None);
         }
-        let new_id = self.conn.last_insert_rowid();
+        let new_id = self.stmts.conn.last_insert_rowid();
         self.notification(new_id)
     }
 
@@ -1135,7 +1135,7 @@ impl Tx for SqliteTx<'_, '_> {
             "INSERT INTO leg_commands (node_id, participant_id, command, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![node_id, participant.0, command, now.0],
         )?;
-        Ok(self.conn.last_insert_rowid())
+        Ok(self.stmts.conn.last_insert_rowid())
     }
     fn leg_commands(&mut self, node_id: &str, limit: usize) -> StoreResult<Vec<LegCommandRow>> {
         let mut stmt = self
@@ -1285,7 +1285,8 @@ impl Tx for SqliteTx<'_, '_> {
 
     fn reset_calls(&mut self) -> StoreResult<()> {
         self.parsed.forget_all();
-        self.conn
+        self.stmts
+            .conn
             .execute_batch(
                 "DELETE FROM conversations; DELETE FROM calls; DELETE FROM participants; DELETE FROM operations;
                  DELETE FROM timers; DELETE FROM outbox; DELETE FROM delivery_attempts; DELETE FROM leg_commands;",
@@ -1294,7 +1295,7 @@ impl Tx for SqliteTx<'_, '_> {
     }
 
     fn ping(&mut self) -> StoreResult<()> {
-        self.conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(drop).map_err(db)
+        self.stmts.conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(drop).map_err(db)
     }
 }
 
