@@ -4,7 +4,7 @@ use graph_model::{InviteParticipantsBody, OperationStatus};
 use switchboard_core::invite::{self, InviteMode, InviteRequest, InviteTarget, MoveFacts};
 use switchboard_core::{
     render, Call, Conversation, ConversationKind, DomainError, InvitedBy, Invitee, InviteeOutcome, Operation,
-    OperationId, OperationKind, ParticipantState, TimerAction, Timestamp,
+    OperationId, OperationKind, ParticipantState, RingOutcome, TimerAction, Timestamp,
 };
 use switchboard_store::Tx;
 
@@ -131,11 +131,19 @@ fn invite_tx(
                 let party = enrich(tx, target.party.clone(), tenant)?;
                 let mut p = new_invitee(tx, config, &conversation, party.clone(), invited_by(index), now)?;
                 p.hidden = target.is_hidden();
-                tx.insert_participant(&p)?;
-                if let Some(outcome) = ring_or_outcome(tx, &call, &p, now)? {
-                    ended_at_once.push((p.id.clone(), outcome));
-                }
                 invitees.push(Invitee { party, ..invitee(target, p.id.clone()) });
+                // An answer due at once inserts the participant connected, below. A failure
+                // inserts it ringing, as any other ring: ringing, it holds its place in the
+                // conversation (an identity already there is a conflict), removed it would not.
+                match ring_or_outcome(tx, &call, &p, now)? {
+                    Some(RingOutcome::Answered) => ended_at_once.push((p, RingOutcome::Answered)),
+                    outcome => {
+                        tx.insert_participant(&p)?;
+                        if let Some(outcome) = outcome {
+                            ended_at_once.push((p, outcome));
+                        }
+                    }
+                }
             }
         }
         InviteMode::Escalate { target, replaces_call_id } => {
@@ -216,8 +224,11 @@ fn invite_tx(
     };
     tx.insert_operation(&op)?;
     let timed = !(rings && ended_at_once.len() == op.invitees.len());
-    for (participant_id, outcome) in ended_at_once {
-        crate::timers::ring_ended(tx, &participant_id, outcome, now)?;
+    for (p, outcome) in ended_at_once {
+        match outcome {
+            RingOutcome::Answered => crate::timers::answered_at_once(tx, p, now)?,
+            outcome => crate::timers::ring_ended(tx, &p.id, outcome, now)?,
+        }
     }
     Ok((op, timed))
 }

@@ -135,7 +135,23 @@ pub(crate) fn ring_ended(
     let Some((p, conversation)) = ringing_in_live_conversation(tx, participant_id)? else { return Ok(()) };
     // A live leg's only timer is its ring deadline: stop it ringing there.
     crate::legs::end_leg(tx, &p, now)?;
-    outcome_of_ring(tx, p, conversation, outcome, now)
+    outcome_of_ring(tx, p, conversation, outcome, Written::Yes, now)
+}
+
+/// A ring answered at once (an immediate answer), settled by the invite that rang it: the
+/// participant, not written yet, is inserted connected. One write instead of an insert as
+/// ringing and an update (the writer's busiest path; BENCHMARKS.md). It has no timer and no
+/// live leg: a live leg's ring never ends at once.
+pub(crate) fn answered_at_once(tx: &mut dyn Tx, p: switchboard_core::Participant, now: Timestamp) -> EngineResult<()> {
+    let conversation = conversation_of_participant(tx, &p)?;
+    outcome_of_ring(tx, p, conversation, RingOutcome::Answered, Written::No, now)
+}
+
+/// Whether the participant a ring ends for is in the store yet.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Written {
+    Yes,
+    No,
 }
 
 /// A ringing leg reaches its outcome: by its timer, or by a user acting through the control API.
@@ -146,7 +162,7 @@ pub(crate) fn ring_outcome(
     now: Timestamp,
 ) -> EngineResult<()> {
     let Some((p, conversation)) = ringing_in_live_conversation(tx, participant_id)? else { return Ok(()) };
-    outcome_of_ring(tx, p, conversation, outcome, now)
+    outcome_of_ring(tx, p, conversation, outcome, Written::Yes, now)
 }
 
 /// The participant and its conversation, when it is still ringing in a conversation that has
@@ -162,15 +178,23 @@ fn ringing_in_live_conversation(
     Ok(conversation.map(|c| (p, c)))
 }
 
-/// [`ring_outcome`] of a participant that is ringing in a live conversation, both as read.
+/// [`ring_outcome`] of a participant that is ringing in a live conversation, both as read
+/// (or, `Written::No`, as about to be inserted).
 fn outcome_of_ring(
     tx: &mut dyn Tx,
     mut p: switchboard_core::Participant,
     mut conversation: switchboard_core::Conversation,
     outcome: RingOutcome,
+    written: Written,
     now: Timestamp,
 ) -> EngineResult<()> {
-    tx.delete_participant_timers(&p.id)?;
+    if written == Written::Yes {
+        tx.delete_participant_timers(&p.id)?;
+    }
+    let write = |tx: &mut dyn Tx, p: &switchboard_core::Participant| match written {
+        Written::Yes => tx.update_participant(p),
+        Written::No => tx.insert_participant(p),
+    };
     let (call_id, operation_id) = match &p.invited_by {
         Some(InvitedBy::Invite { call_id, operation_id, .. }) => (Some(call_id.clone()), Some(operation_id.clone())),
         Some(InvitedBy::CallCreation { call_id }) => (Some(call_id.clone()), None),
@@ -187,7 +211,7 @@ fn outcome_of_ring(
         RingOutcome::Answered => {
             p.state = ParticipantState::Connected;
             p.roster_sequence = conversation.next_roster_sequence();
-            tx.update_participant(&p)?;
+            write(tx, &p)?;
             tx.update_conversation(&conversation)?;
             match &p.invited_by {
                 Some(InvitedBy::Invite { operation_id, index, .. }) => {
@@ -209,7 +233,7 @@ fn outcome_of_ring(
         RingOutcome::Failed(failure) => {
             p.state = ParticipantState::Removed;
             p.removed_reason = Some("notAnswered".to_owned());
-            tx.update_participant(&p)?;
+            write(tx, &p)?;
             match &p.invited_by {
                 Some(InvitedBy::Invite { operation_id, index, .. }) => {
                     record_invitee_outcome(tx, operation_id, *index, |op| op.failure(*index, &failure, now), now)
