@@ -222,14 +222,16 @@ fn invite_tx(
         created_at: now,
         last_action_at: now,
     };
-    tx.insert_operation(&op)?;
     let timed = !(rings && ended_at_once.len() == op.invitees.len());
+    // The operation is answered running; it is written once, with the outcomes due at once.
+    let mut written = op.clone();
     for (p, outcome) in ended_at_once {
         match outcome {
-            RingOutcome::Answered => crate::timers::answered_at_once(tx, p, now)?,
-            outcome => crate::timers::ring_ended(tx, &p.id, outcome, now)?,
+            RingOutcome::Answered => crate::timers::answered_at_once(tx, p, &mut written, now)?,
+            outcome => crate::timers::failed_at_once(tx, &p.id, outcome, &mut written, now)?,
         }
     }
+    tx.insert_operation(&written)?;
     Ok((op, timed))
 }
 
@@ -275,8 +277,9 @@ fn become_group(tx: &mut dyn Tx, conversation: &mut Conversation) -> EngineResul
     Ok(())
 }
 
-/// Records the outcome of invitee `index` of an operation; when that settles the operation,
-/// its `deleted` notification is written (before any roster notification of the same change).
+/// Records the outcome of invitee `index` of an operation in the store; when that settles the
+/// operation, its `deleted` notification is written (before any roster notification of the
+/// same change).
 pub(crate) fn record_invitee_outcome(
     tx: &mut dyn Tx,
     operation_id: &OperationId,
@@ -285,10 +288,21 @@ pub(crate) fn record_invitee_outcome(
     now: Timestamp,
 ) -> EngineResult<()> {
     let Some(mut op) = tx.operation(operation_id.as_str())? else { return Ok(()) };
-    let outcome = outcome(&op);
-    let settled = op.record_outcome(index, outcome, now);
+    settle_invitee(tx, &mut op, index, outcome, now)?;
     tx.update_operation(&op)?;
-    if settled {
+    Ok(())
+}
+
+/// [`record_invitee_outcome`] in `op`, which the caller writes.
+pub(crate) fn settle_invitee(
+    tx: &mut dyn Tx,
+    op: &mut Operation,
+    index: usize,
+    outcome: impl FnOnce(&Operation) -> InviteeOutcome,
+    now: Timestamp,
+) -> EngineResult<()> {
+    let outcome = outcome(op);
+    if op.record_outcome(index, outcome, now) {
         tracing::info!(
             call_id = %op.call_id,
             operation_id = %op.id,
@@ -297,7 +311,7 @@ pub(crate) fn record_invitee_outcome(
             subcode = op.result_info.as_ref().map(|r| r.subcode),
             "operation settled"
         );
-        notify::operation_finished(tx, &op, now)?;
+        notify::operation_finished(tx, op, now)?;
     }
     Ok(())
 }

@@ -4,13 +4,14 @@
 use graph_model::CallState;
 use switchboard_core::results::{CallEnd, RingFailure};
 use switchboard_core::{
-    ConversationKind, InvitedBy, InviteeOutcome, ParticipantState, RingOutcome, Timer, TimerAction, Timestamp,
+    ConversationKind, InvitedBy, InviteeOutcome, Operation, OperationId, ParticipantState, RingOutcome, Timer,
+    TimerAction, Timestamp,
 };
 use switchboard_store::Tx;
 
 use crate::calls::{conversation_of, end_call, end_conversation};
 use crate::error::EngineResult;
-use crate::invite::record_invitee_outcome;
+use crate::invite::{record_invitee_outcome, settle_invitee};
 use crate::{notify, ClockMode, Engine, EngineError};
 
 /// Timers fired per batch.
@@ -124,8 +125,7 @@ fn fire(tx: &mut dyn Tx, timer: Timer, now: Timestamp) -> EngineResult<()> {
     }
 }
 
-/// A ring ends with `outcome`: its timer fired, or (an outcome due at once) the invite that
-/// rang settles it in its own unit of work. Either way the participant's timers are deleted.
+/// A ring ends with `outcome`: its timer fired. The participant's timers are deleted.
 pub(crate) fn ring_ended(
     tx: &mut dyn Tx,
     participant_id: &switchboard_core::ParticipantId,
@@ -135,23 +135,44 @@ pub(crate) fn ring_ended(
     let Some((p, conversation)) = ringing_in_live_conversation(tx, participant_id)? else { return Ok(()) };
     // A live leg's only timer is its ring deadline: stop it ringing there.
     crate::legs::end_leg(tx, &p, now)?;
-    outcome_of_ring(tx, p, conversation, outcome, Written::Yes, now)
+    outcome_of_ring(tx, p, conversation, outcome, None, now)
 }
 
-/// A ring answered at once (an immediate answer), settled by the invite that rang it: the
-/// participant, not written yet, is inserted connected. One write instead of an insert as
-/// ringing and an update (the writer's busiest path; BENCHMARKS.md). It has no timer and no
-/// live leg: a live leg's ring never ends at once.
-pub(crate) fn answered_at_once(tx: &mut dyn Tx, p: switchboard_core::Participant, now: Timestamp) -> EngineResult<()> {
+/// A ring that ends in the invite that rang it (an outcome due at once: an immediate answer,
+/// an injected fault), settled in the invite's unit of work before the invite writes its
+/// operation, once, settled. Such a ring set no timer, and a live leg's ring never ends at once.
+pub(crate) struct AtOnce<'a> {
+    /// `false` for an answer: the participant is inserted connected, one write instead of an
+    /// insert as ringing and an update (the writer's busiest path; BENCHMARKS.md). A failure
+    /// has inserted it ringing, so that an identity already in the call stays a conflict.
+    participant_written: bool,
+    /// The invite's operation, not written yet.
+    op: &'a mut Operation,
+}
+
+/// A ring answered at once, its participant not written yet: see [`AtOnce`].
+pub(crate) fn answered_at_once(
+    tx: &mut dyn Tx,
+    p: switchboard_core::Participant,
+    op: &mut Operation,
+    now: Timestamp,
+) -> EngineResult<()> {
     let conversation = conversation_of_participant(tx, &p)?;
-    outcome_of_ring(tx, p, conversation, RingOutcome::Answered, Written::No, now)
+    let at_once = AtOnce { participant_written: false, op };
+    outcome_of_ring(tx, p, conversation, RingOutcome::Answered, Some(at_once), now)
 }
 
-/// Whether the participant a ring ends for is in the store yet.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Written {
-    Yes,
-    No,
+/// A ring failed at once, its participant written ringing: see [`AtOnce`].
+pub(crate) fn failed_at_once(
+    tx: &mut dyn Tx,
+    participant_id: &switchboard_core::ParticipantId,
+    outcome: RingOutcome,
+    op: &mut Operation,
+    now: Timestamp,
+) -> EngineResult<()> {
+    let Some((p, conversation)) = ringing_in_live_conversation(tx, participant_id)? else { return Ok(()) };
+    let at_once = AtOnce { participant_written: true, op };
+    outcome_of_ring(tx, p, conversation, outcome, Some(at_once), now)
 }
 
 /// A ringing leg reaches its outcome: by its timer, or by a user acting through the control API.
@@ -162,7 +183,7 @@ pub(crate) fn ring_outcome(
     now: Timestamp,
 ) -> EngineResult<()> {
     let Some((p, conversation)) = ringing_in_live_conversation(tx, participant_id)? else { return Ok(()) };
-    outcome_of_ring(tx, p, conversation, outcome, Written::Yes, now)
+    outcome_of_ring(tx, p, conversation, outcome, None, now)
 }
 
 /// The participant and its conversation, when it is still ringing in a conversation that has
@@ -178,22 +199,23 @@ fn ringing_in_live_conversation(
     Ok(conversation.map(|c| (p, c)))
 }
 
-/// [`ring_outcome`] of a participant that is ringing in a live conversation, both as read
-/// (or, `Written::No`, as about to be inserted).
+/// [`ring_outcome`] of a participant that is ringing in a live conversation, both as read (or,
+/// [`AtOnce`], as the invite that rang it holds them).
 fn outcome_of_ring(
     tx: &mut dyn Tx,
     mut p: switchboard_core::Participant,
     mut conversation: switchboard_core::Conversation,
     outcome: RingOutcome,
-    written: Written,
+    mut at_once: Option<AtOnce<'_>>,
     now: Timestamp,
 ) -> EngineResult<()> {
-    if written == Written::Yes {
+    let participant_written = at_once.as_ref().is_none_or(|a| a.participant_written);
+    if at_once.is_none() {
         tx.delete_participant_timers(&p.id)?;
     }
-    let write = |tx: &mut dyn Tx, p: &switchboard_core::Participant| match written {
-        Written::Yes => tx.update_participant(p),
-        Written::No => tx.insert_participant(p),
+    let write = |tx: &mut dyn Tx, p: &switchboard_core::Participant| match participant_written {
+        true => tx.update_participant(p),
+        false => tx.insert_participant(p),
     };
     let (call_id, operation_id) = match &p.invited_by {
         Some(InvitedBy::Invite { call_id, operation_id, .. }) => (Some(call_id.clone()), Some(operation_id.clone())),
@@ -215,7 +237,7 @@ fn outcome_of_ring(
             tx.update_conversation(&conversation)?;
             match &p.invited_by {
                 Some(InvitedBy::Invite { operation_id, index, .. }) => {
-                    record_invitee_outcome(tx, operation_id, *index, |_| InviteeOutcome::Joined { at: now }, now)?;
+                    report(tx, &mut at_once, operation_id, *index, |_| InviteeOutcome::Joined { at: now }, now)?;
                 }
                 Some(InvitedBy::CallCreation { call_id }) => {
                     if let Some(mut call) = tx.call(call_id.as_str())?.filter(|c| c.state == CallState::Establishing) {
@@ -236,7 +258,7 @@ fn outcome_of_ring(
             write(tx, &p)?;
             match &p.invited_by {
                 Some(InvitedBy::Invite { operation_id, index, .. }) => {
-                    record_invitee_outcome(tx, operation_id, *index, |op| op.failure(*index, &failure, now), now)
+                    report(tx, &mut at_once, operation_id, *index, |op| op.failure(*index, &failure, now), now)
                 }
                 Some(InvitedBy::CallCreation { call_id }) if conversation.kind == ConversationKind::PeerToPeer => {
                     let Some(mut call) = tx.call(call_id.as_str())?.filter(|c| c.is_live()) else { return Ok(()) };
@@ -249,6 +271,22 @@ fn outcome_of_ring(
                 _ => Ok(()),
             }
         }
+    }
+}
+
+/// Reports an invitee's outcome to its operation, where that is: in the store, or held by the
+/// invite that rang it ([`AtOnce`]).
+fn report(
+    tx: &mut dyn Tx,
+    at_once: &mut Option<AtOnce<'_>>,
+    operation_id: &OperationId,
+    index: usize,
+    outcome: impl FnOnce(&Operation) -> InviteeOutcome,
+    now: Timestamp,
+) -> EngineResult<()> {
+    match at_once {
+        Some(a) => settle_invitee(tx, a.op, index, outcome, now),
+        None => record_invitee_outcome(tx, operation_id, index, outcome, now),
     }
 }
 
