@@ -36,6 +36,9 @@ macro_rules! graph_errors {
 graph_errors! {
     /// Malformed JSON, a parameter out of range, or a broken rule of the request.
     InvalidRequest => (BAD_REQUEST, "invalidRequest"),
+    /// What Graph's OData layer refuses before any resource is read, in its words: a `$select`
+    /// naming no property of the resource, empty, or given twice.
+    BadRequest => (BAD_REQUEST, "BadRequest"),
     /// No, malformed, badly signed or expired bearer token (Graph routes and control API).
     InvalidAuthenticationToken => (UNAUTHORIZED, "InvalidAuthenticationToken"),
     /// The token lacks the route's permission, or is delegated.

@@ -19,6 +19,7 @@ pub mod metrics;
 pub mod openapi;
 mod operations;
 mod request_id;
+pub mod select;
 pub mod throttle;
 
 use std::sync::Arc;
