@@ -1009,14 +1009,43 @@ async fn keep_alive_answers_200_on_a_live_call_and_404_on_an_ended_one() {
 }
 
 #[tokio::test]
-async fn an_unknown_path_is_404_and_a_wrong_method_is_405_with_graph_bodies() {
+async fn an_unknown_graph_segment_or_version_is_graphs_400_and_a_wrong_method_is_405() {
     let app = TestApp::spawn().await;
     let adele = app.user("Adele Vance");
     let id = app.established_p2p(&adele).await;
-    for path in ["/beta/communications/nothingHere", "/beta/no/such/thing", "/nowhere"] {
-        app.get(path).await.assert_status(404);
+    let me = app.get_call(&id).await.assert_status(200)["myParticipantId"].as_str().unwrap().to_owned();
+    // Under a version, Graph names the first segment it cannot resolve.
+    let unknown_segments = [
+        ("/v1.0/communications/foo".to_owned(), "foo"),
+        ("/beta/app/nothingHere".to_owned(), "nothingHere"),
+        ("/beta/no/such/thing".to_owned(), "no"),
+        (format!("/beta/communications/calls/{id}/bogus"), "bogus"),
+        (format!("/v1.0/communications/calls/{id}/participants/{me}/bogus"), "bogus"),
+        (format!("/beta/communications/calls/{id}/participants/invite/more"), "more"),
+    ];
+    for (path, segment) in &unknown_segments {
+        let message = app.get(path).await.assert_error(400, "BadRequest");
+        assert_eq!(message, format!("Resource not found for the segment '{segment}'."), "{path}");
     }
-    app.post(&format!("/beta/communications/calls/{id}/noSuchAction"), &json!({})).await.assert_status(404);
+    let message = app.post(&format!("/beta/communications/calls/{id}/noSuchAction"), &json!({})).await;
+    assert_eq!(message.assert_error(400, "BadRequest"), "Resource not found for the segment 'noSuchAction'.");
+    // The same without a token: the path is refused before anything else is read.
+    let anonymous = app.request_as(Method::GET, "/v1.0/communications/foo", None, None).await;
+    anonymous.assert_error(400, "BadRequest");
+    // A Graph path without a version (an SDK pointed at the bare host) or with one Graph lacks.
+    for path in ["/communications/calls", "/v2.0/communications/calls", "/V1.0/communications/calls", "/nowhere"] {
+        assert_eq!(app.get(path).await.assert_error(400, "BadRequest"), "Invalid version.", "{path}");
+    }
+    // Unknown ids of known resources are still the resource's 404.
+    app.get_call("no-such-call").await.assert_error(404, "itemNotFound");
+    app.get_participant(&id, "no-such-participant").await.assert_error(404, "itemNotFound");
+    app.get_operation(&id, "no-such-operation").await.assert_error(404, "itemNotFound");
+    // Switchboard's own surfaces keep their 404.
+    for path in ["/_switchboard/nothing", "/healthz/more", "/console/nothing.js", "/common/nothing"] {
+        app.get(path).await.assert_error(404, "UnknownError");
+    }
+    let tenant = app.tenant_id.clone();
+    app.get(&format!("/{tenant}/oauth2/v2.0/nothing")).await.assert_error(404, "UnknownError");
 
     let token = app.token().to_owned();
     let wrong = [
