@@ -36,14 +36,19 @@ macro_rules! graph_errors {
 graph_errors! {
     /// Malformed JSON, a parameter out of range, or a broken rule of the request.
     InvalidRequest => (BAD_REQUEST, "invalidRequest"),
+    /// What Graph's OData layer refuses before any resource is read, in its words: a path
+    /// segment no route has under a version, a version Graph does not have, a `$select` naming
+    /// no property of the resource, empty, or given twice.
+    BadRequest => (BAD_REQUEST, "BadRequest"),
     /// No, malformed, badly signed or expired bearer token (Graph routes and control API).
     InvalidAuthenticationToken => (UNAUTHORIZED, "InvalidAuthenticationToken"),
     /// The token lacks the route's permission, or is delegated.
     AccessDenied => (FORBIDDEN, "accessDenied"),
     /// A call, participant, operation (or control API resource) that does not exist or is not the caller's.
     ItemNotFound => (NOT_FOUND, "itemNotFound"),
-    /// A path no route answers, as Graph words it.
-    UnknownSegment => (NOT_FOUND, "UnknownError"),
+    /// A path of Switchboard's own surfaces (control API, identity, console, operational
+    /// endpoints) that no route answers.
+    UnknownPath => (NOT_FOUND, "UnknownError"),
     /// A known path with another method.
     MethodNotAllowed => (METHOD_NOT_ALLOWED, "methodNotAllowed"),
     /// The state of a resource forbids the request.

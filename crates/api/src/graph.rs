@@ -25,6 +25,7 @@ use crate::auth::{AppCaller, GrantedRoles, RequiredRoles};
 use crate::endpoints::{tag, Auth, Body, Endpoint};
 use crate::error::{ApiError, GraphError};
 use crate::extract::{GraphJson, GraphPath, GraphQuery};
+use crate::select::{Projection, Resource, Shape};
 use crate::AppState;
 
 /// Graph versions served; both have the same routes here.
@@ -71,6 +72,9 @@ pub struct GraphRoute {
     pub status: u16,
     pub response: Body,
     pub query: &'static [(&'static str, &'static str)],
+    /// What `$select` selects from, on the routes whose pages support the OData query
+    /// parameters (they list [`SELECT`] in `query` too; a test holds the two together).
+    pub select: Option<Projection>,
     handler: fn(MethodFilter) -> MethodRouter<AppState>,
 }
 
@@ -88,7 +92,17 @@ impl GraphRoute {
         self.query = query;
         self
     }
+    fn selects(mut self, resource: Resource, shape: Shape) -> Self {
+        self.select = Some(Projection { resource, shape });
+        self
+    }
 }
+
+/// The query parameters Graph routes read, as the OpenAPI description lists them.
+const TOP: (&str, &str) = ("$top", "page size (default 100, at most 999)");
+const SKIPTOKEN: (&str, &str) = ("$skiptoken", "continuation from @odata.nextLink");
+const SELECT: (&str, &str) =
+    ("$select", "comma-separated property names to return (any case); id and @odata annotations are always returned");
 
 macro_rules! handler {
     ($f:path) => {
@@ -114,6 +128,7 @@ fn route(
         status: 200,
         response: Body::None,
         query: &[],
+        select: None,
         handler,
     }
 }
@@ -144,6 +159,8 @@ pub fn route_table() -> Vec<GraphRoute> {
             .reads(Body::json::<CreateCallBody>())
             .answers(201, Body::json::<graph_model::Call>()),
         route(Method::GET, Communications, "/calls/{call_id}", CALLS_ANY, "Get call", handler!(get_call))
+            .query(&[SELECT])
+            .selects(Resource::Call, Shape::Entity)
             .answers(200, Body::json::<graph_model::Call>()),
         route(Method::DELETE, Communications, "/calls/{call_id}", CALLS_ANY, "Delete call", handler!(delete_call))
             .answers(204, Body::None),
@@ -155,7 +172,8 @@ pub fn route_table() -> Vec<GraphRoute> {
             "List participants",
             handler!(list_participants),
         )
-        .query(&[("$top", "page size (default 100, at most 999)"), ("$skiptoken", "continuation from @odata.nextLink")])
+        .query(&[TOP, SKIPTOKEN, SELECT])
+        .selects(Resource::Participant, Shape::Collection)
         .answers(200, Body::json::<ParticipantPage>()),
         route(
             Method::GET,
@@ -165,6 +183,8 @@ pub fn route_table() -> Vec<GraphRoute> {
             "Get participant",
             handler!(get_participant),
         )
+        .query(&[SELECT])
+        .selects(Resource::Participant, Shape::Entity)
         .answers(200, Body::json::<graph_model::Participant>()),
         route(
             Method::DELETE,
@@ -295,7 +315,15 @@ pub fn endpoints() -> Vec<Endpoint> {
             for prefix in prefixes {
                 let filter = MethodFilter::try_from(r.method.clone()).expect("graph routes use standard methods");
                 let read = r.query;
-                let method_router: MethodRouter<AppState> = (r.handler)(filter)
+                let mut method_router: MethodRouter<AppState> = (r.handler)(filter);
+                if let Some(projection) = r.select {
+                    let graph_version = ApiVersion(version).graph();
+                    method_router =
+                        method_router.layer::<_, Infallible>(axum::middleware::from_fn(move |request, next| {
+                            crate::select::select(projection, graph_version, request, next)
+                        }));
+                }
+                let method_router = method_router
                     .layer::<_, Infallible>(axum::middleware::from_fn(move |request, next| {
                         refuse_unread_options(read, request, next)
                     }))
@@ -316,9 +344,9 @@ pub fn endpoints() -> Vec<Endpoint> {
     endpoints
 }
 
-/// Refuses the OData system query options (`$filter`, `$select`, `$count`, ...) a route does
-/// not read: ignored, they would answer other data than the client asked for, and it would not
-/// know. Names are compared as the handlers read them (exactly), after percent-decoding
+/// Refuses the OData system query options a route does not read (`$filter`, `$count`, `$select`
+/// off the routes that project, ...): ignored, they would answer other data than the client
+/// asked for, and it would not know. Names are compared as the handlers read them (exactly), after percent-decoding
 /// (`%24filter`).
 async fn refuse_unread_options(
     read: &'static [(&'static str, &'static str)],
@@ -708,4 +736,28 @@ async fn not_implemented(
     }
     let action = uri.path().rsplit('/').next().unwrap_or_default().trim_start_matches("microsoft.graph.").to_owned();
     ApiError::not_implemented(format!("The action '{action}' is not implemented by Switchboard yet."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_route_reads_select_exactly_when_it_projects_its_answer() {
+        let mut selecting = Vec::new();
+        for r in route_table() {
+            let reads = r.query.iter().any(|(name, _)| *name == SELECT.0);
+            assert_eq!(reads, r.select.is_some(), "{} {}: $select listed and projected together", r.method, r.path);
+            if reads {
+                assert_eq!(r.method, Method::GET, "{}: OData query options are for GET", r.path);
+                selecting.push(r.path);
+            }
+        }
+        // The pages that say "This method supports the OData query parameters"; get operation's
+        // page has no such section.
+        assert_eq!(
+            selecting,
+            ["/calls/{call_id}", "/calls/{call_id}/participants", "/calls/{call_id}/participants/{participant_id}"]
+        );
+    }
 }

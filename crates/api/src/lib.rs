@@ -12,6 +12,7 @@ pub mod control;
 pub mod endpoints;
 pub mod error;
 pub mod extract;
+pub mod fallback;
 pub mod faults;
 pub mod graph;
 pub mod identity;
@@ -19,6 +20,7 @@ pub mod metrics;
 pub mod openapi;
 mod operations;
 mod request_id;
+pub mod select;
 pub mod throttle;
 
 use std::sync::Arc;
@@ -158,12 +160,18 @@ pub fn tls_router(state: AppState) -> Router {
 
 fn routes(state: AppState) -> Router {
     let mut router = Router::new();
+    let mut paths = Vec::new();
     for e in endpoints::all() {
+        paths.push((e.tag == endpoints::tag::GRAPH, e.path.clone()));
         router = router.route(&e.path, e.handler);
     }
+    let fallback = Arc::new(fallback::Fallback::new(paths.iter().map(|(graph, path)| (*graph, path.as_str()))));
     router
         .method_not_allowed_fallback(graph::method_not_allowed)
-        .fallback(not_found)
+        .fallback(move |uri: axum::http::Uri| {
+            let fallback = fallback.clone();
+            async move { fallback.answer(uri.path()) }
+        })
         .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(axum::middleware::from_fn(limit_headers))
         .layer(axum::middleware::from_fn(metrics::track))
@@ -187,11 +195,4 @@ async fn limit_headers(request: axum::extract::Request, next: axum::middleware::
         .into_response();
     }
     next.run(request).await
-}
-
-async fn not_found(uri: axum::http::Uri) -> error::ApiError {
-    error::ApiError::new(
-        error::GraphError::UnknownSegment,
-        format!("Resource not found for the segment '{}'.", uri.path()),
-    )
 }

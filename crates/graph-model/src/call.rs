@@ -170,6 +170,50 @@ pub struct Call {
 }
 
 impl Call {
+    /// The properties of `microsoft.graph.call` in Graph's beta metadata (`CloudCommunications`
+    /// OpenAPI description, 2024-09-25), structural ones: what `$select` may name. Switchboard
+    /// writes all of them but `transcription` (a test holds this list to what [`Call`]
+    /// serialises, so a property added to the struct cannot be left unselectable).
+    pub const PROPERTIES: &'static [&'static str] = &[
+        "id",
+        "activeModalities",
+        "answeredBy",
+        "callbackUri",
+        "callChainId",
+        "callOptions",
+        "callRoutes",
+        "chatInfo",
+        "direction",
+        "incomingContext",
+        "mediaConfig",
+        "mediaState",
+        "meetingCapability",
+        "meetingInfo",
+        "myParticipantId",
+        "requestedModalities",
+        "resultInfo",
+        "ringingTimeoutInSeconds",
+        "routingPolicies",
+        "source",
+        "state",
+        "subject",
+        "targets",
+        "tenantId",
+        "terminationReason",
+        "toneInfo",
+        "transcription",
+    ];
+
+    /// The navigation properties of `microsoft.graph.call` (same metadata): `$select` may name
+    /// them, and without `$expand` they add nothing to the body.
+    pub const NAVIGATION_PROPERTIES: &'static [&'static str] =
+        &["audioRoutingGroups", "contentSharingSessions", "operations", "participants"];
+
+    /// Whether `name` (as Graph spells it) is a structural property of `call` in `version`.
+    pub fn has_property(version: GraphVersion, name: &str) -> bool {
+        Call::PROPERTIES.contains(&name) && !(version == GraphVersion::V1 && Call::BETA_ONLY.contains(&name))
+    }
+
     /// Properties of `call` in beta's metadata that v1.0's has not: v1.0 clients (the v1.0
     /// SDKs) would find them in `additionalData`, so a call rendered for v1.0 leaves them out.
     pub const BETA_ONLY: &'static [&'static str] = &[
@@ -222,6 +266,21 @@ mod tests {
         let (beta, v1) = (beta.as_object().unwrap(), v1.as_object().unwrap());
         assert_eq!(beta.len() - v1.len(), Call::BETA_ONLY.len());
         assert_eq!(v1["requestedModalities"], serde_json::json!(["audio"]));
+    }
+
+    #[test]
+    fn every_property_a_call_writes_is_one_select_may_name() {
+        for version in [GraphVersion::Beta, GraphVersion::V1] {
+            let json = call().to_json(version);
+            for key in json.as_object().unwrap().keys().filter(|k| !k.starts_with("@odata.")) {
+                assert!(Call::has_property(version, key), "{key} is written on {version:?} but not selectable");
+            }
+        }
+        for key in Call::BETA_ONLY {
+            assert!(Call::PROPERTIES.contains(key), "{key} is a property of beta's call");
+            assert!(Call::has_property(GraphVersion::Beta, key) && !Call::has_property(GraphVersion::V1, key));
+        }
+        assert!(Call::NAVIGATION_PROPERTIES.iter().all(|n| !Call::PROPERTIES.contains(n)));
     }
 
     #[test]

@@ -90,6 +90,28 @@ pub struct Participant {
     pub roster_sequence_number: Option<i64>,
 }
 
+impl Participant {
+    /// The properties of `microsoft.graph.participant` in Graph's beta metadata
+    /// (`CloudCommunications` OpenAPI description, 2024-09-25): what `$select` may name. It has
+    /// no navigation properties. Switchboard does not write `isIdentityAnonymized`,
+    /// `preferredDisplayName`, `recordingInfo` and `restrictedExperience` (a test holds this list
+    /// to what [`Participant`] serialises).
+    pub const PROPERTIES: &'static [&'static str] = &[
+        "id",
+        "info",
+        "isIdentityAnonymized",
+        "isInLobby",
+        "isMuted",
+        "mediaStreams",
+        "metadata",
+        "preferredDisplayName",
+        "recordingInfo",
+        "removedState",
+        "restrictedExperience",
+        "rosterSequenceNumber",
+    ];
+}
+
 /// A page of a collection, paged the way Graph pages collections.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CollectionPage<T> {
@@ -98,4 +120,31 @@ pub struct CollectionPage<T> {
     pub value: Vec<T>,
     #[serde(rename = "@odata.nextLink", default, skip_serializing_if = "Option::is_none")]
     pub next_link: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_property_a_participant_writes_is_one_select_may_name() {
+        // Every optional member set, so that none is skipped.
+        let participant = Participant {
+            odata_type: Some(crate::odata::PARTICIPANT.to_owned()),
+            id: Some("p".to_owned()),
+            info: ParticipantInfo::default(),
+            media_streams: Vec::new(),
+            is_muted: false,
+            is_in_lobby: false,
+            metadata: Some("m".to_owned()),
+            removed_state: Some(RemovedState { odata_type: None, reason: "left".to_owned() }),
+            roster_sequence_number: Some(1),
+        };
+        let json = serde_json::to_value(&participant).unwrap();
+        let keys: Vec<&String> = json.as_object().unwrap().keys().filter(|k| !k.starts_with("@odata.")).collect();
+        assert_eq!(keys.len(), 8, "{keys:?}");
+        for key in keys {
+            assert!(Participant::PROPERTIES.contains(&key.as_str()), "{key} is written but not selectable");
+        }
+    }
 }

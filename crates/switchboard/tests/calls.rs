@@ -664,16 +664,149 @@ async fn paging_participants_with_top_follows_next_links_and_sees_everyone_once(
 async fn odata_query_options_a_route_does_not_read_are_refused_not_ignored() {
     let app = TestApp::spawn().await;
     let (call, _) = app.join_new_meeting(json!(null)).await;
-    for query in ["?$filter=isMuted%20eq%20true", "?$select=id", "?%24count=true", "?$orderby=id%20desc", "?$skip=1"] {
+    for query in [
+        "?$filter=isMuted%20eq%20true",
+        "?$expand=info",
+        "?%24count=true",
+        "?$orderby=id%20desc",
+        "?$skip=1",
+        "?$search=adele",
+        "?$SELECT=id",
+    ] {
         let message = app.list_participants(&call, query).await.assert_error(400, "invalidRequest");
         assert!(message.contains("is not supported") && message.contains("$top"), "{query}: {message}");
     }
-    let message = app.get(&format!("/beta/communications/calls/{call}?$select=state")).await;
+    let message = app.get(&format!("/beta/communications/calls/{call}?$filter=state%20eq%20'established'")).await;
+    assert!(message.assert_error(400, "invalidRequest").contains("'$filter'"));
+    // Get operation's page lists no query parameters, so its route reads none, $select included.
+    let op = invite_users(&app, &call, &[&app.user("Adele Vance")], "adele").await;
+    let op_id = op["id"].as_str().unwrap();
+    let message = app.get(&format!("/beta/communications/calls/{call}/operations/{op_id}?$select=status")).await;
     assert!(message.assert_error(400, "invalidRequest").contains("'$select'"));
     // Controls: what the routes read, and parameters that are not OData options.
     let page = app.list_participants(&call, "?%24top=1&foo=bar").await;
     assert_eq!(page.assert_status(200)["value"].as_array().unwrap().len(), 1);
     app.get(&format!("/beta/communications/calls/{call}?foo=bar")).await.assert_status(200);
+}
+
+#[tokio::test]
+async fn select_on_a_call_returns_the_named_properties_its_id_and_annotations() {
+    let app = TestApp::spawn().await;
+    let (call, _) = app.join_new_meeting(json!(null)).await;
+    for version in ["beta", "v1.0"] {
+        let path = format!("/{version}/communications/calls/{call}?$select=state,%20MyParticipantId,transcription");
+        let got = app.get(&path).await.assert_status(200).clone();
+        let keys: Vec<&str> = got.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(
+            keys,
+            ["@odata.context", "@odata.type", "id", "state", "myParticipantId", "transcription"],
+            "{version}: {got}"
+        );
+        assert_eq!(got["id"], call.as_str());
+        assert_eq!(got["state"], "established");
+        assert!(got["myParticipantId"].is_string());
+        assert_eq!(got["transcription"], Value::Null, "a property Switchboard does not keep reads as null");
+        let context = format!(
+            "{}/{version}/$metadata#communications/calls(state,myParticipantId,transcription)/$entity",
+            app.base
+        );
+        assert_eq!(got["@odata.context"], context.as_str());
+    }
+    // The same works on the /app alias, and `*` is everything.
+    let everything = app.get(&format!("/beta/app/calls/{call}?$select=*")).await.assert_status(200).clone();
+    assert_eq!(everything, app.get_call(&call).await.assert_status(200).clone());
+}
+
+#[tokio::test]
+async fn select_on_participants_projects_every_page_and_next_links_keep_it() {
+    let app = TestApp::spawn().await;
+    let (call, _) = app.join_new_meeting(json!(null)).await;
+    let (adele, alex) = (app.user("Adele Vance"), app.user("Alex Wilber"));
+    invite_users(&app, &call, &[&adele, &alex], "two").await;
+    app.advance(3_000).await;
+
+    let mut page = app.list_participants(&call, "?$top=1&$select=isMuted").await.assert_status(200).clone();
+    let context = format!("{}/beta/$metadata#communications/calls('{call}')/participants(isMuted)", app.base);
+    let mut seen = Vec::new();
+    loop {
+        assert_eq!(page["@odata.context"], context.as_str());
+        for p in page["value"].as_array().unwrap() {
+            let keys: Vec<&str> = p.as_object().unwrap().keys().map(String::as_str).collect();
+            assert_eq!(keys, ["@odata.type", "id", "isMuted"], "{p}");
+            seen.push(p["id"].as_str().unwrap().to_owned());
+        }
+        let Some(next) = page["@odata.nextLink"].as_str() else { break };
+        assert!(next.contains("$select=isMuted") && next.contains("$skiptoken="), "{next}");
+        page = app.get(next.strip_prefix(&app.base).unwrap()).await.assert_status(200).clone();
+        assert!(seen.len() <= 3, "paging does not end");
+    }
+    let all = participant_ids(&app.list_participants(&call, "").await.assert_status(200)["value"]);
+    assert_eq!(seen.len(), 3);
+    assert_eq!(seen.iter().collect::<HashSet<_>>(), all.iter().collect::<HashSet<_>>());
+
+    // One participant, in any case of the name.
+    let me = app.get_call(&call).await.assert_status(200)["myParticipantId"].as_str().unwrap().to_owned();
+    let got = app
+        .get(&format!("/beta/communications/calls/{call}/participants/{me}?$select=INFO"))
+        .await
+        .assert_status(200)
+        .clone();
+    let keys: Vec<&str> = got.as_object().unwrap().keys().map(String::as_str).collect();
+    assert_eq!(keys, ["@odata.context", "@odata.type", "id", "info"], "{got}");
+    assert_eq!(identity_of(&got), app.client_id);
+    let context = format!("{}/beta/$metadata#communications/calls('{call}')/participants(info)/$entity", app.base);
+    assert_eq!(got["@odata.context"], context.as_str());
+}
+
+#[tokio::test]
+async fn a_select_naming_no_property_of_the_resource_is_graphs_bad_request() {
+    let app = TestApp::spawn().await;
+    let (call, _) = app.join_new_meeting(json!(null)).await;
+    let me = app.get_call(&call).await.assert_status(200)["myParticipantId"].as_str().unwrap().to_owned();
+    let message =
+        app.get(&format!("/beta/communications/calls/{call}?$select=state,foo")).await.assert_error(400, "BadRequest");
+    assert_eq!(
+        message,
+        "Parsing OData Select and Expand failed: Could not find a property named 'foo' on type 'microsoft.graph.call'."
+    );
+    let message = app.list_participants(&call, "?$select=state").await.assert_error(400, "BadRequest");
+    assert!(message.contains("'state' on type 'microsoft.graph.participant'"), "{message}");
+    // A beta-only property of call is not one of v1.0's.
+    app.get(&format!("/v1.0/communications/calls/{call}?$select=answeredBy")).await.assert_error(400, "BadRequest");
+    app.get(&format!("/beta/communications/calls/{call}?$select=answeredBy")).await.assert_status(200);
+    for query in ["?$select=", "?$select=%20", "?$select=info,", "?$select=info/identity", "?$select=id&$select=info"] {
+        let path = format!("/beta/communications/calls/{call}/participants/{me}{query}");
+        app.get(&path).await.assert_error(400, "BadRequest");
+    }
+    // The URL is refused before anything is read: an unknown call with a bad $select is a 400.
+    app.get("/beta/communications/calls/no-such-call?$select=foo").await.assert_error(400, "BadRequest");
+    app.get("/beta/communications/calls/no-such-call?$select=state").await.assert_error(404, "itemNotFound");
+}
+
+#[tokio::test]
+async fn the_openapi_document_lists_select_on_the_routes_that_read_it() {
+    let app = TestApp::spawn().await;
+    let (status, text) = app.get_text("/openapi.json").await;
+    assert_eq!(status, 200);
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let names = |path: &str| -> Vec<String> {
+        doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{path} is documented"))
+            .iter()
+            .filter(|p| p["in"] == "query")
+            .map(|p| p["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for version in ["beta", "v1.0"] {
+        for base in ["communications", "app"] {
+            let calls = format!("/{version}/{base}/calls/{{call_id}}");
+            assert_eq!(names(&calls), ["$select"]);
+            assert_eq!(names(&format!("{calls}/participants")), ["$top", "$skiptoken", "$select"]);
+            assert_eq!(names(&format!("{calls}/participants/{{participant_id}}")), ["$select"]);
+            assert!(names(&format!("{calls}/operations/{{operation_id}}")).is_empty());
+        }
+    }
 }
 
 #[tokio::test]
@@ -876,14 +1009,43 @@ async fn keep_alive_answers_200_on_a_live_call_and_404_on_an_ended_one() {
 }
 
 #[tokio::test]
-async fn an_unknown_path_is_404_and_a_wrong_method_is_405_with_graph_bodies() {
+async fn an_unknown_graph_segment_or_version_is_graphs_400_and_a_wrong_method_is_405() {
     let app = TestApp::spawn().await;
     let adele = app.user("Adele Vance");
     let id = app.established_p2p(&adele).await;
-    for path in ["/beta/communications/nothingHere", "/beta/no/such/thing", "/nowhere"] {
-        app.get(path).await.assert_status(404);
+    let me = app.get_call(&id).await.assert_status(200)["myParticipantId"].as_str().unwrap().to_owned();
+    // Under a version, Graph names the first segment it cannot resolve.
+    let unknown_segments = [
+        ("/v1.0/communications/foo".to_owned(), "foo"),
+        ("/beta/app/nothingHere".to_owned(), "nothingHere"),
+        ("/beta/no/such/thing".to_owned(), "no"),
+        (format!("/beta/communications/calls/{id}/bogus"), "bogus"),
+        (format!("/v1.0/communications/calls/{id}/participants/{me}/bogus"), "bogus"),
+        (format!("/beta/communications/calls/{id}/participants/invite/more"), "more"),
+    ];
+    for (path, segment) in &unknown_segments {
+        let message = app.get(path).await.assert_error(400, "BadRequest");
+        assert_eq!(message, format!("Resource not found for the segment '{segment}'."), "{path}");
     }
-    app.post(&format!("/beta/communications/calls/{id}/noSuchAction"), &json!({})).await.assert_status(404);
+    let message = app.post(&format!("/beta/communications/calls/{id}/noSuchAction"), &json!({})).await;
+    assert_eq!(message.assert_error(400, "BadRequest"), "Resource not found for the segment 'noSuchAction'.");
+    // The same without a token: the path is refused before anything else is read.
+    let anonymous = app.request_as(Method::GET, "/v1.0/communications/foo", None, None).await;
+    anonymous.assert_error(400, "BadRequest");
+    // A Graph path without a version (an SDK pointed at the bare host) or with one Graph lacks.
+    for path in ["/communications/calls", "/v2.0/communications/calls", "/V1.0/communications/calls", "/nowhere"] {
+        assert_eq!(app.get(path).await.assert_error(400, "BadRequest"), "Invalid version.", "{path}");
+    }
+    // Unknown ids of known resources are still the resource's 404.
+    app.get_call("no-such-call").await.assert_error(404, "itemNotFound");
+    app.get_participant(&id, "no-such-participant").await.assert_error(404, "itemNotFound");
+    app.get_operation(&id, "no-such-operation").await.assert_error(404, "itemNotFound");
+    // Switchboard's own surfaces keep their 404.
+    for path in ["/_switchboard/nothing", "/healthz/more", "/console/nothing.js", "/common/nothing"] {
+        app.get(path).await.assert_error(404, "UnknownError");
+    }
+    let tenant = app.tenant_id.clone();
+    app.get(&format!("/{tenant}/oauth2/v2.0/nothing")).await.assert_error(404, "UnknownError");
 
     let token = app.token().to_owned();
     let wrong = [

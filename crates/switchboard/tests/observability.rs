@@ -216,8 +216,9 @@ async fn the_openapi_document_is_3_1_and_every_operation_in_it_is_routed() {
         assert!(operations.contains(&(expected.0.to_owned(), expected.1.to_owned())), "{expected:?} is documented");
     }
 
-    // Every documented operation reaches a handler: never the fallback (404 UnknownError) nor
-    // a 405. Requests carry no credentials, so they stop at authentication at the latest.
+    // Every documented operation reaches a handler: never the fallback (Graph's 400 for an
+    // unknown segment or version, 404 UnknownError elsewhere) nor a 405. Requests carry no
+    // credentials, so they stop at authentication at the latest.
     for (method, path) in &operations {
         if path == "/_switchboard/events" {
             continue; // without the token it answers 401 at once; with it, it streams (tested elsewhere)
@@ -230,6 +231,10 @@ async fn the_openapi_document_is_3_1_and_every_operation_in_it_is_routed() {
         let body = response.text().await.unwrap();
         assert_ne!(status, 405, "{method} {path} is routed: {body}");
         assert!(!(status == 404 && body.contains("UnknownError")), "{method} {path} is routed: {body}");
+        assert!(
+            !(body.contains("Resource not found for the segment") || body.contains("Invalid version")),
+            "{method} {path} is routed: {body}"
+        );
         if secured.contains(&(method.clone(), path.clone())) {
             // What the document says is guarded is guarded, before anything else is looked at.
             assert_eq!(status, 401, "{method} {path} needs a credential: {body}");
@@ -237,8 +242,11 @@ async fn the_openapi_document_is_3_1_and_every_operation_in_it_is_routed() {
     }
     // And the other way: a path the document does not list answers the fallback.
     let (status, body) = app.get_text("/beta/communications/nothing-here").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("Resource not found for the segment 'nothing-here'."), "{body}");
+    let (status, body) = app.get_text("/_switchboard/nothing-here").await;
     assert_eq!(status, 404);
-    assert!(body.contains("UnknownError"));
+    assert!(body.contains("UnknownError"), "{body}");
 }
 
 fn json_lines(log: &str) -> Vec<Value> {
