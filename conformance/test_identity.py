@@ -39,6 +39,11 @@ def test_azure_identity_client_secret_credential_gets_a_graph_token_through_msal
     assert claims["aud"] == "https://graph.microsoft.com"
     assert claims["tid"] == server.tenant_id
     assert claims["appid"] == server.client_id
+    # An app-only token: the application's service principal (an object id of its own) is the
+    # subject, as in Entra's tokens, never the client id.
+    assert claims["idtyp"] == "app"
+    assert claims["oid"] != server.client_id
+    assert claims["sub"] == claims["oid"]
     assert claims["iss"] == f"{server.tls_url}/{server.tenant_id}/v2.0"
     assert "Calls.InitiateGroupCall.All" in claims["roles"]
 

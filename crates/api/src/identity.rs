@@ -369,15 +369,23 @@ async fn token(
         .into_response())
 }
 
-/// An application token as the token endpoint issues it (also minted for the control API's
-/// `POST /_switchboard/applications/{clientId}/token`, which `switchboard token` uses).
-/// An access token for `app`, issued by the listener at `base` (its `iss` names it).
+/// An access token for `app`, as the token endpoint issues it (also minted for the control
+/// API's `POST /_switchboard/applications/{clientId}/token`, which `switchboard token` uses),
+/// issued by the listener at `base` (its `iss` names it).
+///
+/// Its claims are those of the app-only tokens Entra ID issues for Microsoft Graph, which are
+/// version 1.0 tokens: the application in `appid` (with `appidacr` "1", a client secret; the
+/// version 2.0 names `azp` and `azpacr` are not written), and the object id of its service
+/// principal in `oid` and `sub`, which for an app-only token are the same id and never the
+/// client id. Switchboard reads the application from `appid` (or `azp`, for an external issuer's
+/// version 2.0 tokens), never from `oid`.
 pub(crate) fn app_token(
     state: &AppState,
     base: &str,
     app: &switchboard_core::Application,
 ) -> Result<String, switchboard_engine::EngineError> {
     let now = switchboard_engine::clock::wall_millis() / 1000;
+    let service_principal = app.service_principal_id();
     state.engine().keys().sign(&json!({
         "aud": "https://graph.microsoft.com",
         "iss": issuer(base, app.tenant_id.as_str()),
@@ -385,11 +393,11 @@ pub(crate) fn app_token(
         "nbf": now,
         "exp": now + TOKEN_LIFETIME_SECS,
         "appid": app.client_id,
-        "azp": app.client_id,
+        "appidacr": "1",
         "app_displayname": app.display_name,
         "idtyp": "app",
-        "oid": app.client_id,
-        "sub": app.client_id,
+        "oid": service_principal,
+        "sub": service_principal,
         "roles": app.permissions,
         "tid": app.tenant_id,
         "ver": "1.0",

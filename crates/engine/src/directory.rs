@@ -439,6 +439,7 @@ impl Engine {
                 .map(|a| {
                     serde_json::json!({
                         "clientId": a.client_id, "tenantId": a.tenant_id, "displayName": a.display_name,
+                        "servicePrincipalId": a.service_principal_id(),
                         "permissions": a.permissions, "callingWebhook": a.calling_webhook,
                     })
                 })

@@ -156,6 +156,13 @@ async fn raw_token_request(app: &TestApp, form: &[(&str, &str)]) -> (u16, Value)
     (status, r.json().await.expect("a JSON body"))
 }
 
+/// The claims of a JWT, read without verifying it.
+fn unverified_claims(token: &str) -> Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
 // ---------------------------------------------------------------------------------------------
 // 1. Create call, every kind
 // ---------------------------------------------------------------------------------------------
@@ -1080,6 +1087,70 @@ async fn the_token_endpoint_issues_an_rs256_token_verifiable_with_the_published_
         assert!(roles.contains(&role), "{role} in {roles:?}");
     }
     assert!(claims.get("scp").is_none(), "an application token, not a delegated one");
+}
+
+#[tokio::test]
+async fn an_app_only_token_names_the_service_principal_in_oid_and_sub_and_the_application_in_appid() {
+    let app = TestApp::spawn().await;
+    let (client_id, client_secret) = (app.client_id.clone(), app.client_secret.clone());
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", client_id.as_str()),
+        ("client_secret", client_secret.as_str()),
+        ("scope", GRAPH_DEFAULT),
+    ];
+    let (status, body) = raw_token_request(&app, &form).await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let (config, jwks) = discover_keys(&app).await;
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&["https://graph.microsoft.com"]);
+    validation.set_issuer(&[config["issuer"].as_str().unwrap()]);
+    let claims = jsonwebtoken::decode::<Value>(&token, &decoding_key_for(&jwks, &token), &validation).unwrap().claims;
+
+    // A version 1.0 app-only token, as Entra issues them for Graph: the application in `appid`
+    // (authenticated by a secret), its service principal's object id in `oid` and `sub`.
+    assert_eq!(claims["idtyp"], "app", "{claims}");
+    assert_eq!(claims["appid"], app.client_id.as_str(), "{claims}");
+    let oid = claims["oid"].as_str().expect("oid").to_owned();
+    assert!(uuid::Uuid::parse_str(&oid).is_ok(), "an object id is a GUID: {oid}");
+    assert_ne!(oid, app.client_id, "a service principal is not its application");
+    assert_eq!(claims["sub"], oid.as_str(), "an app-only token's subject is its service principal");
+    assert_eq!(claims["ver"], "1.0", "{claims}");
+    assert_eq!(claims["appidacr"], "1", "{claims}");
+    assert!(claims.get("azp").is_none() && claims.get("azpacr").is_none(), "version 2.0 claims: {claims}");
+
+    // The same object id for every token of the application: the control API's, and after a
+    // restart; the directory shows it.
+    assert_eq!(unverified_claims(app.token())["oid"], oid.as_str());
+    let directory = app.control(Method::GET, "/_switchboard/directory", None).await;
+    let registered = directory.assert_status(200)["applications"][0].clone();
+    assert_eq!(registered["servicePrincipalId"], oid.as_str(), "{registered}");
+    let app = app.restart().await;
+    // (A restarted test server listens on another port, so its issuer changed: a new token.)
+    let (_, body) = raw_token_request(&app, &form).await;
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(unverified_claims(&token)["oid"], oid.as_str());
+
+    // Another application of the tenant has a service principal of its own.
+    let other = "5b0e8f7e-0000-4000-8000-0000000000c2";
+    let seed = json!({"applications": [{
+        "clientId": other, "tenantId": app.tenant_id, "displayName": "Other bot",
+        "clientSecrets": ["other-secret"], "permissions": ["Calls.Initiate.All"],
+    }]});
+    app.control(Method::POST, "/_switchboard/directory/import", Some(&seed)).await.assert_status(204);
+    let other_token = app.fetch_token(&app.tenant_id, other, "other-secret").await;
+    let other_claims = unverified_claims(&other_token);
+    assert_eq!(other_claims["appid"], other);
+    assert!(other_claims["oid"].is_string() && other_claims["oid"] != oid.as_str(), "{other_claims}");
+
+    // Graph routes read the application from `appid`: the token acts as the application.
+    let r = app.request_as(Method::GET, "/beta/communications/calls/unknown-call", Some(&token), None).await;
+    r.assert_error(404, "itemNotFound");
+    let adele = app.user("Adele Vance");
+    let created =
+        app.request_as(Method::POST, "/beta/communications/calls", Some(&token), Some(&p2p_body(&app, &adele))).await;
+    assert_eq!(created.assert_status(201)["source"]["identity"]["application"]["id"], app.client_id.as_str());
 }
 
 #[tokio::test]
