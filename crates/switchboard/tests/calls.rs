@@ -983,9 +983,12 @@ async fn a_meeting_created_for_a_user_has_them_as_organizer_and_in_its_join_url(
         let context: Value = serde_json::from_str(&context).expect("the context is JSON");
         assert_eq!(context, json!({"Tid": app.tenant_id, "Oid": adele}), "{url}");
     }
-    // A meeting no user organises keeps the application as the context's Oid.
+    // A meeting no user organises has the application's object id as the context's Oid: that of
+    // its service principal, as its tokens' `oid`, never its client id.
     let url = new_meeting(&app).await["joinWebUrl"].as_str().unwrap().to_owned();
-    assert!(url.contains(&format!("%22Oid%22%3A%22{}%22", app.client_id)), "{url}");
+    let service_principal = unverified_claims(app.token())["oid"].as_str().unwrap().to_owned();
+    assert!(url.contains(&format!("%22Oid%22%3A%22{service_principal}%22")), "{url}");
+    assert!(!url.contains(&app.client_id), "{url}");
 }
 
 #[tokio::test]
