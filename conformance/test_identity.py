@@ -65,6 +65,24 @@ def test_msal_confidential_client_gets_a_token_with_only_the_authority_changed(s
     assert again.get("token_source") == "cache"
 
 
+def test_msal_builds_a_sign_in_url_from_discovery_that_refuses_interactive_sign_in(server):
+    app = msal.ConfidentialClientApplication(
+        server.client_id,
+        client_credential=server.client_secret,
+        authority=f"{server.tls_url}/{server.tenant_id}",
+        instance_discovery=False,
+        verify=str(server.cert),
+    )
+    # MSAL takes the authorization endpoint from the discovery document.
+    url = app.get_authorization_request_url(["User.Read"], redirect_uri="https://bot.example/signed-in")
+    assert url.startswith(f"{server.tls_url}/{server.tenant_id}/oauth2/v2.0/authorize?"), url
+    # Only client credentials are supported: an OAuth error, not a 404 and not a redirect.
+    r = httpx.get(url, verify=server.trust(), follow_redirects=False)
+    assert r.status_code == 400, r.text
+    assert r.json()["error_codes"] == [500113], r.text
+    assert "location" not in r.headers
+
+
 def test_a_wrong_secret_is_refused_with_an_oauth_error_msal_understands(server):
     app = msal.ConfidentialClientApplication(
         server.client_id,

@@ -1390,6 +1390,77 @@ async fn graph_routes_without_a_valid_token_are_401_with_a_challenge() {
     }
 }
 
+/// GET `url` (with `query`) or POST it `query` as a form, as a browser or a form_post would;
+/// returns the status, the `Location` header if any, and the OAuth body.
+async fn authorization_request(method: Method, url: &str, query: &[(&str, &str)]) -> (u16, Option<String>, Value) {
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let request = match method {
+        Method::POST => http.post(url).form(query),
+        _ => http.get(url).query(query),
+    };
+    let r = request.send().await.unwrap();
+    let status = r.status().as_u16();
+    let location = r.headers().get("location").map(|l| l.to_str().unwrap().to_owned());
+    let body = r.json().await.unwrap_or_else(|e| panic!("{url}: not a JSON body ({e})"));
+    (status, location, body)
+}
+
+#[tokio::test]
+async fn the_advertised_authorization_endpoint_refuses_interactive_sign_in_in_the_oauth_shape_never_404() {
+    let app = TestApp::spawn().await;
+    let (config, _) = discover_keys(&app).await;
+    let authorize = config["authorization_endpoint"].as_str().expect("authorization_endpoint").to_owned();
+    assert_eq!(authorize, format!("{}/{}/oauth2/v2.0/authorize", app.base, app.tenant_id));
+
+    // Entra's checks in its order: parameters, then the application, then where to send the
+    // answer. No application registers a reply address (client credentials only), so a sign-in
+    // of a known application is AADSTS500113, answered here, never redirected to the
+    // redirect_uri it names.
+    let sign_in = [
+        ("client_id", app.client_id.as_str()),
+        ("response_type", "code"),
+        ("redirect_uri", "https://bot.example/signed-in"),
+        ("scope", "openid profile"),
+        ("state", "12345"),
+    ];
+    for method in [Method::GET, Method::POST] {
+        let (status, location, body) = authorization_request(method.clone(), &authorize, &sign_in).await;
+        assert_eq!(
+            (status, body["error"].as_str(), aadsts(&body)),
+            (400, Some("invalid_request"), 500113),
+            "{method}: {body}"
+        );
+        assert_eq!(location, None, "{method}: never redirected");
+        let description = body["error_description"].as_str().unwrap();
+        assert!(description.contains("client credentials"), "{description}");
+        assert!(description.contains(&format!("{}/{}/oauth2/v2.0/token", app.base, app.tenant_id)), "{description}");
+    }
+    let (status, _, body) = authorization_request(Method::GET, &authorize, &[]).await;
+    assert_eq!((status, body["error"].as_str(), aadsts(&body)), (400, Some("invalid_request"), 900144), "{body}");
+    assert!(body["error_description"].as_str().unwrap().contains("'client_id'"), "{body}");
+    let stranger = [("client_id", "00000000-0000-4000-8000-00000000dead"), ("response_type", "code")];
+    let (status, _, body) = authorization_request(Method::GET, &authorize, &stranger).await;
+    assert_eq!((status, body["error"].as_str(), aadsts(&body)), (400, Some("unauthorized_client"), 700016), "{body}");
+    let elsewhere = authorize.replace(&app.tenant_id, "3f1c2b9a-7d4e-4b8a-9c0d-1e2f3a4b5c6d");
+    let (status, _, body) = authorization_request(Method::GET, &elsewhere, &sign_in).await;
+    assert_eq!((status, aadsts(&body)), (400, 90002), "{body}");
+
+    // The authorization_uri of a 401's challenge (version 1.0's path, under `common`) resolves
+    // to the same endpoint: it finds the application of any tenant.
+    let r = app.request_as(Method::GET, "/beta/communications/calls/x", None, None).await;
+    let challenge = r.headers.get("www-authenticate").expect("a challenge").to_str().unwrap().to_owned();
+    let uri = challenge
+        .split("authorization_uri=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("authorization_uri");
+    assert_eq!(uri, format!("{}/common/oauth2/authorize", app.base), "{challenge}");
+    let (status, _, body) = authorization_request(Method::GET, uri, &[]).await;
+    assert_eq!((status, aadsts(&body)), (400, 900144), "{body}");
+    let (status, location, body) = authorization_request(Method::GET, uri, &sign_in).await;
+    assert_eq!((status, location, aadsts(&body)), (400, None, 500113), "{body}");
+}
+
 #[tokio::test]
 async fn notifications_carry_a_bearer_token_signed_by_the_published_keys_for_the_app() {
     let app = TestApp::spawn().await;
