@@ -203,6 +203,60 @@ async fn a_peer_to_peer_call_is_created_establishing_and_becomes_established_whe
 }
 
 #[tokio::test]
+async fn a_created_call_is_placed_by_the_calling_application_as_registered_whatever_its_source_says() {
+    let app = TestApp::spawn().await;
+    let adele = app.user("Adele Vance");
+    let registered = json!({"@odata.type": "#microsoft.graph.identity", "id": app.client_id,
+                            "displayName": "Switchboard Dev Bot", "tenantId": app.tenant_id});
+    // No source (create-call Examples 1 and 5), a source naming the application under a name
+    // of its own (Example 2's shape), one naming another application or a user, one setting
+    // read-only properties: the application, as its registration names it.
+    for source in [
+        None,
+        Some(json!({"@odata.type": "#microsoft.graph.participantInfo",
+                    "identity": {"@odata.type": "#microsoft.graph.identitySet",
+                                 "application": {"@odata.type": "#microsoft.graph.identity", "displayName": "Calling Bot", "id": app.client_id}},
+                    "region": null, "languageId": null})),
+        Some(
+            json!({"identity": {"application": {"id": "dd3885da-f9ab-486b-bfae-85de3d445555", "displayName": "TestBot"}}}),
+        ),
+        Some(
+            json!({"identity": {"user": {"id": adele, "displayName": "Adele Vance"}}, "region": "emea", "languageId": "fr-FR"}),
+        ),
+    ] {
+        let mut body = p2p_body(&app, &adele);
+        if let Some(source) = &source {
+            body["source"] = source.clone();
+        }
+        let created = app.create_call(&body).await;
+        let call = created.assert_status(201).clone();
+        let fetched = app.get_call(&id_of(&call)).await;
+        for got in [&call, fetched.assert_status(200)] {
+            let identity = &got["source"]["identity"];
+            assert_eq!(identity["application"], registered, "{source:?}: {got}");
+            assert!(identity["user"].is_null() && identity["applicationInstance"].is_null(), "{source:?}: {got}");
+            assert_eq!((&got["source"]["region"], &got["source"]["languageId"]), (&json!(null), &json!(null)), "{got}");
+        }
+    }
+
+    // A PSTN call placed from an application instance (create-call v1.0 Example 9) keeps it, as
+    // the directory names it, and names it alone.
+    let instance = &app.credentials["applicationInstance"];
+    let id = instance["id"].as_str().unwrap();
+    let mut body = call_body(
+        &app,
+        json!({"targets": [{"identity": {"@odata.type": "#microsoft.graph.communicationsIdentitySet", "phone": {"id": "+14255550101"}}}]}),
+    );
+    body["source"] =
+        json!({"identity": {"applicationInstance": {"id": id.to_ascii_uppercase(), "displayName": "Calling Bot"}}});
+    let created = app.create_call(&body).await;
+    let identity = created.assert_status(201)["source"]["identity"].clone();
+    assert_eq!(identity["applicationInstance"]["id"], id, "{identity}");
+    assert_eq!(identity["applicationInstance"]["displayName"], instance["displayName"], "{identity}");
+    assert!(identity["application"].is_null(), "{identity}");
+}
+
+#[tokio::test]
 async fn a_peer_to_peer_call_gets_no_roster_notifications() {
     let app = TestApp::spawn().await;
     let adele = app.user("Adele Vance");
