@@ -74,7 +74,10 @@ def test_msal_builds_a_sign_in_url_from_discovery_that_refuses_interactive_sign_
         verify=str(server.cert),
     )
     # MSAL takes the authorization endpoint from the discovery document.
-    url = app.get_authorization_request_url(["User.Read"], redirect_uri="https://bot.example/signed-in")
+    flow = app.initiate_auth_code_flow(
+        ["User.Read"], redirect_uri="https://bot.example/signed-in", response_mode="form_post"
+    )
+    url = flow["auth_uri"]
     assert url.startswith(f"{server.tls_url}/{server.tenant_id}/oauth2/v2.0/authorize?"), url
     # Only client credentials are supported: an OAuth error, not a 404 and not a redirect.
     r = httpx.get(url, verify=server.trust(), follow_redirects=False)
