@@ -39,6 +39,11 @@ def test_azure_identity_client_secret_credential_gets_a_graph_token_through_msal
     assert claims["aud"] == "https://graph.microsoft.com"
     assert claims["tid"] == server.tenant_id
     assert claims["appid"] == server.client_id
+    # An app-only token: the application's service principal (an object id of its own) is the
+    # subject, as in Entra's tokens, never the client id.
+    assert claims["idtyp"] == "app"
+    assert claims["oid"] != server.client_id
+    assert claims["sub"] == claims["oid"]
     assert claims["iss"] == f"{server.tls_url}/{server.tenant_id}/v2.0"
     assert "Calls.InitiateGroupCall.All" in claims["roles"]
 
@@ -58,6 +63,27 @@ def test_msal_confidential_client_gets_a_token_with_only_the_authority_changed(s
     again = app.acquire_token_for_client(scopes=GRAPH_SCOPES)
     assert again["access_token"] == result["access_token"]
     assert again.get("token_source") == "cache"
+
+
+def test_msal_builds_a_sign_in_url_from_discovery_that_refuses_interactive_sign_in(server):
+    app = msal.ConfidentialClientApplication(
+        server.client_id,
+        client_credential=server.client_secret,
+        authority=f"{server.tls_url}/{server.tenant_id}",
+        instance_discovery=False,
+        verify=str(server.cert),
+    )
+    # MSAL takes the authorization endpoint from the discovery document.
+    flow = app.initiate_auth_code_flow(
+        ["User.Read"], redirect_uri="https://bot.example/signed-in", response_mode="form_post"
+    )
+    url = flow["auth_uri"]
+    assert url.startswith(f"{server.tls_url}/{server.tenant_id}/oauth2/v2.0/authorize?"), url
+    # Only client credentials are supported: an OAuth error, not a 404 and not a redirect.
+    r = httpx.get(url, verify=server.trust(), follow_redirects=False)
+    assert r.status_code == 400, r.text
+    assert r.json()["error_codes"] == [500113], r.text
+    assert "location" not in r.headers
 
 
 def test_a_wrong_secret_is_refused_with_an_oauth_error_msal_understands(server):

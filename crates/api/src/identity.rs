@@ -55,6 +55,10 @@ pub fn endpoints() -> Vec<Endpoint> {
             .summary("Client-credentials token (errors in the OAuth shape, see docs/codes.md)")
             .reads(Body::Form(token_form_schema))
             .answers(200, Body::JsonInline(token_schema)),
+        authorize_endpoint(Method::GET, AUTHORIZE_PATH),
+        authorize_endpoint(Method::POST, AUTHORIZE_PATH),
+        authorize_endpoint(Method::GET, AUTHORIZE_V1_PATH),
+        authorize_endpoint(Method::POST, AUTHORIZE_V1_PATH),
         endpoint(Method::GET, "/{tenant}/v2.0/.well-known/openid-configuration", openid_configuration)
             .summary("OpenID configuration of a tenant")
             .answers(200, Body::JsonInline(object)),
@@ -71,6 +75,55 @@ pub fn endpoints() -> Vec<Endpoint> {
     .into_iter()
     .map(|e| e.tag(tag::IDENTITY))
     .collect()
+}
+
+/// The authorization endpoint discovery advertises (`authorization_endpoint`).
+const AUTHORIZE_PATH: &str = "/{tenant}/oauth2/v2.0/authorize";
+/// Its version 1.0 path, which the `authorization_uri` of Graph's 401 challenge names.
+const AUTHORIZE_V1_PATH: &str = "/{tenant}/oauth2/authorize";
+
+/// The parameters of an authorization request Switchboard reads (the others are ignored).
+const AUTHORIZE_PARAMETERS: &[(&str, &str)] = &[
+    ("client_id", "The application asking for the sign-in"),
+    ("response_type", "code, id_token, ... (none is supported: see docs/codes.md)"),
+    ("redirect_uri", "Never redirected to: no application registers one"),
+];
+
+fn authorize_endpoint(method: Method, path: &str) -> Endpoint {
+    let endpoint = endpoint(method.clone(), path, authorize)
+        .summary(
+            "Authorization endpoint: interactive sign-in is not supported (client credentials only), so every \
+             request is refused in the OAuth shape, never redirected (see docs/codes.md)",
+        )
+        .query(AUTHORIZE_PARAMETERS)
+        .answers(400, Body::JsonInline(oauth_error_schema));
+    match method {
+        Method::POST => endpoint.reads(Body::Form(authorize_form_schema)),
+        _ => endpoint,
+    }
+}
+
+fn authorize_form_schema() -> RefOr<Schema> {
+    AUTHORIZE_PARAMETERS
+        .iter()
+        .fold(ObjectBuilder::new().schema_type(SchemaType::Type(Type::Object)), |o, (name, _)| {
+            o.property(*name, string())
+        })
+        .into()
+}
+
+/// The OAuth error body of the identity endpoints ([`OAuthError`]).
+fn oauth_error_schema() -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::Type(Type::Object))
+        .property("error", string())
+        .required("error")
+        .property("error_description", string())
+        .property("error_codes", utoipa::openapi::schema::ArrayBuilder::new().items(integer()))
+        .property("timestamp", string())
+        .property("trace_id", string())
+        .property("correlation_id", string())
+        .into()
 }
 
 fn token_form_schema() -> RefOr<Schema> {
@@ -122,6 +175,11 @@ pub enum OAuthFailure {
     UnknownTenant,
     /// Discovery of a tenant that is not in the directory (Entra's `error` differs there).
     UnknownTenantDiscovery,
+    /// An authorization request naming no application of the directory in that tenant.
+    UnknownApplication,
+    /// An authorization request of a known application: none registers a reply address
+    /// (redirect URI), since Switchboard supports client credentials only.
+    NoReplyAddress,
     /// The directory or the signing key failed.
     ServerError,
 }
@@ -137,6 +195,8 @@ impl OAuthFailure {
         OAuthFailure::InvalidScope,
         OAuthFailure::UnknownTenant,
         OAuthFailure::UnknownTenantDiscovery,
+        OAuthFailure::UnknownApplication,
+        OAuthFailure::NoReplyAddress,
         OAuthFailure::ServerError,
     ];
 
@@ -152,6 +212,8 @@ impl OAuthFailure {
             OAuthFailure::InvalidScope => (StatusCode::BAD_REQUEST, "invalid_scope", 1002012),
             OAuthFailure::UnknownTenant => (StatusCode::BAD_REQUEST, "invalid_request", 90002),
             OAuthFailure::UnknownTenantDiscovery => (StatusCode::BAD_REQUEST, "invalid_tenant", 90002),
+            OAuthFailure::UnknownApplication => (StatusCode::BAD_REQUEST, "unauthorized_client", 700016),
+            OAuthFailure::NoReplyAddress => (StatusCode::BAD_REQUEST, "invalid_request", 500113),
             OAuthFailure::ServerError => (StatusCode::INTERNAL_SERVER_ERROR, "server_error", 90000),
         }
     }
@@ -369,15 +431,23 @@ async fn token(
         .into_response())
 }
 
-/// An application token as the token endpoint issues it (also minted for the control API's
-/// `POST /_switchboard/applications/{clientId}/token`, which `switchboard token` uses).
-/// An access token for `app`, issued by the listener at `base` (its `iss` names it).
+/// An access token for `app`, as the token endpoint issues it (also minted for the control
+/// API's `POST /_switchboard/applications/{clientId}/token`, which `switchboard token` uses),
+/// issued by the listener at `base` (its `iss` names it).
+///
+/// Its claims are those of the app-only tokens Entra ID issues for Microsoft Graph, which are
+/// version 1.0 tokens: the application in `appid` (with `appidacr` "1", a client secret; the
+/// version 2.0 names `azp` and `azpacr` are not written), and the object id of its service
+/// principal in `oid` and `sub`, which for an app-only token are the same id and never the
+/// client id. Switchboard reads the application from `appid` (or `azp`, for an external issuer's
+/// version 2.0 tokens), never from `oid`.
 pub(crate) fn app_token(
     state: &AppState,
     base: &str,
     app: &switchboard_core::Application,
 ) -> Result<String, switchboard_engine::EngineError> {
     let now = switchboard_engine::clock::wall_millis() / 1000;
+    let service_principal = app.service_principal_id();
     state.engine().keys().sign(&json!({
         "aud": "https://graph.microsoft.com",
         "iss": issuer(base, app.tenant_id.as_str()),
@@ -385,16 +455,71 @@ pub(crate) fn app_token(
         "nbf": now,
         "exp": now + TOKEN_LIFETIME_SECS,
         "appid": app.client_id,
-        "azp": app.client_id,
+        "appidacr": "1",
         "app_displayname": app.display_name,
         "idtyp": "app",
-        "oid": app.client_id,
-        "sub": app.client_id,
+        "oid": service_principal,
+        "sub": service_principal,
         "roles": app.permissions,
         "tid": app.tenant_id,
         "ver": "1.0",
         "uti": uuid::Uuid::new_v4().to_string(),
     }))
+}
+
+/// The authorization endpoint (`/oauth2/v2.0/authorize`, and `/oauth2/authorize`, the one
+/// Graph's 401 challenge names). Switchboard issues app-only tokens by client credentials, so no
+/// application of its directory registers a reply address (redirect URI), and Entra ID answers
+/// any authorization request of such an application with `AADSTS500113` on its own page,
+/// without redirecting: redirecting to an address nobody registered would make the endpoint an
+/// open redirector (RFC 6749 §4.1.2.1). So does this endpoint, in the OAuth shape of the token
+/// endpoint, after the checks Entra makes first (the tenant, `client_id`, the application).
+/// Discovery keeps advertising it, because MSAL reads `authorization_endpoint` from the
+/// metadata even for client credentials.
+async fn authorize(
+    State(state): State<AppState>,
+    Authority(base): Authority,
+    GraphPath(tenant): GraphPath<String>,
+    method: Method,
+    uri: axum::http::Uri,
+    body: axum::body::Bytes,
+) -> Result<std::convert::Infallible, OAuthError> {
+    let malformed = || oauth_error(OAuthFailure::MalformedRequest, "The request parameters are not a valid form.");
+    let mut parameters: HashMap<String, String> =
+        serde_urlencoded::from_str(uri.query().unwrap_or_default()).map_err(|_| malformed())?;
+    if method == Method::POST && !body.is_empty() {
+        let form: HashMap<String, String> = serde_urlencoded::from_bytes(&body).map_err(|_| malformed())?;
+        parameters.extend(form);
+    }
+    let engine = state.engine();
+    let directory_failed = |_| oauth_error(OAuthFailure::ServerError, "The directory is unavailable.");
+    if !engine.tenant_known(tenant.clone()).await.map_err(directory_failed)? {
+        return Err(unknown_tenant(OAuthFailure::UnknownTenant, &tenant));
+    }
+    let client_id =
+        parameters.get("client_id").filter(|id| !id.is_empty()).ok_or_else(|| missing_parameter("client_id"))?;
+    // Under `common`, `organizations` and `consumers` any tenant's application is found, as
+    // Entra finds a multi-tenant one; under a tenant id, only that tenant's.
+    let alias = switchboard_engine::directory::TENANT_ALIASES.iter().any(|a| a.eq_ignore_ascii_case(&tenant));
+    let app = engine
+        .application(client_id.clone())
+        .await
+        .map_err(directory_failed)?
+        .filter(|app| alias || app.tenant_id.as_str().eq_ignore_ascii_case(&tenant));
+    if app.is_none() {
+        return Err(oauth_error(
+            OAuthFailure::UnknownApplication,
+            format!("Application with identifier '{client_id}' was not found in the directory '{tenant}'."),
+        ));
+    }
+    Err(oauth_error(
+        OAuthFailure::NoReplyAddress,
+        format!(
+            "No reply address is registered for the application. Interactive sign-in is not supported on this \
+             server: it issues app-only tokens by the client credentials flow only (POST \
+             {base}/{tenant}/oauth2/v2.0/token), so no application registers a redirect URI."
+        ),
+    ))
 }
 
 async fn openid_configuration(

@@ -1,8 +1,8 @@
 //! The rules of `POST /communications/calls`: which kind of call a body asks for.
 
-use graph_model::CreateCallBody;
+use graph_model::{odata, CreateCallBody, Identity, IdentitySet, ParticipantInfo};
 
-use crate::{DomainError, Party, PartyKind};
+use crate::{ApplicationInstance, DomainError, Party, PartyKind};
 
 /// At most this many targets when creating a call.
 pub const MAX_TARGETS: usize = 5;
@@ -206,6 +206,71 @@ pub fn plan_call(body: &CreateCallBody, policy: &CallbackPolicy) -> Result<CallP
     }
 }
 
+/// The `source` of a call an application places: who calls. Every property of a
+/// participantInfo is "read-only, server generated" (participantinfo), so the request's
+/// `source` is read only for the identity the bot may choose to call as:
+/// - an `applicationInstance` (a resource account: PSTN calls are placed from one, create-call
+///   v1.0 Examples 9 and 10, whose response names the instance alone): that instance, named as
+///   the directory names it when it is one of `app`'s `instances`, else as the request names
+///   it (its PSTN dial then fails, docs/codes.md);
+/// - else a `guest` (joining a meeting as a guest, Example 8): that guest as named, since
+///   guests are in no directory and the bot chooses the name shown;
+/// - else the calling application `app`: its client id and its registration's display name,
+///   whatever the request says of it (Examples 1 and 5 send no source and Example 2 names the
+///   application; all three answer the application). Only an application the directory does
+///   not know (an external issuer's) keeps the display name the request gives its own id.
+///
+/// `region` and `languageId` are written `null`, as the examples write them: Switchboard knows
+/// neither.
+pub fn call_source(
+    requested: Option<&ParticipantInfo>,
+    app: &Party,
+    instances: &[ApplicationInstance],
+) -> ParticipantInfo {
+    let requested = requested.and_then(|s| s.identity.as_ref());
+    let named = |identity: &Option<Identity>| {
+        identity.clone().filter(|i| i.id.as_deref().is_some_and(|id| !id.trim().is_empty()))
+    };
+    let identity = if let Some(instance) = requested.and_then(|r| named(&r.application_instance)) {
+        let known = instances.iter().find(|i| instance.id.as_deref().is_some_and(|id| i.id.eq_ignore_ascii_case(id)));
+        let instance = match known {
+            Some(known) => Identity {
+                odata_type: Some(odata::IDENTITY.to_owned()),
+                id: Some(known.id.clone()),
+                display_name: Some(known.display_name.clone()),
+                identity_provider: None,
+                tenant_id: Some(known.tenant_id.0.clone()),
+            },
+            None => Identity { odata_type: Some(odata::IDENTITY.to_owned()), ..instance },
+        };
+        IdentitySet {
+            odata_type: Some(odata::IDENTITY_SET.to_owned()),
+            application_instance: Some(instance),
+            ..IdentitySet::default()
+        }
+    } else if let Some(guest) = requested.and_then(|r| named(&r.guest)) {
+        IdentitySet {
+            odata_type: Some(odata::IDENTITY_SET.to_owned()),
+            guest: Some(Identity { odata_type: Some(odata::IDENTITY.to_owned()), ..guest }),
+            ..IdentitySet::default()
+        }
+    } else {
+        let mut app = app.clone();
+        if app.display_name.is_none() {
+            app.display_name = requested
+                .and_then(|r| r.application.as_ref())
+                .filter(|a| a.id.as_deref().is_some_and(|id| id.eq_ignore_ascii_case(&app.id)))
+                .and_then(|a| a.display_name.clone());
+        }
+        app.to_identity_set()
+    };
+    ParticipantInfo {
+        odata_type: Some(odata::PARTICIPANT_INFO.to_owned()),
+        identity: Some(identity),
+        ..ParticipantInfo::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,5 +353,102 @@ mod tests {
         assert!(policy.check("http://127.0.0.1:8081/cb").is_ok());
         assert!(policy.check("http://bot.internal:5000/cb").is_ok());
         assert!(policy.check("http://other.internal/cb").is_err());
+    }
+
+    /// The calling application as the engine passes it: its registration's name, or none.
+    fn bot(display_name: Option<&str>) -> Party {
+        Party {
+            kind: PartyKind::Application,
+            id: "2891555a-92ff-42e6-80fa-6e1300c6b5c6".to_owned(),
+            display_name: display_name.map(str::to_owned),
+            tenant_id: Some("t1".to_owned()),
+            identity_provider: None,
+        }
+    }
+
+    fn instance() -> ApplicationInstance {
+        ApplicationInstance {
+            id: "3d913abb-aec0-4964-8fa6-3c6850c4f278".to_owned(),
+            app_id: crate::AppId::from("2891555a-92ff-42e6-80fa-6e1300c6b5c6"),
+            tenant_id: crate::TenantId::from("t1"),
+            display_name: "Front line".to_owned(),
+            phone_number: Some("+14255550100".to_owned()),
+        }
+    }
+
+    /// The source of a create-call body whose `source` is `requested` (JSON, `null` for none).
+    fn source(requested: serde_json::Value, app: &Party, instances: &[ApplicationInstance]) -> serde_json::Value {
+        let requested: Option<ParticipantInfo> = serde_json::from_value(requested).unwrap();
+        serde_json::to_value(call_source(requested.as_ref(), app, instances)).unwrap()
+    }
+
+    #[test]
+    fn a_call_is_placed_by_the_calling_application_under_its_registered_name() {
+        let expected = json!({
+            "@odata.type": "#microsoft.graph.participantInfo",
+            "identity": {"@odata.type": "#microsoft.graph.identitySet", "user": null,
+                         "application": {"@odata.type": "#microsoft.graph.identity", "displayName": "Calling Bot",
+                                         "id": "2891555a-92ff-42e6-80fa-6e1300c6b5c6", "tenantId": "t1"},
+                         "applicationInstance": null, "device": null, "phone": null, "guest": null,
+                         "encrypted": null, "onPremises": null},
+            "region": null, "languageId": null,
+        });
+        let registered = bot(Some("Calling Bot"));
+        // No source (create-call Examples 1 and 5).
+        assert_eq!(source(json!(null), &registered, &[]), expected);
+        // A source naming the application under another name, another application, a user, or
+        // setting read-only properties: the application, as registered.
+        for requested in [
+            json!({"identity": {"application": {"id": "2891555a-92ff-42e6-80fa-6e1300c6b5c6", "displayName": "Not my name"}}}),
+            json!({"identity": {"application": {"id": "dd3885da-f9ab-486b-bfae-85de3d445555", "displayName": "TestBot"}}}),
+            json!({"identity": {"user": {"id": "112f7296-5fa4-42ca-bae8-6a692b15d4b8", "displayName": "John"}}}),
+            json!({"region": "emea", "languageId": "fr-FR", "countryCode": "FR", "participantId": "p"}),
+            json!({"identity": {"applicationInstance": {"id": " "}}}),
+        ] {
+            assert_eq!(source(requested.clone(), &registered, &[]), expected, "{requested}");
+        }
+        // An application the directory does not know keeps the name it gives itself, and only
+        // that one.
+        let unregistered = bot(None);
+        let own = json!({"identity": {"application": {"id": "2891555A-92FF-42E6-80FA-6E1300C6B5C6", "displayName": "Calling Bot"}}});
+        assert_eq!(source(own, &unregistered, &[]), expected);
+        let other = json!({"identity": {"application": {"id": "dd3885da-f9ab-486b-bfae-85de3d445555", "displayName": "TestBot"}}});
+        assert_eq!(source(other, &unregistered, &[])["identity"]["application"]["displayName"], json!(null));
+    }
+
+    #[test]
+    fn a_call_placed_from_an_application_instance_names_that_instance_alone() {
+        let registered = bot(Some("Calling Bot"));
+        // Create-call v1.0 Example 9: the instance the request names, as the directory names it.
+        let requested = json!({"identity": {"applicationInstance": {"id": "3D913ABB-AEC0-4964-8FA6-3C6850C4F278", "displayName": "Calling Bot"}},
+                               "countryCode": null, "endpointType": null});
+        let got = source(requested, &registered, &[instance()]);
+        assert_eq!(
+            got["identity"]["applicationInstance"],
+            json!({"@odata.type": "#microsoft.graph.identity", "id": "3d913abb-aec0-4964-8fa6-3c6850c4f278",
+                   "displayName": "Front line", "tenantId": "t1"})
+        );
+        assert_eq!(got["identity"]["application"], json!(null), "{got}");
+        // An instance that is not the application's is kept as named (its PSTN dial fails).
+        let foreign = json!({"identity": {"applicationInstance": {"id": "00000000-0000-0000-0000-00000000abcd", "displayName": "Elsewhere"}}});
+        let got = source(foreign, &registered, &[instance()]);
+        assert_eq!(got["identity"]["applicationInstance"]["id"], "00000000-0000-0000-0000-00000000abcd");
+        assert_eq!(got["identity"]["applicationInstance"]["displayName"], "Elsewhere");
+        assert_eq!(got["identity"]["application"], json!(null), "{got}");
+    }
+
+    #[test]
+    fn a_call_joined_as_a_guest_names_that_guest() {
+        // Create-call Example 8: the guest identity is the source, with the name the bot chose.
+        let requested = json!({"@odata.type": "#microsoft.graph.participantInfo",
+                               "identity": {"@odata.type": "#microsoft.graph.identitySet",
+                                            "guest": {"@odata.type": "#microsoft.graph.identity", "displayName": "Guest User",
+                                                      "id": "d7a3b999-17ac-4bca-9e77-e6a730d2ec2e"}}});
+        let got = source(requested, &bot(Some("Calling Bot")), &[]);
+        assert_eq!(
+            got["identity"]["guest"],
+            json!({"@odata.type": "#microsoft.graph.identity", "displayName": "Guest User", "id": "d7a3b999-17ac-4bca-9e77-e6a730d2ec2e"})
+        );
+        assert_eq!(got["identity"]["application"], json!(null), "{got}");
     }
 }

@@ -1,6 +1,6 @@
 //! Creating, reading and ending calls.
 
-use graph_model::{odata, CallDirection, CallState, CreateCallBody, Modality, ParticipantInfo};
+use graph_model::{odata, CallDirection, CallState, CreateCallBody, Modality};
 use switchboard_core::call_kind::{self, CallPlan, MeetingLocator};
 use switchboard_core::pstn::{self, PstnSponsor};
 use switchboard_core::results::{CallEnd, RingFailure};
@@ -528,11 +528,15 @@ fn create_call_tx(
         now,
     );
     me.call_id = Some(call_id.clone());
-    let source = body.source.clone().unwrap_or_else(|| ParticipantInfo {
-        odata_type: Some(odata::PARTICIPANT_INFO.to_owned()),
-        identity: Some(bot.to_identity_set()),
-        ..ParticipantInfo::default()
-    });
+    // Who places the call is the server's to say: the application as registered, or the
+    // instance or guest it calls as (call_kind::call_source).
+    let instances = match body.source.as_ref().and_then(|s| s.identity.as_ref()) {
+        Some(identity) if identity.application_instance.is_some() => {
+            tx.application_instances(caller.app_id.as_str())?
+        }
+        _ => Vec::new(),
+    };
+    let source = call_kind::call_source(body.source.as_ref(), &bot, &instances);
     let call = Call {
         id: call_id.clone(),
         app_id: caller.app_id.clone(),

@@ -439,6 +439,7 @@ impl Engine {
                 .map(|a| {
                     serde_json::json!({
                         "clientId": a.client_id, "tenantId": a.tenant_id, "displayName": a.display_name,
+                        "servicePrincipalId": a.service_principal_id(),
                         "permissions": a.permissions, "callingWebhook": a.calling_webhook,
                     })
                 })
@@ -462,7 +463,7 @@ impl Engine {
     /// `participants.organizer` (create-onlineMeeting, Example 1). That user must be in the
     /// caller's tenant (404 otherwise, as the control API reports an unknown user); they are
     /// written as the organizer and their id is the `Oid` of the join URL's context. A meeting
-    /// no user organises has the application's id there.
+    /// no user organises has the object id of the application's service principal there.
     pub async fn create_online_meeting(
         &self,
         caller: Caller,
@@ -489,7 +490,12 @@ impl Engine {
                     ),
                     None => None,
                 };
-                let oid = organizer.as_ref().map_or(caller.app_id.0.as_str(), |u| u.id.as_str());
+                // The organizer's object id: a user's, or else the calling application's
+                // service principal (an object id, as in its tokens' `oid`; not its client id).
+                let oid = match &organizer {
+                    Some(user) => user.id.clone(),
+                    None => switchboard_core::directory::service_principal_id(&caller.tenant_id, &caller.app_id),
+                };
                 let context = format!("{{\"Tid\":\"{}\",\"Oid\":\"{oid}\"}}", caller.tenant_id);
                 let join_web_url = format!(
                     "{}/l/meetup-join/{}/0?context={}",

@@ -156,6 +156,13 @@ async fn raw_token_request(app: &TestApp, form: &[(&str, &str)]) -> (u16, Value)
     (status, r.json().await.expect("a JSON body"))
 }
 
+/// The claims of a JWT, read without verifying it.
+fn unverified_claims(token: &str) -> Value {
+    use base64::Engine as _;
+    let payload = token.split('.').nth(1).expect("a JWT");
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
 // ---------------------------------------------------------------------------------------------
 // 1. Create call, every kind
 // ---------------------------------------------------------------------------------------------
@@ -193,6 +200,60 @@ async fn a_peer_to_peer_call_is_created_establishing_and_becomes_established_whe
     let got = app.hooks.take_for(&id);
     assert_eq!(summary(&got), ["call updated established"]);
     assert_eq!(app.get_call(&id).await.assert_status(200)["state"], "established");
+}
+
+#[tokio::test]
+async fn a_created_call_is_placed_by_the_calling_application_as_registered_whatever_its_source_says() {
+    let app = TestApp::spawn().await;
+    let adele = app.user("Adele Vance");
+    let registered = json!({"@odata.type": "#microsoft.graph.identity", "id": app.client_id,
+                            "displayName": "Switchboard Dev Bot", "tenantId": app.tenant_id});
+    // No source (create-call Examples 1 and 5), a source naming the application under a name
+    // of its own (Example 2's shape), one naming another application or a user, one setting
+    // read-only properties: the application, as its registration names it.
+    for source in [
+        None,
+        Some(json!({"@odata.type": "#microsoft.graph.participantInfo",
+                    "identity": {"@odata.type": "#microsoft.graph.identitySet",
+                                 "application": {"@odata.type": "#microsoft.graph.identity", "displayName": "Calling Bot", "id": app.client_id}},
+                    "region": null, "languageId": null})),
+        Some(
+            json!({"identity": {"application": {"id": "dd3885da-f9ab-486b-bfae-85de3d445555", "displayName": "TestBot"}}}),
+        ),
+        Some(
+            json!({"identity": {"user": {"id": adele, "displayName": "Adele Vance"}}, "region": "emea", "languageId": "fr-FR"}),
+        ),
+    ] {
+        let mut body = p2p_body(&app, &adele);
+        if let Some(source) = &source {
+            body["source"] = source.clone();
+        }
+        let created = app.create_call(&body).await;
+        let call = created.assert_status(201).clone();
+        let fetched = app.get_call(&id_of(&call)).await;
+        for got in [&call, fetched.assert_status(200)] {
+            let identity = &got["source"]["identity"];
+            assert_eq!(identity["application"], registered, "{source:?}: {got}");
+            assert!(identity["user"].is_null() && identity["applicationInstance"].is_null(), "{source:?}: {got}");
+            assert_eq!((&got["source"]["region"], &got["source"]["languageId"]), (&json!(null), &json!(null)), "{got}");
+        }
+    }
+
+    // A PSTN call placed from an application instance (create-call v1.0 Example 9) keeps it, as
+    // the directory names it, and names it alone.
+    let instance = &app.credentials["applicationInstance"];
+    let id = instance["id"].as_str().unwrap();
+    let mut body = call_body(
+        &app,
+        json!({"targets": [{"identity": {"@odata.type": "#microsoft.graph.communicationsIdentitySet", "phone": {"id": "+14255550101"}}}]}),
+    );
+    body["source"] =
+        json!({"identity": {"applicationInstance": {"id": id.to_ascii_uppercase(), "displayName": "Calling Bot"}}});
+    let created = app.create_call(&body).await;
+    let identity = created.assert_status(201)["source"]["identity"].clone();
+    assert_eq!(identity["applicationInstance"]["id"], id, "{identity}");
+    assert_eq!(identity["applicationInstance"]["displayName"], instance["displayName"], "{identity}");
+    assert!(identity["application"].is_null(), "{identity}");
 }
 
 #[tokio::test]
@@ -1138,9 +1199,12 @@ async fn a_meeting_created_for_a_user_has_them_as_organizer_and_in_its_join_url(
         let context: Value = serde_json::from_str(&context).expect("the context is JSON");
         assert_eq!(context, json!({"Tid": app.tenant_id, "Oid": adele}), "{url}");
     }
-    // A meeting no user organises keeps the application as the context's Oid.
+    // A meeting no user organises has the application's object id as the context's Oid: that of
+    // its service principal, as its tokens' `oid`, never its client id.
     let url = new_meeting(&app).await["joinWebUrl"].as_str().unwrap().to_owned();
-    assert!(url.contains(&format!("%22Oid%22%3A%22{}%22", app.client_id)), "{url}");
+    let service_principal = unverified_claims(app.token())["oid"].as_str().unwrap().to_owned();
+    assert!(url.contains(&format!("%22Oid%22%3A%22{service_principal}%22")), "{url}");
+    assert!(!url.contains(&app.client_id), "{url}");
 }
 
 #[tokio::test]
@@ -1242,6 +1306,70 @@ async fn the_token_endpoint_issues_an_rs256_token_verifiable_with_the_published_
         assert!(roles.contains(&role), "{role} in {roles:?}");
     }
     assert!(claims.get("scp").is_none(), "an application token, not a delegated one");
+}
+
+#[tokio::test]
+async fn an_app_only_token_names_the_service_principal_in_oid_and_sub_and_the_application_in_appid() {
+    let app = TestApp::spawn().await;
+    let (client_id, client_secret) = (app.client_id.clone(), app.client_secret.clone());
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", client_id.as_str()),
+        ("client_secret", client_secret.as_str()),
+        ("scope", GRAPH_DEFAULT),
+    ];
+    let (status, body) = raw_token_request(&app, &form).await;
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let (config, jwks) = discover_keys(&app).await;
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_audience(&["https://graph.microsoft.com"]);
+    validation.set_issuer(&[config["issuer"].as_str().unwrap()]);
+    let claims = jsonwebtoken::decode::<Value>(&token, &decoding_key_for(&jwks, &token), &validation).unwrap().claims;
+
+    // A version 1.0 app-only token, as Entra issues them for Graph: the application in `appid`
+    // (authenticated by a secret), its service principal's object id in `oid` and `sub`.
+    assert_eq!(claims["idtyp"], "app", "{claims}");
+    assert_eq!(claims["appid"], app.client_id.as_str(), "{claims}");
+    let oid = claims["oid"].as_str().expect("oid").to_owned();
+    assert!(uuid::Uuid::parse_str(&oid).is_ok(), "an object id is a GUID: {oid}");
+    assert_ne!(oid, app.client_id, "a service principal is not its application");
+    assert_eq!(claims["sub"], oid.as_str(), "an app-only token's subject is its service principal");
+    assert_eq!(claims["ver"], "1.0", "{claims}");
+    assert_eq!(claims["appidacr"], "1", "{claims}");
+    assert!(claims.get("azp").is_none() && claims.get("azpacr").is_none(), "version 2.0 claims: {claims}");
+
+    // The same object id for every token of the application: the control API's, and after a
+    // restart; the directory shows it.
+    assert_eq!(unverified_claims(app.token())["oid"], oid.as_str());
+    let directory = app.control(Method::GET, "/_switchboard/directory", None).await;
+    let registered = directory.assert_status(200)["applications"][0].clone();
+    assert_eq!(registered["servicePrincipalId"], oid.as_str(), "{registered}");
+    let app = app.restart().await;
+    // (A restarted test server listens on another port, so its issuer changed: a new token.)
+    let (_, body) = raw_token_request(&app, &form).await;
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(unverified_claims(&token)["oid"], oid.as_str());
+
+    // Another application of the tenant has a service principal of its own.
+    let other = "5b0e8f7e-0000-4000-8000-0000000000c2";
+    let seed = json!({"applications": [{
+        "clientId": other, "tenantId": app.tenant_id, "displayName": "Other bot",
+        "clientSecrets": ["other-secret"], "permissions": ["Calls.Initiate.All"],
+    }]});
+    app.control(Method::POST, "/_switchboard/directory/import", Some(&seed)).await.assert_status(204);
+    let other_token = app.fetch_token(&app.tenant_id, other, "other-secret").await;
+    let other_claims = unverified_claims(&other_token);
+    assert_eq!(other_claims["appid"], other);
+    assert!(other_claims["oid"].is_string() && other_claims["oid"] != oid.as_str(), "{other_claims}");
+
+    // Graph routes read the application from `appid`: the token acts as the application.
+    let r = app.request_as(Method::GET, "/beta/communications/calls/unknown-call", Some(&token), None).await;
+    r.assert_error(404, "itemNotFound");
+    let adele = app.user("Adele Vance");
+    let created =
+        app.request_as(Method::POST, "/beta/communications/calls", Some(&token), Some(&p2p_body(&app, &adele))).await;
+    assert_eq!(created.assert_status(201)["source"]["identity"]["application"]["id"], app.client_id.as_str());
 }
 
 #[tokio::test]
@@ -1476,6 +1604,77 @@ async fn graph_routes_without_a_valid_token_are_401_with_a_challenge() {
         r.assert_error(401, "InvalidAuthenticationToken");
         assert!(r.headers.contains_key("www-authenticate"), "{token:?}");
     }
+}
+
+/// GET `url` (with `query`) or POST it `query` as a form, as a browser or a form_post would;
+/// returns the status, the `Location` header if any, and the OAuth body.
+async fn authorization_request(method: Method, url: &str, query: &[(&str, &str)]) -> (u16, Option<String>, Value) {
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let request = match method {
+        Method::POST => http.post(url).form(query),
+        _ => http.get(url).query(query),
+    };
+    let r = request.send().await.unwrap();
+    let status = r.status().as_u16();
+    let location = r.headers().get("location").map(|l| l.to_str().unwrap().to_owned());
+    let body = r.json().await.unwrap_or_else(|e| panic!("{url}: not a JSON body ({e})"));
+    (status, location, body)
+}
+
+#[tokio::test]
+async fn the_advertised_authorization_endpoint_refuses_interactive_sign_in_in_the_oauth_shape_never_404() {
+    let app = TestApp::spawn().await;
+    let (config, _) = discover_keys(&app).await;
+    let authorize = config["authorization_endpoint"].as_str().expect("authorization_endpoint").to_owned();
+    assert_eq!(authorize, format!("{}/{}/oauth2/v2.0/authorize", app.base, app.tenant_id));
+
+    // Entra's checks in its order: parameters, then the application, then where to send the
+    // answer. No application registers a reply address (client credentials only), so a sign-in
+    // of a known application is AADSTS500113, answered here, never redirected to the
+    // redirect_uri it names.
+    let sign_in = [
+        ("client_id", app.client_id.as_str()),
+        ("response_type", "code"),
+        ("redirect_uri", "https://bot.example/signed-in"),
+        ("scope", "openid profile"),
+        ("state", "12345"),
+    ];
+    for method in [Method::GET, Method::POST] {
+        let (status, location, body) = authorization_request(method.clone(), &authorize, &sign_in).await;
+        assert_eq!(
+            (status, body["error"].as_str(), aadsts(&body)),
+            (400, Some("invalid_request"), 500113),
+            "{method}: {body}"
+        );
+        assert_eq!(location, None, "{method}: never redirected");
+        let description = body["error_description"].as_str().unwrap();
+        assert!(description.contains("client credentials"), "{description}");
+        assert!(description.contains(&format!("{}/{}/oauth2/v2.0/token", app.base, app.tenant_id)), "{description}");
+    }
+    let (status, _, body) = authorization_request(Method::GET, &authorize, &[]).await;
+    assert_eq!((status, body["error"].as_str(), aadsts(&body)), (400, Some("invalid_request"), 900144), "{body}");
+    assert!(body["error_description"].as_str().unwrap().contains("'client_id'"), "{body}");
+    let stranger = [("client_id", "00000000-0000-4000-8000-00000000dead"), ("response_type", "code")];
+    let (status, _, body) = authorization_request(Method::GET, &authorize, &stranger).await;
+    assert_eq!((status, body["error"].as_str(), aadsts(&body)), (400, Some("unauthorized_client"), 700016), "{body}");
+    let elsewhere = authorize.replace(&app.tenant_id, "3f1c2b9a-7d4e-4b8a-9c0d-1e2f3a4b5c6d");
+    let (status, _, body) = authorization_request(Method::GET, &elsewhere, &sign_in).await;
+    assert_eq!((status, aadsts(&body)), (400, 90002), "{body}");
+
+    // The authorization_uri of a 401's challenge (version 1.0's path, under `common`) resolves
+    // to the same endpoint: it finds the application of any tenant.
+    let r = app.request_as(Method::GET, "/beta/communications/calls/x", None, None).await;
+    let challenge = r.headers.get("www-authenticate").expect("a challenge").to_str().unwrap().to_owned();
+    let uri = challenge
+        .split("authorization_uri=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("authorization_uri");
+    assert_eq!(uri, format!("{}/common/oauth2/authorize", app.base), "{challenge}");
+    let (status, _, body) = authorization_request(Method::GET, uri, &[]).await;
+    assert_eq!((status, aadsts(&body)), (400, 900144), "{body}");
+    let (status, location, body) = authorization_request(Method::GET, uri, &sign_in).await;
+    assert_eq!((status, location, aadsts(&body)), (400, None, 500113), "{body}");
 }
 
 #[tokio::test]
