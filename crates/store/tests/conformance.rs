@@ -174,6 +174,7 @@ conformance!(
     a_failing_unit_alone_in_its_transaction_leaves_no_trace_and_keeps_its_error,
     a_call_changed_by_a_failing_unit_reads_as_it_was,
     a_conversation_changed_by_a_failing_unit_reads_as_it_was,
+    a_user_changed_by_a_failing_unit_reads_as_it_was,
     the_outbox_hands_out_one_head_per_call_in_sequence_order,
     timers_come_due_in_time_order_and_fire_once,
     the_database_survives_a_reopen_and_migrations_run_once,
@@ -330,6 +331,54 @@ async fn a_call_changed_by_a_failing_unit_reads_as_it_was(db: Fixture) {
         },
     };
     undone_changes_are_not_read_back(store, probe).await;
+}
+
+fn directory_user(id: &str, name: &str) -> switchboard_core::User {
+    switchboard_core::User {
+        id: id.into(),
+        tenant_id: switchboard_core::TenantId("t".into()),
+        display_name: name.into(),
+        behaviour: Default::default(),
+    }
+}
+
+/// As [`undone_changes_are_not_read_back`], for a user: written by an upsert, under any case of
+/// its id (`COLLATE NOCASE`).
+async fn a_user_changed_by_a_failing_unit_reads_as_it_was(db: Fixture) {
+    let store = db.open().await;
+    run(&store, |tx| tx.upsert_user(&directory_user("a", "first"))).await.unwrap();
+    let read = |tx: &mut dyn Tx| Ok(tx.user("A")?.map(|u| u.display_name));
+    let name = |store: &Store| {
+        let store = store.clone();
+        async move { run(&store, read).await.unwrap() }
+    };
+    assert_eq!(name(&store).await.as_deref(), Some("first"));
+    let change_then_fail = |to: &'static str| {
+        move |tx: &mut dyn Tx| {
+            tx.upsert_user(&directory_user("A", to))?;
+            assert_eq!(read(tx)?.as_deref(), Some(to), "a unit reads its own write");
+            Err::<(), _>(StoreError::Conflict("rule broken".into()))
+        }
+    };
+    assert!(run(&store, change_then_fail("alone")).await.is_err());
+    assert_eq!(name(&store).await.as_deref(), Some("first"), "after a unit alone in its transaction failed");
+
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let holder = run(&store, move |_| {
+        held.recv().ok();
+        Ok(())
+    });
+    let (held, failed, in_group, ()) =
+        tokio::join!(holder, run(&store, change_then_fail("grouped")), name(&store), async {
+            release.send(()).unwrap();
+        });
+    held.unwrap();
+    assert!(failed.is_err());
+    assert_eq!(in_group.as_deref(), Some("first"), "read in the same transaction after the failed unit");
+    assert_eq!(name(&store).await.as_deref(), Some("first"), "after a unit that shared its transaction failed");
+    // A write that commits is read back, under either case.
+    run(&store, |tx| tx.upsert_user(&directory_user("A", "second"))).await.unwrap();
+    assert_eq!(name(&store).await.as_deref(), Some("second"));
 }
 
 async fn a_conversation_changed_by_a_failing_unit_reads_as_it_was(db: Fixture) {
