@@ -93,6 +93,9 @@ pub struct Endpoint {
     pub response: Body,
     /// Query parameters read, each `(name, description)`.
     pub query: &'static [(&'static str, &'static str)],
+    /// The property names `$select` takes, on a route that reads it (the OpenAPI description
+    /// lists them as the parameter's values); empty elsewhere.
+    pub selectable: Vec<&'static str>,
     pub(crate) handler: MethodRouter<AppState>,
 }
 
@@ -118,6 +121,7 @@ impl Endpoint {
             status: 200,
             response: Body::None,
             query: &[],
+            selectable: Vec::new(),
             handler,
         }
     }

@@ -337,6 +337,9 @@ pub fn endpoints() -> Vec<Endpoint> {
                         .answers(r.status, r.response.clone())
                         .query(r.query);
                 endpoint.auth = Auth::Graph(r.roles);
+                if let Some(projection) = r.select {
+                    endpoint.selectable = crate::select::selectable(projection.resource, ApiVersion(version).graph());
+                }
                 endpoints.push(endpoint);
             }
         }

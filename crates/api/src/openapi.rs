@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use axum::http::Method;
-use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
+use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, ParameterStyle};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{ArrayBuilder, ComponentsBuilder, ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
@@ -79,14 +79,23 @@ fn operation(e: &Endpoint, components: &mut Option<ComponentsBuilder>) -> utoipa
         );
     }
     for (name, description) in e.query {
-        op = op.parameter(
-            ParameterBuilder::new()
-                .name(*name)
-                .parameter_in(ParameterIn::Query)
-                .required(Required::False)
-                .description(Some(*description))
-                .schema(Some(string_schema())),
-        );
+        let parameter = ParameterBuilder::new()
+            .name(*name)
+            .parameter_in(ParameterIn::Query)
+            .required(Required::False)
+            .description(Some(*description));
+        op = op.parameter(match *name {
+            // As Graph's own description writes it: a comma-separated list of the resource's
+            // property names.
+            "$select" if !e.selectable.is_empty() => {
+                parameter.style(Some(ParameterStyle::Form)).explode(Some(false)).schema(Some(
+                    ArrayBuilder::new()
+                        .items(string_schema().enum_values(Some(e.selectable.iter().copied())))
+                        .min_items(Some(1)),
+                ))
+            }
+            _ => parameter.schema(Some(string_schema())),
+        });
     }
     if let Some((content_type, body)) = content(&e.request, components) {
         op = op.request_body(Some(

@@ -53,6 +53,11 @@ impl Resource {
     }
 }
 
+/// The structural property names of `resource` in `version`: what `$select` takes.
+pub fn selectable(resource: Resource, version: GraphVersion) -> Vec<&'static str> {
+    resource.properties(version).collect()
+}
+
 /// What a route answers: one entity, or a page of them (`value`, `@odata.nextLink`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shape {

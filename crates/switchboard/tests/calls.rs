@@ -868,6 +868,42 @@ async fn the_openapi_document_lists_select_on_the_routes_that_read_it() {
             assert!(names(&format!("{calls}/operations/{{operation_id}}")).is_empty());
         }
     }
+    // Its values are the resource's property names, a comma-separated list, as Graph's own
+    // description writes `$select`: a generated client (or a fuzzer) then sends names the server
+    // takes.
+    let select = |path: &str| -> Value {
+        doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "$select")
+            .unwrap()
+            .clone()
+    };
+    let values = |parameter: &Value| -> Vec<String> {
+        parameter["schema"]["items"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap().to_owned())
+            .collect()
+    };
+    for version in ["beta", "v1.0"] {
+        let call = select(&format!("/{version}/communications/calls/{{call_id}}"));
+        assert_eq!(
+            (&call["style"], &call["explode"], &call["schema"]["type"]),
+            (&json!("form"), &json!(false), &json!("array"))
+        );
+        let call = values(&call);
+        assert!(call.iter().any(|v| v == "state") && call.iter().any(|v| v == "callbackUri"), "{call:?}");
+        // `answeredBy` is a beta property of a call.
+        assert_eq!(call.iter().any(|v| v == "answeredBy"), version == "beta", "{version}: {call:?}");
+        let participant = values(&select(&format!("/{version}/communications/calls/{{call_id}}/participants")));
+        assert!(
+            participant.iter().any(|v| v == "isMuted") && participant.iter().any(|v| v == "info"),
+            "{participant:?}"
+        );
+    }
 }
 
 #[tokio::test]
