@@ -1,6 +1,6 @@
 //! The rules of `POST /communications/calls`: which kind of call a body asks for.
 
-use graph_model::{odata, CreateCallBody, Identity, IdentitySet, ParticipantInfo};
+use graph_model::{odata, CreateCallBody, Identity, IdentitySet, InvitationParticipantInfo, ParticipantInfo};
 
 use crate::{ApplicationInstance, DomainError, Party, PartyKind};
 
@@ -271,6 +271,20 @@ pub fn call_source(
     }
 }
 
+/// One of a created call's `targets` as the call shows it (its response, GET, notifications):
+/// the target the request sent, its identity replaced by `party`, the identity that is rung
+/// as the directory names it (`enrich` in the engine), since an identity is "read-only, server
+/// generated" (participantinfo) and a bot must not put another name or tenant on a user. The
+/// other members are echoed as sent; an `@odata.type` the request left out is filled in, as
+/// every target of create-call's responses carries one.
+pub fn call_target(requested: &InvitationParticipantInfo, party: &Party) -> InvitationParticipantInfo {
+    InvitationParticipantInfo {
+        odata_type: requested.odata_type.clone().or_else(|| Some(odata::INVITATION_PARTICIPANT_INFO.to_owned())),
+        identity: Some(party.to_identity_set()),
+        ..requested.clone()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -450,5 +464,38 @@ mod tests {
             json!({"@odata.type": "#microsoft.graph.identity", "displayName": "Guest User", "id": "d7a3b999-17ac-4bca-9e77-e6a730d2ec2e"})
         );
         assert_eq!(got["identity"]["application"], json!(null), "{got}");
+    }
+
+    #[test]
+    fn a_target_shows_the_identity_that_is_rung_and_echoes_the_rest() {
+        let adele = Party {
+            kind: PartyKind::User,
+            id: "6e7b768e-07e2-4810-8459-485f84f8f204".to_owned(),
+            display_name: Some("Adele Vance".to_owned()),
+            tenant_id: Some("t1".to_owned()),
+            identity_provider: None,
+        };
+        let sent: InvitationParticipantInfo = serde_json::from_value(json!({
+            "identity": {"user": {"id": "6E7B768E-07E2-4810-8459-485F84F8F204", "displayName": "Not Adele", "tenantId": "elsewhere"}},
+            "endpointType": "default", "hidden": false,
+        }))
+        .unwrap();
+        let got = serde_json::to_value(call_target(&sent, &adele)).unwrap();
+        assert_eq!(
+            got,
+            json!({"@odata.type": "#microsoft.graph.invitationParticipantInfo", "endpointType": "default", "replacesCallId": null,
+                   "hidden": false,
+                   "identity": {"@odata.type": "#microsoft.graph.identitySet", "user": {"@odata.type": "#microsoft.graph.identity",
+                                "id": "6e7b768e-07e2-4810-8459-485f84f8f204", "displayName": "Adele Vance", "tenantId": "t1",
+                                "identityProvider": "AAD"},
+                                "application": null, "applicationInstance": null, "device": null, "phone": null, "guest": null,
+                                "encrypted": null, "onPremises": null}})
+        );
+        // The beta page's requests type targets as participantInfo: that type is echoed.
+        let beta: InvitationParticipantInfo = serde_json::from_value(
+            json!({"@odata.type": "#microsoft.graph.participantInfo", "identity": {"user": {"id": "x"}}}),
+        )
+        .unwrap();
+        assert_eq!(call_target(&beta, &adele).odata_type.as_deref(), Some("#microsoft.graph.participantInfo"));
     }
 }

@@ -257,6 +257,81 @@ async fn a_created_call_is_placed_by_the_calling_application_as_registered_whate
 }
 
 #[tokio::test]
+async fn a_created_calls_targets_are_named_as_the_directory_names_them_wherever_the_call_shows() {
+    let app = TestApp::spawn().await;
+    let (adele, alex) = (app.user("Adele Vance"), app.user("Alex Wilber"));
+    let named = |kind: &str, id: &str, name: &str| {
+        let mut identity = json!({"@odata.type": "#microsoft.graph.identity", "id": id, "displayName": name});
+        match kind {
+            "user" => {
+                identity["tenantId"] = json!(app.tenant_id);
+                identity["identityProvider"] = json!("AAD");
+            }
+            "applicationInstance" => identity["tenantId"] = json!(app.tenant_id),
+            _ => {}
+        }
+        identity
+    };
+    let target_of = |call: &Value, i: usize, kind: &str| call["targets"][i]["identity"][kind].clone();
+
+    // A peer-to-peer call to Adele by id alone (the audit's case), and one naming her
+    // otherwise, in another tenant, with her id in upper case: her directory entry in the 201,
+    // in GET, in every call-state notification and in the roster.
+    for target in [
+        json!({"identity": {"user": {"id": adele}}}),
+        json!({"@odata.type": "#microsoft.graph.invitationParticipantInfo",
+               "identity": {"@odata.type": "#microsoft.graph.identitySet",
+                            "user": {"id": adele.to_ascii_uppercase(), "displayName": "Not Adele", "tenantId": "elsewhere"}}}),
+    ] {
+        let expected = named("user", &adele, "Adele Vance");
+        let (call, establishing) = create_and_settle(&app, &call_body(&app, json!({"targets": [target]}))).await;
+        let id = id_of(&call);
+        assert_eq!(target_of(&call, 0, "user"), expected, "201: {call}");
+        assert_eq!(call["targets"][0]["@odata.type"], "#microsoft.graph.invitationParticipantInfo", "{call}");
+        let fetched = app.get_call(&id).await;
+        assert_eq!(target_of(fetched.assert_status(200), 0, "user"), expected, "GET");
+        app.advance(1_000).await;
+        let established = app.hooks.take_for(&id);
+        let notified: Vec<&Received> = establishing.iter().chain(&established).collect();
+        assert_eq!(notified.len(), 2, "{notified:#?}");
+        for n in notified {
+            assert_eq!(target_of(n.resource_data(), 0, "user"), expected, "{}", n.notification());
+        }
+        let roster = app.list_participants(&id, "").await.assert_status(200)["value"].clone();
+        let callee = roster.as_array().unwrap().iter().find(|p| identity_of(p) == adele).expect("Adele connected");
+        assert_eq!(callee["info"]["identity"]["user"], expected, "{roster}");
+    }
+
+    // An ad-hoc group call: each target named in the 201, and in the roster once it answers.
+    let body = call_body(
+        &app,
+        json!({"targets": [{"identity": {"user": {"id": adele}}}, {"identity": {"user": {"id": alex}}}]}),
+    );
+    let (call, _) = create_and_settle(&app, &body).await;
+    assert_eq!(target_of(&call, 0, "user"), named("user", &adele, "Adele Vance"), "{call}");
+    assert_eq!(target_of(&call, 1, "user"), named("user", &alex, "Alex Wilber"), "{call}");
+    app.advance(1_000).await;
+    let got = app.hooks.take_for(&id_of(&call));
+    assert_eq!(summary(&got), ["roster 2"]);
+    let joined = got[0].resource_data().as_array().unwrap().iter().find(|p| identity_of(p) == adele).cloned();
+    assert_eq!(joined.expect("Adele in the roster")["info"]["identity"]["user"], named("user", &adele, "Adele Vance"));
+
+    // A phone number and an application instance the directory names: named so (the call to
+    // the caller's own instance ends at once, 480/10037: only its 201 is read).
+    let phone = json!({"identity": {"@odata.type": "#microsoft.graph.communicationsIdentitySet", "phone": {"id": "+14255550101"}}});
+    let created = app.create_call(&call_body(&app, json!({"targets": [phone]}))).await;
+    let call = created.assert_status(201).clone();
+    assert_eq!(target_of(&call, 0, "phone"), named("phone", "+14255550101", "Front desk"), "{call}");
+    let instance = &app.credentials["applicationInstance"];
+    let instance_id = instance["id"].as_str().unwrap();
+    let target = json!({"identity": {"applicationInstance": {"id": instance_id.to_ascii_uppercase()}}});
+    let created = app.create_call(&call_body(&app, json!({"targets": [target]}))).await;
+    let call = created.assert_status(201).clone();
+    let expected = named("applicationInstance", instance_id, instance["displayName"].as_str().unwrap());
+    assert_eq!(target_of(&call, 0, "applicationInstance"), expected, "{call}");
+}
+
+#[tokio::test]
 async fn a_peer_to_peer_call_gets_no_roster_notifications() {
     let app = TestApp::spawn().await;
     let adele = app.user("Adele Vance");
