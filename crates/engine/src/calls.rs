@@ -549,24 +549,26 @@ fn create_call_tx(
         tenant_id: Some(caller.tenant_id.0.clone()),
         identity_provider: None,
     };
-    let mut me = new_participant(
-        &conversation,
-        bot.clone(),
-        if is_p2p { ParticipantState::Connected } else { ParticipantState::Ringing },
-        EndpointKind::Application,
-        None,
-        now,
-    );
-    me.call_id = Some(call_id.clone());
     // Who places the call is the server's to say: the application as registered, or the
-    // instance or guest it calls as (call_kind::call_source).
+    // instance or guest it calls as (call_kind::caller). The application's own participant
+    // carries that identity too, as create-call Example 8's roster shows its guest.
     let instances = match body.source.as_ref().and_then(|s| s.identity.as_ref()) {
         Some(identity) if identity.application_instance.is_some() => {
             tx.application_instances(caller.app_id.as_str())?
         }
         _ => Vec::new(),
     };
-    let source = call_kind::call_source(body.source.as_ref(), &bot, &instances);
+    let placed_as = call_kind::caller(body.source.as_ref(), &bot, &instances)?;
+    let source = call_kind::source_info(&placed_as);
+    let mut me = new_participant(
+        &conversation,
+        placed_as,
+        if is_p2p { ParticipantState::Connected } else { ParticipantState::Ringing },
+        EndpointKind::Application,
+        None,
+        now,
+    );
+    me.call_id = Some(call_id.clone());
     let call = Call {
         id: call_id.clone(),
         app_id: caller.app_id.clone(),
@@ -598,9 +600,9 @@ fn create_call_tx(
     }
     tx.insert_call(&call)?;
     tx.insert_participant(&me).map_err(|e| match e {
-        switchboard_store::StoreError::Conflict(_) => {
-            EngineError::from(DomainError::conflict("this application is already in that meeting or call"))
-        }
+        switchboard_store::StoreError::Conflict(_) => EngineError::from(DomainError::conflict(
+            "this application, or the identity it calls as, is already in that meeting or call",
+        )),
         other => other.into(),
     })?;
     for target in targets {
