@@ -423,6 +423,13 @@ async fn a_bot_that_joins_a_meeting_as_a_guest_is_that_guest_in_the_roster_every
     assert!(gone["removedState"].is_object(), "{gone}");
     let got = app.hooks.take_for(&guest_call);
     assert_eq!(got.last().map(|n| n.resource_data()["state"].clone()), Some(json!("terminated")), "{got:#?}");
+
+    // The host application, in the meeting as itself, may join it again as a guest: another
+    // identity.
+    let other =
+        json!({"@odata.type": "#microsoft.graph.identity", "displayName": "Host as guest", "id": "host-guest-1"});
+    let r = app.request_as(Method::POST, calls, Some(app.token()), Some(&join(&other))).await;
+    assert_eq!(r.assert_status(201)["source"]["identity"]["guest"], other);
 }
 
 #[tokio::test]
