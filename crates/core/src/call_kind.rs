@@ -1,8 +1,8 @@
 //! The rules of `POST /communications/calls`: which kind of call a body asks for.
 
-use graph_model::{odata, CreateCallBody, Identity, IdentitySet, ParticipantInfo};
+use graph_model::{odata, CreateCallBody, Identity, InvitationParticipantInfo, ParticipantInfo};
 
-use crate::{ApplicationInstance, DomainError, Party, PartyKind};
+use crate::{party, ApplicationInstance, DomainError, Party, PartyKind};
 
 /// At most this many targets when creating a call.
 pub const MAX_TARGETS: usize = 5;
@@ -206,9 +206,11 @@ pub fn plan_call(body: &CreateCallBody, policy: &CallbackPolicy) -> Result<CallP
     }
 }
 
-/// The `source` of a call an application places: who calls. Every property of a
-/// participantInfo is "read-only, server generated" (participantinfo), so the request's
-/// `source` is read only for the identity the bot may choose to call as:
+/// Who places a call an application creates: the identity of its `source` and of the
+/// application's own participant in the call's roster (create-call Example 8's roster shows the
+/// bot that joined as a guest as that guest). Every property of a participantInfo is
+/// "read-only, server generated" (participantinfo), so the request's `source` is read only for
+/// the identity the bot may choose to call as:
 /// - an `applicationInstance` (a resource account: PSTN calls are placed from one, create-call
 ///   v1.0 Examples 9 and 10, whose response names the instance alone): that instance, named as
 ///   the directory names it when it is one of `app`'s `instances`, else as the request names
@@ -220,54 +222,91 @@ pub fn plan_call(body: &CreateCallBody, policy: &CallbackPolicy) -> Result<CallP
 ///   application; all three answer the application). Only an application the directory does
 ///   not know (an external issuer's) keeps the display name the request gives its own id.
 ///
-/// `region` and `languageId` are written `null`, as the examples write them: Switchboard knows
-/// neither.
-pub fn call_source(
+/// An instance or guest id longer than [`party::MAX_ID_CHARS`] is `400 invalidRequest`, as an
+/// invitee's is: it becomes the key of a participant.
+pub fn caller(
     requested: Option<&ParticipantInfo>,
     app: &Party,
     instances: &[ApplicationInstance],
-) -> ParticipantInfo {
+) -> Result<Party, DomainError> {
     let requested = requested.and_then(|s| s.identity.as_ref());
-    let named = |identity: &Option<Identity>| {
-        identity.clone().filter(|i| i.id.as_deref().is_some_and(|id| !id.trim().is_empty()))
-    };
-    let identity = if let Some(instance) = requested.and_then(|r| named(&r.application_instance)) {
-        let known = instances.iter().find(|i| instance.id.as_deref().is_some_and(|id| i.id.eq_ignore_ascii_case(id)));
-        let instance = match known {
-            Some(known) => Identity {
-                odata_type: Some(odata::IDENTITY.to_owned()),
-                id: Some(known.id.clone()),
+    if let Some((id, instance)) = named("applicationInstance", requested.and_then(|r| r.application_instance.as_ref()))?
+    {
+        let known = instances.iter().find(|i| i.id.eq_ignore_ascii_case(&id));
+        return Ok(match known {
+            Some(known) => Party {
+                kind: PartyKind::ApplicationInstance,
+                id: known.id.clone(),
                 display_name: Some(known.display_name.clone()),
-                identity_provider: None,
                 tenant_id: Some(known.tenant_id.0.clone()),
+                identity_provider: None,
             },
-            None => Identity { odata_type: Some(odata::IDENTITY.to_owned()), ..instance },
-        };
-        IdentitySet {
-            odata_type: Some(odata::IDENTITY_SET.to_owned()),
-            application_instance: Some(instance),
-            ..IdentitySet::default()
-        }
-    } else if let Some(guest) = requested.and_then(|r| named(&r.guest)) {
-        IdentitySet {
-            odata_type: Some(odata::IDENTITY_SET.to_owned()),
-            guest: Some(Identity { odata_type: Some(odata::IDENTITY.to_owned()), ..guest }),
-            ..IdentitySet::default()
-        }
-    } else {
-        let mut app = app.clone();
-        if app.display_name.is_none() {
-            app.display_name = requested
-                .and_then(|r| r.application.as_ref())
-                .filter(|a| a.id.as_deref().is_some_and(|id| id.eq_ignore_ascii_case(&app.id)))
-                .and_then(|a| a.display_name.clone());
-        }
-        app.to_identity_set()
-    };
+            None => Party {
+                kind: PartyKind::ApplicationInstance,
+                id,
+                display_name: instance.display_name.clone(),
+                tenant_id: instance.tenant_id.clone(),
+                identity_provider: None,
+            },
+        });
+    }
+    if let Some((id, guest)) = named("guest", requested.and_then(|r| r.guest.as_ref()))? {
+        return Ok(Party {
+            kind: PartyKind::Guest,
+            id,
+            display_name: guest.display_name.clone(),
+            tenant_id: guest.tenant_id.clone(),
+            identity_provider: None,
+        });
+    }
+    let mut app = app.clone();
+    if app.display_name.is_none() {
+        app.display_name = requested
+            .and_then(|r| r.application.as_ref())
+            .filter(|a| a.id.as_deref().is_some_and(|id| id.trim().eq_ignore_ascii_case(&app.id)))
+            .and_then(|a| a.display_name.clone());
+    }
+    Ok(app)
+}
+
+/// The id of a `source.identity.{key}` the request names, trimmed; `None` when it names none
+/// (absent, or a blank id).
+fn named<'a>(key: &str, identity: Option<&'a Identity>) -> Result<Option<(String, &'a Identity)>, DomainError> {
+    let Some(identity) = identity else { return Ok(None) };
+    let id = identity.id.as_deref().map(str::trim).unwrap_or_default();
+    if id.is_empty() {
+        return Ok(None);
+    }
+    if id.chars().count() > party::MAX_ID_CHARS {
+        return Err(DomainError::invalid(format!(
+            "source.identity.{key}.id is longer than {} characters",
+            party::MAX_ID_CHARS
+        )));
+    }
+    Ok(Some((id.to_owned(), identity)))
+}
+
+/// The `source` of a call placed by `caller` (see [`caller`]). `region` and `languageId` are
+/// written `null`, as the examples write them: Switchboard knows neither.
+pub fn source_info(caller: &Party) -> ParticipantInfo {
     ParticipantInfo {
         odata_type: Some(odata::PARTICIPANT_INFO.to_owned()),
-        identity: Some(identity),
+        identity: Some(caller.to_identity_set()),
         ..ParticipantInfo::default()
+    }
+}
+
+/// One of a created call's `targets` as the call shows it (its response, GET, notifications):
+/// the target the request sent, its identity replaced by `party`, the identity that is rung
+/// as the directory names it (`enrich` in the engine), since an identity is "read-only, server
+/// generated" (participantinfo) and a bot must not put another name or tenant on a user. The
+/// other members are echoed as sent; an `@odata.type` the request left out is filled in, as
+/// every target of create-call's responses carries one.
+pub fn call_target(requested: &InvitationParticipantInfo, party: &Party) -> InvitationParticipantInfo {
+    InvitationParticipantInfo {
+        odata_type: requested.odata_type.clone().or_else(|| Some(odata::INVITATION_PARTICIPANT_INFO.to_owned())),
+        identity: Some(party.to_identity_set()),
+        ..requested.clone()
     }
 }
 
@@ -379,7 +418,8 @@ mod tests {
     /// The source of a create-call body whose `source` is `requested` (JSON, `null` for none).
     fn source(requested: serde_json::Value, app: &Party, instances: &[ApplicationInstance]) -> serde_json::Value {
         let requested: Option<ParticipantInfo> = serde_json::from_value(requested).unwrap();
-        serde_json::to_value(call_source(requested.as_ref(), app, instances)).unwrap()
+        let caller = caller(requested.as_ref(), app, instances).unwrap();
+        serde_json::to_value(source_info(&caller)).unwrap()
     }
 
     #[test]
@@ -450,5 +490,73 @@ mod tests {
             json!({"@odata.type": "#microsoft.graph.identity", "displayName": "Guest User", "id": "d7a3b999-17ac-4bca-9e77-e6a730d2ec2e"})
         );
         assert_eq!(got["identity"]["application"], json!(null), "{got}");
+    }
+
+    #[test]
+    fn the_caller_is_the_identity_the_source_names_so_the_bots_own_participant_can_carry_it() {
+        let registered = bot(Some("Calling Bot"));
+        let parse = |v: serde_json::Value| serde_json::from_value::<ParticipantInfo>(v).unwrap();
+        let guest = parse(
+            json!({"identity": {"guest": {"id": " d7a3b999-17ac-4bca-9e77-e6a730d2ec2e ", "displayName": "Guest User"}}}),
+        );
+        let got = caller(Some(&guest), &registered, &[]).unwrap();
+        assert_eq!((got.kind, got.id.as_str()), (PartyKind::Guest, "d7a3b999-17ac-4bca-9e77-e6a730d2ec2e"));
+        assert_eq!(got.display_name.as_deref(), Some("Guest User"));
+        let from_instance =
+            parse(json!({"identity": {"applicationInstance": {"id": "3D913ABB-AEC0-4964-8FA6-3C6850C4F278"}}}));
+        let got = caller(Some(&from_instance), &registered, &[instance()]).unwrap();
+        assert_eq!(
+            (got.kind, got.id.as_str()),
+            (PartyKind::ApplicationInstance, "3d913abb-aec0-4964-8fa6-3c6850c4f278")
+        );
+        assert_eq!(got.key(), "applicationInstance:3d913abb-aec0-4964-8fa6-3c6850c4f278");
+        assert_eq!(caller(None, &registered, &[]).unwrap(), registered);
+    }
+
+    #[test]
+    fn a_source_id_too_long_to_be_a_participant_is_refused() {
+        let long = "g".repeat(party::MAX_ID_CHARS + 1);
+        for key in ["guest", "applicationInstance"] {
+            let requested: ParticipantInfo = serde_json::from_value(json!({"identity": {key: {"id": long}}})).unwrap();
+            let err = caller(Some(&requested), &bot(Some("Calling Bot")), &[]).unwrap_err();
+            assert_eq!(err.kind, crate::ErrorKind::InvalidRequest, "{key}");
+            assert!(err.message.contains(&format!("source.identity.{key}.id")), "{}", err.message);
+        }
+        let longest: ParticipantInfo =
+            serde_json::from_value(json!({"identity": {"guest": {"id": "g".repeat(party::MAX_ID_CHARS)}}})).unwrap();
+        assert!(caller(Some(&longest), &bot(None), &[]).is_ok());
+    }
+
+    #[test]
+    fn a_target_shows_the_identity_that_is_rung_and_echoes_the_rest() {
+        let adele = Party {
+            kind: PartyKind::User,
+            id: "6e7b768e-07e2-4810-8459-485f84f8f204".to_owned(),
+            display_name: Some("Adele Vance".to_owned()),
+            tenant_id: Some("t1".to_owned()),
+            identity_provider: None,
+        };
+        let sent: InvitationParticipantInfo = serde_json::from_value(json!({
+            "identity": {"user": {"id": "6E7B768E-07E2-4810-8459-485F84F8F204", "displayName": "Not Adele", "tenantId": "elsewhere"}},
+            "endpointType": "default", "hidden": false,
+        }))
+        .unwrap();
+        let got = serde_json::to_value(call_target(&sent, &adele)).unwrap();
+        assert_eq!(
+            got,
+            json!({"@odata.type": "#microsoft.graph.invitationParticipantInfo", "endpointType": "default", "replacesCallId": null,
+                   "hidden": false,
+                   "identity": {"@odata.type": "#microsoft.graph.identitySet", "user": {"@odata.type": "#microsoft.graph.identity",
+                                "id": "6e7b768e-07e2-4810-8459-485f84f8f204", "displayName": "Adele Vance", "tenantId": "t1",
+                                "identityProvider": "AAD"},
+                                "application": null, "applicationInstance": null, "device": null, "phone": null, "guest": null,
+                                "encrypted": null, "onPremises": null}})
+        );
+        // The beta page's requests type targets as participantInfo: that type is echoed.
+        let beta: InvitationParticipantInfo = serde_json::from_value(
+            json!({"@odata.type": "#microsoft.graph.participantInfo", "identity": {"user": {"id": "x"}}}),
+        )
+        .unwrap();
+        assert_eq!(call_target(&beta, &adele).odata_type.as_deref(), Some("#microsoft.graph.participantInfo"));
     }
 }

@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::DomainError;
 
+/// The longest identity id accepted (an id is part of the key the store indexes).
+pub const MAX_ID_CHARS: usize = 128;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum PartyKind {
@@ -71,8 +74,8 @@ impl Party {
         if id.is_empty() {
             return Err(DomainError::invalid(format!("identity.{key}.id is required")));
         }
-        if id.chars().count() > 128 {
-            return Err(DomainError::invalid(format!("identity.{key}.id is longer than 128 characters")));
+        if id.chars().count() > MAX_ID_CHARS {
+            return Err(DomainError::invalid(format!("identity.{key}.id is longer than {MAX_ID_CHARS} characters")));
         }
         let id = if kind == PartyKind::Phone { parse_e164(id)? } else { id.to_owned() };
         Ok(Party {

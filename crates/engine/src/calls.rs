@@ -5,9 +5,9 @@ use switchboard_core::call_kind::{self, CallPlan, MeetingLocator};
 use switchboard_core::pstn::{self, PstnSponsor};
 use switchboard_core::results::{CallEnd, RingFailure};
 use switchboard_core::{
-    render, Behaviour, Call, CallId, Conversation, ConversationId, ConversationKind, DomainError, EndpointKind,
-    InvitedBy, Participant, ParticipantId, ParticipantState, Party, PartyKind, RingOutcome, RingPlan, TimerAction,
-    Timestamp,
+    render, ApplicationInstance, Behaviour, Call, CallId, Conversation, ConversationId, ConversationKind, DomainError,
+    EndpointKind, InvitedBy, Participant, ParticipantId, ParticipantState, Party, PartyKind, RingOutcome, RingPlan,
+    TimerAction, Timestamp,
 };
 use switchboard_store::Tx;
 
@@ -33,9 +33,10 @@ pub(crate) fn conversation_of(tx: &mut dyn Tx, call: &Call) -> EngineResult<Conv
 }
 
 /// Fills in what the directory knows of a party (id as the directory spells it, display name,
-/// tenant). What the directory knows wins over what the request says: a participant's identity
+/// tenant): a user, a phone number with a display name, an application or an application
+/// instance. What the directory knows wins over what the request says: a participant's identity
 /// is "read-only, server generated" (participantinfo), so a bot cannot put another name or
-/// tenant on a user in the roster.
+/// tenant on a user in the roster, nor in a created call's `targets`.
 pub(crate) fn enrich(tx: &mut dyn Tx, mut party: Party, default_tenant: &str) -> EngineResult<Party> {
     match party.kind {
         PartyKind::User => {
@@ -44,16 +45,45 @@ pub(crate) fn enrich(tx: &mut dyn Tx, mut party: Party, default_tenant: &str) ->
                 party.display_name = Some(user.display_name);
                 party.tenant_id = Some(user.tenant_id.0);
             }
-            party.tenant_id = party.tenant_id.or(Some(default_tenant.to_owned()));
         }
         PartyKind::Phone => {
             if let Some(phone) = tx.phone(&party.id)? {
                 party.display_name = phone.display_name.or(party.display_name);
             }
         }
-        _ => party.tenant_id = party.tenant_id.or(Some(default_tenant.to_owned())),
+        PartyKind::Application => {
+            if let Some(app) = tx.application(&party.id)? {
+                party.id = app.client_id.0;
+                party.display_name = Some(app.display_name);
+                party.tenant_id = Some(app.tenant_id.0);
+            }
+        }
+        PartyKind::ApplicationInstance => {
+            if let Some(instance) = directory_instance(tx, &party.id)? {
+                party.id = instance.id;
+                party.display_name = Some(instance.display_name);
+                party.tenant_id = Some(instance.tenant_id.0);
+            }
+        }
+        PartyKind::Guest => {}
+    }
+    if party.kind != PartyKind::Phone {
+        party.tenant_id = party.tenant_id.or(Some(default_tenant.to_owned()));
     }
     Ok(party)
+}
+
+/// The application instance `id` names, whatever its case. Directories are small: a scan of
+/// the instances is simpler than another index (as `inbound::resolve_application`).
+fn directory_instance(tx: &mut dyn Tx, id: &str) -> EngineResult<Option<ApplicationInstance>> {
+    for app in tx.applications()? {
+        if let Some(instance) =
+            tx.application_instances(app.client_id.as_str())?.into_iter().find(|i| i.id.eq_ignore_ascii_case(id))
+        {
+            return Ok(Some(instance));
+        }
+    }
+    Ok(None)
 }
 
 /// Starts ringing an invitee. A simulated endpoint gets one timer, due at its outcome or its
@@ -465,20 +495,17 @@ fn create_call_tx(
         created_at: now,
     };
     let mut chat_info = body.chat_info.clone();
-    let (conversation, is_new, targets, peer) = match plan {
+    let (conversation, is_new, targets) = match plan {
         CallPlan::PeerToPeer { target } => {
-            let target = enrich(tx, target, caller.tenant_id.as_str())?;
-            (new_conversation(ConversationKind::PeerToPeer, None, None), true, vec![target.clone()], Some(target))
+            (new_conversation(ConversationKind::PeerToPeer, None, None), true, vec![target])
         }
-        CallPlan::AdHocGroup { targets } => {
-            (new_conversation(ConversationKind::AdHocGroup, None, None), true, targets, None)
-        }
+        CallPlan::AdHocGroup { targets } => (new_conversation(ConversationKind::AdHocGroup, None, None), true, targets),
         CallPlan::ChatGroup { thread_id, targets } => match tx.live_conversation_for_thread(&thread_id)? {
-            Some(existing) if existing.kind != ConversationKind::Meeting => (existing, false, targets, None),
+            Some(existing) if existing.kind != ConversationKind::Meeting => (existing, false, targets),
             Some(_) => {
                 return Err(DomainError::invalid("chatInfo names a meeting's thread: add meetingInfo to join it").into())
             }
-            None => (new_conversation(ConversationKind::ChatGroup, Some(thread_id), None), true, targets, None),
+            None => (new_conversation(ConversationKind::ChatGroup, Some(thread_id), None), true, targets),
         },
         CallPlan::Meeting { locator } => {
             let meeting = match &locator {
@@ -497,7 +524,7 @@ fn create_call_tx(
                 });
             }
             match tx.live_conversation_for_meeting(meeting.id.as_str())? {
-                Some(existing) => (existing, false, Vec::new(), None),
+                Some(existing) => (existing, false, Vec::new()),
                 None => (
                     new_conversation(
                         ConversationKind::Meeting,
@@ -506,12 +533,15 @@ fn create_call_tx(
                     ),
                     true,
                     Vec::new(),
-                    None,
                 ),
             }
         }
     };
+    // Each target as the directory names it: rung so, and shown so in the call's `targets`.
+    let targets =
+        targets.into_iter().map(|t| enrich(tx, t, caller.tenant_id.as_str())).collect::<EngineResult<Vec<_>>>()?;
     let is_p2p = conversation.kind == ConversationKind::PeerToPeer;
+    let peer = if is_p2p { targets.first().cloned() } else { None };
     let bot = Party {
         kind: PartyKind::Application,
         id: caller.app_id.0.clone(),
@@ -519,24 +549,26 @@ fn create_call_tx(
         tenant_id: Some(caller.tenant_id.0.clone()),
         identity_provider: None,
     };
-    let mut me = new_participant(
-        &conversation,
-        bot.clone(),
-        if is_p2p { ParticipantState::Connected } else { ParticipantState::Ringing },
-        EndpointKind::Application,
-        None,
-        now,
-    );
-    me.call_id = Some(call_id.clone());
     // Who places the call is the server's to say: the application as registered, or the
-    // instance or guest it calls as (call_kind::call_source).
+    // instance or guest it calls as (call_kind::caller). The application's own participant
+    // carries that identity too, as create-call Example 8's roster shows its guest.
     let instances = match body.source.as_ref().and_then(|s| s.identity.as_ref()) {
         Some(identity) if identity.application_instance.is_some() => {
             tx.application_instances(caller.app_id.as_str())?
         }
         _ => Vec::new(),
     };
-    let source = call_kind::call_source(body.source.as_ref(), &bot, &instances);
+    let placed_as = call_kind::caller(body.source.as_ref(), &bot, &instances)?;
+    let source = call_kind::source_info(&placed_as);
+    let mut me = new_participant(
+        &conversation,
+        placed_as,
+        if is_p2p { ParticipantState::Connected } else { ParticipantState::Ringing },
+        EndpointKind::Application,
+        None,
+        now,
+    );
+    me.call_id = Some(call_id.clone());
     let call = Call {
         id: call_id.clone(),
         app_id: caller.app_id.clone(),
@@ -547,7 +579,7 @@ fn create_call_tx(
         callback_uri: body.callback_uri.clone().unwrap_or_default(),
         my_participant_id: me.id.clone(),
         source: Some(source),
-        targets: body.targets.clone().unwrap_or_default(),
+        targets: body.targets.iter().flatten().zip(&targets).map(|(t, p)| call_kind::call_target(t, p)).collect(),
         requested_modalities: body.requested_modalities.clone().unwrap_or_else(|| vec![Modality::Audio]),
         media_config: body.media_config.clone(),
         chat_info,
@@ -568,13 +600,12 @@ fn create_call_tx(
     }
     tx.insert_call(&call)?;
     tx.insert_participant(&me).map_err(|e| match e {
-        switchboard_store::StoreError::Conflict(_) => {
-            EngineError::from(DomainError::conflict("this application is already in that meeting or call"))
-        }
+        switchboard_store::StoreError::Conflict(_) => EngineError::from(DomainError::conflict(
+            "this application, or the identity it calls as, is already in that meeting or call",
+        )),
         other => other.into(),
     })?;
     for target in targets {
-        let target = enrich(tx, target, caller.tenant_id.as_str())?;
         if is_p2p && matches!(target.kind, PartyKind::Application | PartyKind::ApplicationInstance) {
             ring_application_target(tx, &call, &conversation, &me, target, now)?;
             continue;

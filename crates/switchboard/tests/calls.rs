@@ -257,6 +257,220 @@ async fn a_created_call_is_placed_by_the_calling_application_as_registered_whate
 }
 
 #[tokio::test]
+async fn a_created_calls_targets_are_named_as_the_directory_names_them_wherever_the_call_shows() {
+    let app = TestApp::spawn().await;
+    let (adele, alex) = (app.user("Adele Vance"), app.user("Alex Wilber"));
+    let named = |kind: &str, id: &str, name: &str| {
+        let mut identity = json!({"@odata.type": "#microsoft.graph.identity", "id": id, "displayName": name});
+        match kind {
+            "user" => {
+                identity["tenantId"] = json!(app.tenant_id);
+                identity["identityProvider"] = json!("AAD");
+            }
+            "applicationInstance" => identity["tenantId"] = json!(app.tenant_id),
+            _ => {}
+        }
+        identity
+    };
+    let target_of = |call: &Value, i: usize, kind: &str| call["targets"][i]["identity"][kind].clone();
+
+    // A peer-to-peer call to Adele by id alone (the audit's case), and one naming her
+    // otherwise, in another tenant, with her id in upper case: her directory entry in the 201,
+    // in GET, in every call-state notification and in the roster.
+    for target in [
+        json!({"identity": {"user": {"id": adele}}}),
+        json!({"@odata.type": "#microsoft.graph.invitationParticipantInfo",
+               "identity": {"@odata.type": "#microsoft.graph.identitySet",
+                            "user": {"id": adele.to_ascii_uppercase(), "displayName": "Not Adele", "tenantId": "elsewhere"}}}),
+    ] {
+        let expected = named("user", &adele, "Adele Vance");
+        let (call, establishing) = create_and_settle(&app, &call_body(&app, json!({"targets": [target]}))).await;
+        let id = id_of(&call);
+        assert_eq!(target_of(&call, 0, "user"), expected, "201: {call}");
+        assert_eq!(call["targets"][0]["@odata.type"], "#microsoft.graph.invitationParticipantInfo", "{call}");
+        let fetched = app.get_call(&id).await;
+        assert_eq!(target_of(fetched.assert_status(200), 0, "user"), expected, "GET");
+        app.advance(1_000).await;
+        let established = app.hooks.take_for(&id);
+        let notified: Vec<&Received> = establishing.iter().chain(&established).collect();
+        assert_eq!(notified.len(), 2, "{notified:#?}");
+        for n in notified {
+            assert_eq!(target_of(n.resource_data(), 0, "user"), expected, "{}", n.notification());
+        }
+        let roster = app.list_participants(&id, "").await.assert_status(200)["value"].clone();
+        let callee = roster.as_array().unwrap().iter().find(|p| identity_of(p) == adele).expect("Adele connected");
+        assert_eq!(callee["info"]["identity"]["user"], expected, "{roster}");
+    }
+
+    // An ad-hoc group call: each target named in the 201, and in the roster once it answers.
+    let body = call_body(
+        &app,
+        json!({"targets": [{"identity": {"user": {"id": adele}}}, {"identity": {"user": {"id": alex}}}]}),
+    );
+    let (call, _) = create_and_settle(&app, &body).await;
+    assert_eq!(target_of(&call, 0, "user"), named("user", &adele, "Adele Vance"), "{call}");
+    assert_eq!(target_of(&call, 1, "user"), named("user", &alex, "Alex Wilber"), "{call}");
+    app.advance(1_000).await;
+    let got = app.hooks.take_for(&id_of(&call));
+    assert_eq!(summary(&got), ["roster 2"]);
+    let joined = got[0].resource_data().as_array().unwrap().iter().find(|p| identity_of(p) == adele).cloned();
+    assert_eq!(joined.expect("Adele in the roster")["info"]["identity"]["user"], named("user", &adele, "Adele Vance"));
+
+    // A phone number and an application instance the directory names: named so (the call to
+    // the caller's own instance ends at once, 480/10037: only its 201 is read).
+    let phone = json!({"identity": {"@odata.type": "#microsoft.graph.communicationsIdentitySet", "phone": {"id": "+14255550101"}}});
+    let created = app.create_call(&call_body(&app, json!({"targets": [phone]}))).await;
+    let call = created.assert_status(201).clone();
+    assert_eq!(target_of(&call, 0, "phone"), named("phone", "+14255550101", "Front desk"), "{call}");
+    let instance = &app.credentials["applicationInstance"];
+    let instance_id = instance["id"].as_str().unwrap();
+    let target = json!({"identity": {"applicationInstance": {"id": instance_id.to_ascii_uppercase()}}});
+    let created = app.create_call(&call_body(&app, json!({"targets": [target]}))).await;
+    let call = created.assert_status(201).clone();
+    let expected = named("applicationInstance", instance_id, instance["displayName"].as_str().unwrap());
+    assert_eq!(target_of(&call, 0, "applicationInstance"), expected, "{call}");
+}
+
+/// Adds a second application to the development tenant; returns its token.
+async fn second_bot(app: &TestApp) -> String {
+    let second = "6d3a7e20-0000-4000-8000-0000000000c4";
+    let seed = json!({"applications": [{
+        "clientId": second, "tenantId": app.tenant_id, "displayName": "Second Bot",
+        "clientSecrets": ["s3cret-s3cret-s3cret"], "permissions": ["Calls.JoinGroupCallAsGuest.All"],
+    }]});
+    app.control(Method::POST, "/_switchboard/directory/import", Some(&seed)).await.assert_status(204);
+    let token = app.control_post(&format!("applications/{second}/token")).await;
+    token.assert_status(200)["access_token"].as_str().unwrap().to_owned()
+}
+
+/// The participant `id` of a roster (a notification's `resourceData` or a list's `value`).
+fn participant_in<'a>(roster: &'a Value, id: &str) -> &'a Value {
+    roster.as_array().unwrap().iter().find(|p| p["id"] == id).unwrap_or_else(|| panic!("no {id} in {roster:#}"))
+}
+
+#[tokio::test]
+async fn a_bot_that_joins_a_meeting_as_a_guest_is_that_guest_in_the_roster_everyone_sees() {
+    let app = TestApp::spawn().await;
+    let delta = json!({"@odata.type": "#microsoft.graph.outgoingCallOptions", "isDeltaRosterEnabled": true});
+    let (host_call, meeting) = app.join_new_meeting(delta).await;
+    let token = second_bot(&app).await;
+    // Create-call Example 8: the guest identity as the call's source.
+    let guest = json!({"@odata.type": "#microsoft.graph.identity", "displayName": "Guest User", "id": "d7a3b999-17ac-4bca-9e77-e6a730d2ec2e"});
+    let join = |guest: &Value| {
+        json!({
+            "@odata.type": "#microsoft.graph.call",
+            "callbackUri": app.callback,
+            "source": {"@odata.type": "#microsoft.graph.participantInfo",
+                       "identity": {"@odata.type": "#microsoft.graph.identitySet", "guest": guest}},
+            "requestedModalities": ["audio"],
+            "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
+            "chatInfo": {"@odata.type": "#microsoft.graph.chatInfo", "threadId": meeting["chatInfo"]["threadId"], "messageId": "0"},
+            "meetingInfo": {"@odata.type": "#microsoft.graph.organizerMeetingInfo",
+                            "organizer": {"@odata.type": "#microsoft.graph.identitySet", "user": {"id": app.user("Adele Vance")}}},
+        })
+    };
+    let calls = "/beta/communications/calls";
+    let r = app.request_as(Method::POST, calls, Some(&token), Some(&join(&guest))).await;
+    let guest_call = r.assert_status(201)["id"].as_str().unwrap().to_owned();
+    let me = r.body["myParticipantId"].as_str().unwrap().to_owned();
+    assert_eq!(r.body["source"]["identity"]["guest"], guest);
+    let is_the_guest = |p: &Value, muted: bool, what: &str| {
+        assert_eq!(p["info"]["identity"]["guest"], guest, "{what}: {p}");
+        assert!(p["info"]["identity"]["application"].is_null(), "{what}: not the application: {p}");
+        assert_eq!((&p["isInLobby"], &p["isMuted"]), (&json!(false), &json!(muted)), "{what}: {p}");
+    };
+    app.advance(0).await;
+
+    // Its own roster, as Example 8's notification shows it: itself as the guest (admitted at
+    // once: Switchboard has no lobby).
+    let got = app.hooks.take_for(&guest_call);
+    assert_eq!(got.iter().map(Received::kind).collect::<Vec<_>>(), ["call", "call", "roster"], "{got:#?}");
+    is_the_guest(participant_in(got[2].resource_data(), &me), false, "own roster");
+    // The other bot of the meeting sees the guest join (a delta roster), and both list it so.
+    let got = app.hooks.take_for(&host_call);
+    assert_eq!(got.iter().map(Received::kind).collect::<Vec<_>>(), ["roster"], "{got:#?}");
+    is_the_guest(participant_in(got[0].resource_data(), &me), false, "the host's delta roster");
+    let listed = app.request_as(Method::GET, &format!("{calls}/{guest_call}/participants"), Some(&token), None).await;
+    is_the_guest(participant_in(&listed.assert_status(200)["value"], &me), false, "listed by the guest bot");
+    is_the_guest(app.get_participant(&host_call, &me).await.assert_status(200), false, "read by the host");
+
+    // The host mutes it: muted, still as the guest, in both rosters.
+    let muted = app.post(&format!("{calls}/{host_call}/participants/{me}/mute"), &json!({})).await;
+    assert_eq!(muted.assert_status(200)["status"], "Completed");
+    app.advance(0).await;
+    let got = app.hooks.take_for(&host_call);
+    assert_eq!(got.iter().map(Received::kind).collect::<Vec<_>>(), ["operation", "roster"], "{got:#?}");
+    is_the_guest(participant_in(got[1].resource_data(), &me), true, "muted, host's roster");
+    let got = app.hooks.take_for(&guest_call);
+    assert_eq!(got.iter().map(Received::kind).collect::<Vec<_>>(), ["roster"], "{got:#?}");
+    is_the_guest(participant_in(got[0].resource_data(), &me), true, "muted, own roster");
+
+    // Another bot cannot be the same guest in that meeting while it is there (an identity is
+    // unique among a conversation's participants), and an id too long to be one is refused.
+    let r = app.request_as(Method::POST, calls, Some(app.token()), Some(&join(&guest))).await;
+    r.assert_error(409, "conflict");
+    let long = json!({"id": "g".repeat(129), "displayName": "Long"});
+    let r = app.request_as(Method::POST, calls, Some(&token), Some(&join(&long))).await;
+    assert!(r.assert_error(400, "invalidRequest").contains("source.identity.guest.id"));
+
+    // It hangs up: the host's delta roster shows the guest leaving.
+    app.request_as(Method::DELETE, &format!("{calls}/{guest_call}"), Some(&token), None).await.assert_status(204);
+    app.advance(0).await;
+    let got = app.hooks.take_for(&host_call);
+    assert_eq!(got.iter().map(Received::kind).collect::<Vec<_>>(), ["roster"], "{got:#?}");
+    let gone = participant_in(got[0].resource_data(), &me);
+    assert_eq!(gone["info"]["identity"]["guest"], guest, "{gone}");
+    assert!(gone["removedState"].is_object(), "{gone}");
+    let got = app.hooks.take_for(&guest_call);
+    assert_eq!(got.last().map(|n| n.resource_data()["state"].clone()), Some(json!("terminated")), "{got:#?}");
+
+    // The host application, in the meeting as itself, may join it again as a guest: another
+    // identity.
+    let other =
+        json!({"@odata.type": "#microsoft.graph.identity", "displayName": "Host as guest", "id": "host-guest-1"});
+    let r = app.request_as(Method::POST, calls, Some(app.token()), Some(&join(&other))).await;
+    assert_eq!(r.assert_status(201)["source"]["identity"]["guest"], other);
+}
+
+#[tokio::test]
+async fn a_bot_that_calls_from_an_application_instance_is_that_instance_in_its_calls() {
+    let app = TestApp::spawn().await;
+    let instance = &app.credentials["applicationInstance"];
+    let instance_id = instance["id"].as_str().unwrap();
+    let expected = json!({"@odata.type": "#microsoft.graph.identity", "id": instance_id,
+                          "displayName": instance["displayName"], "tenantId": app.tenant_id});
+    let source = json!({"identity": {"applicationInstance": {"id": instance_id.to_ascii_uppercase(), "displayName": "Calling Bot"}}});
+    let is_the_instance = |p: &Value, what: &str| {
+        assert_eq!(p["info"]["identity"]["applicationInstance"], expected, "{what}: {p}");
+        assert!(p["info"]["identity"]["application"].is_null(), "{what}: not the application: {p}");
+        assert_eq!(p["isInLobby"], false, "{what}: {p}");
+    };
+
+    // A PSTN call (create-call v1.0 Example 9): the bot's own participant is the instance.
+    let phone = json!({"identity": {"@odata.type": "#microsoft.graph.communicationsIdentitySet", "phone": {"id": "+14255550101"}}});
+    let mut body = call_body(&app, json!({"targets": [phone]}));
+    body["source"] = source.clone();
+    let created = app.create_call(&body).await;
+    let call = created.assert_status(201).clone();
+    let (id, me) = (id_of(&call), call["myParticipantId"].as_str().unwrap().to_owned());
+    let listed = app.list_participants(&id, "").await;
+    is_the_instance(participant_in(&listed.assert_status(200)["value"], &me), "P2P, listed");
+    is_the_instance(app.get_participant(&id, &me).await.assert_status(200), "P2P, read");
+    app.advance(2_000).await;
+    assert_eq!(app.get_call(&id).await.assert_status(200)["state"], "established", "the phone answered");
+    app.delete_call(&id).await.assert_status(204);
+
+    // A group call bound to a chat: its roster notifications show the instance too.
+    let chat = json!({"@odata.type": "#microsoft.graph.chatInfo", "threadId": "19:calls-rs-instance@thread.v2", "messageId": "0"});
+    let mut body = call_body(&app, json!({"chatInfo": chat, "targets": [user_target(&app.user("Adele Vance"))]}));
+    body["source"] = source;
+    let (call, got) = create_and_settle(&app, &body).await;
+    let me = call["myParticipantId"].as_str().unwrap().to_owned();
+    assert_eq!(summary(&got), ["call updated establishing", "call updated established", "roster 1"]);
+    is_the_instance(participant_in(got[2].resource_data(), &me), "group call roster");
+}
+
+#[tokio::test]
 async fn a_peer_to_peer_call_gets_no_roster_notifications() {
     let app = TestApp::spawn().await;
     let adele = app.user("Adele Vance");
