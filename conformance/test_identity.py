@@ -48,14 +48,20 @@ def test_azure_identity_client_secret_credential_gets_a_graph_token_through_msal
     assert "Calls.InitiateGroupCall.All" in claims["roles"]
 
 
-def test_msal_confidential_client_gets_a_token_with_only_the_authority_changed(server):
-    app = msal.ConfidentialClientApplication(
+def _msal_app(server, secret=None):
+    """MSAL's confidential client with only the authority changed (and the development
+    certificate trusted), as the README tells a bot to configure it."""
+    return msal.ConfidentialClientApplication(
         server.client_id,
-        client_credential=server.client_secret,
+        client_credential=server.client_secret if secret is None else secret,
         authority=f"{server.tls_url}/{server.tenant_id}",
         instance_discovery=False,
         verify=str(server.cert),
     )
+
+
+def test_msal_confidential_client_gets_a_token_with_only_the_authority_changed(server):
+    app = _msal_app(server)
     result = app.acquire_token_for_client(scopes=GRAPH_SCOPES)
     assert "access_token" in result, result
     assert result["token_type"] == "Bearer"
@@ -66,13 +72,7 @@ def test_msal_confidential_client_gets_a_token_with_only_the_authority_changed(s
 
 
 def test_msal_builds_a_sign_in_url_from_discovery_that_refuses_interactive_sign_in(server):
-    app = msal.ConfidentialClientApplication(
-        server.client_id,
-        client_credential=server.client_secret,
-        authority=f"{server.tls_url}/{server.tenant_id}",
-        instance_discovery=False,
-        verify=str(server.cert),
-    )
+    app = _msal_app(server)
     # MSAL takes the authorization endpoint from the discovery document.
     flow = app.initiate_auth_code_flow(
         ["User.Read"], redirect_uri="https://bot.example/signed-in", response_mode="form_post"
@@ -87,13 +87,7 @@ def test_msal_builds_a_sign_in_url_from_discovery_that_refuses_interactive_sign_
 
 
 def test_a_wrong_secret_is_refused_with_an_oauth_error_msal_understands(server):
-    app = msal.ConfidentialClientApplication(
-        server.client_id,
-        client_credential="not-the-secret",
-        authority=f"{server.tls_url}/{server.tenant_id}",
-        instance_discovery=False,
-        verify=str(server.cert),
-    )
+    app = _msal_app(server, secret="not-the-secret")
     result = app.acquire_token_for_client(scopes=GRAPH_SCOPES)
     assert result.get("error") == "invalid_client", result
     assert 7000215 in result.get("error_codes", []), result
