@@ -349,8 +349,8 @@ pub fn endpoints() -> Vec<Endpoint> {
 
 /// Refuses the OData system query options a route does not read (`$filter`, `$count`, `$select`
 /// off the routes that project, ...): ignored, they would answer other data than the client
-/// asked for, and it would not know. Names are compared as the handlers read them (exactly), after percent-decoding
-/// (`%24filter`).
+/// asked for, and it would not know. Names are compared as the handlers read them (exactly),
+/// after percent-decoding (`%24filter`).
 async fn refuse_unread_options(
     read: &'static [(&'static str, &'static str)],
     request: axum::extract::Request,

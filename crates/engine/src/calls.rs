@@ -5,9 +5,9 @@ use switchboard_core::call_kind::{self, CallPlan, MeetingLocator};
 use switchboard_core::pstn::{self, PstnSponsor};
 use switchboard_core::results::{CallEnd, RingFailure};
 use switchboard_core::{
-    render, ApplicationInstance, Behaviour, Call, CallId, Conversation, ConversationId, ConversationKind, DomainError,
-    EndpointKind, InvitedBy, Participant, ParticipantId, ParticipantState, Party, PartyKind, RingOutcome, RingPlan,
-    TimerAction, Timestamp,
+    render, Behaviour, Call, CallId, Conversation, ConversationId, ConversationKind, DomainError, EndpointKind,
+    InvitedBy, Participant, ParticipantId, ParticipantState, Party, PartyKind, RingOutcome, RingPlan, TimerAction,
+    Timestamp,
 };
 use switchboard_store::Tx;
 
@@ -59,7 +59,8 @@ pub(crate) fn enrich(tx: &mut dyn Tx, mut party: Party, default_tenant: &str) ->
             }
         }
         PartyKind::ApplicationInstance => {
-            if let Some(instance) = directory_instance(tx, &party.id)? {
+            let id = party.id.clone();
+            if let Some((_, instance)) = crate::inbound::find_instance(tx, |i| i.id.eq_ignore_ascii_case(&id))? {
                 party.id = instance.id;
                 party.display_name = Some(instance.display_name);
                 party.tenant_id = Some(instance.tenant_id.0);
@@ -71,19 +72,6 @@ pub(crate) fn enrich(tx: &mut dyn Tx, mut party: Party, default_tenant: &str) ->
         party.tenant_id = party.tenant_id.or(Some(default_tenant.to_owned()));
     }
     Ok(party)
-}
-
-/// The application instance `id` names, whatever its case. Directories are small: a scan of
-/// the instances is simpler than another index (as `inbound::resolve_application`).
-fn directory_instance(tx: &mut dyn Tx, id: &str) -> EngineResult<Option<ApplicationInstance>> {
-    for app in tx.applications()? {
-        if let Some(instance) =
-            tx.application_instances(app.client_id.as_str())?.into_iter().find(|i| i.id.eq_ignore_ascii_case(id))
-        {
-            return Ok(Some(instance));
-        }
-    }
-    Ok(None)
 }
 
 /// Starts ringing an invitee. A simulated endpoint gets one timer, due at its outcome or its

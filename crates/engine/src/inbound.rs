@@ -19,9 +19,9 @@ use graph_model::{
 use serde_json::json;
 use switchboard_core::results::{CallEnd, RingFailure};
 use switchboard_core::{
-    Application, Call, CallId, Conversation, ConversationId, ConversationKind, DomainError, EndpointKind, InvitedBy,
-    Participant, ParticipantId, ParticipantState, Party, PartyKind, RingOutcome, TimerAction, Timestamp,
-    ANSWER_TIMEOUT_SECS,
+    Application, ApplicationInstance, Call, CallId, Conversation, ConversationId, ConversationKind, DomainError,
+    EndpointKind, InvitedBy, Participant, ParticipantId, ParticipantState, Party, PartyKind, RingOutcome, TimerAction,
+    Timestamp, ANSWER_TIMEOUT_SECS,
 };
 use switchboard_store::Tx;
 
@@ -99,28 +99,36 @@ pub(crate) fn resolve_application(
             (app, target)
         })),
         ApplicationAddress::Instance(_) | ApplicationAddress::PhoneNumber(_) => {
-            // Directories are small: a scan of the instances is simpler than another index.
-            for app in tx.applications()? {
-                for instance in tx.application_instances(app.client_id.as_str())? {
-                    let hit = match address {
-                        ApplicationAddress::Instance(id) => instance.id == *id,
-                        ApplicationAddress::PhoneNumber(n) => instance.phone_number.as_deref() == Some(n.as_str()),
-                        ApplicationAddress::Application(_) => false,
-                    };
-                    if hit {
-                        let target = party(
-                            PartyKind::ApplicationInstance,
-                            &instance.id,
-                            &instance.display_name,
-                            instance.tenant_id.as_str(),
-                        );
-                        return Ok(Some((app, target)));
-                    }
-                }
-            }
-            Ok(None)
+            let found = find_instance(tx, |instance| match address {
+                ApplicationAddress::Instance(id) => instance.id == *id,
+                ApplicationAddress::PhoneNumber(n) => instance.phone_number.as_deref() == Some(n.as_str()),
+                ApplicationAddress::Application(_) => false,
+            })?;
+            Ok(found.map(|(app, instance)| {
+                let target = party(
+                    PartyKind::ApplicationInstance,
+                    &instance.id,
+                    &instance.display_name,
+                    instance.tenant_id.as_str(),
+                );
+                (app, target)
+            }))
         }
     }
+}
+
+/// The first application instance of the directory that `matches`, with its application.
+/// Directories are small: a scan of the instances is simpler than another index.
+pub(crate) fn find_instance(
+    tx: &mut dyn Tx,
+    matches: impl Fn(&ApplicationInstance) -> bool,
+) -> EngineResult<Option<(Application, ApplicationInstance)>> {
+    for app in tx.applications()? {
+        if let Some(instance) = tx.application_instances(app.client_id.as_str())?.into_iter().find(|i| matches(i)) {
+            return Ok(Some((app, instance)));
+        }
+    }
+    Ok(None)
 }
 
 /// Rings an application in `conversation` (a peer-to-peer one): creates its incoming call and
