@@ -36,6 +36,7 @@ async fn agent_socket(
     RawQuery(query): RawQuery,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
+    crate::extract::refuse_nul_in_query(query.as_deref())?;
     let user_id = serde_urlencoded::from_str::<Vec<(String, String)>>(query.as_deref().unwrap_or_default())
         .map_err(|e| ApiError::invalid(format!("Invalid query: {e}")))?
         .into_iter()

@@ -36,7 +36,9 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for GraphJson<T> {
 /// Parses JSON (serde_json limits nesting to 128 levels). A key repeated in any object, read
 /// by `T` or not, makes the body malformed, and so does a body that is not an object: every
 /// body Graph and the control API read is one, and serde would otherwise read an array into a
-/// struct by position (`["2026-01-01T00:00:00Z"]` as a meeting's `startDateTime`).
+/// struct by position (`["2026-01-01T00:00:00Z"]` as a meeting's `startDateTime`). So does a
+/// string or key holding U+0000 (`"\u0000"`): PostgreSQL cannot store it in text, and both
+/// stores must answer alike.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let invalid = |e: serde_json::Error| ApiError::invalid(format!("Invalid request body: {e}"));
     serde_json::from_slice::<NoDuplicateKeys>(bytes).map_err(invalid)?;
@@ -102,7 +104,8 @@ impl<'de> serde::de::Visitor<'de> for NoDuplicateKeysVisitor {
     fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
         Ok(NoDuplicateKeys)
     }
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+    fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<Self::Value, E> {
+        refuse_nul(value)?;
         Ok(NoDuplicateKeys)
     }
     fn visit_unit<E>(self) -> Result<Self::Value, E> {
@@ -127,11 +130,35 @@ impl<'de> serde::de::Visitor<'de> for KeyVisitor {
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("an object key")
     }
-    fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Self::Value, E> {
+    fn visit_borrowed_str<E: serde::de::Error>(self, key: &'de str) -> Result<Self::Value, E> {
+        refuse_nul(key)?;
         Ok(Key(Cow::Borrowed(key)))
     }
-    fn visit_str<E>(self, key: &str) -> Result<Self::Value, E> {
+    fn visit_str<E: serde::de::Error>(self, key: &str) -> Result<Self::Value, E> {
+        refuse_nul(key)?;
         Ok(Key(Cow::Owned(key.to_owned())))
+    }
+}
+
+fn refuse_nul<E: serde::de::Error>(text: &str) -> Result<(), E> {
+    match text.contains('\0') {
+        true => Err(E::custom("a string holds the character U+0000")),
+        false => Ok(()),
+    }
+}
+
+/// Whether a URI's path, a query or a form decodes to U+0000 (only `%00` does: a `%` always
+/// opens an escape). Ids and values holding it are refused as malformed, as JSON strings are
+/// ([`parse_json`]).
+pub(crate) fn encodes_nul(raw: &[u8]) -> bool {
+    raw.windows(3).any(|w| w == b"%00")
+}
+
+/// A query that decodes to U+0000 is malformed (see [`encodes_nul`]).
+pub(crate) fn refuse_nul_in_query(query: Option<&str>) -> Result<(), ApiError> {
+    match query.is_some_and(|q| encodes_nul(q.as_bytes())) {
+        true => Err(ApiError::invalid("Invalid query: it holds the character U+0000.")),
+        false => Ok(()),
     }
 }
 
@@ -142,6 +169,9 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for GraphPa
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if encodes_nul(parts.uri.path().as_bytes()) {
+            return Err(ApiError::invalid("Invalid path: it holds the character U+0000."));
+        }
         axum::extract::Path::<T>::from_request_parts(parts, state)
             .await
             .map(|p| GraphPath(p.0))
@@ -156,6 +186,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for GraphQu
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        refuse_nul_in_query(parts.uri.query())?;
         axum::extract::Query::<T>::from_request_parts(parts, state)
             .await
             .map(|q| GraphQuery(q.0))
@@ -185,6 +216,16 @@ mod tests {
         }
         let distinct: Vec<usize> = (0..40).collect();
         assert!(parse_json::<serde_json::Value>(object(&distinct).as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn u0000_in_a_string_or_key_is_malformed_and_in_a_uri_is_found() {
+        assert!(parse_json::<serde_json::Value>(br#"{"a":["x\u0000"]}"#).is_err());
+        assert!(parse_json::<serde_json::Value>(br#"{"a\u0000":1}"#).is_err());
+        // An escaped backslash before `u0000` is text, not U+0000.
+        assert!(parse_json::<serde_json::Value>(br#"{"a":"\\u0000"}"#).is_ok());
+        assert!(encodes_nul(b"/calls/a%00b") && encodes_nul(b"$skiptoken=%00"));
+        assert!(!encodes_nul(b"$skiptoken=%2500") && !encodes_nul(b"/calls/100"));
     }
 
     #[test]

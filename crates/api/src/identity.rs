@@ -265,6 +265,15 @@ fn unknown_tenant(failure: OAuthFailure, tenant: &str) -> OAuthError {
     )
 }
 
+/// The fields of a form (a body or a query), or `None` if it is malformed. A name or value
+/// holding U+0000 (`%00`) is malformed, as in every surface (`crate::extract::encodes_nul`).
+fn form_fields(form: &[u8]) -> Option<HashMap<String, String>> {
+    if crate::extract::encodes_nul(form) {
+        return None;
+    }
+    serde_urlencoded::from_bytes(form).ok()
+}
+
 /// The client id and secret of HTTP Basic client authentication (`client_secret_basic`), if
 /// the request uses it. RFC 6749 §2.3.1 has the client form-urlencode both before joining them
 /// with `:` and base64-encoding the pair, so they are decoded here (a `:` in a secret arrives
@@ -285,6 +294,9 @@ fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, OA
     };
     let decoded = STANDARD.decode(encoded.trim()).map_err(|_| malformed())?;
     let decoded = String::from_utf8(decoded).map_err(|_| malformed())?;
+    if crate::extract::encodes_nul(decoded.as_bytes()) || decoded.contains('\0') {
+        return Err(malformed());
+    }
     let (id, secret) = decoded.split_once(':').ok_or_else(malformed)?;
     let form_decode = |part: &str| {
         percent_encoding::percent_decode_str(&part.replace('+', " ")).decode_utf8().map(|s| s.into_owned())
@@ -328,8 +340,8 @@ async fn token(
             "The request body must be application/x-www-form-urlencoded.",
         ));
     }
-    let form: HashMap<String, String> = serde_urlencoded::from_bytes(&body)
-        .map_err(|_| oauth_error(OAuthFailure::MalformedRequest, "The request body is not a valid form."))?;
+    let form = form_fields(&body)
+        .ok_or_else(|| oauth_error(OAuthFailure::MalformedRequest, "The request body is not a valid form."))?;
     let field = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
     match field("grant_type") {
         Some("client_credentials") => {}
@@ -485,11 +497,9 @@ async fn authorize(
     body: axum::body::Bytes,
 ) -> Result<std::convert::Infallible, OAuthError> {
     let malformed = || oauth_error(OAuthFailure::MalformedRequest, "The request parameters are not a valid form.");
-    let mut parameters: HashMap<String, String> =
-        serde_urlencoded::from_str(uri.query().unwrap_or_default()).map_err(|_| malformed())?;
+    let mut parameters = form_fields(uri.query().unwrap_or_default().as_bytes()).ok_or_else(malformed)?;
     if method == Method::POST && !body.is_empty() {
-        let form: HashMap<String, String> = serde_urlencoded::from_bytes(&body).map_err(|_| malformed())?;
-        parameters.extend(form);
+        parameters.extend(form_fields(&body).ok_or_else(malformed)?);
     }
     let engine = state.engine();
     let directory_failed = |_| oauth_error(OAuthFailure::ServerError, "The directory is unavailable.");

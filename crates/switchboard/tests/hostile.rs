@@ -76,6 +76,59 @@ async fn hostile_bodies_and_headers_get_graph_errors_and_change_nothing() {
     assert_eq!(log.assert_status(200)["value"].as_array().unwrap().len(), 3, "only the join's three notifications");
 }
 
+/// U+0000 in a body, an id, a query or a form is malformed input, on SQLite and on PostgreSQL
+/// alike (PostgreSQL cannot store it in text: it used to answer 500).
+#[tokio::test]
+async fn the_character_u0000_is_refused_alike_on_both_stores() {
+    let schema = PgSchema::create().await;
+    let sqlite = TestApp::spawn_with(SpawnOptions { clock_virtual: false, ..SpawnOptions::default() }).await;
+    let postgres = TestApp::spawn_with(SpawnOptions {
+        clock_virtual: false,
+        database_url: Some(schema.url.clone()),
+        ..SpawnOptions::default()
+    })
+    .await;
+    for app in [&sqlite, &postgres] {
+        let adele = app.user("Adele Vance");
+        let call = |subject: &str, target: &str| {
+            json!({"callbackUri": app.callback, "subject": subject, "requestedModalities": ["audio"],
+                   "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
+                   "targets": [{"identity": user_identity(target)}]})
+        };
+        // JSON strings: a value, an id, a key.
+        app.create_call(&call("a\u{0}b", &adele)).await.assert_error(400, "invalidRequest");
+        app.create_call(&call("s", &format!("{adele}\u{0}"))).await.assert_error(400, "invalidRequest");
+        let call_id = app.create_call(&call("s", &adele)).await.assert_status(201)["id"].as_str().unwrap().to_owned();
+        let invite = format!("/beta/communications/calls/{call_id}/participants/invite");
+        let key = r#"{"participants":[{"identity":{"user":{"id":"x"}}}],"clientContext\u0000":"c"}"#;
+        app.post_raw(&invite, "application/json", key).await.assert_error(400, "invalidRequest");
+        // Ids in the path, and the query.
+        app.get_call("abc%00def").await.assert_error(400, "invalidRequest");
+        app.get_participant(&call_id, "p%00").await.assert_error(400, "invalidRequest");
+        app.list_participants(&call_id, "?$skiptoken=%00").await.assert_error(400, "invalidRequest");
+        let behaviour = json!({"kind": "answer", "afterMs": 0});
+        let r = app.control(Method::PUT, "/_switchboard/users/u%00/behaviour", Some(&behaviour)).await;
+        r.assert_error(400, "invalidRequest");
+        // The identity endpoints: a form field, the authorization request's query.
+        let token = app
+            .http
+            .post(format!("{}/{}/oauth2/v2.0/token", app.base, app.tenant_id))
+            .form(&[("grant_type", "client_credentials"), ("client_id", "a\0"), ("client_secret", "s"), ("scope", "x")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(token.status(), 400);
+        assert_eq!(token.json::<Value>().await.unwrap()["error"], "invalid_request");
+        let authorize =
+            app.http.get(format!("{}/{}/oauth2/v2.0/authorize?client_id=%00", app.base, app.tenant_id)).send().await;
+        let authorize = authorize.unwrap();
+        assert_eq!(authorize.status(), 400);
+        assert_eq!(authorize.json::<Value>().await.unwrap()["error"], "invalid_request");
+        // The store is unharmed: the call reads back as created.
+        assert_eq!(app.get_call(&call_id).await.assert_status(200)["subject"], "s");
+    }
+}
+
 #[tokio::test]
 async fn callback_uris_outside_the_policy_are_refused_at_creation() {
     let app = TestApp::spawn().await;
