@@ -171,9 +171,24 @@ impl Seed {
         (seed, credentials)
     }
 
-    /// Checks what the store cannot: behaviours, phone numbers, references between entries.
+    /// Checks what the store cannot: ids, behaviours, phone numbers, references between entries.
     pub fn validate(&self) -> Result<(), DomainError> {
+        for t in &self.tenants {
+            check_id("tenant", &t.id)?;
+        }
+        for a in &self.applications {
+            check_id("application", &a.client_id)?;
+        }
+        for i in &self.application_instances {
+            check_id("application instance", &i.id)?;
+        }
+        for m in &self.online_meetings {
+            check_id("online meeting", &m.id.0)?;
+            check_id("online meeting thread", &m.thread_id)?;
+            check_id("online meeting join", &m.join_meeting_id)?;
+        }
         for u in &self.users {
+            check_id("user", &u.id)?;
             u.behaviour.validate()?;
         }
         for p in &self.phone_numbers {
@@ -195,6 +210,21 @@ impl Seed {
         }
         Ok(())
     }
+}
+
+/// A directory id (tenant, application, instance, user, meeting) has at most
+/// [`switchboard_core::party::MAX_ID_CHARS`] characters, the most an identity in a call may
+/// have, and no U+0000. PostgreSQL cannot index a longer one (it answered 500) nor store
+/// U+0000 in text, and both stores must answer alike.
+fn check_id(kind: &str, id: &str) -> Result<(), DomainError> {
+    use switchboard_core::party::MAX_ID_CHARS;
+    if id.chars().count() > MAX_ID_CHARS {
+        return Err(DomainError::invalid(format!("{kind} ids have at most {MAX_ID_CHARS} characters")));
+    }
+    if id.contains('\0') {
+        return Err(DomainError::invalid(format!("{kind} ids cannot hold the character U+0000")));
+    }
+    Ok(())
 }
 
 /// What the directory says of a client's credentials.
@@ -373,6 +403,7 @@ impl Engine {
     }
 
     pub async fn add_user(&self, user: User) -> EngineResult<User> {
+        check_id("user", &user.id)?;
         user.behaviour.validate()?;
         self.run(move |tx| {
             if tx.user(&user.id)?.is_some() {
