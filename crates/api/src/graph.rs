@@ -329,6 +329,10 @@ pub fn endpoints() -> Vec<Endpoint> {
                     }))
                     .layer::<_, Infallible>(Extension(RequiredRoles(r.roles)))
                     .layer::<_, Infallible>(Extension(ApiVersion(version)));
+                let method_router = match *version {
+                    "beta" => method_router.layer::<_, Infallible>(axum::middleware::from_fn(dollar_optional)),
+                    _ => method_router,
+                };
                 let mut endpoint =
                     Endpoint::new(r.method.clone(), format!("/{version}{prefix}{}", r.path), method_router)
                         .summary(r.summary)
@@ -345,6 +349,29 @@ pub fn endpoints() -> Vec<Endpoint> {
         }
     }
     endpoints
+}
+
+/// OData system query options by the names Graph's "Use query parameters" page lists them.
+const ODATA_OPTIONS: &[&str] =
+    &["count", "expand", "filter", "format", "orderby", "search", "select", "skip", "skiptoken", "top"];
+
+/// On the beta endpoint "the `$` prefix is optional" (Graph's "Use query parameters" page:
+/// "instead of $filter, you can use filter"), so `select=id` is read as `$select=id`: the
+/// request goes on with the `$` written, and the routes read (or refuse) it as they read the
+/// option itself. On v1.0 such a name is a parameter like any other, as `foo=bar` is.
+async fn dollar_optional(mut request: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let without_dollar = |pair: &str| ODATA_OPTIONS.contains(&pair.split('=').next().unwrap_or_default());
+    let query = request.uri().query().filter(|query| query.split('&').any(without_dollar));
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| if without_dollar(pair) { format!("${pair}") } else { pair.to_owned() })
+            .collect();
+        if let Ok(uri) = format!("{}?{}", request.uri().path(), pairs.join("&")).parse() {
+            *request.uri_mut() = uri;
+        }
+    }
+    next.run(request).await
 }
 
 /// Refuses the OData system query options a route does not read (`$filter`, `$count`, `$select`

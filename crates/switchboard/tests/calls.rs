@@ -1034,6 +1034,32 @@ async fn select_on_participants_projects_every_page_and_next_links_keep_it() {
 }
 
 #[tokio::test]
+async fn on_beta_the_dollar_of_a_query_option_is_optional() {
+    let app = TestApp::spawn().await;
+    let (call, _) = app.join_new_meeting(json!(null)).await;
+    invite_users(&app, &call, &[&app.user("Adele Vance")], "one").await;
+    app.advance(1_000).await;
+    let keys = |body: &Value| body.as_object().unwrap().keys().cloned().collect::<Vec<String>>();
+    // Beta reads `select` and `top` as `$select` and `$top`, and refuses what the route does
+    // not read by its option's name.
+    let got = app.get(&format!("/beta/communications/calls/{call}?select=state")).await.assert_status(200).clone();
+    assert_eq!(keys(&got), ["@odata.context", "@odata.type", "id", "state"], "{got}");
+    let page = app.list_participants(&call, "?top=1&select=isMuted").await.assert_status(200).clone();
+    assert_eq!(page["value"].as_array().unwrap().len(), 1, "{page}");
+    assert_eq!(keys(&page["value"][0]), ["@odata.type", "id", "isMuted"]);
+    let next = page["@odata.nextLink"].as_str().unwrap();
+    assert!(next.contains("$select=isMuted") && next.contains("$skiptoken="), "{next}");
+    let message =
+        app.get(&format!("/beta/communications/calls/{call}?filter=x")).await.assert_error(400, "invalidRequest");
+    assert!(message.contains("'$filter'"), "{message}");
+    app.get(&format!("/beta/communications/calls/{call}?select=foo")).await.assert_error(400, "BadRequest");
+    // v1.0 requires the `$`: without it the name is a parameter like any other.
+    let whole =
+        app.get(&format!("/v1.0/communications/calls/{call}?select=state&filter=x")).await.assert_status(200).clone();
+    assert!(whole["mediaConfig"].is_object(), "{whole}");
+}
+
+#[tokio::test]
 async fn a_select_naming_no_property_of_the_resource_is_graphs_bad_request() {
     let app = TestApp::spawn().await;
     let (call, _) = app.join_new_meeting(json!(null)).await;
