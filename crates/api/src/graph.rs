@@ -100,7 +100,7 @@ impl GraphRoute {
 }
 
 /// The query parameters Graph routes read, as the OpenAPI description lists them.
-const TOP: (&str, &str) = ("$top", "page size (default 100, at most 999)");
+const TOP: (&str, &str) = ("$top", "page size, a positive integer (default 100; more than 999 is served as 999)");
 const SKIPTOKEN: (&str, &str) = ("$skiptoken", "continuation from @odata.nextLink");
 const SELECT: (&str, &str) =
     ("$select", "comma-separated property names to return (any case); id and @odata annotations are always returned");

@@ -6,6 +6,7 @@
 use std::collections::BTreeSet;
 
 use axum::http::Method;
+use switchboard_engine::participants::DEFAULT_PAGE;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, ParameterStyle};
 use utoipa::openapi::request_body::RequestBodyBuilder;
 use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder, ComponentsBuilder, ObjectBuilder, SchemaType, Type};
@@ -99,6 +100,10 @@ fn operation(e: &Endpoint, components: &mut Option<ComponentsBuilder>) -> utoipa
                         .min_items(Some(1)),
                 ))
             }
+            // `graph::list_participants` reads a positive integer and serves any more than
+            // `MAX_PAGE` as `MAX_PAGE`, so no upper bound is an error.
+            "$top" => parameter
+                .schema(Some(schema::integer().minimum(Some(1)).default(Some(serde_json::json!(DEFAULT_PAGE))))),
             _ => parameter.schema(Some(string_schema())),
         });
     }
@@ -325,6 +330,24 @@ mod tests {
         );
         assert_eq!(schemas["ParticipantPage"]["properties"]["value"]["items"], reference("Participant"));
         assert_eq!(required("ParticipantSelectionPage"), ["value"]);
+    }
+
+    #[test]
+    fn top_is_a_positive_integer() {
+        let doc = doc();
+        for version in ["beta", "v1.0"] {
+            for base in ["communications", "app"] {
+                let path = format!("/{version}/{base}/calls/{{call_id}}/participants");
+                let parameters = doc["paths"][&path]["get"]["parameters"].as_array().unwrap();
+                let top = parameters.iter().find(|p| p["name"] == "$top").expect("$top is documented");
+                assert_eq!(top["in"], "query");
+                assert_eq!(
+                    top["schema"],
+                    serde_json::json!({ "type": "integer", "minimum": 1, "default": DEFAULT_PAGE }),
+                    "{path}"
+                );
+            }
+        }
     }
 }
 
