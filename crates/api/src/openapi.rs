@@ -130,18 +130,24 @@ fn operation(e: &Endpoint, components: &mut Option<ComponentsBuilder>) -> utoipa
         }
         (None, _) => {}
     }
-    let mut responses = ResponsesBuilder::new().response(e.status.to_string(), success.build());
-    if e.status < 400 && e.tag != tag::IDENTITY && e.tag != tag::CONSOLE {
-        let error = Body::json::<graph_model::ErrorBody>();
-        let (content_type, body) = content(&error, components).expect("a JSON body");
-        responses = responses.response(
-            "default",
-            ResponseBuilder::new()
-                .description("A Graph error body (every status and code is listed in docs/codes.md)")
-                .content(content_type, body)
-                .build(),
-        );
-    }
+    // Every route may fail: the identity endpoints in the OAuth shape, every other one (the
+    // console's static files included, when the request's headers are too large) with a Graph
+    // error body.
+    let (description, error) = match e.tag {
+        tag::IDENTITY => (
+            "An OAuth error body, as the Microsoft identity platform writes it (every error and AADSTS code is \
+             listed in docs/codes.md)",
+            Body::json::<crate::identity::OAuthErrorBody>(),
+        ),
+        _ => (
+            "A Graph error body (every status and code is listed in docs/codes.md)",
+            Body::json::<graph_model::ErrorBody>(),
+        ),
+    };
+    let (content_type, body) = content(&error, components).expect("a JSON body");
+    let responses = ResponsesBuilder::new()
+        .response(e.status.to_string(), success.build())
+        .response("default", ResponseBuilder::new().description(description).content(content_type, body).build());
     op = op.responses(responses.build());
     match e.auth {
         Auth::Public => {}
@@ -348,6 +354,34 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn identity_routes_document_the_oauth_error_and_every_other_route_the_graph_error() {
+        let doc = doc();
+        for e in endpoints::all() {
+            let method = e.method.as_str().to_ascii_lowercase();
+            let default = &doc["paths"][&e.path][method]["responses"]["default"];
+            let expected = match e.tag {
+                tag::IDENTITY => "OAuthErrorBody",
+                _ => "ErrorBody",
+            };
+            assert_eq!(
+                default["content"]["application/json"]["schema"],
+                reference(expected),
+                "{} {}",
+                e.method,
+                e.path
+            );
+        }
+        // The authorization endpoint refuses every request, in the OAuth shape.
+        let authorize = &doc["paths"]["/{tenant}/oauth2/v2.0/authorize"]["get"]["responses"]["400"];
+        assert_eq!(authorize["content"]["application/json"]["schema"], reference("OAuthErrorBody"));
+        // Everything Switchboard writes in it is required, as Entra ID writes it all.
+        assert_eq!(
+            doc["components"]["schemas"]["OAuthErrorBody"]["required"],
+            serde_json::json!(["error", "error_description", "error_codes", "timestamp", "trace_id", "correlation_id"])
+        );
     }
 }
 
