@@ -2,7 +2,9 @@
 # Fuzzes the whole HTTP API with schemathesis, generated from the server's own /openapi.json:
 # the real binary on a fresh data directory, requests with a valid application token (and
 # without one), every Graph, identity and operational route. It fails on any response >= 500,
-# on a panic in the server log, or if the server cannot still complete an invite afterwards.
+# on an answer the document does not describe (a status it does not list, a body its schema
+# refuses, another content type), on a panic in the server log, or if the server cannot still
+# complete an invite afterwards.
 # The Graph actions Switchboard answers `501 notImplemented` by design are left out, and so is
 # the control API (it can reset state and arm crash points). Path parameters name real calls,
 # participants and an operation made before the run (.ci/api_fuzz.py), so that requests reach
@@ -28,7 +30,7 @@ token=$("$py" "$helper" token "$url" "$data/db/dev-credentials.json")
 "$py" "$helper" targets "$url" "$data/db/dev-credentials.json" > "$data/schemathesis.toml"
 unimplemented='/(microsoft\.graph\.)?(redirect|transfer|playPrompt|recordResponse|cancelMediaProcessing|subscribeToTone|sendDtmfTones|changeScreenSharingRole|updateRecordingStatus|addLargeGalleryView|startHoldMusic|stopHoldMusic|muteAll|configureMixer)$|/calls/\{call_id\}/(microsoft\.graph\.)?(mute|unmute)$'
 "$venv/bin/schemathesis" --config-file "$data/schemathesis.toml" run "$url/openapi.json" \
-  --checks not_a_server_error \
+  --checks not_a_server_error,status_code_conformance,response_schema_conformance,content_type_conformance \
   --header "Authorization: Bearer $token" \
   --exclude-path-regex "^/_switchboard|$unimplemented" \
   --max-examples "$examples" --seed 20261126 --workers 2 --request-timeout 10

@@ -143,6 +143,8 @@ def targets(server):
         f'"path.operation_id" = {toml_string(operation)}',
         f'"path.user_id" = {toml_string(organizer)}',
         f'"path.meeting_id" = {toml_string(meeting["id"])}',
+        # The directory's tenant, so that the identity routes reach the checks behind the tenant's.
+        f'"path.tenant" = {toml_string(server.creds["tenantId"])}',
     ]
 
     def own(name_regex, **parameters):

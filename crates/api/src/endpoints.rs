@@ -96,6 +96,9 @@ pub struct Endpoint {
     /// The property names `$select` takes, on a route that reads it (the OpenAPI description
     /// lists them as the parameter's values); empty elsewhere.
     pub selectable: Vec<&'static str>,
+    /// What a `200` answers when `$select` names properties (the projection of `response`), on
+    /// a route that reads it; [`Body::None`] elsewhere.
+    pub selection: Body,
     pub(crate) handler: MethodRouter<AppState>,
 }
 
@@ -122,6 +125,7 @@ impl Endpoint {
             response: Body::None,
             query: &[],
             selectable: Vec::new(),
+            selection: Body::None,
             handler,
         }
     }

@@ -25,6 +25,7 @@ use crate::auth::{AppCaller, GrantedRoles, RequiredRoles};
 use crate::endpoints::{tag, Auth, Body, Endpoint};
 use crate::error::{ApiError, GraphError};
 use crate::extract::{GraphJson, GraphPath, GraphQuery};
+use crate::openapi::schema::{Page, Selection};
 use crate::select::{Projection, Resource, Shape};
 use crate::AppState;
 
@@ -99,7 +100,7 @@ impl GraphRoute {
 }
 
 /// The query parameters Graph routes read, as the OpenAPI description lists them.
-const TOP: (&str, &str) = ("$top", "page size (default 100, at most 999)");
+const TOP: (&str, &str) = ("$top", "page size, a positive integer (default 100; more than 999 is served as 999)");
 const SKIPTOKEN: (&str, &str) = ("$skiptoken", "continuation from @odata.nextLink");
 const SELECT: (&str, &str) =
     ("$select", "comma-separated property names to return (any case); id and @odata annotations are always returned");
@@ -174,7 +175,7 @@ pub fn route_table() -> Vec<GraphRoute> {
         )
         .query(&[TOP, SKIPTOKEN, SELECT])
         .selects(Resource::Participant, Shape::Collection)
-        .answers(200, Body::json::<ParticipantPage>()),
+        .answers(200, Body::json::<Page<graph_model::Participant>>()),
         route(
             Method::GET,
             Communications,
@@ -343,6 +344,7 @@ pub fn endpoints() -> Vec<Endpoint> {
                 endpoint.auth = Auth::Graph(r.roles);
                 if let Some(projection) = r.select {
                     endpoint.selectable = crate::select::selectable(projection.resource, ApiVersion(version).graph());
+                    endpoint.selection = selection(projection);
                 }
                 endpoints.push(endpoint);
             }
@@ -407,15 +409,16 @@ async fn refuse_unread_options(
     next.run(request).await
 }
 
-/// A page of `GET .../participants` (documentation of [`CollectionPage`]).
-#[derive(utoipa::ToSchema)]
-#[allow(dead_code)]
-struct ParticipantPage {
-    #[schema(rename = "@odata.context")]
-    odata_context: Option<String>,
-    value: Vec<graph_model::Participant>,
-    #[schema(rename = "@odata.nextLink")]
-    next_link: Option<String>,
+/// What a route with `projection` answers when `$select` names properties, for the OpenAPI
+/// description.
+fn selection(projection: Projection) -> Body {
+    use graph_model::{Call, Participant};
+    match (projection.resource, projection.shape) {
+        (Resource::Call, Shape::Entity) => Body::json::<Selection<Call>>(),
+        (Resource::Call, Shape::Collection) => Body::json::<Page<Selection<Call>>>(),
+        (Resource::Participant, Shape::Entity) => Body::json::<Selection<Participant>>(),
+        (Resource::Participant, Shape::Collection) => Body::json::<Page<Selection<Participant>>>(),
+    }
 }
 
 pub(crate) async fn method_not_allowed() -> ApiError {

@@ -96,7 +96,7 @@ fn authorize_endpoint(method: Method, path: &str) -> Endpoint {
              request is refused in the OAuth shape, never redirected (see docs/codes.md)",
         )
         .query(AUTHORIZE_PARAMETERS)
-        .answers(400, Body::JsonInline(oauth_error_schema));
+        .answers(400, Body::json::<OAuthErrorBody>());
     match method {
         Method::POST => endpoint.reads(Body::Form(authorize_form_schema)),
         _ => endpoint,
@@ -109,20 +109,6 @@ fn authorize_form_schema() -> RefOr<Schema> {
         .fold(ObjectBuilder::new().schema_type(SchemaType::Type(Type::Object)), |o, (name, _)| {
             o.property(*name, string())
         })
-        .into()
-}
-
-/// The OAuth error body of the identity endpoints ([`OAuthError`]).
-fn oauth_error_schema() -> RefOr<Schema> {
-    ObjectBuilder::new()
-        .schema_type(SchemaType::Type(Type::Object))
-        .property("error", string())
-        .required("error")
-        .property("error_description", string())
-        .property("error_codes", utoipa::openapi::schema::ArrayBuilder::new().items(integer()))
-        .property("timestamp", string())
-        .property("trace_id", string())
-        .property("correlation_id", string())
         .into()
 }
 
@@ -224,19 +210,34 @@ struct OAuthError {
     description: String,
 }
 
+/// The error body of the identity endpoints, as the Microsoft identity platform writes it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct OAuthErrorBody {
+    /// The OAuth error (`invalid_request`, `invalid_client`, ...).
+    error: String,
+    /// `AADSTS{code}: {what went wrong}`, then the trace id and the time, on lines of their own.
+    error_description: String,
+    /// The AADSTS code.
+    error_codes: Vec<u32>,
+    /// When (RFC 3339, UTC).
+    timestamp: String,
+    trace_id: String,
+    correlation_id: String,
+}
+
 impl IntoResponse for OAuthError {
     fn into_response(self) -> Response {
         let (status, error, code) = self.failure.parts();
         let now = switchboard_core::Timestamp(switchboard_engine::clock::wall_millis()).to_rfc3339();
         let trace = uuid::Uuid::new_v4().to_string();
-        let body = json!({
-            "error": error,
-            "error_description": format!("AADSTS{code}: {}\r\nTrace ID: {trace}\r\nTimestamp: {now}", self.description),
-            "error_codes": [code],
-            "timestamp": now,
-            "trace_id": trace,
-            "correlation_id": uuid::Uuid::new_v4().to_string(),
-        });
+        let body = OAuthErrorBody {
+            error: error.to_owned(),
+            error_description: format!("AADSTS{code}: {}\r\nTrace ID: {trace}\r\nTimestamp: {now}", self.description),
+            error_codes: vec![code],
+            timestamp: now,
+            trace_id: trace,
+            correlation_id: uuid::Uuid::new_v4().to_string(),
+        };
         (status, Json(body)).into_response()
     }
 }

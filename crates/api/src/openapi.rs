@@ -6,9 +6,10 @@
 use std::collections::BTreeSet;
 
 use axum::http::Method;
+use switchboard_engine::participants::DEFAULT_PAGE;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn, ParameterStyle};
 use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::schema::{ArrayBuilder, ComponentsBuilder, ObjectBuilder, SchemaType, Type};
+use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder, ComponentsBuilder, ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::server::Server;
 use utoipa::openapi::tag::TagBuilder;
@@ -44,26 +45,31 @@ fn string_schema() -> ObjectBuilder {
     ObjectBuilder::new().schema_type(SchemaType::Type(Type::String))
 }
 
-/// The content of a body, registering named schemas in `components`.
-fn content(body: &Body, components: &mut Option<ComponentsBuilder>) -> Option<(String, utoipa::openapi::Content)> {
+/// The content type and schema of a body, registering named schemas in `components`.
+fn body_schema(body: &Body, components: &mut Option<ComponentsBuilder>) -> Option<(&'static str, RefOr<Schema>)> {
     let mut register = |named: &endpoints::Named| -> RefOr<Schema> {
         let builder = components.take().unwrap_or_default();
         *components = Some((named.register)(builder));
         RefOr::Ref(Ref::from_schema_name((named.name)()))
     };
-    let (content_type, schema): (&str, Option<RefOr<Schema>>) = match body {
+    Some(match body {
         Body::None => return None,
-        Body::Json(named) => ("application/json", Some(register(named))),
+        Body::Json(named) => ("application/json", register(named)),
         Body::JsonArray(named) => {
             let item = register(named);
-            ("application/json", Some(ArrayBuilder::new().items(item).into()))
+            ("application/json", ArrayBuilder::new().items(item).into())
         }
-        Body::JsonInline(schema) => ("application/json", Some(schema())),
-        Body::Form(schema) => ("application/x-www-form-urlencoded", Some(schema())),
-        Body::Text(content_type) => (content_type, Some(string_schema().into())),
-        Body::EventStream => ("text/event-stream", Some(string_schema().into())),
-    };
-    Some((content_type.to_owned(), ContentBuilder::new().schema(schema).build()))
+        Body::JsonInline(schema) => ("application/json", schema()),
+        Body::Form(schema) => ("application/x-www-form-urlencoded", schema()),
+        Body::Text(content_type) => (content_type, string_schema().into()),
+        Body::EventStream => ("text/event-stream", string_schema().into()),
+    })
+}
+
+/// The content of a body, registering named schemas in `components`.
+fn content(body: &Body, components: &mut Option<ComponentsBuilder>) -> Option<(String, utoipa::openapi::Content)> {
+    let (content_type, schema) = body_schema(body, components)?;
+    Some((content_type.to_owned(), ContentBuilder::new().schema(Some(schema)).build()))
 }
 
 fn operation(e: &Endpoint, components: &mut Option<ComponentsBuilder>) -> utoipa::openapi::path::Operation {
@@ -94,6 +100,10 @@ fn operation(e: &Endpoint, components: &mut Option<ComponentsBuilder>) -> utoipa
                         .min_items(Some(1)),
                 ))
             }
+            // `graph::list_participants` reads a positive integer and serves any more than
+            // `MAX_PAGE` as `MAX_PAGE`, so no upper bound is an error.
+            "$top" => parameter
+                .schema(Some(schema::integer().minimum(Some(1)).default(Some(serde_json::json!(DEFAULT_PAGE))))),
             _ => parameter.schema(Some(string_schema())),
         });
     }
@@ -103,21 +113,41 @@ fn operation(e: &Endpoint, components: &mut Option<ComponentsBuilder>) -> utoipa
         ));
     }
     let mut success = ResponseBuilder::new().description(status_text(e.status));
-    if let Some((content_type, body)) = content(&e.response, components) {
-        success = success.content(content_type, body);
+    match (body_schema(&e.response, components), body_schema(&e.selection, components)) {
+        (Some((content_type, full)), Some((_, selected))) => {
+            // `$select` (crate::select) answers the same resource with only `id`, the `@odata.*`
+            // annotations and the selected properties.
+            let either = AnyOfBuilder::new().item(full).item(selected);
+            success = success
+                .description(format!(
+                    "{}; with `$select`, only `id`, the `@odata.*` annotations and the selected properties",
+                    status_text(e.status)
+                ))
+                .content(content_type, ContentBuilder::new().schema(Some(either)).build());
+        }
+        (Some((content_type, full)), None) => {
+            success = success.content(content_type, ContentBuilder::new().schema(Some(full)).build())
+        }
+        (None, _) => {}
     }
-    let mut responses = ResponsesBuilder::new().response(e.status.to_string(), success.build());
-    if e.status < 400 && e.tag != tag::IDENTITY && e.tag != tag::CONSOLE {
-        let error = Body::json::<graph_model::ErrorBody>();
-        let (content_type, body) = content(&error, components).expect("a JSON body");
-        responses = responses.response(
-            "default",
-            ResponseBuilder::new()
-                .description("A Graph error body (every status and code is listed in docs/codes.md)")
-                .content(content_type, body)
-                .build(),
-        );
-    }
+    // Every route may fail: the identity endpoints in the OAuth shape, every other one (the
+    // console's static files included, when the request's headers are too large) with a Graph
+    // error body.
+    let (description, error) = match e.tag {
+        tag::IDENTITY => (
+            "An OAuth error body, as the Microsoft identity platform writes it (every error and AADSTS code is \
+             listed in docs/codes.md)",
+            Body::json::<crate::identity::OAuthErrorBody>(),
+        ),
+        _ => (
+            "A Graph error body (every status and code is listed in docs/codes.md)",
+            Body::json::<graph_model::ErrorBody>(),
+        ),
+    };
+    let (content_type, body) = content(&error, components).expect("a JSON body");
+    let responses = ResponsesBuilder::new()
+        .response(e.status.to_string(), success.build())
+        .response("default", ResponseBuilder::new().description(description).content(content_type, body).build());
     op = op.responses(responses.build());
     match e.auth {
         Auth::Public => {}
@@ -246,12 +276,123 @@ mod tests {
         assert_eq!(accept["security"][0][ADMIN_SCHEME], serde_json::json!([]));
         assert!(doc["components"]["schemas"]["IdentitySet"].is_object(), "nested schemas are registered");
     }
+
+    fn doc() -> serde_json::Value {
+        serde_json::to_value(document("http://127.0.0.1:8080")).unwrap()
+    }
+
+    fn reference(name: &str) -> serde_json::Value {
+        serde_json::json!({ "$ref": format!("#/components/schemas/{name}") })
+    }
+
+    #[test]
+    fn a_select_route_answers_the_whole_resource_or_a_selection_of_it() {
+        let doc = doc();
+        let schema = |e: &Endpoint| {
+            let method = e.method.as_str().to_ascii_lowercase();
+            doc["paths"][&e.path][method]["responses"][e.status.to_string()]["content"]["application/json"]["schema"]
+                .clone()
+        };
+        let mut selecting = 0;
+        for e in endpoints::all() {
+            let any_of = &schema(&e)["anyOf"];
+            assert_eq!(!e.selectable.is_empty(), any_of.is_array(), "{} {}", e.method, e.path);
+            if !e.selectable.is_empty() {
+                selecting += 1;
+                let (full, selected) = match e.path.rsplit('/').next().unwrap() {
+                    "{call_id}" => ("Call", "CallSelection"),
+                    "participants" => ("ParticipantPage", "ParticipantSelectionPage"),
+                    "{participant_id}" => ("Participant", "ParticipantSelection"),
+                    other => panic!("{other}: a route that selects is listed here"),
+                };
+                assert_eq!(any_of, &serde_json::json!([reference(full), reference(selected)]), "{}", e.path);
+            }
+        }
+        assert_eq!(selecting, 3 * 2 * 2, "three routes, on both versions and both prefixes");
+
+        // A selection has the resource's properties, and requires only what every projection
+        // keeps: the answer to `$select=transcription` the fuzzer once found undocumented.
+        let schemas = &doc["components"]["schemas"];
+        let required = |name: &str| -> Vec<String> {
+            schemas[name]["required"].as_array().into_iter().flatten().map(|v| v.as_str().unwrap().to_owned()).collect()
+        };
+        for (full, selected) in [("Call", "CallSelection"), ("Participant", "ParticipantSelection")] {
+            assert_eq!(schemas[selected]["properties"], schemas[full]["properties"], "{selected}");
+            let kept: Vec<String> = required(full).into_iter().filter(|n| schema::always_selected(n)).collect();
+            assert_eq!(required(selected), kept, "{selected}");
+        }
+        assert_eq!(required("CallSelection"), ["@odata.type", "id"]);
+        let answer = serde_json::json!({
+            "@odata.context": "http://x/v1.0/$metadata#communications/calls(transcription)/$entity",
+            "@odata.type": "#microsoft.graph.call", "id": "c", "transcription": null
+        });
+        for name in required("CallSelection") {
+            assert!(answer.get(&name).is_some(), "{name}");
+        }
+        assert!(required("ParticipantSelection").is_empty(), "a participant's id is optional already");
+        assert_eq!(
+            schemas["ParticipantSelectionPage"]["properties"]["value"]["items"],
+            reference("ParticipantSelection")
+        );
+        assert_eq!(schemas["ParticipantPage"]["properties"]["value"]["items"], reference("Participant"));
+        assert_eq!(required("ParticipantSelectionPage"), ["value"]);
+    }
+
+    #[test]
+    fn top_is_a_positive_integer() {
+        let doc = doc();
+        for version in ["beta", "v1.0"] {
+            for base in ["communications", "app"] {
+                let path = format!("/{version}/{base}/calls/{{call_id}}/participants");
+                let parameters = doc["paths"][&path]["get"]["parameters"].as_array().unwrap();
+                let top = parameters.iter().find(|p| p["name"] == "$top").expect("$top is documented");
+                assert_eq!(top["in"], "query");
+                assert_eq!(
+                    top["schema"],
+                    serde_json::json!({ "type": "integer", "minimum": 1, "default": DEFAULT_PAGE }),
+                    "{path}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn identity_routes_document_the_oauth_error_and_every_other_route_the_graph_error() {
+        let doc = doc();
+        for e in endpoints::all() {
+            let method = e.method.as_str().to_ascii_lowercase();
+            let default = &doc["paths"][&e.path][method]["responses"]["default"];
+            let expected = match e.tag {
+                tag::IDENTITY => "OAuthErrorBody",
+                _ => "ErrorBody",
+            };
+            assert_eq!(
+                default["content"]["application/json"]["schema"],
+                reference(expected),
+                "{} {}",
+                e.method,
+                e.path
+            );
+        }
+        // The authorization endpoint refuses every request, in the OAuth shape.
+        let authorize = &doc["paths"]["/{tenant}/oauth2/v2.0/authorize"]["get"]["responses"]["400"];
+        assert_eq!(authorize["content"]["application/json"]["schema"], reference("OAuthErrorBody"));
+        // Everything Switchboard writes in it is required, as Entra ID writes it all.
+        assert_eq!(
+            doc["components"]["schemas"]["OAuthErrorBody"]["required"],
+            serde_json::json!(["error", "error_description", "error_codes", "timestamp", "trace_id", "correlation_id"])
+        );
+    }
 }
 
 /// Small schema builders the route declarations share.
 pub(crate) mod schema {
-    use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
-    use utoipa::openapi::RefOr;
+    use std::borrow::Cow;
+    use std::marker::PhantomData;
+
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Schema, SchemaType, Type};
+    use utoipa::openapi::{Ref, RefOr};
+    use utoipa::{PartialSchema, ToSchema};
 
     /// Any JSON object.
     pub(crate) fn object() -> RefOr<Schema> {
@@ -264,5 +405,73 @@ pub(crate) mod schema {
 
     pub(crate) fn integer() -> ObjectBuilder {
         ObjectBuilder::new().schema_type(SchemaType::Type(Type::Integer))
+    }
+
+    /// A page of a collection of `T`, as [`graph_model::CollectionPage`] writes it (named
+    /// `{T}Page`).
+    pub(crate) struct Page<T>(PhantomData<T>);
+
+    impl<T: ToSchema> PartialSchema for Page<T> {
+        fn schema() -> RefOr<Schema> {
+            ObjectBuilder::new()
+                .schema_type(SchemaType::Type(Type::Object))
+                .description(Some(format!(
+                    "A page of `{}`: `@odata.nextLink` is there when more follow, and carries the query on",
+                    T::name()
+                )))
+                .property("@odata.context", string())
+                .property("value", ArrayBuilder::new().items(Ref::from_schema_name(T::name())))
+                .required("value")
+                .property("@odata.nextLink", string())
+                .into()
+        }
+    }
+
+    impl<T: ToSchema> ToSchema for Page<T> {
+        fn name() -> Cow<'static, str> {
+            format!("{}Page", T::name()).into()
+        }
+        fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+            schemas.push((T::name().into_owned(), T::schema()));
+            T::schemas(schemas);
+        }
+    }
+
+    /// `T` as a `$select` answers it (named `{T}Selection`): the projection
+    /// ([`crate::select`]) keeps `id`, the `@odata.*` annotations and the selected properties
+    /// (written as `null` when the resource has no value), so the properties are `T`'s but only
+    /// the `id` and annotations `T` requires are required.
+    pub(crate) struct Selection<T>(PhantomData<T>);
+
+    /// What every projection keeps.
+    pub(crate) fn always_selected(name: &str) -> bool {
+        name == "id" || name.starts_with("@odata.")
+    }
+
+    impl<T: ToSchema> PartialSchema for Selection<T> {
+        fn schema() -> RefOr<Schema> {
+            match T::schema() {
+                RefOr::T(Schema::Object(mut object)) => {
+                    object.required.retain(|name| always_selected(name));
+                    object.description = Some(format!(
+                        "`{}` as a `$select` answers it: only `id`, the `@odata.*` annotations and the selected \
+                         properties are written (a selected property the resource has no value for as `null`)",
+                        T::name()
+                    ));
+                    object.into()
+                }
+                // Only objects have properties to select (a test holds the selecting routes to it).
+                other => other,
+            }
+        }
+    }
+
+    impl<T: ToSchema> ToSchema for Selection<T> {
+        fn name() -> Cow<'static, str> {
+            format!("{}Selection", T::name()).into()
+        }
+        fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+            T::schemas(schemas);
+        }
     }
 }

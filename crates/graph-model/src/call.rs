@@ -149,6 +149,8 @@ pub struct Call {
     pub source: Option<ParticipantInfo>,
     pub targets: Vec<InvitationParticipantInfo>,
     pub requested_modalities: Vec<Modality>,
+    /// Beta only: a call rendered for v1.0 leaves it out.
+    #[schema(required = false)]
     pub active_modalities: Vec<Modality>,
     pub media_config: Option<serde_json::Value>,
     pub chat_info: Option<ChatInfo>,
@@ -159,6 +161,8 @@ pub struct Call {
     pub my_participant_id: String,
     pub result_info: Option<ResultInfo>,
     pub ringing_timeout_in_seconds: Option<i64>,
+    /// Beta only: a call rendered for v1.0 leaves it out.
+    #[schema(required = false)]
     pub routing_policies: Vec<String>,
     pub call_routes: Vec<serde_json::Value>,
     pub incoming_context: Option<serde_json::Value>,
@@ -281,6 +285,21 @@ mod tests {
             assert!(Call::has_property(GraphVersion::Beta, key) && !Call::has_property(GraphVersion::V1, key));
         }
         assert!(Call::NAVIGATION_PROPERTIES.iter().all(|n| !Call::PROPERTIES.contains(n)));
+    }
+
+    #[test]
+    fn the_schema_of_a_call_requires_no_beta_only_property() {
+        // A v1.0 call leaves them out, and the OpenAPI description documents both versions'
+        // calls with this one schema.
+        use utoipa::openapi::{schema::Schema, RefOr};
+        let RefOr::T(Schema::Object(schema)) = <Call as utoipa::PartialSchema>::schema() else {
+            panic!("a call is an object")
+        };
+        for key in Call::BETA_ONLY {
+            assert!(schema.properties.contains_key(*key), "{key} is documented");
+            assert!(!schema.required.iter().any(|r| r == key), "{key} is required");
+        }
+        assert!(schema.required.iter().any(|r| r == "requestedModalities"), "v1.0 writes requestedModalities");
     }
 
     #[test]
