@@ -565,7 +565,8 @@ impl Engine {
             }
             LegCommand::Joined { participant_id, call_id, conversation_id, chat_info } => {
                 let joined = participant_id.0.clone();
-                // The new leg is busy until `joined` is told, so its roster comes after it.
+                // The new leg's roster is told here, after `joined`: the change that joined it
+                // wrote it no `Roster` (`notify::joined_in_place`), so it is told once.
                 let session = {
                     let mut state = self.hub().lock();
                     let session = state.connected.get(&pid).map(|l| l.session.clone());

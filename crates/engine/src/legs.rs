@@ -53,6 +53,8 @@ pub enum LegCommand {
     /// This leg's user joins another call without ringing (an escalation or a move with
     /// `replacesCallId`): the leg carries over to `participant_id` there. Sent to the replaced
     /// leg, before the `HangUp` that ends it, so a driver moves its connection across in order.
+    /// The change that joins it writes no `Roster` to the new leg: a driver that shows rosters
+    /// shows the new call's after this.
     Joined {
         participant_id: ParticipantId,
         /// The application call that brought the user in (the meeting's call).
@@ -194,11 +196,18 @@ pub(crate) fn end_leg(tx: &mut dyn Tx, participant: &Participant, now: Timestamp
     }
 }
 
-/// Tells the connected agents of a conversation that its roster changed.
-pub(crate) fn roster_changed(tx: &mut dyn Tx, conversation: &ConversationId, now: Timestamp) -> EngineResult<()> {
+/// Tells the connected agents of a conversation that its roster changed, but for `carried`: a
+/// leg that joins in this change in place of a replaced one, whose `Joined` is followed by its
+/// roster ([`crate::notify::joined_in_place`]).
+pub(crate) fn roster_changed(
+    tx: &mut dyn Tx,
+    conversation: &ConversationId,
+    carried: Option<&ParticipantId>,
+    now: Timestamp,
+) -> EngineResult<()> {
     let command = LegCommand::Roster { conversation_id: conversation.0.clone() };
     for p in tx.live_legs(conversation)? {
-        if p.endpoint == EndpointKind::Agent && p.state == ParticipantState::Connected {
+        if p.endpoint == EndpointKind::Agent && p.state == ParticipantState::Connected && Some(&p.id) != carried {
             send(tx, &p, &command, now)?;
         }
     }

@@ -1,7 +1,7 @@
 //! Writing notifications into the outbox, inside the transaction of the change they report.
 
 use graph_model::CallState;
-use switchboard_core::{render, Call, CallId, Conversation, Operation, Participant, Timestamp};
+use switchboard_core::{render, Call, CallId, Conversation, Operation, Participant, ParticipantId, Timestamp};
 use switchboard_store::{OutboxRow, Tx};
 
 use crate::error::EngineResult;
@@ -76,6 +76,30 @@ pub(crate) fn roster_changed(
     changed: &[Participant],
     now: Timestamp,
 ) -> EngineResult<()> {
+    roster_changed_but_for(tx, conversation, changed, None, now)
+}
+
+/// The roster change of `joined`, a participant who joined without ringing in place of a
+/// replaced leg (an escalation or a move, `replacesCallId`): as [`roster_changed`], except that
+/// a live leg carried over to `joined` is sent no `Roster`. Its driver is told `Joined` by the
+/// same change, and the agent driver tells the new leg its roster after `joined` (the `Roster`
+/// would run on the new leg's own lane, unordered with `Joined`, and show the same snapshot again).
+pub(crate) fn joined_in_place(
+    tx: &mut dyn Tx,
+    conversation: &Conversation,
+    joined: &Participant,
+    now: Timestamp,
+) -> EngineResult<()> {
+    roster_changed_but_for(tx, conversation, std::slice::from_ref(joined), Some(&joined.id), now)
+}
+
+fn roster_changed_but_for(
+    tx: &mut dyn Tx,
+    conversation: &Conversation,
+    changed: &[Participant],
+    carried: Option<&ParticipantId>,
+    now: Timestamp,
+) -> EngineResult<()> {
     // Hidden participants are left out; a change of hidden participants alone changes no
     // roster anyone sees.
     let visible: Vec<Participant>;
@@ -90,7 +114,7 @@ pub(crate) fn roster_changed(
         }
     };
     // Agents see the roster of every call they are in, peer-to-peer ones included.
-    crate::legs::roster_changed(tx, &conversation.id, now)?;
+    crate::legs::roster_changed(tx, &conversation.id, carried, now)?;
     if !conversation.kind.has_roster_notifications() {
         return Ok(());
     }

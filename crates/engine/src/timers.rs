@@ -372,7 +372,7 @@ fn join_without_ringing(
     tx.update_participant(&p)?;
     tx.update_conversation(&conversation)?;
     record_invitee_outcome(tx, operation_id, index, |_| InviteeOutcome::Joined { at: now }, now)?;
-    notify::roster_changed(tx, &conversation, std::slice::from_ref(&p), now)?;
+    notify::joined_in_place(tx, &conversation, &p, now)?;
     if invitee.source_participant_id.is_none() {
         // An escalation: the replaced peer-to-peer call ends as transferred.
         end_call(tx, &mut replaced, CallEnd::Transferred, now)?;

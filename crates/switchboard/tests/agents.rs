@@ -505,18 +505,15 @@ async fn a_server_mute_by_the_bot_is_told_to_the_agent() {
     assert_eq!(of_user(&roster["participants"], &adele).unwrap()["isMuted"], true);
 }
 
-#[tokio::test]
-async fn an_agent_escalated_into_a_meeting_is_told_it_joined_sees_its_roster_and_can_leave() {
-    let app = TestApp::spawn().await;
-    let megan = app.user("Megan Bowen");
-    let mut agent = Agent::connect(&app, &megan).await;
-    // The bot calls Megan peer-to-peer; her agent answers.
+/// The bot calls the agent's user peer-to-peer and the agent answers; returns (the call, the
+/// agent's participant id), with the call's notifications taken and the agent's roster read.
+async fn agent_in_p2p_call(app: &TestApp, agent: &mut Agent) -> (String, String) {
     let p2p = app
         .create_call(&json!({
             "callbackUri": app.callback,
             "requestedModalities": ["audio"],
             "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
-            "targets": [{"@odata.type": "#microsoft.graph.invitationParticipantInfo", "identity": user_identity(&megan)}],
+            "targets": [{"@odata.type": "#microsoft.graph.invitationParticipantInfo", "identity": user_identity(&agent.user_id)}],
         }))
         .await
         .assert_status(201)["id"]
@@ -528,20 +525,50 @@ async fn an_agent_escalated_into_a_meeting_is_told_it_joined_sees_its_roster_and
     agent.accept(&p2p_leg).await;
     agent.expect("answered").await;
     agent.expect("roster").await;
-    notifications(&app, &p2p, 2).await; // establishing, established
+    notifications(app, &p2p, 2).await; // establishing, established
+    (p2p, p2p_leg)
+}
 
-    // The bot joins a meeting and escalates the peer-to-peer call into it.
+/// The bot joins a new meeting and escalates its peer-to-peer call with `user` into it
+/// (`replacesCallId`); returns the meeting's call.
+async fn escalate_into_new_meeting(app: &TestApp, p2p: &str, user: &str) -> String {
     let (meeting, _) = app.join_new_meeting(json!(null)).await;
     let body = json!({
         "participants": [{
             "@odata.type": "#microsoft.graph.invitationParticipantInfo",
-            "identity": user_identity(&megan),
+            "identity": user_identity(user),
             "replacesCallId": p2p,
         }],
         "clientContext": "escalate-agent",
     });
     app.invite(&meeting, &body).await.assert_status(200);
     app.advance(0).await;
+    meeting
+}
+
+/// The agent's messages up to and including the `ended` of `leg`.
+async fn until_ended(agent: &mut Agent, leg: &str) -> Vec<Value> {
+    let mut got = Vec::new();
+    loop {
+        let message = agent.next().await;
+        let done = message["type"] == "ended" && message["participantId"] == leg;
+        got.push(message);
+        if done {
+            return got;
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_agent_escalated_into_a_meeting_is_told_it_joined_sees_its_roster_and_can_leave() {
+    let app = TestApp::spawn().await;
+    let megan = app.user("Megan Bowen");
+    let mut agent = Agent::connect(&app, &megan).await;
+    // The bot calls Megan peer-to-peer; her agent answers.
+    let (p2p, p2p_leg) = agent_in_p2p_call(&app, &mut agent).await;
+
+    // The bot joins a meeting and escalates the peer-to-peer call into it.
+    let meeting = escalate_into_new_meeting(&app, &p2p, &megan).await;
 
     let joined = agent.expect("joined").await;
     let leg = joined["participantId"].as_str().unwrap().to_owned();
@@ -575,15 +602,68 @@ async fn an_agent_escalated_into_a_meeting_is_told_it_joined_sees_its_roster_and
     assert_eq!(last["state"], "terminated");
     assert_eq!(last["resultInfo"]["subcode"].as_i64(), Some(7015), "{last}");
 
-    // Megan leaves the meeting from her agent: the bot's roster drops her. Rosters are
-    // snapshots and may come again before `left` (under load, one more of the same roster did).
+    // Megan leaves the meeting from her agent: the bot's roster drops her.
     agent.leave(&leg).await;
-    agent.until("left").await;
+    agent.expect("left").await;
     let got = notifications(&app, &meeting, 1).await;
     assert_eq!(summary(&got), ["roster 1"], "only the bot is left");
     assert!(!user_ids(got[0].resource_data()).contains(&megan));
     let meeting_roster = app.get(&format!("/v1.0/communications/calls/{meeting}/participants")).await;
     assert!(!user_ids(&meeting_roster.body["value"]).contains(&megan), "{}", meeting_roster.body);
+}
+
+/// Asserts that `got`, an agent's messages from its `joined` on, tell the new leg's roster once:
+/// the change that joined it is one roster change, whichever order its leg commands run in.
+fn one_roster_of(got: &[Value], leg: &str) {
+    let kinds: Vec<String> = got.iter().map(|m| format!("{} {}", m["type"], m["participantId"])).collect();
+    let rosters: Vec<&Value> = got.iter().filter(|m| m["type"] == "roster").collect();
+    assert_eq!(rosters.len(), 1, "one roster of the joined leg {leg}: {kinds:?}");
+    assert_eq!(rosters[0]["participantId"], leg, "{kinds:?}");
+}
+
+#[tokio::test]
+async fn an_agent_escalated_into_a_meeting_is_told_its_roster_once() {
+    let app = TestApp::spawn().await;
+    let megan = app.user("Megan Bowen");
+    let mut agent = Agent::connect(&app, &megan).await;
+    let (p2p, p2p_leg) = agent_in_p2p_call(&app, &mut agent).await;
+    let meeting = escalate_into_new_meeting(&app, &p2p, &megan).await;
+    let leg = agent.expect("joined").await["participantId"].as_str().unwrap().to_owned();
+    let mut got = until_ended(&mut agent, &p2p_leg).await;
+    notifications(&app, &meeting, 2).await; // operation completed, roster
+
+    // The bot removes her: her leg's `ended` comes from a later round of the leg task than
+    // everything the join caused, so every message the join sent her has come before it.
+    app.delete_participant(&meeting, &leg).await.assert_status(204);
+    got.extend(until_ended(&mut agent, &leg).await);
+    one_roster_of(&got, &leg);
+}
+
+#[tokio::test]
+async fn an_agent_moved_to_another_meeting_is_told_its_roster_once() {
+    let app = TestApp::spawn().await;
+    let adele = app.user("Adele Vance");
+    let mut agent = Agent::connect(&app, &adele).await;
+    let (source, old_leg) = agent_in_meeting(&app, &mut agent).await;
+    let (target, _) = app.join_new_meeting(json!(null)).await;
+    let body = json!({
+        "participants": [{
+            "@odata.type": "#microsoft.graph.invitationParticipantInfo",
+            "identity": user_identity(&adele),
+            "replacesCallId": source,
+            "participantId": old_leg,
+        }],
+        "clientContext": "move-agent",
+    });
+    app.invite(&target, &body).await.assert_status(200);
+    app.advance(0).await;
+    let leg = agent.expect("joined").await["participantId"].as_str().unwrap().to_owned();
+    let mut got = until_ended(&mut agent, &old_leg).await;
+    notifications(&app, &target, 2).await; // operation completed, roster
+
+    app.delete_participant(&target, &leg).await.assert_status(204);
+    got.extend(until_ended(&mut agent, &leg).await);
+    one_roster_of(&got, &leg);
 }
 
 #[tokio::test]
