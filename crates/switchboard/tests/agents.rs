@@ -639,17 +639,16 @@ async fn an_agent_escalated_into_a_meeting_is_told_its_roster_once() {
     one_roster_of(&got, &leg);
 }
 
-#[tokio::test]
-async fn an_agent_moved_to_another_meeting_is_told_its_roster_once() {
-    let app = TestApp::spawn().await;
-    let adele = app.user("Adele Vance");
-    let mut agent = Agent::connect(&app, &adele).await;
-    let (source, old_leg) = agent_in_meeting(&app, &mut agent).await;
+/// The agent of `user` joins a meeting; the bot joins a new one and moves the agent's
+/// participant there (`replacesCallId`, `participantId`). Returns (the first meeting's call,
+/// the agent's leg there, the new meeting's call).
+async fn move_into_new_meeting(app: &TestApp, agent: &mut Agent, user: &str) -> (String, String, String) {
+    let (source, old_leg) = agent_in_meeting(app, agent).await;
     let (target, _) = app.join_new_meeting(json!(null)).await;
     let body = json!({
         "participants": [{
             "@odata.type": "#microsoft.graph.invitationParticipantInfo",
-            "identity": user_identity(&adele),
+            "identity": user_identity(user),
             "replacesCallId": source,
             "participantId": old_leg,
         }],
@@ -657,6 +656,15 @@ async fn an_agent_moved_to_another_meeting_is_told_its_roster_once() {
     });
     app.invite(&target, &body).await.assert_status(200);
     app.advance(0).await;
+    (source, old_leg, target)
+}
+
+#[tokio::test]
+async fn an_agent_moved_to_another_meeting_is_told_its_roster_once() {
+    let app = TestApp::spawn().await;
+    let adele = app.user("Adele Vance");
+    let mut agent = Agent::connect(&app, &adele).await;
+    let (_, old_leg, target) = move_into_new_meeting(&app, &mut agent, &adele).await;
     let leg = agent.expect("joined").await["participantId"].as_str().unwrap().to_owned();
     let mut got = until_ended(&mut agent, &old_leg).await;
     notifications(&app, &target, 2).await; // operation completed, roster
@@ -671,19 +679,7 @@ async fn an_agent_moved_to_another_meeting_is_told_it_joined_and_leaves_the_firs
     let app = TestApp::spawn().await;
     let adele = app.user("Adele Vance");
     let mut agent = Agent::connect(&app, &adele).await;
-    let (source, old_leg) = agent_in_meeting(&app, &mut agent).await;
-    let (target, _) = app.join_new_meeting(json!(null)).await;
-    let body = json!({
-        "participants": [{
-            "@odata.type": "#microsoft.graph.invitationParticipantInfo",
-            "identity": user_identity(&adele),
-            "replacesCallId": source,
-            "participantId": old_leg,
-        }],
-        "clientContext": "move-agent",
-    });
-    app.invite(&target, &body).await.assert_status(200);
-    app.advance(0).await;
+    let (source, old_leg, target) = move_into_new_meeting(&app, &mut agent, &adele).await;
 
     let joined = agent.expect("joined").await;
     let leg = joined["participantId"].as_str().unwrap().to_owned();
