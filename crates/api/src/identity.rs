@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::Method;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -266,6 +267,18 @@ fn unknown_tenant(failure: OAuthFailure, tenant: &str) -> OAuthError {
     )
 }
 
+/// A request body, or the OAuth error that it could not be read (over
+/// [`crate::MAX_BODY_BYTES`], or cut short), never axum's plain-text rejection.
+fn readable(body: Result<axum::body::Bytes, BytesRejection>) -> Result<axum::body::Bytes, OAuthError> {
+    body.map_err(|rejection| {
+        let description = match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => "The request body is too large.",
+            _ => "The request body could not be read.",
+        };
+        oauth_error(OAuthFailure::MalformedRequest, description)
+    })
+}
+
 /// The fields of a form (a body or a query), or `None` if it is malformed. A name or value
 /// holding U+0000 (`%00`) is malformed, as in every surface (`crate::extract::encodes_nul`).
 fn form_fields(form: &[u8]) -> Option<HashMap<String, String>> {
@@ -332,7 +345,7 @@ async fn token(
     Authority(base): Authority,
     GraphPath(tenant): GraphPath<String>,
     headers: HeaderMap,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, BytesRejection>,
 ) -> Result<Response, OAuthError> {
     let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     if !content_type.starts_with("application/x-www-form-urlencoded") {
@@ -341,6 +354,7 @@ async fn token(
             "The request body must be application/x-www-form-urlencoded.",
         ));
     }
+    let body = readable(body)?;
     let form = form_fields(&body)
         .ok_or_else(|| oauth_error(OAuthFailure::MalformedRequest, "The request body is not a valid form."))?;
     let field = |name: &str| form.get(name).map(String::as_str).filter(|v| !v.is_empty());
@@ -495,10 +509,11 @@ async fn authorize(
     GraphPath(tenant): GraphPath<String>,
     method: Method,
     uri: axum::http::Uri,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, BytesRejection>,
 ) -> Result<std::convert::Infallible, OAuthError> {
     let malformed = || oauth_error(OAuthFailure::MalformedRequest, "The request parameters are not a valid form.");
     let mut parameters = form_fields(uri.query().unwrap_or_default().as_bytes()).ok_or_else(malformed)?;
+    let body = readable(body)?;
     if method == Method::POST && !body.is_empty() {
         parameters.extend(form_fields(&body).ok_or_else(malformed)?);
     }

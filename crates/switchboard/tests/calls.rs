@@ -1708,6 +1708,14 @@ async fn a_wrong_secret_is_401_invalid_client_and_a_password_grant_is_400_in_oau
 
 /// A token request to `tenant` as a client sends it: the form, and an `Authorization` header
 /// when given. Returns the status and the OAuth body.
+/// A form POSTed to `path` under the application's tenant; the answer must be JSON.
+async fn token_request_to_path(app: &TestApp, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
+    let r = app.http.post(format!("{}/{}/{path}", app.base, app.tenant_id)).form(form).send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {status} {text}")))
+}
+
 async fn token_request_to(
     app: &TestApp,
     tenant: &str,
@@ -1791,6 +1799,18 @@ async fn client_secret_basic_with_a_body_naming_another_client_or_a_second_secre
         let (status, body) = token_request_to(&app, &app.tenant_id, Some(&basic), form).await;
         assert_eq!((status, body["error"].as_str(), aadsts(&body)), (400, Some("invalid_request"), 900144), "{body}");
         assert!(body.get("access_token").is_none(), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn a_token_or_authorization_request_over_the_body_limit_is_an_oauth_error() {
+    let app = TestApp::spawn().await;
+    let padding = "x".repeat(switchboard_api::MAX_BODY_BYTES + 1);
+    for path in ["oauth2/v2.0/token", "oauth2/v2.0/authorize"] {
+        let (status, body) =
+            token_request_to_path(&app, path, &[("client_id", &app.client_id), ("pad", &padding)]).await;
+        assert_eq!((status, body["error"].as_str(), aadsts(&body)), (400, Some("invalid_request"), 900144), "{body}");
+        assert!(body["error_description"].as_str().unwrap().contains("The request body is too large."), "{body}");
     }
 }
 
