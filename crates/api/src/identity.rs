@@ -49,6 +49,15 @@ impl axum::extract::FromRequestParts<AppState> for Authority {
     }
 }
 
+/// The answer to request headers over [`crate::MAX_HEADER_BYTES`] when `route` (the matched
+/// path template) is an identity route: the OAuth error those routes document, not Graph's.
+pub fn headers_too_large(route: &str) -> Option<Response> {
+    endpoints().iter().any(|e| e.path == route).then(|| {
+        let description = format!("The request headers are larger than {} bytes.", crate::MAX_HEADER_BYTES);
+        oauth_error(OAuthFailure::HeadersTooLarge, description).into_response()
+    })
+}
+
 /// The identity routes.
 pub fn endpoints() -> Vec<Endpoint> {
     vec![
@@ -167,6 +176,8 @@ pub enum OAuthFailure {
     /// An authorization request of a known application: none registers a reply address
     /// (redirect URI), since Switchboard supports client credentials only.
     NoReplyAddress,
+    /// Request headers over [`crate::MAX_HEADER_BYTES`] in all.
+    HeadersTooLarge,
     /// The directory or the signing key failed.
     ServerError,
 }
@@ -184,6 +195,7 @@ impl OAuthFailure {
         OAuthFailure::UnknownTenantDiscovery,
         OAuthFailure::UnknownApplication,
         OAuthFailure::NoReplyAddress,
+        OAuthFailure::HeadersTooLarge,
         OAuthFailure::ServerError,
     ];
 
@@ -201,6 +213,7 @@ impl OAuthFailure {
             OAuthFailure::UnknownTenantDiscovery => (StatusCode::BAD_REQUEST, "invalid_tenant", 90002),
             OAuthFailure::UnknownApplication => (StatusCode::BAD_REQUEST, "unauthorized_client", 700016),
             OAuthFailure::NoReplyAddress => (StatusCode::BAD_REQUEST, "invalid_request", 500113),
+            OAuthFailure::HeadersTooLarge => (StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "invalid_request", 900144),
             OAuthFailure::ServerError => (StatusCode::INTERNAL_SERVER_ERROR, "server_error", 90000),
         }
     }

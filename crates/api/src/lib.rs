@@ -182,12 +182,16 @@ fn routes(state: AppState) -> Router {
 /// Largest total size of a request's headers (names and values).
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
-/// Refuses requests whose headers are larger than [`MAX_HEADER_BYTES`] with a Graph body
-/// (hyper's own, larger limit answers without one).
+/// Refuses requests whose headers are larger than [`MAX_HEADER_BYTES`] with a Graph body, or
+/// the OAuth body on an identity route (hyper's own, larger limit answers without one).
 async fn limit_headers(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
     use axum::response::IntoResponse;
     let size: usize = request.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
     if size > MAX_HEADER_BYTES {
+        let route = request.extensions().get::<axum::extract::MatchedPath>();
+        if let Some(answer) = route.and_then(|route| identity::headers_too_large(route.as_str())) {
+            return answer;
+        }
         return error::ApiError::new(
             error::GraphError::RequestHeaderFieldsTooLarge,
             format!("The request headers are larger than {MAX_HEADER_BYTES} bytes."),

@@ -1815,6 +1815,20 @@ async fn a_token_or_authorization_request_over_the_body_limit_is_an_oauth_error(
 }
 
 #[tokio::test]
+async fn identity_routes_answer_headers_over_the_limit_in_the_oauth_shape() {
+    let app = TestApp::spawn().await;
+    let padding = "a".repeat(switchboard_api::MAX_HEADER_BYTES + 1);
+    let token = format!("{}/{}/oauth2/v2.0/token", app.base, app.tenant_id);
+    let discovery = format!("{}/{}/v2.0/.well-known/openid-configuration", app.base, app.tenant_id);
+    for request in [app.http.post(&token).form(&[("client_id", &app.client_id)]), app.http.get(&discovery)] {
+        let r = request.header("x-padding", &padding).send().await.unwrap();
+        assert_eq!(r.status(), 431);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!((body["error"].as_str(), aadsts(&body)), (Some("invalid_request"), 900144), "{body}");
+    }
+}
+
+#[tokio::test]
 async fn a_token_request_without_scope_is_400_invalid_request_naming_the_scope_parameter() {
     let app = TestApp::spawn().await;
     let (status, body) = raw_token_request(
