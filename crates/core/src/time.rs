@@ -7,6 +7,9 @@ use serde::{Deserialize, Serialize};
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
+    /// The last millisecond Graph's `DateTimeOffset` writes: 9999-12-31T23:59:59.999Z.
+    pub const LATEST: Timestamp = Timestamp(253_402_300_799_999);
+
     pub fn plus_millis(self, ms: i64) -> Timestamp {
         Timestamp(self.0.saturating_add(ms))
     }
@@ -50,6 +53,8 @@ mod tests {
         assert_eq!(Timestamp(1_764_137_045_123).to_rfc3339(), "2025-11-26T06:04:05.123Z");
         assert_eq!(Timestamp(-1).to_rfc3339(), "1969-12-31T23:59:59.999Z");
         assert_eq!(Timestamp(i64::MAX).to_rfc3339(), "9999-12-31T23:59:59.999Z");
+        assert_eq!(Timestamp::LATEST.to_rfc3339(), "9999-12-31T23:59:59.999Z");
+        assert_eq!(Timestamp(Timestamp::LATEST.0 + 1).to_rfc3339(), "9999-12-31T23:59:59.999Z");
     }
 
     #[test]

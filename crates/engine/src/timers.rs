@@ -78,7 +78,15 @@ impl Engine {
         if ms < 0 {
             return Err(switchboard_core::DomainError::invalid("cannot move the clock backwards").into());
         }
-        let target = self.inner.clock.now().plus_millis(ms);
+        // Past the last time Graph writes, every timer would fire at once at a time that
+        // cannot be told apart from the one before it.
+        let target = match self.inner.clock.now().0.checked_add(ms) {
+            Some(t) if t <= Timestamp::LATEST.0 => Timestamp(t),
+            _ => {
+                let message = format!("the clock cannot move past {}", Timestamp::LATEST.to_rfc3339());
+                return Err(switchboard_core::DomainError::invalid(message).into());
+            }
+        };
         {
             let _guard = self.inner.timer_lock.lock().await;
             loop {

@@ -2089,6 +2089,26 @@ async fn the_control_api_without_the_admin_token_is_401() {
     app.control(Method::GET, "/_switchboard/directory", None).await.assert_status(200);
 }
 
+#[tokio::test]
+async fn the_virtual_clock_refuses_to_move_backwards_or_past_the_year_9999() {
+    let app = TestApp::spawn().await;
+    let before = app.control(Method::GET, "/_switchboard/clock", None).await.body["nowMs"].as_i64().unwrap();
+    for body in
+        [json!({"ms": -1}), json!({"ms": i64::MAX}), json!({"seconds": i64::MAX / 1000}), json!({"seconds": i64::MAX})]
+    {
+        app.control(Method::POST, "/_switchboard/clock/advance", Some(&body)).await.assert_error(400, "invalidRequest");
+    }
+    let now = app.control(Method::GET, "/_switchboard/clock", None).await.body;
+    assert_eq!(now["nowMs"].as_i64(), Some(before), "{now}");
+
+    // Up to the last millisecond Graph writes, and not one more.
+    let last = 253_402_300_799_999 - before;
+    let moved = app.control(Method::POST, "/_switchboard/clock/advance", Some(&json!({"ms": last}))).await;
+    assert_eq!(moved.body["now"], "9999-12-31T23:59:59.999Z", "{}", moved.body);
+    let past = app.control(Method::POST, "/_switchboard/clock/advance", Some(&json!({"ms": 1}))).await;
+    past.assert_error(400, "invalidRequest");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Graph versions
 // ---------------------------------------------------------------------------------------------
