@@ -51,6 +51,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (8, include_str!("../migrations/postgres/0008_nodes.sql")),
     (9, include_str!("../migrations/postgres/0009_response_holds.sql")),
     (10, include_str!("../migrations/postgres/0010_conversation_end.sql")),
+    (11, include_str!("../migrations/postgres/0011_ascii_case_user_ids.sql")),
 ];
 
 /// First key of Switchboard's advisory locks (the second is the schema's hash).
@@ -472,16 +473,16 @@ impl Tx for PgTx<'_, '_> {
         let body = to_json(user)?;
         self.exec(
             "INSERT INTO users (id, body) VALUES ($1, $2) \
-             ON CONFLICT (lower(id)) DO UPDATE SET id = EXCLUDED.id, body = EXCLUDED.body",
+             ON CONFLICT (ascii_lower(id)) DO UPDATE SET id = EXCLUDED.id, body = EXCLUDED.body",
             &[&user.id, &body],
         )
         .map(drop)
     }
     fn user(&mut self, id: &str) -> StoreResult<Option<User>> {
-        self.get_body("SELECT body FROM users WHERE lower(id) = lower($1)", &[&id])
+        self.get_body("SELECT body FROM users WHERE ascii_lower(id) = ascii_lower($1)", &[&id])
     }
     fn users(&mut self) -> StoreResult<Vec<User>> {
-        self.bodies("SELECT body FROM users ORDER BY lower(id)", &[])
+        self.bodies("SELECT body FROM users ORDER BY ascii_lower(id)", &[])
     }
     fn upsert_phone(&mut self, phone: &PhoneNumber) -> StoreResult<()> {
         let body = to_json(phone)?;
@@ -1080,7 +1081,7 @@ impl Tx for PgTx<'_, '_> {
             .t
             .query(
                 "SELECT session_id, user_id, node_id, connected_at FROM agent_sessions \
-                 WHERE lower(user_id) = lower($1) ORDER BY connected_at, session_id",
+                 WHERE ascii_lower(user_id) = ascii_lower($1) ORDER BY connected_at, session_id",
                 &[&user_id],
             )
             .map_err(pg)?;

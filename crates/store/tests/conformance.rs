@@ -518,6 +518,15 @@ async fn users_are_found_whatever_the_case_of_their_id(db: Fixture) {
     let (found, all) = run(&store, |tx| Ok((tx.user("ALICE-id")?, tx.users()?))).await.unwrap();
     assert_eq!(found.map(|u| u.display_name), Some("Alice Again".to_owned()));
     assert_eq!(all.len(), 1, "one user, replaced");
+
+    // Only ASCII letters fold, on every store (the engine compares ids the same way).
+    let (upper, lower) = (user("ÄNNE", "Upper"), user("äNNE", "Lower"));
+    run(&store, move |tx| tx.upsert_user(&upper)).await.unwrap();
+    run(&store, move |tx| tx.upsert_user(&lower)).await.unwrap();
+    let (upper, lower, all) = run(&store, |tx| Ok((tx.user("Änne")?, tx.user("änne")?, tx.users()?))).await.unwrap();
+    assert_eq!(upper.map(|u| u.display_name), Some("Upper".to_owned()));
+    assert_eq!(lower.map(|u| u.display_name), Some("Lower".to_owned()));
+    assert_eq!(all.len(), 3, "{all:?}");
 }
 
 async fn a_lost_lease_records_nothing(db: Fixture) {
@@ -1065,7 +1074,8 @@ async fn agent_sessions_are_found_by_user_and_cleared_per_node(db: Fixture) {
     run(&store, move |tx| {
         tx.insert_agent_session(&session("s2", "Alice", "node-a", 20))?;
         tx.insert_agent_session(&session("s1", "alice", "node-b", 10))?;
-        tx.insert_agent_session(&session("s3", "bob", "node-a", 5))
+        tx.insert_agent_session(&session("s3", "bob", "node-a", 5))?;
+        tx.insert_agent_session(&session("s4", "Émile", "node-a", 7))
     })
     .await
     .unwrap();
@@ -1074,9 +1084,14 @@ async fn agent_sessions_are_found_by_user_and_cleared_per_node(db: Fixture) {
     let alice = run(&store, |tx| tx.agent_sessions_of_user("ALICE")).await.unwrap();
     assert_eq!(alice.iter().map(|s| s.session_id.as_str()).collect::<Vec<_>>(), ["s1", "s2"], "oldest first");
     assert_eq!(alice[0], session("s1", "alice", "node-b", 10));
+    // Only ASCII letters fold.
+    let emile = run(&store, |tx| Ok((tx.agent_sessions_of_user("éMILE")?, tx.agent_sessions_of_user("ÉMILE")?)));
+    let (emile, other_e) = emile.await.unwrap();
+    assert!(emile.is_empty(), "{emile:?}");
+    assert_eq!(other_e.iter().map(|s| s.session_id.as_str()).collect::<Vec<_>>(), ["s4"]);
     assert!(run(&store, |tx| tx.delete_agent_session("s1")).await.unwrap());
     assert!(!run(&store, |tx| tx.delete_agent_session("s1")).await.unwrap());
-    assert_eq!(run(&store, |tx| tx.clear_agent_sessions("node-a")).await.unwrap(), 2);
+    assert_eq!(run(&store, |tx| tx.clear_agent_sessions("node-a")).await.unwrap(), 3);
     assert!(run(&store, |tx| tx.agent_sessions_of_user("alice")).await.unwrap().is_empty());
     assert!(run(&store, |tx| tx.agent_sessions_of_user("bob")).await.unwrap().is_empty());
 }
