@@ -71,12 +71,7 @@ impl Party {
             other => return Err(DomainError::invalid(format!("identity kind '{other}' cannot be invited"))),
         };
         let id = identity.id.as_deref().map(str::trim).unwrap_or_default();
-        if id.is_empty() {
-            return Err(DomainError::invalid(format!("identity.{key}.id is required")));
-        }
-        if id.chars().count() > MAX_ID_CHARS {
-            return Err(DomainError::invalid(format!("identity.{key}.id is longer than {MAX_ID_CHARS} characters")));
-        }
+        check_id(&format!("identity.{key}.id"), id)?;
         let id = if kind == PartyKind::Phone { parse_e164(id)? } else { id.to_owned() };
         Ok(Party {
             kind,
@@ -139,6 +134,22 @@ impl Party {
         }
         set
     }
+}
+
+/// Checks an identity id, from an `identitySet` or from SIP (a caller's number): present, at
+/// most [`MAX_ID_CHARS`] characters, and without control characters (U+0000, which PostgreSQL
+/// cannot store, and the others, which no directory id holds). `what` names it in the message.
+pub fn check_id(what: &str, id: &str) -> Result<(), DomainError> {
+    if id.is_empty() {
+        return Err(DomainError::invalid(format!("{what} is required")));
+    }
+    if id.chars().count() > MAX_ID_CHARS {
+        return Err(DomainError::invalid(format!("{what} is longer than {MAX_ID_CHARS} characters")));
+    }
+    if id.chars().any(char::is_control) {
+        return Err(DomainError::invalid(format!("{what} holds a control character")));
+    }
+    Ok(())
 }
 
 /// Checks that a phone id is in E.164: `+`, a country code, at most 15 digits in all.

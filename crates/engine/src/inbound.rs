@@ -284,7 +284,8 @@ impl Engine {
     /// In one transaction: a peer-to-peer conversation with the caller connected (it hangs up
     /// with [`Engine::leave`] or its leg's `leg_left`), the application's incoming call and
     /// ringing leg, the answer-deadline timer, and the `created` notification to the
-    /// application's calling webhook. Errors: 404 when the address names no application or the
+    /// application's calling webhook. Errors: 400 when the caller's id is empty, too long or
+    /// holds a control character ([`switchboard_core::party::check_id`]); 404 when the address names no application or the
     /// calling user is not in the directory; 409 when the application has no calling webhook.
     #[tracing::instrument(skip(self), fields(call_id = tracing::field::Empty))]
     pub async fn call_application(&self, request: IncomingCallRequest) -> EngineResult<InboundCall> {
@@ -294,6 +295,7 @@ impl Engine {
                 let (app, target) = resolve_application(tx, &request.to)?
                     .ok_or_else(|| DomainError::not_found(format!("no application answers at {:?}", request.to)))?;
                 let party = request.from.party.clone();
+                switchboard_core::party::check_id("the caller's id", &party.id)?;
                 if party.kind == PartyKind::User && tx.user(&party.id)?.is_none() {
                     return Err(DomainError::not_found(format!("user {} is not in the directory", party.id)).into());
                 }

@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use switchboard_core::results::RingFailure;
-use switchboard_core::{EndpointKind, Participant, ParticipantState, Party, PartyKind};
+use switchboard_core::{EndpointKind, ErrorKind, Participant, ParticipantState, Party, PartyKind};
 use switchboard_engine::{
     ApplicationAddress, Engine, EngineError, IncomingCallRequest, IncomingParty, LegCommand, LegDriver,
 };
@@ -168,8 +168,13 @@ impl SipDriver {
                 self.inbound.lock().expect("inbound").insert(call.caller_participant_id.0.clone(), invite);
             }
             Err(e) => {
-                // No application has that number (404), or it cannot take calls (480).
-                let status = if e.to_string().contains("no application answers") { 404 } else { 480 };
+                // A caller's number Switchboard cannot take (400), no application has the
+                // number dialled (404), or it cannot take calls (480).
+                let status = match &e {
+                    EngineError::Domain(d) if d.kind == ErrorKind::InvalidRequest => 400,
+                    EngineError::Domain(d) if d.kind == ErrorKind::NotFound => 404,
+                    _ => 480,
+                };
                 tracing::info!(call_id = %invite.call_id, error = %e, status, "inbound SIP call refused");
                 invite.reject(status);
             }

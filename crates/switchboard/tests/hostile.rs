@@ -46,6 +46,10 @@ async fn hostile_bodies_and_headers_get_graph_errors_and_change_nothing() {
     // Over-long and non-ASCII ids.
     let long_id = "ü".repeat(200);
     app.invite(&call, &invite_body(&[user_identity(&long_id)], "long")).await.assert_error(400, "invalidRequest");
+    // A control character in an id.
+    app.invite(&call, &invite_body(&[user_identity("adele\u{1}")], "control"))
+        .await
+        .assert_error(400, "invalidRequest");
     app.get_call(&"x".repeat(5000)).await.assert_error(404, "itemNotFound");
     app.get_call("%C3%BC%C3%B1%C3%AF").await.assert_error(404, "itemNotFound");
     app.get_participant(&call, &"p".repeat(3000)).await.assert_error(404, "itemNotFound");

@@ -568,3 +568,63 @@ async fn the_bot_hanging_up_an_answered_phone_call_sends_bye() {
     app.delete_call(&call).await.assert_status(204);
     sipp.assert_passed().await; // our BYE ended its call
 }
+
+/// An INVITE from the trunk to the bot's number, from `caller` (raw bytes: the user part of
+/// From); the status of the first response that is not 100 Trying.
+async fn invite_from(trunk: &tokio::net::UdpSocket, ours: SocketAddr, caller: &[u8], call_id: &str) -> u16 {
+    let here = trunk.local_addr().unwrap();
+    let sdp = "v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n";
+    let mut invite =
+        format!("INVITE sip:{BOT_NUMBER}@{ours} SIP/2.0\r\nVia: SIP/2.0/UDP {here};branch=z9hG4bK{call_id}\r\n")
+            .into_bytes();
+    invite.extend_from_slice(b"From: \"Caller\" <sip:");
+    invite.extend_from_slice(caller);
+    invite.extend_from_slice(
+        format!(
+            "@{here}>;tag=t{call_id}\r\nTo: <sip:{BOT_NUMBER}@{ours}>\r\nCall-ID: {call_id}\r\nCSeq: 1 INVITE\r\n\
+             Contact: <sip:caller@{here}>\r\nMax-Forwards: 70\r\nContent-Type: application/sdp\r\n\
+             Content-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        )
+        .as_bytes(),
+    );
+    trunk.send_to(&invite, ours).await.unwrap();
+    let mut buf = vec![0; 65_535];
+    loop {
+        let read = tokio::time::timeout(Duration::from_secs(10), trunk.recv_from(&mut buf)).await;
+        let (n, _) = read.expect("a response to the INVITE").unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]);
+        let status: u16 = text.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a SIP response");
+        if status != 100 {
+            return status;
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_inbound_invite_from_a_caller_no_identity_can_hold_is_refused_with_400() {
+    let trunk = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let args: Vec<String> = vec![
+        "--sip-trunk".into(),
+        trunk.local_addr().unwrap().to_string(),
+        "--sip-listen".into(),
+        "127.0.0.1:0".into(),
+    ];
+    let app = TestApp::spawn_with(SpawnOptions { extra_args: args, ..Default::default() }).await;
+    let url = format!("{}/incoming", app.hooks.url);
+    let path = format!("/_switchboard/applications/{}/callingWebhook", app.client_id);
+    app.control(reqwest::Method::PUT, &path, Some(&json!({ "url": url }))).await.assert_status(200);
+    let ours = sip_address(&app);
+
+    // U+0000 (which PostgreSQL cannot store), another control character, a number too long.
+    let long = "1".repeat(200);
+    for (caller, call_id) in [(&b"+1555\x000123"[..], "nul"), (b"+1555\x010123", "control"), (long.as_bytes(), "long")]
+    {
+        assert_eq!(invite_from(&trunk, ours, caller, call_id).await, 400, "{call_id}");
+    }
+    assert!(app.hooks.take().iter().all(|r| r.path != "/incoming"), "no incoming call reached the bot");
+    // The trunk still reaches the bot.
+    assert_eq!(invite_from(&trunk, ours, b"+15550123", "fine").await, 180);
+    let (_, incoming) = incoming_call(&app).await;
+    assert_eq!(incoming.resource_data()["source"]["identity"]["phone"]["id"], "+15550123");
+}
