@@ -334,17 +334,18 @@ pub fn endpoints() -> Vec<Endpoint> {
                     "beta" => method_router.layer::<_, Infallible>(axum::middleware::from_fn(dollar_optional)),
                     _ => method_router,
                 };
+                let graph_version = ApiVersion(version).graph();
                 let mut endpoint =
                     Endpoint::new(r.method.clone(), format!("/{version}{prefix}{}", r.path), method_router)
                         .summary(r.summary)
                         .tag(tag::GRAPH)
                         .reads(r.request.clone())
-                        .answers(r.status, r.response.clone())
+                        .answers(r.status, versioned(&r.response, graph_version))
                         .query(r.query);
                 endpoint.auth = Auth::Graph(r.roles);
                 if let Some(projection) = r.select {
-                    endpoint.selectable = crate::select::selectable(projection.resource, ApiVersion(version).graph());
-                    endpoint.selection = selection(projection);
+                    endpoint.selectable = crate::select::selectable(projection.resource, graph_version);
+                    endpoint.selection = versioned(&selection(projection), graph_version);
                 }
                 endpoints.push(endpoint);
             }
@@ -418,6 +419,28 @@ fn selection(projection: Projection) -> Body {
         (Resource::Call, Shape::Collection) => Body::json::<Page<Selection<Call>>>(),
         (Resource::Participant, Shape::Entity) => Body::json::<Selection<Participant>>(),
         (Resource::Participant, Shape::Collection) => Body::json::<Page<Selection<Participant>>>(),
+    }
+}
+
+/// A response body as `version` documents it: v1.0's `call` has no beta-only property
+/// ([`crate::openapi::schema::CallV1`]); every other body is the same in both.
+fn versioned(body: &Body, version: graph_model::GraphVersion) -> Body {
+    use crate::openapi::schema::CallV1;
+    use graph_model::Call;
+    use utoipa::ToSchema;
+    let Body::Json(named) = body else { return body.clone() };
+    if version != graph_model::GraphVersion::V1 {
+        return body.clone();
+    }
+    let name = (named.name)();
+    if name == Call::name() {
+        Body::json::<CallV1>()
+    } else if name == Selection::<Call>::name() {
+        Body::json::<Selection<CallV1>>()
+    } else if name == Page::<Selection<Call>>::name() {
+        Body::json::<Page<Selection<CallV1>>>()
+    } else {
+        body.clone()
     }
 }
 

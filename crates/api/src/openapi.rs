@@ -300,6 +300,7 @@ mod tests {
             if !e.selectable.is_empty() {
                 selecting += 1;
                 let (full, selected) = match e.path.rsplit('/').next().unwrap() {
+                    "{call_id}" if e.path.starts_with("/v1.0/") => ("CallV1", "CallV1Selection"),
                     "{call_id}" => ("Call", "CallSelection"),
                     "participants" => ("ParticipantPage", "ParticipantSelectionPage"),
                     "{participant_id}" => ("Participant", "ParticipantSelection"),
@@ -316,7 +317,8 @@ mod tests {
         let required = |name: &str| -> Vec<String> {
             schemas[name]["required"].as_array().into_iter().flatten().map(|v| v.as_str().unwrap().to_owned()).collect()
         };
-        for (full, selected) in [("Call", "CallSelection"), ("Participant", "ParticipantSelection")] {
+        let pairs = [("Call", "CallSelection"), ("CallV1", "CallV1Selection"), ("Participant", "ParticipantSelection")];
+        for (full, selected) in pairs {
             assert_eq!(schemas[selected]["properties"], schemas[full]["properties"], "{selected}");
             let kept: Vec<String> = required(full).into_iter().filter(|n| schema::always_selected(n)).collect();
             assert_eq!(required(selected), kept, "{selected}");
@@ -336,6 +338,32 @@ mod tests {
         );
         assert_eq!(schemas["ParticipantPage"]["properties"]["value"]["items"], reference("Participant"));
         assert_eq!(required("ParticipantSelectionPage"), ["value"]);
+    }
+
+    /// (`GET` a call: `a_select_route_answers_the_whole_resource_or_a_selection_of_it`.)
+    #[test]
+    fn v1_documents_a_call_without_the_beta_only_properties() {
+        let doc = doc();
+        let schemas = &doc["components"]["schemas"];
+        let beta_only = graph_model::Call::BETA_ONLY;
+        for (version, call) in [("beta", "Call"), ("v1.0", "CallV1")] {
+            for base in ["communications", "app"] {
+                let created = &doc["paths"][format!("/{version}/{base}/calls")]["post"]["responses"]["201"];
+                assert_eq!(created["content"]["application/json"]["schema"], reference(call), "{version}");
+            }
+            for schema in [call.to_owned(), format!("{call}Selection")] {
+                let properties = schemas[&schema]["properties"].as_object().expect("call is an object");
+                assert!(properties.contains_key("state"), "{schema}");
+                for key in beta_only {
+                    assert_eq!(properties.contains_key(*key), version == "beta", "{schema}: {key}");
+                }
+            }
+        }
+        let required = |name: &str| schemas[name]["required"].as_array().cloned().unwrap_or_default();
+        assert_eq!(
+            required("CallV1"),
+            required("Call").into_iter().filter(|r| !beta_only.contains(&r.as_str().unwrap())).collect::<Vec<_>>()
+        );
     }
 
     #[test]
@@ -405,6 +433,35 @@ pub(crate) mod schema {
 
     pub(crate) fn integer() -> ObjectBuilder {
         ObjectBuilder::new().schema_type(SchemaType::Type(Type::Integer))
+    }
+
+    /// `call` as v1.0 documents it (named `CallV1`): v1.0's metadata has none of
+    /// [`graph_model::Call::BETA_ONLY`], and a call rendered for v1.0 leaves them out.
+    pub(crate) struct CallV1;
+
+    impl PartialSchema for CallV1 {
+        fn schema() -> RefOr<Schema> {
+            use graph_model::Call;
+            match Call::schema() {
+                RefOr::T(Schema::Object(mut object)) => {
+                    let beta_only = |name: &str| Call::BETA_ONLY.contains(&name);
+                    object.properties.retain(|name, _| !beta_only(name));
+                    object.required.retain(|name| !beta_only(name));
+                    object.into()
+                }
+                // `call` is an object (the test of v1.0's call holds it to that).
+                other => other,
+            }
+        }
+    }
+
+    impl ToSchema for CallV1 {
+        fn name() -> Cow<'static, str> {
+            "CallV1".into()
+        }
+        fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+            graph_model::Call::schemas(schemas);
+        }
     }
 
     /// A page of a collection of `T`, as [`graph_model::CollectionPage`] writes it (named
