@@ -15,12 +15,12 @@ use crate::graph::VERSIONS;
 
 /// One segment of a route template: a literal, or a `{parameter}` that takes any segment.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Segment {
+pub(crate) enum Segment {
     Literal(String),
     Parameter,
 }
 
-fn template(path: &str) -> Vec<Segment> {
+pub(crate) fn template(path: &str) -> Vec<Segment> {
     path.split('/')
         .filter(|s| !s.is_empty())
         .map(|s| if s.starts_with('{') { Segment::Parameter } else { Segment::Literal(s.to_owned()) })
@@ -86,7 +86,8 @@ fn resolved_prefix(template: &[Segment], path: &[Cow<str>]) -> usize {
         .zip(path)
         .take_while(|(t, p)| match t {
             Segment::Parameter => true,
-            Segment::Literal(literal) => literal == p.as_ref(),
+            // Past the version, as Graph reads them (see `crate::canonical`).
+            Segment::Literal(literal) => literal.eq_ignore_ascii_case(p),
         })
         .count()
 }
@@ -131,6 +132,7 @@ mod tests {
         assert_eq!(answer("/beta/nothing/here"), segment("nothing"));
         assert_eq!(answer("/beta/users/u1/calendar"), segment("calendar"));
         assert_eq!(answer("/beta/communications/calls/c%201/b%61d"), segment("bad"));
+        assert_eq!(answer("/beta/Communications/CALLS/c1/Bogus"), segment("Bogus"));
         // A path that stops short of every route names its last segment.
         assert_eq!(answer("/beta/communications/calls/c1/participants"), segment("participants"));
         assert_eq!(answer("/v1.0"), segment("v1.0"));

@@ -7,6 +7,7 @@
 
 mod agents;
 pub mod auth;
+mod canonical;
 mod console;
 pub mod control;
 pub mod endpoints;
@@ -144,8 +145,9 @@ pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct ListenerBase(pub String);
 
-/// The whole application, built from [`endpoints::all`]. Layers, outermost first: request ids
-/// (and the request's span), metrics and the request log line, the body limit.
+/// The whole application, built from [`endpoints::all`]. Layers, outermost first: Graph paths
+/// spelled as their routes ([`canonical`]), request ids (and the request's span), metrics and
+/// the request log line, the body limit.
 pub fn router(state: AppState) -> Router {
     routes(state)
 }
@@ -166,7 +168,10 @@ fn routes(state: AppState) -> Router {
         router = router.route(&e.path, e.handler);
     }
     let fallback = Arc::new(fallback::Fallback::new(paths.iter().map(|(graph, path)| (*graph, path.as_str()))));
-    router
+    let canonical = Arc::new(canonical::CanonicalPaths::new(
+        paths.iter().filter(|(graph, _)| *graph).map(|(_, path)| path.as_str()),
+    ));
+    let routed = router
         .method_not_allowed_fallback(graph::method_not_allowed)
         .fallback(move |uri: axum::http::Uri| {
             let fallback = fallback.clone();
@@ -176,7 +181,11 @@ fn routes(state: AppState) -> Router {
         .layer(axum::middleware::from_fn(limit_headers))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(axum::middleware::from_fn(request_id::middleware))
-        .with_state(state)
+        .with_state(state);
+    // Before routing: a router's own layers run once a route is chosen.
+    Router::new()
+        .fallback_service(routed)
+        .layer(axum::middleware::map_request(move |request| std::future::ready(canonical.rewrite(request))))
 }
 
 /// Largest total size of a request's headers (names and values).

@@ -1346,6 +1346,37 @@ async fn keep_alive_answers_200_on_a_live_call_and_404_on_an_ended_one() {
 }
 
 #[tokio::test]
+async fn graph_path_segments_match_whatever_their_case_and_ids_keep_theirs() {
+    let app = TestApp::spawn().await;
+    let (call, _) = app.join_new_meeting(json!(null)).await;
+    let got = app.get(&format!("/v1.0/Communications/CALLS/{call}")).await;
+    got.assert_status(200);
+    assert_eq!(got.body["id"], call.as_str());
+    app.post(&format!("/beta/communications/calls/{call}/KeepAlive"), &json!({})).await.assert_status(200);
+    let adele = app.user("Adele Vance");
+    let path = format!("/beta/communications/Calls/{call}/Participants/Microsoft.Graph.Invite");
+    let invited = app.post(&path, &invite_body(&[user_identity(&adele)], "any case")).await;
+    invited.assert_status(200);
+    // The Location and the context are spelled as Graph spells them.
+    let location = invited.headers["location"].to_str().unwrap();
+    assert!(location.contains(&format!("/beta/communications/calls/{call}/operations/")), "{location}");
+    app.advance(60_000).await;
+    let page = app.get(&format!("/beta/Communications/Calls/{call}/Participants?$top=1")).await;
+    page.assert_status(200);
+    let next = page.body["@odata.nextLink"].as_str().unwrap();
+    assert!(next.contains(&format!("/beta/communications/calls/{call}/participants?")), "{next}");
+    // An id is compared as written, and the version is too (Graph's "Invalid version.").
+    let upper = call.to_ascii_uppercase();
+    if upper != call {
+        app.get(&format!("/v1.0/communications/calls/{upper}")).await.assert_error(404, "itemNotFound");
+    }
+    let message = app.get(&format!("/V1.0/communications/calls/{call}")).await.assert_error(400, "BadRequest");
+    assert_eq!(message, "Invalid version.");
+    let message = app.get(&format!("/beta/Communications/Calls/{call}/Bogus")).await.assert_error(400, "BadRequest");
+    assert_eq!(message, "Resource not found for the segment 'Bogus'.");
+}
+
+#[tokio::test]
 async fn an_unknown_graph_segment_or_version_is_graphs_400_and_a_wrong_method_is_405() {
     let app = TestApp::spawn().await;
     let adele = app.user("Adele Vance");
