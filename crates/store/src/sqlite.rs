@@ -545,6 +545,34 @@ impl SqliteTx<'_, '_> {
     fn exec(&self, sql: &'static str, args: impl rusqlite::Params) -> StoreResult<usize> {
         self.stmts.get(sql).map_err(db)?.execute(args).map_err(db)
     }
+
+    /// Appends a notification to the call's queue, a roster mark or not: a mark is inserted as
+    /// one, so its row and the partial index of marks are written once.
+    fn insert_notification(&mut self, call: &Call, body: &str, now: Timestamp, roster_mark: bool) -> StoreResult<i64> {
+        let next: i64 = self
+            .stmts
+            .get("SELECT COALESCE(MAX(sequence), 0) + 1 FROM outbox WHERE call_id = ?1")
+            .map_err(db)?
+            .query_row([&call.id.0], |r| r.get(0))
+            .map_err(db)?;
+        self.exec(
+            "INSERT INTO outbox (call_id, sequence, callback_uri, app_id, tenant_id, body, created_at, next_attempt_at, \
+             state, lease_owner, lease_until, roster_mark) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 'pending', ?8, ?9, ?10)",
+            params![
+                call.id.0,
+                next,
+                call.callback_uri,
+                call.app_id.0,
+                call.tenant_id.0,
+                body,
+                now.0,
+                self.node,
+                now.0 + BIRTH_LEASE_MS,
+                roster_mark
+            ],
+        )?;
+        Ok(next)
+    }
 }
 
 /// A conversation's columns, `?1` to `?6`: id, chat thread, meeting, ended, ended at, body.
@@ -879,28 +907,7 @@ impl Tx for SqliteTx<'_, '_> {
     }
 
     fn enqueue_notification(&mut self, call: &Call, body: &str, now: Timestamp) -> StoreResult<i64> {
-        let next: i64 = self
-            .stmts
-            .get("SELECT COALESCE(MAX(sequence), 0) + 1 FROM outbox WHERE call_id = ?1")
-            .map_err(db)?
-            .query_row([&call.id.0], |r| r.get(0))
-            .map_err(db)?;
-        self.exec(
-            "INSERT INTO outbox (call_id, sequence, callback_uri, app_id, tenant_id, body, created_at, next_attempt_at, \
-             state, lease_owner, lease_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 'pending', ?8, ?9)",
-            params![
-                call.id.0,
-                next,
-                call.callback_uri,
-                call.app_id.0,
-                call.tenant_id.0,
-                body,
-                now.0,
-                self.node,
-                now.0 + BIRTH_LEASE_MS
-            ],
-        )?;
-        Ok(next)
+        self.insert_notification(call, body, now, false)
     }
     fn mark_roster_changed(&mut self, call: &Call, now: Timestamp) -> StoreResult<bool> {
         let mark: Option<(i64, i64)> = self
@@ -929,11 +936,7 @@ impl Tx for SqliteTx<'_, '_> {
             )?;
             self.exec("UPDATE outbox SET sequence = -sequence WHERE call_id = ?1 AND sequence < 0", [&call.id.0])?;
         }
-        let sequence = self.enqueue_notification(call, ROSTER_MARK_BODY, now)?;
-        self.exec(
-            "UPDATE outbox SET roster_mark = 1 WHERE call_id = ?1 AND sequence = ?2",
-            params![call.id.0, sequence],
-        )?;
+        self.insert_notification(call, ROSTER_MARK_BODY, now, true)?;
         Ok(true)
     }
     fn roster_mark(&mut self, call: &CallId) -> StoreResult<Option<OutboxRow>> {
