@@ -918,23 +918,27 @@ impl Tx for SqliteTx<'_, '_> {
             .optional()
             .map_err(db)?;
         if let Some((id, sequence)) = mark {
-            let last: i64 = self
+            // The rows after the mark, in order (the unique index's): none when the queue
+            // already ends with it.
+            let after: Vec<i64> = self
                 .stmts
-                .get("SELECT MAX(sequence) FROM outbox WHERE call_id = ?1")
+                .get("SELECT id FROM outbox WHERE call_id = ?1 AND sequence > ?2 ORDER BY sequence")
                 .map_err(db)?
-                .query_row([&call.id.0], |r| r.get(0))
+                .query_map(params![call.id.0, sequence], |r| r.get(0))
+                .map_err(db)?
+                .collect::<Result<_, _>>()
                 .map_err(db)?;
-            if last == sequence {
+            if after.is_empty() {
                 return Ok(false);
             }
-            // Move it to the end: the rows after it move up one (through negative numbers, so
-            // the unique (call_id, sequence) holds whatever order the rows are updated in).
+            // Move it to the end: the rows after it move up one, in order, each to the number
+            // the row before it left free. Row by row, by id: one UPDATE of the range scans the
+            // index whose key it changes, which SQLite does in two passes through a temporary
+            // B-tree (and twice over, through negative numbers, to keep the index unique).
             self.exec("DELETE FROM outbox WHERE id = ?1", [id])?;
-            self.exec(
-                "UPDATE outbox SET sequence = -(sequence - 1) WHERE call_id = ?1 AND sequence > ?2",
-                params![call.id.0, sequence],
-            )?;
-            self.exec("UPDATE outbox SET sequence = -sequence WHERE call_id = ?1 AND sequence < 0", [&call.id.0])?;
+            for row in after {
+                self.exec("UPDATE outbox SET sequence = sequence - 1 WHERE id = ?1", [row])?;
+            }
         }
         self.insert_notification(call, ROSTER_MARK_BODY, now, true)?;
         Ok(true)
