@@ -371,6 +371,42 @@ impl PgTx<'_, '_> {
         rows.iter().map(|r| from_json(r.get::<_, &str>(0))).collect()
     }
 
+    /// Appends a notification to the call's queue, a roster mark or not: a mark is inserted as
+    /// one, so its row and the partial index of marks are written once.
+    fn insert_notification(&mut self, call: &Call, body: &str, now: Timestamp, roster_mark: bool) -> StoreResult<i64> {
+        self.lock()?;
+        self.wake_nodes()?;
+        let next: i64 = self
+            .t
+            .query_one("SELECT COALESCE(MAX(sequence), 0) + 1 FROM outbox WHERE call_id = $1", &[&call.id.0])
+            .map_err(pg)?
+            .get(0);
+        let lease_until = now.0 + BIRTH_LEASE_MS;
+        // Born leased to this node, or to the node holding the call back until its response is
+        // written (`hold_call`).
+        self.t
+            .execute(
+                "INSERT INTO outbox (call_id, sequence, callback_uri, app_id, tenant_id, body, created_at, \
+                 next_attempt_at, state, lease_owner, lease_until, roster_mark) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 'pending', \
+                 COALESCE((SELECT held_by FROM calls WHERE id = $1 AND held_until > $7), $8), $9, $10)",
+                &[
+                    &call.id.0,
+                    &next,
+                    &call.callback_uri,
+                    &call.app_id.0,
+                    &call.tenant_id.0,
+                    &body,
+                    &now.0,
+                    &self.inner.node_id,
+                    &lease_until,
+                    &i32::from(roster_mark),
+                ],
+            )
+            .map_err(pg)?;
+        Ok(next)
+    }
+
     fn outbox_rows(&mut self, sql: &str, args: Params<'_>) -> StoreResult<Vec<OutboxRow>> {
         let rows = self.t.query(sql, args).map_err(pg)?;
         Ok(rows.iter().map(outbox_row).collect())
@@ -724,39 +760,10 @@ impl Tx for PgTx<'_, '_> {
     }
 
     fn enqueue_notification(&mut self, call: &Call, body: &str, now: Timestamp) -> StoreResult<i64> {
-        self.lock()?;
-        self.wake_nodes()?;
-        let next: i64 = self
-            .t
-            .query_one("SELECT COALESCE(MAX(sequence), 0) + 1 FROM outbox WHERE call_id = $1", &[&call.id.0])
-            .map_err(pg)?
-            .get(0);
-        let lease_until = now.0 + BIRTH_LEASE_MS;
-        // Born leased to this node, or to the node holding the call back until its response is
-        // written (`hold_call`).
-        self.t
-            .execute(
-                "INSERT INTO outbox (call_id, sequence, callback_uri, app_id, tenant_id, body, created_at, \
-                 next_attempt_at, state, lease_owner, lease_until) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 'pending', \
-                 COALESCE((SELECT held_by FROM calls WHERE id = $1 AND held_until > $7), $8), $9)",
-                &[
-                    &call.id.0,
-                    &next,
-                    &call.callback_uri,
-                    &call.app_id.0,
-                    &call.tenant_id.0,
-                    &body,
-                    &now.0,
-                    &self.inner.node_id,
-                    &lease_until,
-                ],
-            )
-            .map_err(pg)?;
-        Ok(next)
+        self.insert_notification(call, body, now, false)
     }
     fn mark_roster_changed(&mut self, call: &Call, now: Timestamp) -> StoreResult<bool> {
-        // The state lock (which enqueue_notification takes too) first, so no other node appends
+        // The state lock (which insert_notification takes too) first, so no other node appends
         // to this queue between reading and moving.
         self.lock()?;
         let mark = self
@@ -786,10 +793,7 @@ impl Tx for PgTx<'_, '_> {
                 .execute("UPDATE outbox SET sequence = -sequence WHERE call_id = $1 AND sequence < 0", &[&call.id.0])
                 .map_err(pg)?;
         }
-        let sequence = self.enqueue_notification(call, ROSTER_MARK_BODY, now)?;
-        self.t
-            .execute("UPDATE outbox SET roster_mark = 1 WHERE call_id = $1 AND sequence = $2", &[&call.id.0, &sequence])
-            .map_err(pg)?;
+        self.insert_notification(call, ROSTER_MARK_BODY, now, true)?;
         Ok(true)
     }
     fn roster_mark(&mut self, call: &CallId) -> StoreResult<Option<OutboxRow>> {

@@ -545,6 +545,34 @@ impl SqliteTx<'_, '_> {
     fn exec(&self, sql: &'static str, args: impl rusqlite::Params) -> StoreResult<usize> {
         self.stmts.get(sql).map_err(db)?.execute(args).map_err(db)
     }
+
+    /// Appends a notification to the call's queue, a roster mark or not: a mark is inserted as
+    /// one, so its row and the partial index of marks are written once.
+    fn insert_notification(&mut self, call: &Call, body: &str, now: Timestamp, roster_mark: bool) -> StoreResult<i64> {
+        let next: i64 = self
+            .stmts
+            .get("SELECT COALESCE(MAX(sequence), 0) + 1 FROM outbox WHERE call_id = ?1")
+            .map_err(db)?
+            .query_row([&call.id.0], |r| r.get(0))
+            .map_err(db)?;
+        self.exec(
+            "INSERT INTO outbox (call_id, sequence, callback_uri, app_id, tenant_id, body, created_at, next_attempt_at, \
+             state, lease_owner, lease_until, roster_mark) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 'pending', ?8, ?9, ?10)",
+            params![
+                call.id.0,
+                next,
+                call.callback_uri,
+                call.app_id.0,
+                call.tenant_id.0,
+                body,
+                now.0,
+                self.node,
+                now.0 + BIRTH_LEASE_MS,
+                roster_mark
+            ],
+        )?;
+        Ok(next)
+    }
 }
 
 /// A conversation's columns, `?1` to `?6`: id, chat thread, meeting, ended, ended at, body.
@@ -879,28 +907,7 @@ impl Tx for SqliteTx<'_, '_> {
     }
 
     fn enqueue_notification(&mut self, call: &Call, body: &str, now: Timestamp) -> StoreResult<i64> {
-        let next: i64 = self
-            .stmts
-            .get("SELECT COALESCE(MAX(sequence), 0) + 1 FROM outbox WHERE call_id = ?1")
-            .map_err(db)?
-            .query_row([&call.id.0], |r| r.get(0))
-            .map_err(db)?;
-        self.exec(
-            "INSERT INTO outbox (call_id, sequence, callback_uri, app_id, tenant_id, body, created_at, next_attempt_at, \
-             state, lease_owner, lease_until) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, 'pending', ?8, ?9)",
-            params![
-                call.id.0,
-                next,
-                call.callback_uri,
-                call.app_id.0,
-                call.tenant_id.0,
-                body,
-                now.0,
-                self.node,
-                now.0 + BIRTH_LEASE_MS
-            ],
-        )?;
-        Ok(next)
+        self.insert_notification(call, body, now, false)
     }
     fn mark_roster_changed(&mut self, call: &Call, now: Timestamp) -> StoreResult<bool> {
         let mark: Option<(i64, i64)> = self
@@ -911,29 +918,29 @@ impl Tx for SqliteTx<'_, '_> {
             .optional()
             .map_err(db)?;
         if let Some((id, sequence)) = mark {
-            let last: i64 = self
+            // The rows after the mark, in order (the unique index's): none when the queue
+            // already ends with it.
+            let after: Vec<i64> = self
                 .stmts
-                .get("SELECT MAX(sequence) FROM outbox WHERE call_id = ?1")
+                .get("SELECT id FROM outbox WHERE call_id = ?1 AND sequence > ?2 ORDER BY sequence")
                 .map_err(db)?
-                .query_row([&call.id.0], |r| r.get(0))
+                .query_map(params![call.id.0, sequence], |r| r.get(0))
+                .map_err(db)?
+                .collect::<Result<_, _>>()
                 .map_err(db)?;
-            if last == sequence {
+            if after.is_empty() {
                 return Ok(false);
             }
-            // Move it to the end: the rows after it move up one (through negative numbers, so
-            // the unique (call_id, sequence) holds whatever order the rows are updated in).
+            // Move it to the end: the rows after it move up one, in order, each to the number
+            // the row before it left free. Row by row, by id: one UPDATE of the range scans the
+            // index whose key it changes, which SQLite does in two passes through a temporary
+            // B-tree (and twice over, through negative numbers, to keep the index unique).
             self.exec("DELETE FROM outbox WHERE id = ?1", [id])?;
-            self.exec(
-                "UPDATE outbox SET sequence = -(sequence - 1) WHERE call_id = ?1 AND sequence > ?2",
-                params![call.id.0, sequence],
-            )?;
-            self.exec("UPDATE outbox SET sequence = -sequence WHERE call_id = ?1 AND sequence < 0", [&call.id.0])?;
+            for row in after {
+                self.exec("UPDATE outbox SET sequence = sequence - 1 WHERE id = ?1", [row])?;
+            }
         }
-        let sequence = self.enqueue_notification(call, ROSTER_MARK_BODY, now)?;
-        self.exec(
-            "UPDATE outbox SET roster_mark = 1 WHERE call_id = ?1 AND sequence = ?2",
-            params![call.id.0, sequence],
-        )?;
+        self.insert_notification(call, ROSTER_MARK_BODY, now, true)?;
         Ok(true)
     }
     fn roster_mark(&mut self, call: &CallId) -> StoreResult<Option<OutboxRow>> {
