@@ -43,6 +43,22 @@ async fn spawn_with_trunk(sipp: &Sipp, tcp: bool) -> TestApp {
     .await
 }
 
+/// Switchboard whose trunk is `trunk` (a bare socket the test plays, or nothing at all), listening
+/// for SIP on a free port, with `extra` arguments.
+async fn spawn_beside(trunk: SocketAddr, extra: &[&str]) -> TestApp {
+    let mut args: Vec<String> =
+        vec!["--sip-trunk".into(), trunk.to_string(), "--sip-listen".into(), "127.0.0.1:0".into()];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    TestApp::spawn_with(SpawnOptions { extra_args: args, ..Default::default() }).await
+}
+
+/// Points the development bot's calling webhook at `/incoming` on the test receiver.
+async fn take_incoming_calls(app: &TestApp) {
+    let url = format!("{}/incoming", app.hooks.url);
+    let path = format!("/_switchboard/applications/{}/callingWebhook", app.client_id);
+    app.control(reqwest::Method::PUT, &path, Some(&json!({ "url": url }))).await.assert_status(200);
+}
+
 fn phone_identity(number: &str) -> Value {
     json!({"@odata.type": "#microsoft.graph.identitySet",
            "phone": {"@odata.type": "#microsoft.graph.identity", "id": number}})
@@ -364,15 +380,7 @@ async fn a_phone_moved_to_another_meeting_keeps_its_dialog_and_its_bye_leaves_th
 async fn a_trunk_that_never_answers_fails_the_invitation_with_503_560000() {
     // A bound socket that never answers plays the dead trunk; T1 = 10 ms makes timer B 640 ms.
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let args: Vec<String> = vec![
-        "--sip-trunk".into(),
-        silent.local_addr().unwrap().to_string(),
-        "--sip-listen".into(),
-        "127.0.0.1:0".into(),
-        "--sip-t1-ms".into(),
-        "10".into(),
-    ];
-    let app = TestApp::spawn_with(SpawnOptions { extra_args: args, ..Default::default() }).await;
+    let app = spawn_beside(silent.local_addr().unwrap(), &["--sip-t1-ms", "10"]).await;
     let (call, _) = invite_phone(&app).await;
     let got = notifications(&app, &call, 1).await;
     assert_eq!(summary(&got), ["operation failed"]);
@@ -390,13 +398,7 @@ fn sip_address(app: &TestApp) -> SocketAddr {
 #[tokio::test]
 async fn the_trunk_gets_200_to_options_and_481_to_a_bye_for_an_unknown_dialog() {
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let args: Vec<String> = vec![
-        "--sip-trunk".into(),
-        silent.local_addr().unwrap().to_string(),
-        "--sip-listen".into(),
-        "127.0.0.1:0".into(),
-    ];
-    let app = TestApp::spawn_with(SpawnOptions { extra_args: args, ..Default::default() }).await;
+    let app = spawn_beside(silent.local_addr().unwrap(), &[]).await;
     let sipp = Sipp::trunk_calling("options", sip_address(&app), "switchboard");
     sipp.assert_passed().await;
 }
@@ -405,13 +407,7 @@ async fn the_trunk_gets_200_to_options_and_481_to_a_bye_for_an_unknown_dialog() 
 async fn requests_from_anywhere_but_the_trunk_are_refused_with_403() {
     // The trunk is 127.0.0.2; sipp speaks from 127.0.0.1.
     let silent = std::net::UdpSocket::bind("127.0.0.2:0").unwrap();
-    let args: Vec<String> = vec![
-        "--sip-trunk".into(),
-        silent.local_addr().unwrap().to_string(),
-        "--sip-listen".into(),
-        "127.0.0.1:0".into(),
-    ];
-    let app = TestApp::spawn_with(SpawnOptions { extra_args: args, ..Default::default() }).await;
+    let app = spawn_beside(silent.local_addr().unwrap(), &[]).await;
     let sipp = Sipp::trunk_calling("stranger", sip_address(&app), "switchboard");
     sipp.assert_passed().await;
     assert!(app.server_log().contains("SIP request from outside the trunk refused"));
@@ -448,9 +444,7 @@ async fn phone_calls_in(scenario: &str, service: &str, webhook: bool) -> (TestAp
     ];
     let app = TestApp::spawn_with(SpawnOptions { extra_args: args, ..Default::default() }).await;
     if webhook {
-        let url = format!("{}/incoming", app.hooks.url);
-        let path = format!("/_switchboard/applications/{}/callingWebhook", app.client_id);
-        app.control(reqwest::Method::PUT, &path, Some(&json!({ "url": url }))).await.assert_status(200);
+        take_incoming_calls(&app).await;
     }
     let sipp = Sipp::trunk_calling_from(scenario, sip_address(&app), service, trunk_port);
     (app, sipp)
@@ -604,16 +598,8 @@ async fn invite_from(trunk: &tokio::net::UdpSocket, ours: SocketAddr, caller: &[
 #[tokio::test]
 async fn an_inbound_invite_from_a_caller_no_identity_can_hold_is_refused_with_400() {
     let trunk = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let args: Vec<String> = vec![
-        "--sip-trunk".into(),
-        trunk.local_addr().unwrap().to_string(),
-        "--sip-listen".into(),
-        "127.0.0.1:0".into(),
-    ];
-    let app = TestApp::spawn_with(SpawnOptions { extra_args: args, ..Default::default() }).await;
-    let url = format!("{}/incoming", app.hooks.url);
-    let path = format!("/_switchboard/applications/{}/callingWebhook", app.client_id);
-    app.control(reqwest::Method::PUT, &path, Some(&json!({ "url": url }))).await.assert_status(200);
+    let app = spawn_beside(trunk.local_addr().unwrap(), &[]).await;
+    take_incoming_calls(&app).await;
     let ours = sip_address(&app);
 
     // U+0000 (which PostgreSQL cannot store), another control character, a number too long.
