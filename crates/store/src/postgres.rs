@@ -518,7 +518,8 @@ impl Tx for PgTx<'_, '_> {
         self.get_body("SELECT body FROM users WHERE ascii_lower(id) = ascii_lower($1)", &[&id])
     }
     fn users(&mut self) -> StoreResult<Vec<User>> {
-        self.bodies("SELECT body FROM users ORDER BY ascii_lower(id)", &[])
+        // In bytes, as SQLite's NOCASE orders them, whatever the database's collation.
+        self.bodies("SELECT body FROM users ORDER BY ascii_lower(id) COLLATE \"C\"", &[])
     }
     fn upsert_phone(&mut self, phone: &PhoneNumber) -> StoreResult<()> {
         let body = to_json(phone)?;
