@@ -40,13 +40,14 @@ impl CanonicalPaths {
     /// `path` in the spelling of the route it names, when that differs from it only in the
     /// case of segments past the version; `None` when it needs no rewriting or names no route.
     pub fn canonical(&self, path: &str) -> Option<String> {
-        let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        let segments = || path.split('/').filter(|s| !s.is_empty());
         // Every request goes through here: most paths are spelled as their route, and their
         // ids are no literal in any case, which needs no allocation to tell.
-        let differs = |s: &&str| !self.literals.contains(*s) && self.literals.iter().any(|l| l.eq_ignore_ascii_case(s));
-        if !segments.iter().skip(1).any(differs) {
+        let differs = |s: &str| !self.literals.contains(s) && self.literals.iter().any(|l| l.eq_ignore_ascii_case(s));
+        if !segments().skip(1).any(differs) {
             return None;
         }
+        let segments: Vec<&str> = segments().collect();
         // As the router does, a literal wins over a parameter: `participants/Microsoft.Graph.Invite`
         // is the invite, not a participant of that id.
         let literals = |t: &[Segment]| t.iter().filter(|s| matches!(s, Segment::Literal(_))).count();
