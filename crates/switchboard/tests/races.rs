@@ -9,6 +9,9 @@
 //!   database, while the nodes deliver the meeting's rosters: every invite answers 200 and
 //!   completes, each call's notifications arrive once each and in order, its last roster holds
 //!   everyone, and no unit of work fails as a PostgreSQL deadlock.
+//! - One user invited into one meeting by several requests at once, on SQLite and through two
+//!   PostgreSQL nodes: one invite is taken, every other is `409 conflict`, and the user is in
+//!   the roster once.
 
 mod common;
 
@@ -193,4 +196,52 @@ async fn many_invites_into_one_meeting_through_two_postgresql_nodes_all_complete
     for node in nodes {
         assert!(!node.server_log().contains("40P01"), "a unit of work ended as a deadlock:\n{}", node.server_log());
     }
+}
+
+/// Invites `user` into `call` through `nodes` (in turn), eight times at once: one invite is
+/// taken and completes, every other is a conflict, and the user is in the roster once.
+async fn invite_one_user_many_times_at_once(nodes: &[&TestApp], call: &str, user: &str) {
+    let body = invite_body(&[user_identity(user)], "again");
+    let invites = (0..8).map(|i| nodes[i % nodes.len()].invite(call, &body));
+    let answers = futures::future::join_all(invites).await;
+    let taken: Vec<&Resp> = answers.iter().filter(|r| r.status == 200).collect();
+    assert_eq!(taken.len(), 1, "{answers:#?}");
+    for refused in answers.iter().filter(|r| r.status != 200) {
+        refused.assert_error(409, "conflict");
+    }
+    let op = taken[0].body["id"].as_str().unwrap().to_owned();
+    let got = received_until(nodes[0], |got| terminal_statuses(got).contains_key(&op)).await;
+    assert_eq!(terminal_statuses(&got).get(&op), Some(&vec!["\"completed\"".to_owned()]), "{got:#?}");
+    let roster = nodes[0].list_participants(call, "").await;
+    let users = roster.assert_status(200)["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["info"]["identity"]["user"]["id"] == user);
+    assert_eq!(users.count(), 1, "{}", roster.body);
+}
+
+#[tokio::test]
+async fn one_user_invited_by_several_requests_at_once_is_taken_once_on_sqlite() {
+    let app = TestApp::spawn().await;
+    let adele = app.user("Adele Vance");
+    app.set_user_behaviour(&adele, json!({"kind": "answer", "afterMs": 0})).await;
+    let (call, _) = app.join_new_meeting(json!(null)).await;
+    invite_one_user_many_times_at_once(&[&app], &call, &adele).await;
+}
+
+#[tokio::test]
+async fn one_user_invited_by_several_requests_at_once_through_two_postgresql_nodes_is_taken_once() {
+    let schema = PgSchema::create().await;
+    let options =
+        || SpawnOptions { clock_virtual: false, database_url: Some(schema.url.clone()), ..Default::default() };
+    let a = TestApp::spawn_with(options()).await;
+    let b = a.another_node(options()).await;
+    let adele = a.user("Adele Vance");
+    a.set_user_behaviour(&adele, json!({"kind": "answer", "afterMs": 0})).await;
+    let call =
+        join_as_guest(&a, &a.create_meeting(&json!({"subject": "races"})).await.assert_status(201).clone(), "g").await;
+    received_until(&a, |got| got.iter().any(|r| r.kind() == "call" && r.resource_data()["state"] == "established"))
+        .await;
+    invite_one_user_many_times_at_once(&[&a, &b], &call, &adele).await;
 }
