@@ -306,10 +306,11 @@ pub(crate) fn end_call(tx: &mut dyn Tx, call: &mut Call, reason: CallEnd, now: T
     let other_legs =
         tx.calls_in_conversation(&conversation.id)?.into_iter().filter(|c| c.is_live() && c.id != call.id).count();
     let conversation_ends = other_legs == 0 || conversation.kind == ConversationKind::PeerToPeer;
-    if conversation_ends {
-        // While the call is still live, so that it hears of its failed operations before it ends.
-        fail_ringing_invitations(tx, &conversation, now)?;
-    }
+    // While the call is still live, so that it hears of its failed operations before it ends:
+    // every invitation still ringing when the conversation ends, else the call's own (its
+    // operations could not report to it once it has ended).
+    let inviter = (!conversation_ends).then_some(&call.id);
+    fail_ringing_invitations(tx, &conversation, inviter, now)?;
     call.state = CallState::Terminated;
     call.result_info = Some(reason.result_info());
     tx.update_call(call)?;
@@ -333,12 +334,18 @@ pub(crate) fn end_call(tx: &mut dyn Tx, call: &mut Call, reason: CallEnd, now: T
     }
 }
 
-/// Invitees of invite operations still ringing in a conversation that ends: each is removed
-/// and its invitation fails (487/10171), which may settle its operation.
-fn fail_ringing_invitations(tx: &mut dyn Tx, conversation: &Conversation, now: Timestamp) -> EngineResult<()> {
+/// Invitees of invite operations still ringing in a conversation that ends (or, with
+/// `inviter`, those of that call's operations only, when that call ends): each is removed and
+/// its invitation fails (487/10171), which may settle its operation.
+fn fail_ringing_invitations(
+    tx: &mut dyn Tx,
+    conversation: &Conversation,
+    inviter: Option<&CallId>,
+    now: Timestamp,
+) -> EngineResult<()> {
     for mut p in tx.active_participants(&conversation.id)? {
-        let Some(InvitedBy::Invite { operation_id, index, .. }) = p.invited_by.clone() else { continue };
-        if p.state != ParticipantState::Ringing {
+        let Some(InvitedBy::Invite { call_id, operation_id, index }) = p.invited_by.clone() else { continue };
+        if p.state != ParticipantState::Ringing || inviter.is_some_and(|inviter| *inviter != call_id) {
             continue;
         }
         crate::legs::end_leg(tx, &p, now)?;
@@ -360,7 +367,7 @@ fn fail_ringing_invitations(tx: &mut dyn Tx, conversation: &Conversation, now: T
 /// Ends a conversation: ringing invitations fail, every remaining participant leaves, and any
 /// application leg still live ends (5002).
 pub(crate) fn end_conversation(tx: &mut dyn Tx, conversation: &mut Conversation, now: Timestamp) -> EngineResult<()> {
-    fail_ringing_invitations(tx, conversation, now)?;
+    fail_ringing_invitations(tx, conversation, None, now)?;
     for mut p in tx.active_participants(&conversation.id)? {
         crate::legs::end_leg(tx, &p, now)?;
         p.state = ParticipantState::Removed;

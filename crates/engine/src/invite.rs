@@ -37,7 +37,6 @@ impl Engine {
         let mut done = self
             .run(move |tx| {
                 let (op, timed) = invite_tx(tx, &config, &caller, &call_id, request, now)?;
-                Engine::hold_in_store(tx, &op.call_id, now)?;
                 // (Only under the id reserved: the path may spell the call's id otherwise.)
                 let run = match reserved && op.call_id.0 == call_id {
                     true => crate::delivery::claim_call_run(tx, &op.call_id, now, lease_until)?,
@@ -113,6 +112,9 @@ fn invite_tx(
     let call = owned_call_any_state(tx, caller, call_id)?
         .ok_or_else(|| DomainError::not_found(format!("call {call_id} was not found")))?;
     invite::check_call_accepts_invites(&call)?;
+    // Held before anything is queued to the call: what this unit queues is born leased to this
+    // node, which posts it once its response is out, not to a node that held the call before.
+    Engine::hold_in_store(tx, &call.id, now)?;
     let mut conversation = conversation_of(tx, &call)?;
     let op_id = OperationId(new_id());
     let invited_by = |index| InvitedBy::Invite { call_id: call.id.clone(), operation_id: op_id.clone(), index };

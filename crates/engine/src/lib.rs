@@ -217,7 +217,8 @@ impl Engine {
 
     /// The part of a hold other nodes see (on PostgreSQL): what they enqueue to the call
     /// meanwhile is born leased to this node, which delivers it after the response. Called in
-    /// the unit of work that creates the call or its operation.
+    /// the unit of work that creates the call or its operation, before that unit queues
+    /// anything to the call (what it queues is born leased to the call's holder).
     fn hold_in_store(
         tx: &mut dyn switchboard_store::Tx,
         call: &CallId,

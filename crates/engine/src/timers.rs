@@ -349,8 +349,15 @@ fn join_without_ringing(
         Some(id) => tx.call(id)?.filter(|c| c.is_live()),
         None => None,
     };
-    let Some(mut replaced) = replaced else {
-        // The call to replace (or move from) ended in between: the invitation fails.
+    // A move needs its participant still in the source meeting: another move may have taken
+    // it, or it left, since the invite checked it (the invite changes nothing there itself).
+    let source_gone = match &invitee.source_participant_id {
+        Some(source_id) => tx.participant(source_id)?.is_none_or(|m| m.state != ParticipantState::Connected),
+        None => false,
+    };
+    let Some(mut replaced) = replaced.filter(|_| !source_gone) else {
+        // The call to replace (or the participant to move) ended in between: the invitation
+        // fails.
         p.state = ParticipantState::Removed;
         tx.update_participant(&p)?;
         return record_invitee_outcome(
@@ -363,8 +370,9 @@ fn join_without_ringing(
     };
     carry_live_leg(tx, &op, &invitee, &mut p, &replaced, now)?;
     if let Some(source_id) = &invitee.source_participant_id {
-        // A move: leave the source meeting first (its roster is told), then join here.
-        if let Some(mut moved) = tx.participant(source_id)?.filter(|m| m.state == ParticipantState::Connected) {
+        // A move: leave the source meeting first (its roster is told), then join here. (Read
+        // again: carrying its live leg over may have changed it.)
+        if let Some(mut moved) = tx.participant(source_id)? {
             let mut source_conversation = conversation_of(tx, &replaced)?;
             crate::legs::end_leg(tx, &moved, now)?;
             moved.state = ParticipantState::Removed;

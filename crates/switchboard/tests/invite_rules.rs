@@ -10,7 +10,8 @@
 //!   and from `GET .../operations/{id}`; several invitees report the earliest failure (ties: request
 //!   order), and a failed invitee never appears in a roster notification;
 //! - cancelling a ringing invitee with `DELETE .../participants/{id}` (487/10170); the failed
-//!   invitee keeps its `participantId` in the operation.
+//!   invitee keeps its `participantId` in the operation; a call that hangs up while its invitee
+//!   rings in a meeting that goes on hears its operation fail (487/10171) before it ends.
 //!
 //! An invite into a call the application has already hung up answers `409 conflict` (DESIGN's
 //! table: "call not established or already ended"), while `GET` of that call answers 404, as
@@ -1300,6 +1301,48 @@ async fn deleting_a_ringing_invitee_answers_204_and_fails_the_operation_with_487
 
     app.advance(60_000).await;
     assert!(app.hooks.take_for(&call).is_empty(), "the cancelled ring has no later outcome");
+}
+
+#[tokio::test]
+async fn a_call_that_hangs_up_while_its_invitee_rings_fails_the_operation_with_487_10171_before_it_ends() {
+    let app = TestApp::spawn().await;
+    let (call, meeting) = app.join_new_meeting(json!(null)).await;
+    // The same application in the meeting a second time, as a guest: the meeting goes on
+    // without the first call.
+    let other = app
+        .create_call(&call_body(
+            &app,
+            json!({
+                "source": {"identity": {"guest": {"id": "guest-of-the-bot", "displayName": "Guest"}}},
+                "chatInfo": {"threadId": meeting["chatInfo"]["threadId"], "messageId": "0"},
+                "meetingInfo": {"@odata.type": "#microsoft.graph.organizerMeetingInfo",
+                                "organizer": {"user": {"id": app.user("Adele Vance")}}},
+            }),
+        ))
+        .await;
+    let other = other.assert_status(201)["id"].as_str().unwrap().to_owned();
+    app.advance(0).await;
+    app.hooks.take();
+    let diego = app.user("Diego Siciliani"); // never answers
+    let r = app.invite(&call, &invite_body(&[user_identity(&diego)], "rings on")).await;
+    let op = operation_id(&r);
+    let pid = participant_ids(&r).remove(0);
+    app.advance(5_000).await;
+
+    app.delete_call(&call).await.assert_status(204);
+    app.advance(0).await;
+    let got = app.hooks.take_for(&call);
+    let kinds: Vec<&str> = got.iter().map(Received::kind).collect();
+    assert_eq!(kinds, ["operation", "call", "call"], "the operation ends before the call: {got:#?}");
+    let left = app.hooks.take_for(&other);
+    assert_eq!(left.iter().map(Received::kind).collect::<Vec<_>>(), ["roster"], "the first call left: {left:#?}");
+    assert_operation_failed(&got, &call, &op, &user_mri(&diego), 487, 10171);
+    assert_eq!(got[2].resource_data()["state"], "terminated");
+    expect_error(&app.get_participant(&other, &pid).await, 404, "itemNotFound", "the invitee rings no more");
+
+    app.advance(60_000).await;
+    assert!(app.hooks.take_for(&call).is_empty(), "nothing after the call ended");
+    assert!(app.hooks.take_for(&other).is_empty(), "the other call's roster never changed");
 }
 
 #[tokio::test]

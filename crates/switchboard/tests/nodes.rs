@@ -2,7 +2,8 @@
 //! created through one and an invite through the other, every notification delivered exactly
 //! once; then the node that took an invite is killed while the invitee rings, and the other
 //! node finishes the invite and delivers its notifications, but not before the hold of the
-//! node that died before answering has run out; a call to the bot placed on one node
+//! node that died before answering has run out, even when the other node held the call a
+//! moment before; a call to the bot placed on one node
 //! is answered on the other; an agent connected to one node is rung through that node's leg
 //! inbox when another node takes the invite; the live legs of a killed node are ended by the
 //! other once the node timeout has passed (docs/codes.md), and its phones hung up by the other
@@ -262,6 +263,43 @@ async fn what_another_node_causes_waits_for_the_response_of_the_node_that_took_t
     assert!(!a.wait_for_exit().await.success());
 
     let got = b.hooks.wait_for(&call, 5, WAIT).await;
+    let waited = sent.elapsed();
+    assert_eq!(got.len(), 5, "{got:#?}");
+    let operation = got.iter().find(|r| r.kind() == "operation").expect("the operation's notification");
+    assert_eq!(operation.resource_data()["status"], "completed");
+    assert!(waited >= Duration::from_millis(4_500), "delivered {waited:?} after the invite, before the hold ran out");
+    assert_exactly_once(&got);
+}
+
+/// The same when another node held the call a moment before: node A takes an invite (its hold
+/// in the store names A for 5 s), then node B takes one whose invitee answers at once and dies
+/// before answering. What B's own unit queued is B's to hold, not A's: A, whose response is
+/// long written, would post it at once.
+#[tokio::test]
+async fn what_an_invite_queues_waits_for_its_own_response_though_another_node_held_the_call_before() {
+    let schema = PgSchema::create().await;
+    let a = TestApp::spawn_with(node_options(&schema)).await;
+    let mut b = a.another_node(node_options(&schema)).await;
+    let (adele, diego) = (a.user("Adele Vance"), a.user("Diego Siciliani")); // Diego never answers
+    a.set_user_behaviour(&adele, json!({"kind": "answer", "afterMs": 0})).await;
+    let call = join_meeting(&a).await;
+    assert_eq!(a.hooks.wait_for(&call, 3, WAIT).await.len(), 3);
+    a.control(reqwest::Method::POST, "/_switchboard/outbox/flush", None).await.assert_status(204);
+    a.invite(&call, &invite_body(&[user_identity(&diego)], "node A holds")).await.assert_status(200);
+    b.control(reqwest::Method::PUT, "/_switchboard/failpoints/invite-committed", None).await.assert_status(204);
+
+    let sent = std::time::Instant::now();
+    let answered = b
+        .http
+        .post(format!("{}/beta/communications/calls/{call}/participants/invite", b.base))
+        .bearer_auth(b.token())
+        .json(&invite_body(&[user_identity(&adele)], "node B dies before answering"))
+        .send()
+        .await;
+    assert!(answered.is_err(), "node B aborted before its response: {answered:?}");
+    assert!(!b.wait_for_exit().await.success());
+
+    let got = a.hooks.wait_for(&call, 5, WAIT).await;
     let waited = sent.elapsed();
     assert_eq!(got.len(), 5, "{got:#?}");
     let operation = got.iter().find(|r| r.kind() == "operation").expect("the operation's notification");

@@ -620,6 +620,11 @@ impl Receiver {
         mine
     }
 
+    /// Everything received so far, leaving it on the receiver.
+    pub fn all(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+
     pub fn len(&self) -> usize {
         self.received.lock().unwrap().len()
     }
