@@ -352,9 +352,8 @@ impl PgTx<'_, '_> {
     /// queue updates the rows behind it), and a claim takes it too once it renders a mark
     /// (the roster is read under it): a claim that locked rows first and then waited for the
     /// lock would wait on a unit waiting on its rows, and PostgreSQL would end one of them as
-    /// a deadlock (40P01: a timer fired late, a delivery attempt not recorded and posted again,
-    /// or a request's unit answered 500). So every outbox row lock is taken under the state
-    /// lock.
+    /// a deadlock (40P01: an invite answered 500, a timer fired late, a delivery attempt not
+    /// recorded and posted again). So every outbox row lock is taken under the state lock.
     fn lock_outbox(&mut self) -> StoreResult<()> {
         self.lock()
     }
