@@ -10,11 +10,9 @@
 //!   lock before its first statement, so units are serialised across nodes as SQLite's single
 //!   writer serialises them in one process (no lost updates of an operation's invitee outcomes
 //!   or a conversation's roster sequence). Per-conversation locks are future work.
-//! - Timer claims do not take it: they lock rows with `FOR UPDATE SKIP LOCKED`, so two nodes
-//!   never claim the same timer, and a timer fires in a unit that takes the lock. Delivery
-//!   claims and the recording of delivery attempts take it before they lock outbox rows
-//!   (`PgTx::lock_outbox`): a claim renders roster marks under it, and units write the outbox
-//!   under it, so rows locked before it would deadlock against a unit that holds it.
+//! - Delivery and timer claims do not take it: they lock rows with `FOR UPDATE SKIP LOCKED`,
+//!   so two nodes never claim the same outbox row or timer; recording a delivery attempt
+//!   checks the lease and needs no global lock either.
 //! - A commit that enqueued notifications, added timers or delivered a notification sends
 //!   `NOTIFY switchboard` (payload: the schema), coalesced by PostgreSQL per transaction; each
 //!   node listens on one dedicated connection and wakes its timer and delivery tasks. A commit
@@ -345,17 +343,6 @@ impl PgTx<'_, '_> {
             self.locked = true;
         }
         Ok(())
-    }
-
-    /// Takes the state lock before a delivery claim or record locks outbox rows. Units hold
-    /// the state lock while they write the outbox (a roster mark moved to the end of its
-    /// queue updates the rows behind it), and a claim takes it too once it renders a mark
-    /// (the roster is read under it): a claim that locked rows first and then waited for the
-    /// lock would wait on a unit waiting on its rows, and PostgreSQL would end one of them as
-    /// a deadlock (40P01: an invite answered 500, a timer fired late, a delivery attempt not
-    /// recorded and posted again). So every outbox row lock is taken under the state lock.
-    fn lock_outbox(&mut self) -> StoreResult<()> {
-        self.lock()
     }
 
     /// Wakes every node's background tasks once this transaction commits.
@@ -815,7 +802,6 @@ impl Tx for PgTx<'_, '_> {
         Ok(self.outbox_rows(&sql, &[&call.0])?.into_iter().next())
     }
     fn render_roster_mark(&mut self, id: i64, body: &str) -> StoreResult<()> {
-        self.lock_outbox()?;
         self.t.execute("UPDATE outbox SET body = $2, roster_mark = 0 WHERE id = $1", &[&id, &body]).map_err(pg)?;
         Ok(())
     }
@@ -833,9 +819,7 @@ impl Tx for PgTx<'_, '_> {
         busy: &[CallId],
     ) -> StoreResult<Vec<OutboxRow>> {
         // Rows another claimer has locked are skipped, not waited for; a row whose lease was
-        // taken meanwhile fails the re-checked condition after the lock. The state lock comes
-        // first, as for every write of the outbox (`lock_outbox`).
-        self.lock_outbox()?;
+        // taken meanwhile fails the re-checked condition after the lock.
         let sql = format!(
             "WITH claimed AS (UPDATE outbox SET lease_owner = $3, lease_until = $5 \
              WHERE id IN ({CLAIMABLE} FOR UPDATE SKIP LOCKED) \
@@ -852,7 +836,6 @@ impl Tx for PgTx<'_, '_> {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> StoreResult<Option<OutboxRow>> {
-        self.lock_outbox()?;
         let sql = format!(
             "WITH claimed AS (UPDATE outbox SET lease_owner = $3, lease_until = $4 \
              WHERE id IN (SELECT o.id FROM outbox o WHERE o.call_id = $1 AND o.state = 'pending' \
@@ -874,7 +857,6 @@ impl Tx for PgTx<'_, '_> {
         limit: usize,
     ) -> StoreResult<Vec<OutboxRow>> {
         // The rows are locked while their leases are checked and written.
-        self.lock_outbox()?;
         let sql = format!(
             "SELECT {OUTBOX_COLUMNS}, next_attempt_at <= $3 AND (lease_owner IS NULL OR lease_owner = $4 \
              OR lease_until <= $3) FROM outbox WHERE call_id = $1 AND state = 'pending' AND sequence > $2 \
@@ -898,7 +880,6 @@ impl Tx for PgTx<'_, '_> {
         if ids.is_empty() {
             return Ok(());
         }
-        self.lock_outbox()?;
         let node = self.inner.node_id.clone();
         self.t
             .execute(
@@ -926,7 +907,6 @@ impl Tx for PgTx<'_, '_> {
         Ok(row.get::<_, Option<i64>>(0).map(Timestamp))
     }
     fn record_attempt(&mut self, id: i64, at: Timestamp, latency_ms: i64, result: &AttemptResult) -> StoreResult<bool> {
-        self.lock_outbox()?;
         let node = self.inner.node_id.clone();
         let c = result.columns(at);
         let row = self
