@@ -209,7 +209,9 @@ impl Inner {
         sender.send(bytes).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "SIP TCP connection closed"))
     }
 
-    /// A new TCP connection (accepted or connected): its writer and reader tasks.
+    /// A new TCP connection (accepted or connected): its writer and reader tasks. When the
+    /// reader ends (the peer closed, or sent what cannot be framed) the connection is forgotten,
+    /// which drops the writer and closes the socket; a later message to the peer connects anew.
     fn connection(self: &Arc<Self>, stream: TcpStream, peer: SocketAddr) -> mpsc::UnboundedSender<Vec<u8>> {
         let (mut reader, mut writer) = stream.into_split();
         let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
@@ -230,7 +232,15 @@ impl Inner {
                     Ok(0) | Err(_) => return,
                     Ok(n) => buf.extend_from_slice(&chunk[..n]),
                 }
-                while let Some(len) = message::frame_length(&buf) {
+                loop {
+                    let len = match message::frame_length(&buf) {
+                        Ok(Some(len)) => len,
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::warn!(%peer, error = %e, "SIP over TCP cannot be framed: connection closed");
+                            return;
+                        }
+                    };
                     let frame: Vec<u8> = buf.drain(..len).collect();
                     if frame.iter().any(|b| *b != b'\r' && *b != b'\n') && frames.send(frame).is_err() {
                         return;
@@ -239,10 +249,17 @@ impl Inner {
             }
         });
         let weak_self = Arc::downgrade(self);
+        let writer = tx.downgrade();
         tokio::spawn(async move {
             while let Some(frame) = frames_rx.recv().await {
                 let Some(inner) = weak_self.upgrade() else { return };
                 inner.dispatch(&frame, peer);
+            }
+            if let (Some(inner), Some(writer)) = (weak_self.upgrade(), writer.upgrade()) {
+                let mut tcp = inner.tcp.lock().expect("tcp");
+                if tcp.get(&peer).is_some_and(|known| known.same_channel(&writer)) {
+                    tcp.remove(&peer);
+                }
             }
         });
         tx

@@ -614,3 +614,84 @@ async fn an_inbound_invite_from_a_caller_no_identity_can_hold_is_refused_with_40
     let (_, incoming) = incoming_call(&app).await;
     assert_eq!(incoming.resource_data()["source"]["identity"]["phone"]["id"], "+15550123");
 }
+
+/// An OPTIONS from `here` over TCP (its Call-ID `call_id`).
+fn options_over_tcp(here: SocketAddr, ours: SocketAddr, call_id: &str) -> String {
+    format!(
+        "OPTIONS sip:switchboard@{ours} SIP/2.0\r\nVia: SIP/2.0/TCP {here};branch=z9hG4bK{call_id}\r\n\
+         From: <sip:trunk@{here}>;tag={call_id}\r\nTo: <sip:switchboard@{ours}>\r\nCall-ID: {call_id}\r\n\
+         CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+/// Reads from `stream` until what it got contains `needle`.
+async fn read_until(stream: &mut tokio::net::TcpStream, needle: &str) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = vec![0; 65_536];
+    while !String::from_utf8_lossy(&got).contains(needle) {
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await;
+        let n = read.unwrap_or_else(|_| panic!("no {needle:?} in {:?}", String::from_utf8_lossy(&got))).unwrap();
+        assert!(n > 0, "closed before {needle:?}: {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// Reads from `stream` until Switchboard closes it (end of stream or reset); what it sent before.
+async fn until_closed(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = vec![0; 65_536];
+    loop {
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await;
+        match read.expect("Switchboard closes the connection") {
+            Ok(0) | Err(_) => return String::from_utf8_lossy(&got).into_owned(),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_tcp_stream_that_cannot_be_framed_is_closed_and_one_with_a_bad_header_goes_on() {
+    use tokio::io::AsyncWriteExt;
+    let trunk = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let app = spawn_beside(trunk.local_addr().unwrap(), &["--sip-transport", "tcp"]).await;
+    let ours = sip_address(&app);
+
+    // Headers without end, then a Content-Length of a terabyte: neither is buffered, both closed.
+    let endless = format!("OPTIONS sip:switchboard@{ours} SIP/2.0\r\n{}", "X-Junk: junk\r\n".repeat(20_000));
+    let huge = format!("OPTIONS sip:switchboard@{ours} SIP/2.0\r\nContent-Length: 1000000000000\r\n\r\n");
+    for unframeable in [endless, huge] {
+        let mut stream = tokio::net::TcpStream::connect(ours).await.unwrap();
+        let _ = stream.write_all(unframeable.as_bytes()).await;
+        assert_eq!(until_closed(&mut stream).await, "");
+    }
+    assert_eq!(app.server_log().matches("SIP over TCP cannot be framed").count(), 2, "{}", app.server_log());
+
+    // A header that is not UTF-8 spoils its message only: the OPTIONS after it is answered.
+    let mut stream = tokio::net::TcpStream::connect(ours).await.unwrap();
+    let here = stream.local_addr().unwrap();
+    let spoilt = options_over_tcp(here, ours, "spoilt");
+    let (head, tail) = spoilt.split_once("<sip:trunk").unwrap();
+    let fine = options_over_tcp(here, ours, "fine");
+    let bytes = [head.as_bytes(), b"\"\xff\" <sip:trunk", tail.as_bytes(), fine.as_bytes()].concat();
+    stream.write_all(&bytes).await.unwrap();
+    let answered = read_until(&mut stream, "Call-ID: fine\r\n").await;
+    assert!(answered.starts_with("SIP/2.0 200") && !answered.contains("spoilt"), "{answered}");
+}
+
+#[tokio::test]
+async fn a_tcp_connection_the_trunk_closes_is_closed_by_switchboard_too() {
+    use tokio::io::AsyncWriteExt;
+    let trunk = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let app = spawn_beside(trunk.local_addr().unwrap(), &["--sip-transport", "tcp"]).await;
+    let ours = sip_address(&app);
+    let mut stream = tokio::net::TcpStream::connect(ours).await.unwrap();
+    let here = stream.local_addr().unwrap();
+    stream.write_all(options_over_tcp(here, ours, "closing").as_bytes()).await.unwrap();
+    read_until(&mut stream, "Call-ID: closing\r\n").await;
+    // Kept open, each connection the trunk ever closed would hold a socket and a task for good.
+    stream.shutdown().await.unwrap();
+    assert_eq!(until_closed(&mut stream).await, "");
+}
