@@ -154,9 +154,19 @@ impl Endpoint {
         if let Some(listener) = listener {
             let weak = Arc::downgrade(&inner);
             tokio::spawn(async move {
-                while let Ok((stream, peer)) = listener.accept().await {
+                loop {
+                    let accepted = listener.accept().await;
                     let Some(inner) = weak.upgrade() else { return };
-                    inner.adopt(stream, peer);
+                    match accepted {
+                        Ok((stream, peer)) => inner.adopt(stream, peer),
+                        // Out of file descriptors, say: the listener must outlive it. The pause
+                        // keeps an error that lasts from spinning.
+                        Err(e) => {
+                            drop(inner);
+                            tracing::warn!(error = %e, "SIP over TCP: a connection could not be accepted");
+                            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        }
+                    }
                 }
             });
         }

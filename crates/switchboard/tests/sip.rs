@@ -695,3 +695,32 @@ async fn a_tcp_connection_the_trunk_closes_is_closed_by_switchboard_too() {
     stream.shutdown().await.unwrap();
     assert_eq!(until_closed(&mut stream).await, "");
 }
+
+/// Sets the soft limit of open files of the server's process (`prlimit`, util-linux).
+fn limit_open_files(app: &TestApp, soft: usize) {
+    let pid = app.pid().to_string();
+    let status = std::process::Command::new("prlimit").args(["--pid", &pid, &format!("--nofile={soft}:")]).status();
+    assert!(status.unwrap().success());
+}
+
+#[tokio::test]
+async fn the_sip_tcp_listener_outlives_running_out_of_file_descriptors() {
+    use tokio::io::AsyncWriteExt;
+    let trunk = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let app = spawn_beside(trunk.local_addr().unwrap(), &["--sip-transport", "tcp"]).await;
+    let ours = sip_address(&app);
+    let open = std::fs::read_dir(format!("/proc/{}/fd", app.pid())).unwrap().count();
+    limit_open_files(&app, open + 1);
+    let mut streams = Vec::new();
+    for _ in 0..4 {
+        streams.push(tokio::net::TcpStream::connect(ours).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(streams);
+    limit_open_files(&app, 4096);
+    let mut stream = tokio::net::TcpStream::connect(ours).await.unwrap();
+    let here = stream.local_addr().unwrap();
+    stream.write_all(options_over_tcp(here, ours, "after").as_bytes()).await.unwrap();
+    assert!(read_until(&mut stream, "Call-ID: after\r\n").await.starts_with("SIP/2.0 200"));
+    assert!(app.server_log().contains("a connection could not be accepted"), "the limit was reached");
+}
