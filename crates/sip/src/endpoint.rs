@@ -291,7 +291,10 @@ impl Inner {
                 // A response matching no transaction is dropped (§18.1.2).
             }
             Some(SipMessage::Request(req)) => {
-                let branch = message::top_branch(&req.headers).unwrap_or_default();
+                let branch = match server_branch(&req) {
+                    Ok(branch) => branch,
+                    Err(malformed) => return self.refuse(req, source, malformed),
+                };
                 let method = req.method.to_string();
                 if req.method == rsip::Method::Ack {
                     let sender = self.servers.lock().expect("servers").get(&(branch, "INVITE".to_owned())).cloned();
@@ -322,6 +325,56 @@ impl Inner {
             None => tracing::debug!(%source, "unparseable SIP message dropped"),
         }
     }
+
+    /// Answers a malformed request `400` (§8.2.2: a request must have these headers to be
+    /// answered at all), outside any transaction; an ACK, or a request without a Via to answer
+    /// along, is only dropped.
+    fn refuse(self: &Arc<Self>, req: rsip::Request, source: SocketAddr, malformed: Malformed) {
+        tracing::info!(%source, method = %req.method, %malformed, "malformed SIP request refused");
+        if req.method == rsip::Method::Ack || malformed == Malformed::NoVia {
+            return;
+        }
+        let bytes = message::response(&req, 400, Some(&message::new_tag()), vec![], vec![]).to_string().into_bytes();
+        let inner = self.clone();
+        tokio::spawn(async move {
+            let _ = inner.send(bytes, source).await;
+        });
+    }
+}
+
+/// What makes a request unanswerable as it stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum Malformed {
+    #[error("no Via")]
+    NoVia,
+    #[error("no {0}")]
+    Missing(&'static str),
+    #[error("a CSeq that is not a number and this request's method")]
+    CSeq,
+}
+
+/// The branch that names a request's server transaction, once the request is checked for
+/// what every request must carry (§8.1.1): Via, From, To, Call-ID and a CSeq of its own method.
+/// A branch without RFC 3261's magic cookie (or none, from an RFC 2543 peer) is not unique:
+/// Call-ID, CSeq number and From tag are added to it (§17.2.3), else two such INVITEs
+/// would be taken for one and the second call lost as a retransmission.
+fn server_branch(req: &rsip::Request) -> Result<String, Malformed> {
+    let headers = &req.headers;
+    message::header(headers, "Via", Some("v")).ok_or(Malformed::NoVia)?;
+    let from = message::header(headers, "From", Some("f")).ok_or(Malformed::Missing("From"))?;
+    message::header(headers, "To", Some("t")).ok_or(Malformed::Missing("To"))?;
+    let call_id = message::call_id(headers).ok_or(Malformed::Missing("Call-ID"))?;
+    let (number, method) = message::cseq(headers).ok_or(Malformed::CSeq)?;
+    if method != req.method.to_string() {
+        return Err(Malformed::CSeq);
+    }
+    Ok(match message::top_branch(headers) {
+        Some(branch) if branch.starts_with("z9hG4bK") => branch,
+        branch => {
+            let tag = message::tag(&from).unwrap_or_default();
+            format!("{};{call_id};{number};{tag}", branch.unwrap_or_default())
+        }
+    })
 }
 
 /// The ACK of a non-2xx final response (§17.1.1.3): the INVITE's Request-URI, top Via,

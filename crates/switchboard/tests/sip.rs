@@ -563,10 +563,9 @@ async fn the_bot_hanging_up_an_answered_phone_call_sends_bye() {
     sipp.assert_passed().await; // our BYE ended its call
 }
 
-/// An INVITE from the trunk to the bot's number, from `caller` (raw bytes: the user part of
-/// From); the status of the first response that is not 100 Trying.
-async fn invite_from(trunk: &tokio::net::UdpSocket, ours: SocketAddr, caller: &[u8], call_id: &str) -> u16 {
-    let here = trunk.local_addr().unwrap();
+/// An INVITE from the trunk at `here` to the bot's number, from `caller` (raw bytes: the user
+/// part of From).
+fn invite_text(here: SocketAddr, ours: SocketAddr, caller: &[u8], call_id: &str) -> Vec<u8> {
     let sdp = "v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n";
     let mut invite =
         format!("INVITE sip:{BOT_NUMBER}@{ours} SIP/2.0\r\nVia: SIP/2.0/UDP {here};branch=z9hG4bK{call_id}\r\n")
@@ -582,17 +581,31 @@ async fn invite_from(trunk: &tokio::net::UdpSocket, ours: SocketAddr, caller: &[
         )
         .as_bytes(),
     );
-    trunk.send_to(&invite, ours).await.unwrap();
+    invite
+}
+
+/// Sends `invite` from the trunk; the status of the first response to it that is not 100
+/// Trying (responses naming another Call-ID than `call_id` are skipped).
+async fn send_invite(trunk: &tokio::net::UdpSocket, ours: SocketAddr, invite: &[u8], call_id: &str) -> u16 {
+    trunk.send_to(invite, ours).await.unwrap();
     let mut buf = vec![0; 65_535];
     loop {
         let read = tokio::time::timeout(Duration::from_secs(10), trunk.recv_from(&mut buf)).await;
-        let (n, _) = read.expect("a response to the INVITE").unwrap();
+        let (n, _) = read.unwrap_or_else(|_| panic!("no response to the INVITE {call_id}")).unwrap();
         let text = String::from_utf8_lossy(&buf[..n]);
         let status: u16 = text.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a SIP response");
-        if status != 100 {
+        let other_call = text.lines().any(|l| l.starts_with("Call-ID: ") && l != format!("Call-ID: {call_id}"));
+        if status != 100 && !other_call {
             return status;
         }
     }
+}
+
+/// An INVITE from the trunk to the bot's number, from `caller` (raw bytes: the user part of
+/// From); the status of the first response that is not 100 Trying.
+async fn invite_from(trunk: &tokio::net::UdpSocket, ours: SocketAddr, caller: &[u8], call_id: &str) -> u16 {
+    let invite = invite_text(trunk.local_addr().unwrap(), ours, caller, call_id);
+    send_invite(trunk, ours, &invite, call_id).await
 }
 
 #[tokio::test]
@@ -723,4 +736,39 @@ async fn the_sip_tcp_listener_outlives_running_out_of_file_descriptors() {
     stream.write_all(options_over_tcp(here, ours, "after").as_bytes()).await.unwrap();
     assert!(read_until(&mut stream, "Call-ID: after\r\n").await.starts_with("SIP/2.0 200"));
     assert!(app.server_log().contains("a connection could not be accepted"), "the limit was reached");
+}
+
+#[tokio::test]
+async fn a_request_without_a_mandatory_header_or_its_own_cseq_gets_400_and_calls_go_on() {
+    let trunk = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let app = spawn_beside(trunk.local_addr().unwrap(), &[]).await;
+    take_incoming_calls(&app).await;
+    let (here, ours) = (trunk.local_addr().unwrap(), sip_address(&app));
+    let invite = |call_id: &str| String::from_utf8(invite_text(here, ours, b"+15550123", call_id)).unwrap();
+
+    let without = |call_id: &str, header: &str| {
+        let text = invite(call_id);
+        let line = text.lines().find(|l| l.starts_with(header)).unwrap().to_owned();
+        text.replace(&format!("{line}\r\n"), "")
+    };
+    // Without Call-ID last: its 400, retransmitted until an ACK, names no call to skip it by.
+    let malformed = [
+        ("no-from", without("no-from", "From:")),
+        ("no-to", without("no-to", "To:")),
+        ("no-cseq", without("no-cseq", "CSeq:")),
+        ("cseq-of-bye", invite("cseq-of-bye").replace("CSeq: 1 INVITE", "CSeq: 1 BYE")),
+        ("cseq-nan", invite("cseq-nan").replace("CSeq: 1 INVITE", "CSeq: one INVITE")),
+        ("cseq-huge", invite("cseq-huge").replace("CSeq: 1 INVITE", "CSeq: 99999999999999999999 INVITE")),
+        ("no-call-id", without("no-call-id", "Call-ID:")),
+    ];
+    for (call_id, text) in malformed {
+        assert_eq!(send_invite(&trunk, ours, text.as_bytes(), call_id).await, 400, "{call_id}");
+    }
+
+    // Two INVITEs of an RFC 2543 peer (no branch) are two calls, not one retransmitted.
+    for call_id in ["old-1", "old-2"] {
+        let text = invite(call_id).replace(&format!(";branch=z9hG4bK{call_id}"), "");
+        assert_eq!(send_invite(&trunk, ours, text.as_bytes(), call_id).await, 180, "{call_id}");
+    }
+    assert_eq!(invite_from(&trunk, ours, b"+15550123", "fine").await, 180);
 }
