@@ -370,6 +370,8 @@ impl SipUa {
             let mut provisional = false;
             let mut cancel_sent = false;
             let mut ack: Option<Vec<u8>> = None;
+            // The To tag of the dialog the first 2xx set up.
+            let mut answered_tag: Option<String> = None;
             loop {
                 let event = tokio::select! {
                     c = cancel_rx.recv(), if !cancel_requested && ack.is_none() => {
@@ -415,12 +417,14 @@ impl SipUa {
                         }
                     }
                     200..=299 => {
-                        if let Some(bytes) = &ack {
-                            // A retransmitted 2xx: its ACK got lost.
-                            let _ = self.endpoint.send_raw(bytes.clone(), self.config.trunk).await;
-                            continue;
-                        }
                         let to = header(&response.headers, "To", Some("t")).unwrap_or_default();
+                        if let (Some(bytes), Some(answered)) = (&ack, &answered_tag) {
+                            if tag(&to).unwrap_or_default() == *answered {
+                                // A retransmitted 2xx: its ACK got lost.
+                                let _ = self.endpoint.send_raw(bytes.clone(), self.config.trunk).await;
+                                continue;
+                            }
+                        }
                         let dialog = DialogState {
                             call_id: call_id.clone(),
                             local_uri: local_uri.clone(),
@@ -438,7 +442,19 @@ impl SipUa {
                         };
                         let bytes = self.in_dialog(&dialog, rsip::Method::Ack, cseq).to_string().into_bytes();
                         let _ = self.endpoint.send_raw(bytes.clone(), self.config.trunk).await;
+                        if ack.is_some() {
+                            // A 2xx with another To tag: a second dialog of a forked INVITE
+                            // (§13.2.2.4). It is ACKed and ended at once; the dialog of the first
+                            // 2xx, which shares its Call-ID, stays tracked.
+                            tracing::info!(%call_id, "a second 2xx to one INVITE (forked): ACK and BYE");
+                            let ua = self.clone();
+                            tokio::spawn(async move {
+                                let _ = ua.send_bye(&dialog).await;
+                            });
+                            continue;
+                        }
                         ack = Some(bytes);
+                        answered_tag = Some(dialog.remote_tag.clone());
                         if cancel_requested {
                             // Answered as we cancelled (§15): end it at once.
                             let ua = self.clone();
@@ -527,6 +543,11 @@ impl SipUa {
     /// status, or why there was none.
     pub async fn hang_up(&self, dialog: &DialogState) -> Result<u16, Failure> {
         self.untrack(&dialog.call_id);
+        self.send_bye(dialog).await
+    }
+
+    /// The BYE of [`SipUa::hang_up`], leaving the tracked Call-IDs alone.
+    async fn send_bye(&self, dialog: &DialogState) -> Result<u16, Failure> {
         let mut cseq = dialog.local_cseq + 1;
         let mut authorization: Option<(&'static str, String)> = None;
         loop {
