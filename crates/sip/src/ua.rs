@@ -639,7 +639,11 @@ impl SipUa {
             rsip::Method::Invite => {
                 let to = header(&request.headers, "To", Some("t")).unwrap_or_default();
                 if tag(&to).is_some() {
-                    // A re-INVITE (session refresh): accept with the same offer.
+                    // A re-INVITE (session refresh): accept with the same offer, if the dialog
+                    // is ours (§12.2.2).
+                    if !self.dialogs.lock().expect("dialogs").contains(&call_id) {
+                        return respond(481);
+                    }
                     let ok = message::response(
                         &request,
                         200,

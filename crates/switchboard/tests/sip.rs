@@ -772,3 +772,14 @@ async fn a_request_without_a_mandatory_header_or_its_own_cseq_gets_400_and_calls
     }
     assert_eq!(invite_from(&trunk, ours, b"+15550123", "fine").await, 180);
 }
+
+#[tokio::test]
+async fn a_re_invite_for_a_dialog_switchboard_does_not_know_gets_481() {
+    let trunk = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let app = spawn_beside(trunk.local_addr().unwrap(), &[]).await;
+    let (here, ours) = (trunk.local_addr().unwrap(), sip_address(&app));
+    let invite = String::from_utf8(invite_text(here, ours, b"+15550123", "stranger")).unwrap();
+    let to = format!("To: <sip:{BOT_NUMBER}@{ours}>");
+    let re_invite = invite.replace(&to, &format!("{to};tag=guessed"));
+    assert_eq!(send_invite(&trunk, ours, re_invite.as_bytes(), "stranger").await, 481);
+}
