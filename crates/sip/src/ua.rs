@@ -441,6 +441,11 @@ impl SipUa {
                                 .collect(),
                         };
                         let bytes = self.in_dialog(&dialog, rsip::Method::Ack, cseq).to_string().into_bytes();
+                        if ack.is_none() && !cancel_requested {
+                            // Known before the ACK leaves: the phone may hang up the moment it
+                            // has it.
+                            self.track(&call_id);
+                        }
                         let _ = self.endpoint.send_raw(bytes.clone(), self.config.trunk).await;
                         if ack.is_some() {
                             // A 2xx with another To tag: a second dialog of a forked INVITE
@@ -464,7 +469,6 @@ impl SipUa {
                             });
                             let _ = progress.send(CallProgress::Failed(CallFailure::Cancelled));
                         } else {
-                            self.track(&call_id);
                             let _ = progress.send(CallProgress::Answered(dialog));
                         }
                     }

@@ -783,3 +783,19 @@ async fn a_re_invite_for_a_dialog_switchboard_does_not_know_gets_481() {
     let re_invite = invite.replace(&to, &format!("{to};tag=guessed"));
     assert_eq!(send_invite(&trunk, ours, re_invite.as_bytes(), "stranger").await, 481);
 }
+
+#[tokio::test]
+async fn a_phone_that_hangs_up_the_moment_it_has_our_ack_leaves_the_call() {
+    // Its BYE races the connection of its leg; a few rounds, since one may not show the race.
+    for _ in 0..4 {
+        let sipp = Sipp::phone("bye_at_once", false);
+        let app = spawn_with_trunk(&sipp, false).await;
+        let (call, participant) = invite_phone(&app).await;
+        sipp.assert_passed().await; // its BYE was answered 200
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while app.get_participant(&call, &participant).await.status != 404 {
+            assert!(std::time::Instant::now() < deadline, "the phone is still in the call\n{}", app.server_log());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
