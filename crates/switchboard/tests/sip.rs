@@ -799,3 +799,30 @@ async fn a_phone_that_hangs_up_the_moment_it_has_our_ack_leaves_the_call() {
         }
     }
 }
+
+#[tokio::test]
+async fn garbage_from_the_trunk_over_udp_is_dropped_and_the_next_call_still_rings() {
+    let trunk = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let app = spawn_beside(trunk.local_addr().unwrap(), &[]).await;
+    take_incoming_calls(&app).await;
+    let (here, ours) = (trunk.local_addr().unwrap(), sip_address(&app));
+    let invite = String::from_utf8(invite_text(here, ours, b"+15550123", "garbage")).unwrap();
+    let unknown = format!("Call-ID: garbage\r\nCSeq: 1 INVITE\r\nVia: SIP/2.0/UDP {here};branch=z9hG4bKnone\r\n\r\n");
+    let garbage: Vec<Vec<u8>> = vec![
+        Vec::new(),
+        b"\x00\xff not SIP at all \r\n\r\n".to_vec(),
+        invite.as_bytes()[..20].to_vec(),
+        invite_text(here, ours, b"+1555\xff\xfe", "not-utf-8"),
+        format!("SIP/2.0 200 OK\r\n{unknown}").into_bytes(),
+        format!("SIP/2.0 180 Ringing\r\n{unknown}").into_bytes(),
+        invite.replace("INVITE sip:", "ACK sip:").replace("1 INVITE", "1 ACK").into_bytes(),
+    ];
+    for datagram in garbage {
+        trunk.send_to(&datagram, ours).await.unwrap();
+    }
+    // Their SDP is no concern of ours: an INVITE with garbage for one still rings the bot.
+    let sdp_garbage = invite.replace("v=0\r\n", "v=\u{0}\u{7f}zz\r\n");
+    assert_eq!(send_invite(&trunk, ours, sdp_garbage.as_bytes(), "garbage").await, 180);
+    incoming_call(&app).await;
+    assert!(!app.server_log().contains("panicked"), "{}", app.server_log());
+}
