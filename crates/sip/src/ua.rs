@@ -658,13 +658,19 @@ impl SipUa {
                     tx.respond(ok);
                     return;
                 }
+                let local_tag = new_tag();
+                {
+                    let mut pending = self.pending_inbound.lock().expect("pending");
+                    // The same call again in another transaction (a merged request that came by
+                    // two paths, or a Call-ID reused): not a second call (§8.2.2.2).
+                    if pending.contains_key(&call_id) || self.dialogs.lock().expect("dialogs").contains(&call_id) {
+                        drop(pending);
+                        return respond(482);
+                    }
+                    pending.insert(call_id.clone(), (request.clone(), tx.clone(), local_tag.clone()));
+                }
                 tx.respond(message::response(&request, 100, None, vec![], vec![]));
                 let from = header(&request.headers, "From", Some("f")).unwrap_or_default();
-                let local_tag = new_tag();
-                self.pending_inbound
-                    .lock()
-                    .expect("pending")
-                    .insert(call_id.clone(), (request.clone(), tx.clone(), local_tag.clone()));
                 let invite = InboundInvite {
                     call_id,
                     to_number: message::user_of(&request.uri.to_string()).or_else(|| message::user_of(&uri_of(&to))),

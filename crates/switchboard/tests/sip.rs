@@ -826,3 +826,18 @@ async fn garbage_from_the_trunk_over_udp_is_dropped_and_the_next_call_still_ring
     incoming_call(&app).await;
     assert!(!app.server_log().contains("panicked"), "{}", app.server_log());
 }
+
+#[tokio::test]
+async fn the_same_invite_in_a_second_transaction_gets_482_not_a_second_call() {
+    let trunk = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let app = spawn_beside(trunk.local_addr().unwrap(), &[]).await;
+    take_incoming_calls(&app).await;
+    let (here, ours) = (trunk.local_addr().unwrap(), sip_address(&app));
+    let invite = String::from_utf8(invite_text(here, ours, b"+15550123", "merged")).unwrap();
+    assert_eq!(send_invite(&trunk, ours, invite.as_bytes(), "merged").await, 180);
+    // The same request by another path: same Call-ID, From tag and CSeq, another branch.
+    let again = invite.replace("branch=z9hG4bKmerged", "branch=z9hG4bKmerged-by-another-path");
+    assert_eq!(send_invite(&trunk, ours, again.as_bytes(), "merged").await, 482);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.hooks.take().iter().filter(|r| r.path == "/incoming").count(), 1, "one call reached the bot");
+}
