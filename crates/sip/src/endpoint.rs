@@ -234,14 +234,27 @@ impl Inner {
             }
         });
         let (frames, mut frames_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        let patience = self.timers.t1 * 64;
         tokio::spawn(async move {
             let mut buf = Vec::new();
             let mut chunk = vec![0u8; 16_384];
+            // When the message begun in `buf` must be whole: a peer that stops in the middle of
+            // one (a Content-Length that never arrives) would hold the connection for good.
+            let mut whole_by: Option<Instant> = None;
             loop {
-                match reader.read(&mut chunk).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                let read = match whole_by {
+                    Some(at) => tokio::time::timeout_at(at, reader.read(&mut chunk)).await,
+                    None => Ok(reader.read(&mut chunk).await),
+                };
+                match read {
+                    Ok(Ok(0) | Err(_)) => return,
+                    Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+                    Err(_) => {
+                        tracing::warn!(%peer, "SIP over TCP: a message left unfinished for 64*T1: connection closed");
+                        return;
+                    }
                 }
+                let mut framed = false;
                 loop {
                     let len = match message::frame_length(&buf) {
                         Ok(Some(len)) => len,
@@ -252,10 +265,16 @@ impl Inner {
                         }
                     };
                     let frame: Vec<u8> = buf.drain(..len).collect();
+                    framed = true;
                     if frame.iter().any(|b| *b != b'\r' && *b != b'\n') && frames.send(frame).is_err() {
                         return;
                     }
                 }
+                whole_by = match whole_by {
+                    _ if buf.is_empty() => None,
+                    Some(at) if !framed => Some(at),
+                    _ => Some(Instant::now() + patience),
+                };
             }
         });
         let weak_self = Arc::downgrade(self);

@@ -841,3 +841,22 @@ async fn the_same_invite_in_a_second_transaction_gets_482_not_a_second_call() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(app.hooks.take().iter().filter(|r| r.path == "/incoming").count(), 1, "one call reached the bot");
 }
+
+#[tokio::test]
+async fn a_tcp_message_left_unfinished_for_64_t1_closes_its_connection() {
+    use tokio::io::AsyncWriteExt;
+    let trunk = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // T1 = 10 ms: 640 ms to finish a message.
+    let app = spawn_beside(trunk.local_addr().unwrap(), &["--sip-transport", "tcp", "--sip-t1-ms", "10"]).await;
+    let ours = sip_address(&app);
+    let mut stream = tokio::net::TcpStream::connect(ours).await.unwrap();
+    let here = stream.local_addr().unwrap();
+    let unfinished = options_over_tcp(here, ours, "unfinished").replace("Content-Length: 0", "Content-Length: 100");
+    stream.write_all(format!("{unfinished}only part of the body").as_bytes()).await.unwrap();
+    assert_eq!(until_closed(&mut stream).await, "");
+
+    let mut stream = tokio::net::TcpStream::connect(ours).await.unwrap();
+    let here = stream.local_addr().unwrap();
+    stream.write_all(options_over_tcp(here, ours, "whole").as_bytes()).await.unwrap();
+    assert!(read_until(&mut stream, "Call-ID: whole\r\n").await.starts_with("SIP/2.0 200"));
+}
