@@ -4,7 +4,8 @@
 //! `Ring` dials the phone through the trunk and reports the outcome (`leg_answered`, or
 //! `leg_failed` with the SIP final response mapped by `RingFailure::from_sip_status`);
 //! `Cancel` sends CANCEL; `HangUp` sends BYE from the dialog saved on the participant
-//! (`leg_state`), so it works after a restart too; a BYE from the phone becomes `leg_left`.
+//! (`leg_state`), so it works after a restart too; a BYE from the phone (or a caller that never
+//! ACKs our 200) becomes `leg_left`.
 //! A phone escalated or moved into another call keeps its dialog: the engine moves the saved
 //! dialog to the new participant, and `Joined` points the phone's BYE there.
 //!
@@ -82,7 +83,8 @@ impl SipDriver {
     async fn serve(self: Arc<Self>, mut events: tokio::sync::mpsc::UnboundedReceiver<UaEvent>) {
         while let Some(event) = events.recv().await {
             match event {
-                UaEvent::Bye { call_id } => {
+                // The phone hung up, or never confirmed our answer to its call.
+                UaEvent::Bye { call_id } | UaEvent::Unacknowledged { call_id } => {
                     let participant = {
                         let mut dialogs = self.dialogs.lock().expect("dialogs");
                         let participant = dialogs.remove(&call_id);

@@ -129,6 +129,9 @@ pub enum UaEvent {
     Invite(Box<InboundInvite>),
     /// The caller gave up before we answered (487 already sent).
     InviteCancelled { call_id: String },
+    /// Our 200 to the caller was never ACKed within 64*T1: its session is over, BYE sent
+    /// (RFC 3261 §13.3.1.4).
+    Unacknowledged { call_id: String },
 }
 
 /// An INVITE from the trunk, waiting for the application's answer.
@@ -186,11 +189,9 @@ impl InboundInvite {
         let tx = self.tx.clone();
         let timers = ua.endpoint.timers();
         let reliable = ua.config.transport.reliable();
+        let (ua, unacknowledged) = (ua.clone(), dialog.clone());
         tokio::spawn(async move {
             tx.respond(ok.clone());
-            if reliable {
-                return;
-            }
             let deadline = tokio::time::Instant::now() + timers.t1 * 64;
             let mut interval = timers.t1;
             tokio::pin!(acked_rx);
@@ -200,10 +201,22 @@ impl InboundInvite {
                     _ = tokio::time::sleep(interval) => {}
                 }
                 if tokio::time::Instant::now() >= deadline {
-                    return;
+                    break;
                 }
-                tx.respond(ok.clone());
+                // Over TCP the 200 is not sent again, but its ACK is awaited all the same.
+                if !reliable {
+                    tx.respond(ok.clone());
+                }
                 interval = (interval * 2).min(timers.t2);
+            }
+            // No ACK: the caller may never have had our 200, so the session ends (§13.3.1.4)
+            // unless its BYE or the bot's hang-up ended it meanwhile.
+            let call_id = unacknowledged.call_id.clone();
+            ua.awaiting_ack.lock().expect("acks").remove(&call_id);
+            if ua.dialogs.lock().expect("dialogs").remove(&call_id) {
+                tracing::info!(%call_id, "our 200 to a caller was never ACKed: BYE");
+                let _ = ua.events.send(UaEvent::Unacknowledged { call_id });
+                let _ = ua.send_bye(&unacknowledged).await;
             }
         });
         dialog
@@ -252,6 +265,8 @@ pub struct SipUa {
     /// Inbound INVITEs not answered yet, by Call-ID: the CANCEL path answers them 487.
     pending_inbound: Mutex<HashMap<String, (rsip::Request, ServerTx, String)>>,
     awaiting_ack: Mutex<HashMap<String, oneshot::Sender<()>>>,
+    /// What the trunk asks of us, for the driver (most come from `on_request`).
+    events: mpsc::UnboundedSender<UaEvent>,
 }
 
 impl std::fmt::Debug for SipUa {
@@ -266,6 +281,7 @@ impl SipUa {
         let (endpoint, mut incoming) =
             Endpoint::bind(config.transport, config.listen, TimerConfig::with_t1(config.t1)).await?;
         let advertised = advertised_address(endpoint.local_addr(), config.trunk);
+        let (events, events_rx) = mpsc::unbounded_channel();
         let ua = Arc::new(SipUa {
             endpoint,
             config,
@@ -273,8 +289,8 @@ impl SipUa {
             dialogs: Mutex::new(Default::default()),
             pending_inbound: Mutex::new(HashMap::new()),
             awaiting_ack: Mutex::new(HashMap::new()),
+            events: events.clone(),
         });
-        let (events, events_rx) = mpsc::unbounded_channel();
         let weak = Arc::downgrade(&ua);
         tokio::spawn(async move {
             while let Some(msg) = incoming.recv().await {

@@ -860,3 +860,33 @@ async fn a_tcp_message_left_unfinished_for_64_t1_closes_its_connection() {
     stream.write_all(options_over_tcp(here, ours, "whole").as_bytes()).await.unwrap();
     assert!(read_until(&mut stream, "Call-ID: whole\r\n").await.starts_with("SIP/2.0 200"));
 }
+
+#[tokio::test]
+async fn an_answered_phone_call_whose_200_is_never_acked_ends_with_bye_after_64_t1() {
+    let trunk = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // T1 = 10 ms: the 200 is sent again for 640 ms.
+    let app = spawn_beside(trunk.local_addr().unwrap(), &["--sip-t1-ms", "10"]).await;
+    take_incoming_calls(&app).await;
+    let ours = sip_address(&app);
+    assert_eq!(invite_from(&trunk, ours, b"+15550123", "never-acked").await, 180);
+    let (call, _) = incoming_call(&app).await;
+    let answer = json!({
+        "callbackUri": app.callback,
+        "acceptedModalities": ["audio"],
+        "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
+    });
+    app.post(&format!("/beta/communications/calls/{call}/answer"), &answer).await.assert_status(202);
+    // The trunk takes every 200 and ACKs none.
+    let mut buf = vec![0; 65_535];
+    let bye = loop {
+        let read = tokio::time::timeout(Duration::from_secs(10), trunk.recv_from(&mut buf)).await;
+        let (n, _) = read.expect("a BYE once the 200 is given up").unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if text.starts_with("BYE ") {
+            break text;
+        }
+    };
+    assert!(bye.contains("Call-ID: never-acked\r\n"), "{bye}");
+    let got = notifications(&app, &call, 4).await;
+    assert_eq!(summary(&got)[3], "call deleted terminated", "{got:#?}");
+}
