@@ -4,7 +4,8 @@
 //! `Ring` dials the phone through the trunk and reports the outcome (`leg_answered`, or
 //! `leg_failed` with the SIP final response mapped by `RingFailure::from_sip_status`);
 //! `Cancel` sends CANCEL; `HangUp` sends BYE from the dialog saved on the participant
-//! (`leg_state`), so it works after a restart too; a BYE from the phone becomes `leg_left`.
+//! (`leg_state`), so it works after a restart too; a BYE from the phone (or a caller that never
+//! ACKs our 200) becomes `leg_left`.
 //! A phone escalated or moved into another call keeps its dialog: the engine moves the saved
 //! dialog to the new participant, and `Joined` points the phone's BYE there.
 //!
@@ -34,6 +35,9 @@ pub struct SipDriver {
     ringing: Mutex<HashMap<String, OutgoingCall>>,
     /// Established dialogs, Call-ID -> participant id (for the phone's BYE).
     dialogs: Mutex<HashMap<String, String>>,
+    /// Call-IDs of answered dial-outs whose phone hung up before their leg was connected: the
+    /// leg leaves as soon as it is. Locked after `dialogs` and `ringing`.
+    early_byes: Mutex<std::collections::HashSet<String>>,
     /// Inbound calls waiting for the bot, by the caller's participant id.
     inbound: Mutex<HashMap<String, InboundInvite>>,
 }
@@ -50,6 +54,7 @@ impl SipDriver {
             engine: engine.clone(),
             ringing: Mutex::new(HashMap::new()),
             dialogs: Mutex::new(HashMap::new()),
+            early_byes: Mutex::new(Default::default()),
             inbound: Mutex::new(HashMap::new()),
         });
         match engine.legs_of_node().await {
@@ -78,8 +83,18 @@ impl SipDriver {
     async fn serve(self: Arc<Self>, mut events: tokio::sync::mpsc::UnboundedReceiver<UaEvent>) {
         while let Some(event) = events.recv().await {
             match event {
-                UaEvent::Bye { call_id } => {
-                    let participant = self.dialogs.lock().expect("dialogs").remove(&call_id);
+                // The phone hung up, or never confirmed our answer to its call.
+                UaEvent::Bye { call_id } | UaEvent::Unacknowledged { call_id } => {
+                    let participant = {
+                        let mut dialogs = self.dialogs.lock().expect("dialogs");
+                        let participant = dialogs.remove(&call_id);
+                        // A dial-out answered a moment ago, its leg still being connected.
+                        let ringing = self.ringing.lock().expect("ringing");
+                        if participant.is_none() && ringing.values().any(|call| call.call_id == call_id) {
+                            self.early_byes.lock().expect("early byes").insert(call_id.clone());
+                        }
+                        participant
+                    };
                     if let Some(participant) = participant {
                         if let Err(e) = self.engine.leg_left(&participant).await {
                             tracing::info!(%participant, error = %e, "BYE from the phone of a leg already gone");
@@ -215,18 +230,36 @@ impl SipDriver {
                     }
                 }
                 CallProgress::Answered(dialog) => {
-                    self.ringing.lock().expect("ringing").remove(&participant);
                     let saved = serde_json::to_value(&dialog).expect("a dialog serialises");
-                    self.dialogs.lock().expect("dialogs").insert(dialog.call_id.clone(), participant.clone());
                     let joined = match self.engine.save_leg_state(&participant, saved).await {
                         Ok(()) => self.engine.leg_answered(&participant).await,
                         Err(e) => Err(e),
                     };
-                    if let Err(e) = joined {
-                        // Cancelled or ended while the 200 was on its way: end the dialog.
-                        tracing::info!(%participant, error = %e, "a phone answered a leg that is gone: BYE");
-                        self.dialogs.lock().expect("dialogs").remove(&dialog.call_id);
-                        let _ = self.ua.hang_up(&dialog).await;
+                    // The leg is ringing until now, so a BYE that came meanwhile was kept, not
+                    // lost; from now on the phone's BYE finds its leg connected.
+                    let hung_up = {
+                        let mut dialogs = self.dialogs.lock().expect("dialogs");
+                        self.ringing.lock().expect("ringing").remove(&participant);
+                        let hung_up = self.early_byes.lock().expect("early byes").remove(&dialog.call_id);
+                        if joined.is_ok() && !hung_up {
+                            dialogs.insert(dialog.call_id.clone(), participant.clone());
+                        }
+                        hung_up
+                    };
+                    match joined {
+                        Err(e) if !hung_up => {
+                            // Cancelled or ended while the 200 was on its way: end the dialog.
+                            tracing::info!(%participant, error = %e, "a phone answered a leg that is gone: BYE");
+                            let _ = self.ua.hang_up(&dialog).await;
+                        }
+                        Err(_) => {}
+                        Ok(()) if hung_up => {
+                            tracing::info!(%participant, "a phone hung up as its leg was connected");
+                            if let Err(e) = self.engine.leg_left(&participant).await {
+                                tracing::info!(%participant, error = %e, "a phone that hung up at once had already left");
+                            }
+                        }
+                        Ok(()) => {}
                     }
                     return;
                 }

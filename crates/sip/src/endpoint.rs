@@ -154,9 +154,19 @@ impl Endpoint {
         if let Some(listener) = listener {
             let weak = Arc::downgrade(&inner);
             tokio::spawn(async move {
-                while let Ok((stream, peer)) = listener.accept().await {
+                loop {
+                    let accepted = listener.accept().await;
                     let Some(inner) = weak.upgrade() else { return };
-                    inner.adopt(stream, peer);
+                    match accepted {
+                        Ok((stream, peer)) => inner.adopt(stream, peer),
+                        // Out of file descriptors, say: the listener must outlive it. The pause
+                        // keeps an error that lasts from spinning.
+                        Err(e) => {
+                            drop(inner);
+                            tracing::warn!(error = %e, "SIP over TCP: a connection could not be accepted");
+                            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        }
+                    }
                 }
             });
         }
@@ -209,7 +219,9 @@ impl Inner {
         sender.send(bytes).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "SIP TCP connection closed"))
     }
 
-    /// A new TCP connection (accepted or connected): its writer and reader tasks.
+    /// A new TCP connection (accepted or connected): its writer and reader tasks. When the
+    /// reader ends (the peer closed, or sent what cannot be framed) the connection is forgotten,
+    /// which drops the writer and closes the socket; a later message to the peer connects anew.
     fn connection(self: &Arc<Self>, stream: TcpStream, peer: SocketAddr) -> mpsc::UnboundedSender<Vec<u8>> {
         let (mut reader, mut writer) = stream.into_split();
         let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
@@ -222,27 +234,61 @@ impl Inner {
             }
         });
         let (frames, mut frames_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+        let patience = self.timers.t1 * 64;
         tokio::spawn(async move {
             let mut buf = Vec::new();
             let mut chunk = vec![0u8; 16_384];
+            // When the message begun in `buf` must be whole: a peer that stops in the middle of
+            // one (a Content-Length that never arrives) would hold the connection for good.
+            let mut whole_by: Option<Instant> = None;
             loop {
-                match reader.read(&mut chunk).await {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                let read = match whole_by {
+                    Some(at) => tokio::time::timeout_at(at, reader.read(&mut chunk)).await,
+                    None => Ok(reader.read(&mut chunk).await),
+                };
+                match read {
+                    Ok(Ok(0) | Err(_)) => return,
+                    Ok(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
+                    Err(_) => {
+                        tracing::warn!(%peer, "SIP over TCP: a message left unfinished for 64*T1: connection closed");
+                        return;
+                    }
                 }
-                while let Some(len) = message::frame_length(&buf) {
+                let mut framed = false;
+                loop {
+                    let len = match message::frame_length(&buf) {
+                        Ok(Some(len)) => len,
+                        Ok(None) => break,
+                        Err(e) => {
+                            tracing::warn!(%peer, error = %e, "SIP over TCP cannot be framed: connection closed");
+                            return;
+                        }
+                    };
                     let frame: Vec<u8> = buf.drain(..len).collect();
+                    framed = true;
                     if frame.iter().any(|b| *b != b'\r' && *b != b'\n') && frames.send(frame).is_err() {
                         return;
                     }
                 }
+                whole_by = match whole_by {
+                    _ if buf.is_empty() => None,
+                    Some(at) if !framed => Some(at),
+                    _ => Some(Instant::now() + patience),
+                };
             }
         });
         let weak_self = Arc::downgrade(self);
+        let writer = tx.downgrade();
         tokio::spawn(async move {
             while let Some(frame) = frames_rx.recv().await {
                 let Some(inner) = weak_self.upgrade() else { return };
                 inner.dispatch(&frame, peer);
+            }
+            if let (Some(inner), Some(writer)) = (weak_self.upgrade(), writer.upgrade()) {
+                let mut tcp = inner.tcp.lock().expect("tcp");
+                if tcp.get(&peer).is_some_and(|known| known.same_channel(&writer)) {
+                    tcp.remove(&peer);
+                }
             }
         });
         tx
@@ -264,7 +310,10 @@ impl Inner {
                 // A response matching no transaction is dropped (§18.1.2).
             }
             Some(SipMessage::Request(req)) => {
-                let branch = message::top_branch(&req.headers).unwrap_or_default();
+                let branch = match server_branch(&req) {
+                    Ok(branch) => branch,
+                    Err(malformed) => return self.refuse(req, source, malformed),
+                };
                 let method = req.method.to_string();
                 if req.method == rsip::Method::Ack {
                     let sender = self.servers.lock().expect("servers").get(&(branch, "INVITE".to_owned())).cloned();
@@ -295,6 +344,56 @@ impl Inner {
             None => tracing::debug!(%source, "unparseable SIP message dropped"),
         }
     }
+
+    /// Answers a malformed request `400` (§8.2.2: a request must have these headers to be
+    /// answered at all), outside any transaction; an ACK, or a request without a Via to answer
+    /// along, is only dropped.
+    fn refuse(self: &Arc<Self>, req: rsip::Request, source: SocketAddr, malformed: Malformed) {
+        tracing::info!(%source, method = %req.method, %malformed, "malformed SIP request refused");
+        if req.method == rsip::Method::Ack || malformed == Malformed::NoVia {
+            return;
+        }
+        let bytes = message::response(&req, 400, Some(&message::new_tag()), vec![], vec![]).to_string().into_bytes();
+        let inner = self.clone();
+        tokio::spawn(async move {
+            let _ = inner.send(bytes, source).await;
+        });
+    }
+}
+
+/// What makes a request unanswerable as it stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum Malformed {
+    #[error("no Via")]
+    NoVia,
+    #[error("no {0}")]
+    Missing(&'static str),
+    #[error("a CSeq that is not a number and this request's method")]
+    CSeq,
+}
+
+/// The branch that names a request's server transaction, once the request is checked for
+/// what every request must carry (§8.1.1): Via, From, To, Call-ID and a CSeq of its own method.
+/// A branch without RFC 3261's magic cookie (or none, from an RFC 2543 peer) is not unique:
+/// Call-ID, CSeq number and From tag are added to it (§17.2.3), else two such INVITEs
+/// would be taken for one and the second call lost as a retransmission.
+fn server_branch(req: &rsip::Request) -> Result<String, Malformed> {
+    let headers = &req.headers;
+    message::header(headers, "Via", Some("v")).ok_or(Malformed::NoVia)?;
+    let from = message::header(headers, "From", Some("f")).ok_or(Malformed::Missing("From"))?;
+    message::header(headers, "To", Some("t")).ok_or(Malformed::Missing("To"))?;
+    let call_id = message::call_id(headers).ok_or(Malformed::Missing("Call-ID"))?;
+    let (number, method) = message::cseq(headers).ok_or(Malformed::CSeq)?;
+    if method != req.method.to_string() {
+        return Err(Malformed::CSeq);
+    }
+    Ok(match message::top_branch(headers) {
+        Some(branch) if branch.starts_with("z9hG4bK") => branch,
+        branch => {
+            let tag = message::tag(&from).unwrap_or_default();
+            format!("{};{call_id};{number};{tag}", branch.unwrap_or_default())
+        }
+    })
 }
 
 /// The ACK of a non-2xx final response (§17.1.1.3): the INVITE's Request-URI, top Via,

@@ -193,23 +193,50 @@ pub fn parse(bytes: &[u8]) -> Option<SipMessage> {
     SipMessage::try_from(bytes).ok()
 }
 
+/// The largest message taken over TCP, head and body: the size of the largest UDP datagram. A
+/// peer that sends more before a message ends (headers without end, a huge Content-Length)
+/// has its connection closed rather than buffered without bound.
+pub const MAX_MESSAGE: usize = 65_535;
+
+/// Why a TCP stream cannot be framed: its connection must be closed, since where the next
+/// message starts is unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Unframeable {
+    #[error("no end of the headers within {MAX_MESSAGE} bytes")]
+    HeadTooLong,
+    #[error("a Content-Length that is not a number")]
+    BadContentLength,
+    #[error("a message longer than {MAX_MESSAGE} bytes")]
+    TooLong,
+}
+
 /// TCP framing (RFC 3261 §18.3): the length of the first complete message in `buf`, by its
 /// Content-Length; `None` until it is all there. Leading CRLF keep-alives count as a message
-/// of their own length with no content.
-pub fn frame_length(buf: &[u8]) -> Option<usize> {
+/// of their own length with no content. The head is read as bytes: a header that is not UTF-8
+/// makes that message unparseable, not the stream unframeable.
+pub fn frame_length(buf: &[u8]) -> Result<Option<usize>, Unframeable> {
     let blank = buf.iter().take_while(|b| **b == b'\r' || **b == b'\n').count();
     if blank > 0 {
-        return Some(blank);
+        return Ok(Some(blank));
     }
-    let end = buf.windows(4).position(|w| w == b"\r\n\r\n")? + 4;
-    let head = std::str::from_utf8(&buf[..end]).ok()?;
-    let length = head
-        .lines()
-        .filter_map(|l| l.split_once(':'))
-        .find(|(n, _)| n.trim().eq_ignore_ascii_case("content-length") || n.trim().eq_ignore_ascii_case("l"))
-        .and_then(|(_, v)| v.trim().parse::<usize>().ok())
-        .unwrap_or(0);
-    (buf.len() >= end + length).then_some(end + length)
+    let searched = &buf[..buf.len().min(MAX_MESSAGE)];
+    let Some(end) = searched.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4) else {
+        return if buf.len() >= MAX_MESSAGE { Err(Unframeable::HeadTooLong) } else { Ok(None) };
+    };
+    let mut length = 0;
+    for line in buf[..end].split(|b| *b == b'\n') {
+        let Some(colon) = line.iter().position(|b| *b == b':') else { continue };
+        let name = line[..colon].trim_ascii();
+        if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
+            let value = std::str::from_utf8(line[colon + 1..].trim_ascii()).ok();
+            length = value.and_then(|v| v.parse::<usize>().ok()).ok_or(Unframeable::BadContentLength)?;
+            break;
+        }
+    }
+    if length > MAX_MESSAGE - end {
+        return Err(Unframeable::TooLong);
+    }
+    Ok((buf.len() >= end + length).then_some(end + length))
 }
 
 #[cfg(test)]
@@ -257,9 +284,22 @@ mod tests {
     fn frames_tcp_messages_by_content_length() {
         let msg = "BYE sip:a@b SIP/2.0\r\nContent-Length: 4\r\n\r\nabcd";
         let two = format!("{msg}{msg}");
-        assert_eq!(frame_length(two.as_bytes()), Some(msg.len()));
-        assert_eq!(frame_length(&msg.as_bytes()[..msg.len() - 1]), None);
-        assert_eq!(frame_length(b"\r\n\r\nBYE"), Some(4));
-        assert_eq!(frame_length(b"BYE sip:a@b SIP/2.0\r\nl: 0\r\n\r\n"), Some(29));
+        assert_eq!(frame_length(two.as_bytes()), Ok(Some(msg.len())));
+        assert_eq!(frame_length(&msg.as_bytes()[..msg.len() - 1]), Ok(None));
+        assert_eq!(frame_length(b"\r\n\r\nBYE"), Ok(Some(4)));
+        assert_eq!(frame_length(b"BYE sip:a@b SIP/2.0\r\nl: 0\r\n\r\n"), Ok(Some(29)));
+        let not_utf8 = b"BYE sip:a@b SIP/2.0\r\nFrom: \xff\r\nl: 1\r\n\r\nx";
+        assert_eq!(frame_length(&[&not_utf8[..], b"BYE"].concat()), Ok(Some(not_utf8.len())));
+    }
+
+    #[test]
+    fn a_stream_that_cannot_be_framed_is_an_error_not_a_wait() {
+        let endless = format!("BYE sip:a@b SIP/2.0\r\n{}", "X: y\r\n".repeat(MAX_MESSAGE / 5));
+        assert_eq!(frame_length(endless.as_bytes()), Err(Unframeable::HeadTooLong));
+        assert_eq!(frame_length(b"BYE sip:a@b SIP/2.0\r\nl: 99999999999\r\n\r\n"), Err(Unframeable::TooLong));
+        assert_eq!(
+            frame_length(b"BYE sip:a@b SIP/2.0\r\nContent-Length: -1\r\n\r\n"),
+            Err(Unframeable::BadContentLength)
+        );
     }
 }

@@ -129,6 +129,9 @@ pub enum UaEvent {
     Invite(Box<InboundInvite>),
     /// The caller gave up before we answered (487 already sent).
     InviteCancelled { call_id: String },
+    /// Our 200 to the caller was never ACKed within 64*T1: its session is over, BYE sent
+    /// (RFC 3261 §13.3.1.4).
+    Unacknowledged { call_id: String },
 }
 
 /// An INVITE from the trunk, waiting for the application's answer.
@@ -186,11 +189,9 @@ impl InboundInvite {
         let tx = self.tx.clone();
         let timers = ua.endpoint.timers();
         let reliable = ua.config.transport.reliable();
+        let (ua, unacknowledged) = (ua.clone(), dialog.clone());
         tokio::spawn(async move {
             tx.respond(ok.clone());
-            if reliable {
-                return;
-            }
             let deadline = tokio::time::Instant::now() + timers.t1 * 64;
             let mut interval = timers.t1;
             tokio::pin!(acked_rx);
@@ -200,10 +201,22 @@ impl InboundInvite {
                     _ = tokio::time::sleep(interval) => {}
                 }
                 if tokio::time::Instant::now() >= deadline {
-                    return;
+                    break;
                 }
-                tx.respond(ok.clone());
+                // Over TCP the 200 is not sent again, but its ACK is awaited all the same.
+                if !reliable {
+                    tx.respond(ok.clone());
+                }
                 interval = (interval * 2).min(timers.t2);
+            }
+            // No ACK: the caller may never have had our 200, so the session ends (§13.3.1.4)
+            // unless its BYE or the bot's hang-up ended it meanwhile.
+            let call_id = unacknowledged.call_id.clone();
+            ua.awaiting_ack.lock().expect("acks").remove(&call_id);
+            if ua.dialogs.lock().expect("dialogs").remove(&call_id) {
+                tracing::info!(%call_id, "our 200 to a caller was never ACKed: BYE");
+                let _ = ua.events.send(UaEvent::Unacknowledged { call_id });
+                let _ = ua.send_bye(&unacknowledged).await;
             }
         });
         dialog
@@ -252,6 +265,8 @@ pub struct SipUa {
     /// Inbound INVITEs not answered yet, by Call-ID: the CANCEL path answers them 487.
     pending_inbound: Mutex<HashMap<String, (rsip::Request, ServerTx, String)>>,
     awaiting_ack: Mutex<HashMap<String, oneshot::Sender<()>>>,
+    /// What the trunk asks of us, for the driver (most come from `on_request`).
+    events: mpsc::UnboundedSender<UaEvent>,
 }
 
 impl std::fmt::Debug for SipUa {
@@ -266,6 +281,7 @@ impl SipUa {
         let (endpoint, mut incoming) =
             Endpoint::bind(config.transport, config.listen, TimerConfig::with_t1(config.t1)).await?;
         let advertised = advertised_address(endpoint.local_addr(), config.trunk);
+        let (events, events_rx) = mpsc::unbounded_channel();
         let ua = Arc::new(SipUa {
             endpoint,
             config,
@@ -273,8 +289,8 @@ impl SipUa {
             dialogs: Mutex::new(Default::default()),
             pending_inbound: Mutex::new(HashMap::new()),
             awaiting_ack: Mutex::new(HashMap::new()),
+            events: events.clone(),
         });
-        let (events, events_rx) = mpsc::unbounded_channel();
         let weak = Arc::downgrade(&ua);
         tokio::spawn(async move {
             while let Some(msg) = incoming.recv().await {
@@ -370,6 +386,8 @@ impl SipUa {
             let mut provisional = false;
             let mut cancel_sent = false;
             let mut ack: Option<Vec<u8>> = None;
+            // The To tag of the dialog the first 2xx set up.
+            let mut answered_tag: Option<String> = None;
             loop {
                 let event = tokio::select! {
                     c = cancel_rx.recv(), if !cancel_requested && ack.is_none() => {
@@ -415,12 +433,14 @@ impl SipUa {
                         }
                     }
                     200..=299 => {
-                        if let Some(bytes) = &ack {
-                            // A retransmitted 2xx: its ACK got lost.
-                            let _ = self.endpoint.send_raw(bytes.clone(), self.config.trunk).await;
-                            continue;
-                        }
                         let to = header(&response.headers, "To", Some("t")).unwrap_or_default();
+                        if let (Some(bytes), Some(answered)) = (&ack, &answered_tag) {
+                            if tag(&to).unwrap_or_default() == *answered {
+                                // A retransmitted 2xx: its ACK got lost.
+                                let _ = self.endpoint.send_raw(bytes.clone(), self.config.trunk).await;
+                                continue;
+                            }
+                        }
                         let dialog = DialogState {
                             call_id: call_id.clone(),
                             local_uri: local_uri.clone(),
@@ -437,8 +457,25 @@ impl SipUa {
                                 .collect(),
                         };
                         let bytes = self.in_dialog(&dialog, rsip::Method::Ack, cseq).to_string().into_bytes();
+                        if ack.is_none() && !cancel_requested {
+                            // Known before the ACK leaves: the phone may hang up the moment it
+                            // has it.
+                            self.track(&call_id);
+                        }
                         let _ = self.endpoint.send_raw(bytes.clone(), self.config.trunk).await;
+                        if ack.is_some() {
+                            // A 2xx with another To tag: a second dialog of a forked INVITE
+                            // (§13.2.2.4). It is ACKed and ended at once; the dialog of the first
+                            // 2xx, which shares its Call-ID, stays tracked.
+                            tracing::info!(%call_id, "a second 2xx to one INVITE (forked): ACK and BYE");
+                            let ua = self.clone();
+                            tokio::spawn(async move {
+                                let _ = ua.send_bye(&dialog).await;
+                            });
+                            continue;
+                        }
                         ack = Some(bytes);
+                        answered_tag = Some(dialog.remote_tag.clone());
                         if cancel_requested {
                             // Answered as we cancelled (§15): end it at once.
                             let ua = self.clone();
@@ -448,7 +485,6 @@ impl SipUa {
                             });
                             let _ = progress.send(CallProgress::Failed(CallFailure::Cancelled));
                         } else {
-                            self.track(&call_id);
                             let _ = progress.send(CallProgress::Answered(dialog));
                         }
                     }
@@ -527,6 +563,11 @@ impl SipUa {
     /// status, or why there was none.
     pub async fn hang_up(&self, dialog: &DialogState) -> Result<u16, Failure> {
         self.untrack(&dialog.call_id);
+        self.send_bye(dialog).await
+    }
+
+    /// The BYE of [`SipUa::hang_up`], leaving the tracked Call-IDs alone.
+    async fn send_bye(&self, dialog: &DialogState) -> Result<u16, Failure> {
         let mut cseq = dialog.local_cseq + 1;
         let mut authorization: Option<(&'static str, String)> = None;
         loop {
@@ -618,7 +659,11 @@ impl SipUa {
             rsip::Method::Invite => {
                 let to = header(&request.headers, "To", Some("t")).unwrap_or_default();
                 if tag(&to).is_some() {
-                    // A re-INVITE (session refresh): accept with the same offer.
+                    // A re-INVITE (session refresh): accept with the same offer, if the dialog
+                    // is ours (§12.2.2).
+                    if !self.dialogs.lock().expect("dialogs").contains(&call_id) {
+                        return respond(481);
+                    }
                     let ok = message::response(
                         &request,
                         200,
@@ -629,13 +674,19 @@ impl SipUa {
                     tx.respond(ok);
                     return;
                 }
+                let local_tag = new_tag();
+                {
+                    let mut pending = self.pending_inbound.lock().expect("pending");
+                    // The same call again in another transaction (a merged request that came by
+                    // two paths, or a Call-ID reused): not a second call (§8.2.2.2).
+                    if pending.contains_key(&call_id) || self.dialogs.lock().expect("dialogs").contains(&call_id) {
+                        drop(pending);
+                        return respond(482);
+                    }
+                    pending.insert(call_id.clone(), (request.clone(), tx.clone(), local_tag.clone()));
+                }
                 tx.respond(message::response(&request, 100, None, vec![], vec![]));
                 let from = header(&request.headers, "From", Some("f")).unwrap_or_default();
-                let local_tag = new_tag();
-                self.pending_inbound
-                    .lock()
-                    .expect("pending")
-                    .insert(call_id.clone(), (request.clone(), tx.clone(), local_tag.clone()));
                 let invite = InboundInvite {
                     call_id,
                     to_number: message::user_of(&request.uri.to_string()).or_else(|| message::user_of(&uri_of(&to))),

@@ -563,10 +563,9 @@ async fn the_bot_hanging_up_an_answered_phone_call_sends_bye() {
     sipp.assert_passed().await; // our BYE ended its call
 }
 
-/// An INVITE from the trunk to the bot's number, from `caller` (raw bytes: the user part of
-/// From); the status of the first response that is not 100 Trying.
-async fn invite_from(trunk: &tokio::net::UdpSocket, ours: SocketAddr, caller: &[u8], call_id: &str) -> u16 {
-    let here = trunk.local_addr().unwrap();
+/// An INVITE from the trunk at `here` to the bot's number, from `caller` (raw bytes: the user
+/// part of From).
+fn invite_text(here: SocketAddr, ours: SocketAddr, caller: &[u8], call_id: &str) -> Vec<u8> {
     let sdp = "v=0\r\no=phone 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\n";
     let mut invite =
         format!("INVITE sip:{BOT_NUMBER}@{ours} SIP/2.0\r\nVia: SIP/2.0/UDP {here};branch=z9hG4bK{call_id}\r\n")
@@ -582,17 +581,31 @@ async fn invite_from(trunk: &tokio::net::UdpSocket, ours: SocketAddr, caller: &[
         )
         .as_bytes(),
     );
-    trunk.send_to(&invite, ours).await.unwrap();
+    invite
+}
+
+/// Sends `invite` from the trunk; the status of the first response to it that is not 100
+/// Trying (responses naming another Call-ID than `call_id` are skipped).
+async fn send_invite(trunk: &tokio::net::UdpSocket, ours: SocketAddr, invite: &[u8], call_id: &str) -> u16 {
+    trunk.send_to(invite, ours).await.unwrap();
     let mut buf = vec![0; 65_535];
     loop {
         let read = tokio::time::timeout(Duration::from_secs(10), trunk.recv_from(&mut buf)).await;
-        let (n, _) = read.expect("a response to the INVITE").unwrap();
+        let (n, _) = read.unwrap_or_else(|_| panic!("no response to the INVITE {call_id}")).unwrap();
         let text = String::from_utf8_lossy(&buf[..n]);
         let status: u16 = text.split(' ').nth(1).and_then(|s| s.parse().ok()).expect("a SIP response");
-        if status != 100 {
+        let other_call = text.lines().any(|l| l.starts_with("Call-ID: ") && l != format!("Call-ID: {call_id}"));
+        if status != 100 && !other_call {
             return status;
         }
     }
+}
+
+/// An INVITE from the trunk to the bot's number, from `caller` (raw bytes: the user part of
+/// From); the status of the first response that is not 100 Trying.
+async fn invite_from(trunk: &tokio::net::UdpSocket, ours: SocketAddr, caller: &[u8], call_id: &str) -> u16 {
+    let invite = invite_text(trunk.local_addr().unwrap(), ours, caller, call_id);
+    send_invite(trunk, ours, &invite, call_id).await
 }
 
 #[tokio::test]
@@ -613,4 +626,267 @@ async fn an_inbound_invite_from_a_caller_no_identity_can_hold_is_refused_with_40
     assert_eq!(invite_from(&trunk, ours, b"+15550123", "fine").await, 180);
     let (_, incoming) = incoming_call(&app).await;
     assert_eq!(incoming.resource_data()["source"]["identity"]["phone"]["id"], "+15550123");
+}
+
+/// An OPTIONS from `here` over TCP (its Call-ID `call_id`).
+fn options_over_tcp(here: SocketAddr, ours: SocketAddr, call_id: &str) -> String {
+    format!(
+        "OPTIONS sip:switchboard@{ours} SIP/2.0\r\nVia: SIP/2.0/TCP {here};branch=z9hG4bK{call_id}\r\n\
+         From: <sip:trunk@{here}>;tag={call_id}\r\nTo: <sip:switchboard@{ours}>\r\nCall-ID: {call_id}\r\n\
+         CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+/// Reads from `stream` until what it got contains `needle`.
+async fn read_until(stream: &mut tokio::net::TcpStream, needle: &str) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = vec![0; 65_536];
+    while !String::from_utf8_lossy(&got).contains(needle) {
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await;
+        let n = read.unwrap_or_else(|_| panic!("no {needle:?} in {:?}", String::from_utf8_lossy(&got))).unwrap();
+        assert!(n > 0, "closed before {needle:?}: {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// Reads from `stream` until Switchboard closes it (end of stream or reset); what it sent before.
+async fn until_closed(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = vec![0; 65_536];
+    loop {
+        let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await;
+        match read.expect("Switchboard closes the connection") {
+            Ok(0) | Err(_) => return String::from_utf8_lossy(&got).into_owned(),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_tcp_stream_that_cannot_be_framed_is_closed_and_one_with_a_bad_header_goes_on() {
+    use tokio::io::AsyncWriteExt;
+    let trunk = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let app = spawn_beside(trunk.local_addr().unwrap(), &["--sip-transport", "tcp"]).await;
+    let ours = sip_address(&app);
+
+    // Headers without end, then a Content-Length of a terabyte: neither is buffered, both closed.
+    let endless = format!("OPTIONS sip:switchboard@{ours} SIP/2.0\r\n{}", "X-Junk: junk\r\n".repeat(20_000));
+    let huge = format!("OPTIONS sip:switchboard@{ours} SIP/2.0\r\nContent-Length: 1000000000000\r\n\r\n");
+    for unframeable in [endless, huge] {
+        let mut stream = tokio::net::TcpStream::connect(ours).await.unwrap();
+        let _ = stream.write_all(unframeable.as_bytes()).await;
+        assert_eq!(until_closed(&mut stream).await, "");
+    }
+    assert_eq!(app.server_log().matches("SIP over TCP cannot be framed").count(), 2, "{}", app.server_log());
+
+    // A header that is not UTF-8 spoils its message only: the OPTIONS after it is answered.
+    let mut stream = tokio::net::TcpStream::connect(ours).await.unwrap();
+    let here = stream.local_addr().unwrap();
+    let spoilt = options_over_tcp(here, ours, "spoilt");
+    let (head, tail) = spoilt.split_once("<sip:trunk").unwrap();
+    let fine = options_over_tcp(here, ours, "fine");
+    let bytes = [head.as_bytes(), b"\"\xff\" <sip:trunk", tail.as_bytes(), fine.as_bytes()].concat();
+    stream.write_all(&bytes).await.unwrap();
+    let answered = read_until(&mut stream, "Call-ID: fine\r\n").await;
+    assert!(answered.starts_with("SIP/2.0 200") && !answered.contains("spoilt"), "{answered}");
+}
+
+#[tokio::test]
+async fn a_tcp_connection_the_trunk_closes_is_closed_by_switchboard_too() {
+    use tokio::io::AsyncWriteExt;
+    let trunk = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let app = spawn_beside(trunk.local_addr().unwrap(), &["--sip-transport", "tcp"]).await;
+    let ours = sip_address(&app);
+    let mut stream = tokio::net::TcpStream::connect(ours).await.unwrap();
+    let here = stream.local_addr().unwrap();
+    stream.write_all(options_over_tcp(here, ours, "closing").as_bytes()).await.unwrap();
+    read_until(&mut stream, "Call-ID: closing\r\n").await;
+    // Kept open, each connection the trunk ever closed would hold a socket and a task for good.
+    stream.shutdown().await.unwrap();
+    assert_eq!(until_closed(&mut stream).await, "");
+}
+
+/// Sets the soft limit of open files of the server's process (`prlimit`, util-linux).
+fn limit_open_files(app: &TestApp, soft: usize) {
+    let pid = app.pid().to_string();
+    let status = std::process::Command::new("prlimit").args(["--pid", &pid, &format!("--nofile={soft}:")]).status();
+    assert!(status.unwrap().success());
+}
+
+#[tokio::test]
+async fn the_sip_tcp_listener_outlives_running_out_of_file_descriptors() {
+    use tokio::io::AsyncWriteExt;
+    let trunk = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let app = spawn_beside(trunk.local_addr().unwrap(), &["--sip-transport", "tcp"]).await;
+    let ours = sip_address(&app);
+    let open = std::fs::read_dir(format!("/proc/{}/fd", app.pid())).unwrap().count();
+    limit_open_files(&app, open + 1);
+    let mut streams = Vec::new();
+    for _ in 0..4 {
+        streams.push(tokio::net::TcpStream::connect(ours).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(streams);
+    limit_open_files(&app, 4096);
+    let mut stream = tokio::net::TcpStream::connect(ours).await.unwrap();
+    let here = stream.local_addr().unwrap();
+    stream.write_all(options_over_tcp(here, ours, "after").as_bytes()).await.unwrap();
+    assert!(read_until(&mut stream, "Call-ID: after\r\n").await.starts_with("SIP/2.0 200"));
+    assert!(app.server_log().contains("a connection could not be accepted"), "the limit was reached");
+}
+
+#[tokio::test]
+async fn a_request_without_a_mandatory_header_or_its_own_cseq_gets_400_and_calls_go_on() {
+    let trunk = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let app = spawn_beside(trunk.local_addr().unwrap(), &[]).await;
+    take_incoming_calls(&app).await;
+    let (here, ours) = (trunk.local_addr().unwrap(), sip_address(&app));
+    let invite = |call_id: &str| String::from_utf8(invite_text(here, ours, b"+15550123", call_id)).unwrap();
+
+    let without = |call_id: &str, header: &str| {
+        let text = invite(call_id);
+        let line = text.lines().find(|l| l.starts_with(header)).unwrap().to_owned();
+        text.replace(&format!("{line}\r\n"), "")
+    };
+    // Without Call-ID last: its 400, retransmitted until an ACK, names no call to skip it by.
+    let malformed = [
+        ("no-from", without("no-from", "From:")),
+        ("no-to", without("no-to", "To:")),
+        ("no-cseq", without("no-cseq", "CSeq:")),
+        ("cseq-of-bye", invite("cseq-of-bye").replace("CSeq: 1 INVITE", "CSeq: 1 BYE")),
+        ("cseq-nan", invite("cseq-nan").replace("CSeq: 1 INVITE", "CSeq: one INVITE")),
+        ("cseq-huge", invite("cseq-huge").replace("CSeq: 1 INVITE", "CSeq: 99999999999999999999 INVITE")),
+        ("no-call-id", without("no-call-id", "Call-ID:")),
+    ];
+    for (call_id, text) in malformed {
+        assert_eq!(send_invite(&trunk, ours, text.as_bytes(), call_id).await, 400, "{call_id}");
+    }
+
+    // Two INVITEs of an RFC 2543 peer (no branch) are two calls, not one retransmitted.
+    for call_id in ["old-1", "old-2"] {
+        let text = invite(call_id).replace(&format!(";branch=z9hG4bK{call_id}"), "");
+        assert_eq!(send_invite(&trunk, ours, text.as_bytes(), call_id).await, 180, "{call_id}");
+    }
+    assert_eq!(invite_from(&trunk, ours, b"+15550123", "fine").await, 180);
+}
+
+#[tokio::test]
+async fn a_re_invite_for_a_dialog_switchboard_does_not_know_gets_481() {
+    let trunk = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let app = spawn_beside(trunk.local_addr().unwrap(), &[]).await;
+    let (here, ours) = (trunk.local_addr().unwrap(), sip_address(&app));
+    let invite = String::from_utf8(invite_text(here, ours, b"+15550123", "stranger")).unwrap();
+    let to = format!("To: <sip:{BOT_NUMBER}@{ours}>");
+    let re_invite = invite.replace(&to, &format!("{to};tag=guessed"));
+    assert_eq!(send_invite(&trunk, ours, re_invite.as_bytes(), "stranger").await, 481);
+}
+
+#[tokio::test]
+async fn a_phone_that_hangs_up_the_moment_it_has_our_ack_leaves_the_call() {
+    // Its BYE races the connection of its leg; a few rounds, since one may not show the race.
+    for _ in 0..4 {
+        let sipp = Sipp::phone("bye_at_once", false);
+        let app = spawn_with_trunk(&sipp, false).await;
+        let (call, participant) = invite_phone(&app).await;
+        sipp.assert_passed().await; // its BYE was answered 200
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while app.get_participant(&call, &participant).await.status != 404 {
+            assert!(std::time::Instant::now() < deadline, "the phone is still in the call\n{}", app.server_log());
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn garbage_from_the_trunk_over_udp_is_dropped_and_the_next_call_still_rings() {
+    let trunk = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let app = spawn_beside(trunk.local_addr().unwrap(), &[]).await;
+    take_incoming_calls(&app).await;
+    let (here, ours) = (trunk.local_addr().unwrap(), sip_address(&app));
+    let invite = String::from_utf8(invite_text(here, ours, b"+15550123", "garbage")).unwrap();
+    let unknown = format!("Call-ID: garbage\r\nCSeq: 1 INVITE\r\nVia: SIP/2.0/UDP {here};branch=z9hG4bKnone\r\n\r\n");
+    let garbage: Vec<Vec<u8>> = vec![
+        Vec::new(),
+        b"\x00\xff not SIP at all \r\n\r\n".to_vec(),
+        invite.as_bytes()[..20].to_vec(),
+        invite_text(here, ours, b"+1555\xff\xfe", "not-utf-8"),
+        format!("SIP/2.0 200 OK\r\n{unknown}").into_bytes(),
+        format!("SIP/2.0 180 Ringing\r\n{unknown}").into_bytes(),
+        invite.replace("INVITE sip:", "ACK sip:").replace("1 INVITE", "1 ACK").into_bytes(),
+    ];
+    for datagram in garbage {
+        trunk.send_to(&datagram, ours).await.unwrap();
+    }
+    // Their SDP is no concern of ours: an INVITE with garbage for one still rings the bot.
+    let sdp_garbage = invite.replace("v=0\r\n", "v=\u{0}\u{7f}zz\r\n");
+    assert_eq!(send_invite(&trunk, ours, sdp_garbage.as_bytes(), "garbage").await, 180);
+    incoming_call(&app).await;
+    assert!(!app.server_log().contains("panicked"), "{}", app.server_log());
+}
+
+#[tokio::test]
+async fn the_same_invite_in_a_second_transaction_gets_482_not_a_second_call() {
+    let trunk = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let app = spawn_beside(trunk.local_addr().unwrap(), &[]).await;
+    take_incoming_calls(&app).await;
+    let (here, ours) = (trunk.local_addr().unwrap(), sip_address(&app));
+    let invite = String::from_utf8(invite_text(here, ours, b"+15550123", "merged")).unwrap();
+    assert_eq!(send_invite(&trunk, ours, invite.as_bytes(), "merged").await, 180);
+    // The same request by another path: same Call-ID, From tag and CSeq, another branch.
+    let again = invite.replace("branch=z9hG4bKmerged", "branch=z9hG4bKmerged-by-another-path");
+    assert_eq!(send_invite(&trunk, ours, again.as_bytes(), "merged").await, 482);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(app.hooks.take().iter().filter(|r| r.path == "/incoming").count(), 1, "one call reached the bot");
+}
+
+#[tokio::test]
+async fn a_tcp_message_left_unfinished_for_64_t1_closes_its_connection() {
+    use tokio::io::AsyncWriteExt;
+    let trunk = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // T1 = 10 ms: 640 ms to finish a message.
+    let app = spawn_beside(trunk.local_addr().unwrap(), &["--sip-transport", "tcp", "--sip-t1-ms", "10"]).await;
+    let ours = sip_address(&app);
+    let mut stream = tokio::net::TcpStream::connect(ours).await.unwrap();
+    let here = stream.local_addr().unwrap();
+    let unfinished = options_over_tcp(here, ours, "unfinished").replace("Content-Length: 0", "Content-Length: 100");
+    stream.write_all(format!("{unfinished}only part of the body").as_bytes()).await.unwrap();
+    assert_eq!(until_closed(&mut stream).await, "");
+
+    let mut stream = tokio::net::TcpStream::connect(ours).await.unwrap();
+    let here = stream.local_addr().unwrap();
+    stream.write_all(options_over_tcp(here, ours, "whole").as_bytes()).await.unwrap();
+    assert!(read_until(&mut stream, "Call-ID: whole\r\n").await.starts_with("SIP/2.0 200"));
+}
+
+#[tokio::test]
+async fn an_answered_phone_call_whose_200_is_never_acked_ends_with_bye_after_64_t1() {
+    let trunk = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // T1 = 10 ms: the 200 is sent again for 640 ms.
+    let app = spawn_beside(trunk.local_addr().unwrap(), &["--sip-t1-ms", "10"]).await;
+    take_incoming_calls(&app).await;
+    let ours = sip_address(&app);
+    assert_eq!(invite_from(&trunk, ours, b"+15550123", "never-acked").await, 180);
+    let (call, _) = incoming_call(&app).await;
+    let answer = json!({
+        "callbackUri": app.callback,
+        "acceptedModalities": ["audio"],
+        "mediaConfig": {"@odata.type": "#microsoft.graph.serviceHostedMediaConfig"},
+    });
+    app.post(&format!("/beta/communications/calls/{call}/answer"), &answer).await.assert_status(202);
+    // The trunk takes every 200 and ACKs none.
+    let mut buf = vec![0; 65_535];
+    let bye = loop {
+        let read = tokio::time::timeout(Duration::from_secs(10), trunk.recv_from(&mut buf)).await;
+        let (n, _) = read.expect("a BYE once the 200 is given up").unwrap();
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if text.starts_with("BYE ") {
+            break text;
+        }
+    };
+    assert!(bye.contains("Call-ID: never-acked\r\n"), "{bye}");
+    let got = notifications(&app, &call, 4).await;
+    assert_eq!(summary(&got)[3], "call deleted terminated", "{got:#?}");
 }
