@@ -765,11 +765,18 @@ impl Tx for PgTx<'_, '_> {
     }
     fn mark_roster_changed(&mut self, call: &Call, now: Timestamp) -> StoreResult<bool> {
         // The state lock (which insert_notification takes too) first, so no other node appends
-        // to this queue between reading and moving.
+        // to this queue between reading and moving. A mark a delivery claim has locked is being
+        // claimed: it will be rendered once this unit commits, and a new mark goes at the end.
+        // Waiting for it instead would deadlock, since the claim waits for the state lock to
+        // render it (`SKIP LOCKED`; `roster_mark` likewise).
         self.lock()?;
         let mark = self
             .t
-            .query_opt("SELECT id, sequence FROM outbox WHERE call_id = $1 AND roster_mark = 1", &[&call.id.0])
+            .query_opt(
+                "SELECT id, sequence FROM outbox WHERE call_id = $1 AND roster_mark = 1 \
+                 ORDER BY sequence DESC LIMIT 1 FOR UPDATE SKIP LOCKED",
+                &[&call.id.0],
+            )
             .map_err(pg)?
             .map(|r| (r.get::<_, i64>(0), r.get::<_, i64>(1)));
         if let Some((id, sequence)) = mark {
@@ -798,7 +805,12 @@ impl Tx for PgTx<'_, '_> {
         Ok(true)
     }
     fn roster_mark(&mut self, call: &CallId) -> StoreResult<Option<OutboxRow>> {
-        let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE call_id = $1 AND roster_mark = 1");
+        // A mark a delivery claim has locked is skipped: the claim renders it (see
+        // `mark_roster_changed`).
+        let sql = format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE call_id = $1 AND roster_mark = 1 \
+             ORDER BY sequence DESC LIMIT 1 FOR UPDATE SKIP LOCKED"
+        );
         Ok(self.outbox_rows(&sql, &[&call.0])?.into_iter().next())
     }
     fn render_roster_mark(&mut self, id: i64, body: &str) -> StoreResult<()> {

@@ -1,7 +1,8 @@
 //! The storage port's conformance suite. Every adapter must pass it: each test runs against
 //! SQLite and against PostgreSQL (in a fresh schema of the database named by
 //! `SWITCHBOARD_TEST_DATABASE_URL`, default `postgres://postgres@127.0.0.1:5432/test`, dropped
-//! afterwards). The PostgreSQL-only tests at the end check claims between several nodes.
+//! afterwards). The PostgreSQL-only tests at the end check claims between several nodes, and
+//! that a claim never deadlocks against a unit writing the same queue.
 
 use graph_model::{CallDirection, CallState, OperationStatus};
 use switchboard_core::{
@@ -819,6 +820,61 @@ async fn postgres_two_claimers_never_get_the_same_row() {
     all.dedup();
     assert_eq!(all.len(), total, "a row claimed twice");
     assert_eq!(total, CALLS, "every row claimed once (node one {}, node two {})", a.len(), b.len());
+}
+
+/// A delivery claiming a call's run locks its rows, then renders its roster mark under the
+/// state lock; a unit holding that lock may move the mark (updating the rows behind it).
+/// Before, the unit waited for the rows the claim had locked while the claim waited for the
+/// lock, and PostgreSQL ended one of them as a deadlock (40P01). Now the unit leaves a mark a
+/// claim has locked to that claim, which renders it once the unit commits, and puts a new mark
+/// at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_a_claim_and_a_unit_moving_the_calls_roster_mark_never_deadlock() {
+    let db = Fixture::postgres().await;
+    let (one, two) = (db.open().await, db.open().await);
+    let c = call("marked", "c");
+    let setup = c.clone();
+    run(&one, move |tx| {
+        tx.insert_conversation(&conversation("c"))?;
+        tx.insert_call(&setup)?;
+        tx.enqueue_notification(&setup, "n1", Timestamp(0))?;
+        tx.mark_roster_changed(&setup, Timestamp(0))?;
+        tx.enqueue_notification(&setup, "n2", Timestamp(0))
+    })
+    .await
+    .unwrap();
+    let (locked, unit_holds_the_lock) = std::sync::mpsc::channel();
+    let moved = c.clone();
+    let unit = run(&two, move |tx| {
+        tx.call("marked")?; // the unit's first read takes the state lock
+        locked.send(()).unwrap();
+        // Long enough for the claim to get as far as it can meanwhile.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        tx.mark_roster_changed(&moved, Timestamp(0))
+    });
+    // Past the rows' birth leases, so either node may claim them.
+    let now = Timestamp(switchboard_store::BIRTH_LEASE_MS);
+    let until = Timestamp(now.0 + 60_000);
+    let claim = run(&one, move |tx| {
+        unit_holds_the_lock.recv().unwrap();
+        let Some(head) = tx.claim_next_of_call(&CallId("marked".into()), now, until)? else { return Ok(Vec::new()) };
+        let mut run = vec![head.clone()];
+        run.extend(tx.claim_following(&CallId("marked".into()), head.sequence, now, until, 15)?);
+        // Rendering a mark reads the call and the roster (as the engine's claim does).
+        tx.call("marked")?;
+        for row in run.iter_mut().filter(|r| r.roster_mark) {
+            tx.render_roster_mark(row.id, "roster")?;
+            row.body = "roster".to_owned();
+        }
+        Ok(run.into_iter().map(|r| (r.body, r.sequence)).collect::<Vec<_>>())
+    });
+    let (unit, claim) = tokio::join!(unit, claim);
+    assert!(unit.unwrap(), "the unit marked the roster changed");
+    let claimed = claim.unwrap();
+    let claimed: Vec<(&str, i64)> = claimed.iter().map(|(body, sequence)| (body.as_str(), *sequence)).collect();
+    assert_eq!(claimed, [("n1", 1), ("roster", 2), ("n2", 3)], "the claim rendered the mark it had locked");
+    let mark = run(&two, |tx| tx.roster_mark(&CallId("marked".into()))).await.unwrap();
+    assert_eq!(mark.map(|m| m.sequence), Some(4), "the unit's change has a mark of its own, at the end");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -5,6 +5,10 @@
 //! - Two moves of one participant (`participantId` + `replacesCallId`) into two meetings, both
 //!   accepted before either ran: the participant ends up in one meeting only, and the other
 //!   move fails as its source ended (487/10171), each operation with one terminal notification.
+//! - Many invites into one meeting held by several calls, through two nodes on one PostgreSQL
+//!   database, while the nodes deliver the meeting's rosters: every invite answers 200 and
+//!   completes, each call's notifications arrive once each and in order, its last roster holds
+//!   everyone, and no unit of work fails as a PostgreSQL deadlock.
 //! - One user invited into one meeting by several requests at once, on SQLite and through two
 //!   PostgreSQL nodes: one invite is taken, every other is `409 conflict`, and the user is in
 //!   the roster once.
@@ -122,6 +126,75 @@ async fn received_until(app: &TestApp, done: impl Fn(&[Received]) -> bool) -> Ve
             return all;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The participants of the last roster notification each call received, by call id.
+fn last_rosters(got: &[Received]) -> HashMap<String, usize> {
+    let mut last = HashMap::new();
+    for r in got.iter().filter(|r| r.kind() == "roster") {
+        last.insert(r.call_id(), r.resource_data().as_array().unwrap().len());
+    }
+    last
+}
+
+#[tokio::test]
+async fn many_invites_into_one_meeting_through_two_postgresql_nodes_all_complete_and_arrive_once_in_order() {
+    let schema = PgSchema::create().await;
+    let options =
+        || SpawnOptions { clock_virtual: false, database_url: Some(schema.url.clone()), ..Default::default() };
+    let a = TestApp::spawn_with(options()).await;
+    let b = a.another_node(options()).await;
+    let nodes = [&a, &b];
+    // Users who answer after 50 ms: their answers are timers, fired on both nodes while the
+    // invites are still coming in and the rosters being delivered.
+    let users: Vec<String> = (0..40).map(|i| format!("user-{i}")).collect();
+    let seed: Vec<Value> = users
+        .iter()
+        .map(|u| json!({"id": u, "tenantId": a.tenant_id, "displayName": u, "behaviour": {"kind": "answer", "afterMs": 50}}))
+        .collect();
+    a.control(reqwest::Method::POST, "/_switchboard/directory/import", Some(&json!({"users": seed})))
+        .await
+        .assert_status(204);
+    let meeting = a.create_meeting(&json!({"subject": "races"})).await.assert_status(201).clone();
+    let mut calls = Vec::new();
+    for guest in 0..4 {
+        calls.push(join_as_guest(nodes[guest % 2], &meeting, &format!("guest-{guest}")).await);
+    }
+    let everyone = users.len() + calls.len();
+    let established = |got: &[Received], call: &String| {
+        got.iter().any(|r| r.call_id() == *call && r.kind() == "call" && r.resource_data()["state"] == "established")
+    };
+    let got = received_until(&a, |got| calls.iter().all(|c| established(got, c))).await;
+    assert!(calls.iter().all(|c| established(&got, c)), "{got:#?}");
+
+    let invites = users.iter().enumerate().map(|(i, user)| {
+        let (node, call) = (nodes[i % 2], &calls[i % calls.len()]);
+        async move { node.invite(call, &invite_body(&[user_identity(user)], &format!("invite {i}"))).await }
+    });
+    let operations: Vec<String> = futures::future::join_all(invites)
+        .await
+        .iter()
+        .map(|r| r.assert_status(200)["id"].as_str().unwrap().to_owned())
+        .collect();
+
+    let got = received_until(&a, |got| {
+        let statuses = terminal_statuses(got);
+        let rosters = last_rosters(got);
+        operations.iter().all(|op| statuses.contains_key(op)) && calls.iter().all(|c| rosters.get(c) == Some(&everyone))
+    })
+    .await;
+    let statuses = terminal_statuses(&got);
+    for op in &operations {
+        assert_eq!(statuses.get(op), Some(&vec!["\"completed\"".to_owned()]), "operation {op}");
+    }
+    assert!(calls.iter().all(|c| last_rosters(&got).get(c) == Some(&everyone)), "{:?}", last_rosters(&got));
+    for call in &calls {
+        let sequences: Vec<i64> = got.iter().filter(|r| r.call_id() == *call).map(Received::sequence).collect();
+        assert_eq!(sequences, (1..=sequences.len() as i64).collect::<Vec<_>>(), "call {call}: once each, in order");
+    }
+    for node in nodes {
+        assert!(!node.server_log().contains("40P01"), "a unit of work ended as a deadlock:\n{}", node.server_log());
     }
 }
 
