@@ -52,6 +52,16 @@ async fn spawn_beside(trunk: SocketAddr, extra: &[&str]) -> TestApp {
     TestApp::spawn_with(SpawnOptions { extra_args: args, ..Default::default() }).await
 }
 
+/// A bare UDP socket the test plays as the trunk, and Switchboard beside it (with `extra`
+/// arguments) taking incoming calls; returns the socket, the server and its SIP address.
+async fn beside_a_bare_trunk(extra: &[&str]) -> (tokio::net::UdpSocket, TestApp, SocketAddr) {
+    let trunk = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let app = spawn_beside(trunk.local_addr().unwrap(), extra).await;
+    take_incoming_calls(&app).await;
+    let ours = sip_address(&app);
+    (trunk, app, ours)
+}
+
 /// Points the development bot's calling webhook at `/incoming` on the test receiver.
 async fn take_incoming_calls(app: &TestApp) {
     let url = format!("{}/incoming", app.hooks.url);
@@ -610,10 +620,7 @@ async fn invite_from(trunk: &tokio::net::UdpSocket, ours: SocketAddr, caller: &[
 
 #[tokio::test]
 async fn an_inbound_invite_from_a_caller_no_identity_can_hold_is_refused_with_400() {
-    let trunk = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let app = spawn_beside(trunk.local_addr().unwrap(), &[]).await;
-    take_incoming_calls(&app).await;
-    let ours = sip_address(&app);
+    let (trunk, app, ours) = beside_a_bare_trunk(&[]).await;
 
     // U+0000 (which PostgreSQL cannot store), another control character, a number too long.
     let long = "1".repeat(200);
@@ -740,10 +747,8 @@ async fn the_sip_tcp_listener_outlives_running_out_of_file_descriptors() {
 
 #[tokio::test]
 async fn a_request_without_a_mandatory_header_or_its_own_cseq_gets_400_and_calls_go_on() {
-    let trunk = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let app = spawn_beside(trunk.local_addr().unwrap(), &[]).await;
-    take_incoming_calls(&app).await;
-    let (here, ours) = (trunk.local_addr().unwrap(), sip_address(&app));
+    let (trunk, _app, ours) = beside_a_bare_trunk(&[]).await;
+    let here = trunk.local_addr().unwrap();
     let invite = |call_id: &str| String::from_utf8(invite_text(here, ours, b"+15550123", call_id)).unwrap();
 
     let without = |call_id: &str, header: &str| {
@@ -802,10 +807,8 @@ async fn a_phone_that_hangs_up_the_moment_it_has_our_ack_leaves_the_call() {
 
 #[tokio::test]
 async fn garbage_from_the_trunk_over_udp_is_dropped_and_the_next_call_still_rings() {
-    let trunk = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let app = spawn_beside(trunk.local_addr().unwrap(), &[]).await;
-    take_incoming_calls(&app).await;
-    let (here, ours) = (trunk.local_addr().unwrap(), sip_address(&app));
+    let (trunk, app, ours) = beside_a_bare_trunk(&[]).await;
+    let here = trunk.local_addr().unwrap();
     let invite = String::from_utf8(invite_text(here, ours, b"+15550123", "garbage")).unwrap();
     let unknown = format!("Call-ID: garbage\r\nCSeq: 1 INVITE\r\nVia: SIP/2.0/UDP {here};branch=z9hG4bKnone\r\n\r\n");
     let garbage: Vec<Vec<u8>> = vec![
@@ -829,10 +832,8 @@ async fn garbage_from_the_trunk_over_udp_is_dropped_and_the_next_call_still_ring
 
 #[tokio::test]
 async fn the_same_invite_in_a_second_transaction_gets_482_not_a_second_call() {
-    let trunk = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let app = spawn_beside(trunk.local_addr().unwrap(), &[]).await;
-    take_incoming_calls(&app).await;
-    let (here, ours) = (trunk.local_addr().unwrap(), sip_address(&app));
+    let (trunk, app, ours) = beside_a_bare_trunk(&[]).await;
+    let here = trunk.local_addr().unwrap();
     let invite = String::from_utf8(invite_text(here, ours, b"+15550123", "merged")).unwrap();
     assert_eq!(send_invite(&trunk, ours, invite.as_bytes(), "merged").await, 180);
     // The same request by another path: same Call-ID, From tag and CSeq, another branch.
@@ -863,11 +864,8 @@ async fn a_tcp_message_left_unfinished_for_64_t1_closes_its_connection() {
 
 #[tokio::test]
 async fn an_answered_phone_call_whose_200_is_never_acked_ends_with_bye_after_64_t1() {
-    let trunk = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
     // T1 = 10 ms: the 200 is sent again for 640 ms.
-    let app = spawn_beside(trunk.local_addr().unwrap(), &["--sip-t1-ms", "10"]).await;
-    take_incoming_calls(&app).await;
-    let ours = sip_address(&app);
+    let (trunk, app, ours) = beside_a_bare_trunk(&["--sip-t1-ms", "10"]).await;
     assert_eq!(invite_from(&trunk, ours, b"+15550123", "never-acked").await, 180);
     let (call, _) = incoming_call(&app).await;
     let answer = json!({
